@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// listFlag collects a repeatable flag; each value may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+func userCreate(ctx context.Context, a *app, args []string, out io.Writer) error {
+	fs := newFlagSet("user create")
+	username := fs.String("username", "", "username (required)")
+	password := fs.String("password", "", "password (required, at least 12 characters)")
+	email := fs.String("email", "", "email address")
+	name := fs.String("name", "", "display name")
+	admin := fs.Bool("admin", false, "make the user an administrator")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *username == "" || *password == "" {
+		return fmt.Errorf("%w: --username and --password are required", errUsage)
+	}
+	if len(*password) < 12 {
+		return fmt.Errorf("%w: the password must be at least 12 characters", errUsage)
+	}
+	hash, err := secret.HashPassword(*password)
+	if err != nil {
+		return err
+	}
+	u := &storage.User{ID: uuid.NewString(), Username: *username, Email: *email, Name: *name, PasswordHash: hash, Admin: *admin}
+	if err := a.db.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return fmt.Errorf("the username %q is taken", *username)
+		}
+		return err
+	}
+	return printJSON(out, map[string]any{"id": u.ID, "username": u.Username, "email": u.Email, "admin": u.Admin})
+}
+
+func clientCreate(ctx context.Context, a *app, args []string, out io.Writer) error {
+	fs := newFlagSet("client create")
+	name := fs.String("name", "", "client name (required)")
+	var redirects, grants, scopes listFlag
+	fs.Var(&redirects, "redirect-uri", "redirect URI (repeatable or comma-separated)")
+	fs.Var(&grants, "grant-types", "grant types, comma-separated (default authorization_code,refresh_token)")
+	fs.Var(&scopes, "scopes", "allowed scopes, comma-separated (default openid,profile,email,offline_access)")
+	public := fs.Bool("public", false, "public client (no secret; PKCE required)")
+	method := fs.String("auth-method", "", "token endpoint auth method: client_secret_basic, client_secret_post (default: both)")
+	owner := fs.String("owner", "", "id of the user who owns the client")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	rec, plain, err := a.provider.NewClientRecord(oauth.ClientSpec{
+		Name: *name, OwnerID: *owner, RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes,
+		Public: *public, AuthMethod: *method,
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.db.CreateClient(ctx, rec); err != nil {
+		return err
+	}
+	method2 := rec.TokenEndpointAuthMethod
+	if method2 == "" {
+		method2 = "client_secret_basic"
+	}
+	res := map[string]any{
+		"client_id": rec.ID, "name": rec.Name, "redirect_uris": rec.RedirectURIs, "grant_types": rec.GrantTypes,
+		"scopes": rec.Scopes, "public": rec.Public, "token_endpoint_auth_method": method2,
+	}
+	if plain != "" {
+		res["client_secret"] = plain
+	}
+	return printJSON(out, res)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,570 @@
+// Package config loads Latchkey's configuration: defaults, then an optional
+// YAML file (strictly decoded), then LATCHKEY_* environment overrides, then
+// validation. Secrets are resolved separately by (*Config).EnsureSecrets.
+package config
+
+import (
+	"bytes"
+	"encoding"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix starts the name of every environment variable that overrides a setting.
+const EnvPrefix = "LATCHKEY_"
+
+// EnvConfigPath names the environment variable holding the config file path
+// (read by main, not by Load). It is the only LATCHKEY_ variable that is not a setting.
+const EnvConfigPath = "LATCHKEY_CONFIG"
+
+// Config is the whole configuration. Field names are part of the API.
+type Config struct {
+	Server     ServerConfig    `yaml:"server"`
+	DataDir    string          `yaml:"data_dir"`
+	Storage    StorageConfig   `yaml:"storage"`
+	Redis      RedisConfig     `yaml:"redis"`
+	Keys       KeysConfig      `yaml:"keys"`
+	OAuth      OAuthConfig     `yaml:"oauth"`
+	Secrets    SecretsConfig   `yaml:"secrets"`
+	Log        LogConfig       `yaml:"log"`
+	RateLimits RateLimitConfig `yaml:"rate_limits"`
+}
+
+// ServerConfig holds the HTTP listener settings.
+type ServerConfig struct {
+	Addr            string   `yaml:"addr"`
+	Issuer          string   `yaml:"issuer"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
+}
+
+// StorageConfig selects the database. An empty DSN means a SQLite file in DataDir.
+type StorageConfig struct {
+	DSN          string `yaml:"dsn"`
+	MaxOpenConns int    `yaml:"max_open_conns"`
+	AutoMigrate  bool   `yaml:"auto_migrate"`
+}
+
+// RedisConfig configures the optional Redis; an empty URL means none.
+type RedisConfig struct {
+	URL string `yaml:"url"`
+}
+
+// KeysConfig configures API key formatting and storage.
+type KeysConfig struct {
+	Prefix      string `yaml:"prefix"`
+	Recoverable bool   `yaml:"recoverable"`
+}
+
+// Scope is a registered OAuth scope with the description shown on the consent page.
+type Scope struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+}
+
+// OAuthConfig holds token lifespans and the registered scopes.
+type OAuthConfig struct {
+	AccessTokenLifespan   Duration `yaml:"access_token_lifespan"`
+	RefreshTokenLifespan  Duration `yaml:"refresh_token_lifespan"`
+	AuthorizeCodeLifespan Duration `yaml:"authorize_code_lifespan"`
+	IDTokenLifespan       Duration `yaml:"id_token_lifespan"`
+	JWTAccessTokens       bool     `yaml:"jwt_access_tokens"`
+	Scopes                []Scope  `yaml:"scopes"`
+}
+
+// SecretsConfig holds configured secrets (base64 or raw). Empty values are
+// generated on first run and kept in DataDir/secrets.json; see EnsureSecrets.
+type SecretsConfig struct {
+	HMACKey        string `yaml:"hmac_key"`
+	Pepper         string `yaml:"pepper"`
+	PepperVersion  int    `yaml:"pepper_version"`
+	CookieHashKey  string `yaml:"cookie_hash_key"`
+	CookieBlockKey string `yaml:"cookie_block_key"`
+	CSRFKey        string `yaml:"csrf_key"`
+	SigningKeyFile string `yaml:"signing_key_file"`
+}
+
+// LogConfig configures log/slog output.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Tier is a rate-limit tier. RequestsPerHour 0 means unlimited.
+type Tier struct {
+	Name            string `yaml:"name"`
+	RequestsPerHour int    `yaml:"requests_per_hour"`
+	Burst           int    `yaml:"burst"`
+}
+
+// RateLimitConfig holds the API tiers and the login/token endpoint limits.
+type RateLimitConfig struct {
+	DefaultTier    string `yaml:"default_tier"`
+	Tiers          []Tier `yaml:"tiers"`
+	LoginPerMinute int    `yaml:"login_per_minute"`
+	TokenPerMinute int    `yaml:"token_per_minute"`
+	FailOpen       bool   `yaml:"fail_open"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("1h", "10m").
+type Duration time.Duration
+
+// Duration returns d as a time.Duration.
+func (d Duration) Duration() time.Duration { return time.Duration(d) }
+
+// String formats d like time.Duration but without zero trailing units ("1h", "10m").
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. \"30s\", \"10m\", \"1h\")", string(b))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || d.UnmarshalText([]byte(n.Value)) != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf(
+			"line %d: invalid duration %q (use e.g. \"30s\", \"10m\", \"1h\")", n.Line, n.Value)}}
+	}
+	return nil
+}
+
+// Defaults returns the built-in configuration (the values documented in config.yaml).
+func Defaults() *Config {
+	return &Config{
+		Server: ServerConfig{
+			Addr:            "127.0.0.1:8080",
+			Issuer:          "http://localhost:8080",
+			ShutdownTimeout: Duration(15 * time.Second),
+			MaxBodyBytes:    65536,
+		},
+		DataDir: "./data",
+		Storage: StorageConfig{MaxOpenConns: 16, AutoMigrate: true},
+		Keys:    KeysConfig{Prefix: "lk"},
+		OAuth: OAuthConfig{
+			AccessTokenLifespan:   Duration(time.Hour),
+			RefreshTokenLifespan:  Duration(720 * time.Hour),
+			AuthorizeCodeLifespan: Duration(10 * time.Minute),
+			IDTokenLifespan:       Duration(time.Hour),
+			Scopes: []Scope{
+				{"openid", "Confirm your identity"},
+				{"profile", "Read your name and username"},
+				{"email", "Read your email address"},
+				{"offline_access", "Stay signed in to the app when you are not using it"},
+				{"users:read", "Read your account details"},
+				{"keys:read", "List and view your API keys (never the secret parts)"},
+				{"keys:write", "Create, rotate and revoke your API keys"},
+				{"keys:verify", "Verify API keys presented to your service"},
+			},
+		},
+		Secrets: SecretsConfig{PepperVersion: 1},
+		Log:     LogConfig{Level: "info", Format: "json"},
+		RateLimits: RateLimitConfig{
+			DefaultTier: "free",
+			Tiers: []Tier{
+				{Name: "free", RequestsPerHour: 1000, Burst: 50},
+				{Name: "pro", RequestsPerHour: 10000, Burst: 200},
+				{Name: "enterprise", RequestsPerHour: 0, Burst: 1000},
+			},
+			LoginPerMinute: 10,
+			TokenPerMinute: 600,
+		},
+	}
+}
+
+// Load builds the configuration: defaults, then the YAML file at path (skipped
+// when path is "" or the file does not exist; unknown keys are rejected), then
+// LATCHKEY_* overrides from env (os.Environ() form), then Validate.
+func Load(path string, env []string) (*Config, error) {
+	c := Defaults()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			if err := decodeYAML(data, c); err != nil {
+				return nil, fmt.Errorf("config file %s: %w", path, err)
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("config file: %w", err)
+		}
+	}
+	if err := applyEnv(c, env); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var unknownFieldRE = regexp.MustCompile(`^line (\d+): field (.+) not found in type (\S+)$`)
+
+// decodeYAML strictly decodes data into c, rewording unknown-key errors as
+// "line N: unknown setting "section.key"".
+func decodeYAML(data []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(c)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	sections := map[string]string{}
+	walkTypes(reflect.TypeOf(Config{}), "", sections)
+	msgs := make([]string, len(te.Errors))
+	for i, m := range te.Errors {
+		msgs[i] = m
+		if sm := unknownFieldRE.FindStringSubmatch(m); sm != nil {
+			if sec, ok := sections[sm[3]]; ok {
+				msgs[i] = fmt.Sprintf("line %s: unknown setting %q", sm[1], sec+sm[2])
+			}
+		}
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// walkTypes maps each struct type name to its YAML path prefix ("server.").
+func walkTypes(t reflect.Type, prefix string, out map[string]string) {
+	out[t.String()] = prefix
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		ft := f.Type
+		sfx := "."
+		if ft.Kind() == reflect.Slice {
+			ft, sfx = ft.Elem(), "[]."
+		}
+		if ft.Kind() == reflect.Struct && name != "" && name != "-" {
+			walkTypes(ft, prefix+name+sfx, out)
+		}
+	}
+}
+
+// SQLiteDefault reports whether storage is SQLite (DSN empty or not PostgreSQL).
+func (c *Config) SQLiteDefault() bool { return !c.IsPostgres() }
+
+// IsPostgres reports whether the DSN is a postgres:// or postgresql:// URL.
+func (c *Config) IsPostgres() bool {
+	d := strings.ToLower(c.Storage.DSN)
+	return strings.HasPrefix(d, "postgres://") || strings.HasPrefix(d, "postgresql://")
+}
+
+// ResolvedDSN returns the DSN, or DataDir/latchkey.db when it is empty.
+func (c *Config) ResolvedDSN() string {
+	if c.Storage.DSN == "" {
+		return filepath.Join(c.DataDir, "latchkey.db")
+	}
+	return c.Storage.DSN
+}
+
+// ScopeDescription returns the consent-page description of a registered scope.
+func (c *Config) ScopeDescription(name string) (string, bool) {
+	for _, s := range c.OAuth.Scopes {
+		if s.Name == name {
+			return s.Description, true
+		}
+	}
+	return "", false
+}
+
+// SecureCookies reports whether the issuer is https (cookies get the Secure flag).
+func (c *Config) SecureCookies() bool {
+	return strings.HasPrefix(strings.ToLower(c.Server.Issuer), "https://")
+}
+
+var (
+	keyPrefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,15}$`)
+	tierNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	// RFC 6749 section 3.3 scope-token.
+	scopeRE = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`)
+)
+
+// Validate checks every setting and normalises a few (one trailing slash is
+// stripped from the issuer, log level and format are lower-cased). The error
+// lists every problem, each naming its setting. Secret values are never included.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(setting, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", setting, fmt.Sprintf(format, args...)))
+	}
+
+	c.Server.Issuer = strings.TrimSuffix(c.Server.Issuer, "/")
+	if u, err := url.Parse(c.Server.Issuer); err != nil || !u.IsAbs() || u.Host == "" ||
+		(u.Scheme != "http" && u.Scheme != "https") {
+		bad("server.issuer", "must be an absolute http:// or https:// URL, got %q", c.Server.Issuer)
+	} else if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(c.Server.Issuer, "#") {
+		bad("server.issuer", "must not have a query or fragment")
+	} else if u.User != nil {
+		bad("server.issuer", "must not contain user information")
+	} else if strings.HasSuffix(u.Path, "/") {
+		bad("server.issuer", "must not end with a slash")
+	}
+	if c.Server.Addr == "" {
+		bad("server.addr", "must not be empty")
+	} else if _, _, err := net.SplitHostPort(c.Server.Addr); err != nil {
+		bad("server.addr", "must be host:port (e.g. \"127.0.0.1:8080\" or \":8080\"), got %q", c.Server.Addr)
+	}
+	if c.Server.ShutdownTimeout <= 0 {
+		bad("server.shutdown_timeout", "must be greater than zero")
+	}
+	if c.Server.MaxBodyBytes <= 0 {
+		bad("server.max_body_bytes", "must be greater than zero")
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if c.Storage.MaxOpenConns < 1 {
+		bad("storage.max_open_conns", "must be at least 1")
+	}
+	if c.Redis.URL != "" {
+		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			bad("redis.url", "must be a redis://, rediss:// or unix:// URL")
+		}
+	}
+	if !keyPrefixRE.MatchString(c.Keys.Prefix) {
+		bad("keys.prefix", "must match ^[a-z][a-z0-9_]{0,15}$, got %q", c.Keys.Prefix)
+	}
+	for _, l := range []struct {
+		name string
+		d    Duration
+	}{
+		{"oauth.access_token_lifespan", c.OAuth.AccessTokenLifespan},
+		{"oauth.refresh_token_lifespan", c.OAuth.RefreshTokenLifespan},
+		{"oauth.authorize_code_lifespan", c.OAuth.AuthorizeCodeLifespan},
+		{"oauth.id_token_lifespan", c.OAuth.IDTokenLifespan},
+	} {
+		if l.d <= 0 {
+			bad(l.name, "must be greater than zero")
+		}
+	}
+	seen := map[string]bool{}
+	for i, s := range c.OAuth.Scopes {
+		if !scopeRE.MatchString(s.Name) {
+			bad(fmt.Sprintf("oauth.scopes[%d].name", i), "%q is not a valid scope name", s.Name)
+		} else if seen[s.Name] {
+			bad(fmt.Sprintf("oauth.scopes[%d].name", i), "duplicate scope %q", s.Name)
+		}
+		seen[s.Name] = true
+	}
+	if c.Secrets.PepperVersion < 1 {
+		bad("secrets.pepper_version", "must be at least 1")
+	}
+	for _, s := range c.secretSpecs(nil) {
+		if s.value != "" {
+			if err := s.check(decodeSecret(s.value)); err != nil {
+				bad("secrets."+s.name, "%v", err)
+			}
+		}
+	}
+	c.Log.Level, c.Log.Format = strings.ToLower(c.Log.Level), strings.ToLower(c.Log.Format)
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		bad("log.format", "must be json or text, got %q", c.Log.Format)
+	}
+	errs = append(errs, c.RateLimits.validate()...)
+	return errors.Join(errs...)
+}
+
+func (r *RateLimitConfig) validate() []error {
+	var errs []error
+	bad := func(setting, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: rate_limits.%s: %s", setting, fmt.Sprintf(format, args...)))
+	}
+	if len(r.Tiers) == 0 {
+		bad("tiers", "at least one tier is required")
+	}
+	seen := map[string]bool{}
+	for i, t := range r.Tiers {
+		switch {
+		case !tierNameRE.MatchString(t.Name):
+			bad(fmt.Sprintf("tiers[%d].name", i), "must match %s, got %q", tierNameRE, t.Name)
+		case seen[t.Name]:
+			bad(fmt.Sprintf("tiers[%d].name", i), "duplicate tier %q", t.Name)
+		}
+		seen[t.Name] = true
+		if t.RequestsPerHour < 0 {
+			bad(fmt.Sprintf("tiers[%d].requests_per_hour", i), "must be 0 (unlimited) or more")
+		}
+		if t.Burst < 1 {
+			bad(fmt.Sprintf("tiers[%d].burst", i), "must be at least 1")
+		}
+	}
+	if !seen[r.DefaultTier] {
+		bad("default_tier", "%q is not one of the configured tiers", r.DefaultTier)
+	}
+	if r.LoginPerMinute < 1 {
+		bad("login_per_minute", "must be at least 1")
+	}
+	if r.TokenPerMinute < 1 {
+		bad("token_per_minute", "must be at least 1")
+	}
+	return errs
+}
+
+var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// envSettings maps each LATCHKEY_* variable name to the field it overrides,
+// walking v (a struct) by its yaml tags.
+func envSettings(v reflect.Value, prefix string, out map[string]reflect.Value) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		if f.Type.Kind() == reflect.Struct && !reflect.PointerTo(f.Type).Implements(textUnmarshalerType) {
+			envSettings(v.Field(i), prefix+name+".", out)
+			continue
+		}
+		out[EnvPrefix+strings.ToUpper(strings.ReplaceAll(prefix+name, ".", "_"))] = v.Field(i)
+	}
+}
+
+// applyEnv applies LATCHKEY_* overrides from env to target (a pointer to a
+// struct). Unknown LATCHKEY_* names (other than EnvConfigPath) and unparsable
+// values are errors naming the variable; values are never echoed.
+func applyEnv(target any, env []string) error {
+	settings := map[string]reflect.Value{}
+	envSettings(reflect.ValueOf(target).Elem(), "", settings)
+	var errs []error
+	for _, kv := range env {
+		key, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(key, EnvPrefix) || key == EnvConfigPath {
+			continue
+		}
+		v, ok := settings[key]
+		if !ok {
+			msg := fmt.Sprintf("config: unknown environment variable %s", key)
+			if s := closest(key, settings); s != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", s)
+			}
+			errs = append(errs, errors.New(msg))
+			continue
+		}
+		if err := setValue(v, val); err != nil {
+			errs = append(errs, fmt.Errorf("config: environment variable %s: %w", key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// setValue parses s into v according to v's type.
+func setValue(v reflect.Value, s string) error {
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(s))
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(s), 10, v.Type().Bits())
+		if err != nil {
+			return errors.New("must be an integer")
+		}
+		v.SetInt(n)
+	case reflect.Slice:
+		out := reflect.MakeSlice(v.Type(), 0, 0)
+		switch {
+		case strings.TrimSpace(s) == "":
+		case v.Type().Elem().Kind() == reflect.String:
+			for part := range strings.SplitSeq(s, ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					out = reflect.Append(out, reflect.ValueOf(part).Convert(v.Type().Elem()))
+				}
+			}
+		default: // JSON (or YAML flow) list, strictly decoded by yaml tags
+			p := reflect.New(v.Type())
+			dec := yaml.NewDecoder(strings.NewReader(s))
+			dec.KnownFields(true)
+			if err := dec.Decode(p.Interface()); err != nil {
+				return fmt.Errorf("must be a JSON list, e.g. [{\"name\": ...}]: %v", err)
+			}
+			out = p.Elem()
+		}
+		v.Set(out)
+	default:
+		return fmt.Errorf("unsupported setting type %s", v.Type())
+	}
+	return nil
+}
+
+// closest returns the known name nearest to key (edit distance <= 3), or "".
+func closest(key string, known map[string]reflect.Value) string {
+	best, bestD := "", 4
+	for k := range known {
+		if d := editDistance(key, k); d < bestD || (d == bestD && k < best) {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,243 @@
+// Command latchkey is the Latchkey server and its operator CLI:
+//
+//	latchkey serve
+//	latchkey migrate
+//	latchkey user create --username U --password P [--email E] [--name N] [--admin]
+//	latchkey client create --name N --redirect-uri URI [--redirect-uri URI …] [--public]
+//	                       [--grant-types a,b] [--scopes a,b] [--auth-method M]
+//
+// Configuration comes from ./config.yaml (or $LATCHKEY_CONFIG) and
+// LATCHKEY_* environment variables; see config.yaml.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/server"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/postgres"
+	"github.com/latchkey/latchkey/storage/sqlite"
+	"github.com/latchkey/latchkey/web"
+)
+
+const usage = `usage:
+  latchkey serve
+  latchkey migrate
+  latchkey user create --username U --password P [--email E] [--name N] [--admin]
+  latchkey client create --name N --redirect-uri URI [--redirect-uri URI ...] [--public]
+                         [--grant-types a,b] [--scopes a,b] [--auth-method M] [--owner USER_ID]
+`
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch strings.Join(args[:min(2, len(args))], " ") {
+	case "user create":
+		err = withApp(ctx, func(a *app) error { return userCreate(ctx, a, args[2:], stdout) })
+	case "client create":
+		err = withApp(ctx, func(a *app) error { return clientCreate(ctx, a, args[2:], stdout) })
+	default:
+		switch args[0] {
+		case "serve":
+			err = withApp(ctx, func(a *app) error { return serve(ctx, a) })
+		case "migrate":
+			err = withApp(ctx, func(a *app) error {
+				fmt.Fprintln(stdout, "database is up to date")
+				return nil
+			})
+		case "help", "-h", "--help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		default:
+			fmt.Fprintf(stderr, "unknown command %q\n%s", strings.Join(args, " "), usage)
+			return 2
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "latchkey:", err)
+		if errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+var errUsage = errors.New("usage")
+
+// app is everything wired from configuration.
+type app struct {
+	cfg      *config.Config
+	secrets  *config.Secrets
+	db       *storage.DB
+	provider *oauth.Provider
+	log      *slog.Logger
+}
+
+func withApp(ctx context.Context, fn func(*app) error) error {
+	path := os.Getenv(config.EnvConfigPath)
+	if path == "" {
+		path = "config.yaml"
+	}
+	cfg, err := config.Load(path, os.Environ())
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+	sec, err := cfg.EnsureSecrets()
+	if err != nil {
+		return err
+	}
+	var db *storage.DB
+	if cfg.IsPostgres() {
+		db, err = postgres.Open(cfg.Storage.DSN, cfg.Storage.MaxOpenConns)
+	} else {
+		db, err = sqlite.Open(cfg.ResolvedDSN(), cfg.Storage.MaxOpenConns)
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	hasher, err := secret.NewHasher(sec.PepperVersion, map[int][]byte{sec.PepperVersion: sec.Pepper})
+	if err != nil {
+		return err
+	}
+	scopes := make([]string, 0, len(cfg.OAuth.Scopes))
+	for _, s := range cfg.OAuth.Scopes {
+		scopes = append(scopes, s.Name)
+	}
+	p, err := oauth.New(oauth.Config{
+		Issuer:                cfg.Server.Issuer,
+		AccessTokenLifespan:   cfg.OAuth.AccessTokenLifespan.Duration(),
+		RefreshTokenLifespan:  cfg.OAuth.RefreshTokenLifespan.Duration(),
+		AuthorizeCodeLifespan: cfg.OAuth.AuthorizeCodeLifespan.Duration(),
+		IDTokenLifespan:       cfg.OAuth.IDTokenLifespan.Duration(),
+		HMACKey:               sec.HMACKey,
+		SigningKey:            sec.SigningKey,
+		SigningKeyID:          sec.SigningKeyID,
+		Hasher:                hasher,
+		Scopes:                scopes,
+		MaxBodyBytes:          cfg.Server.MaxBodyBytes,
+		Logger:                log,
+	}, db, db)
+	if err != nil {
+		return err
+	}
+	return fn(&app{cfg: cfg, secrets: sec, db: db, provider: p, log: log})
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func serve(ctx context.Context, a *app) error {
+	pages, err := web.New(web.Config{
+		CookieHashKey:    a.secrets.CookieHashKey,
+		CookieBlockKey:   a.secrets.CookieBlockKey,
+		CSRFKey:          a.secrets.CSRFKey,
+		Secure:           a.cfg.SecureCookies(),
+		ScopeDescription: a.cfg.ScopeDescription,
+		LoginLimit:       a.cfg.RateLimits.LoginPerMinute,
+		Logger:           a.log,
+	}, a.provider, a.db)
+	if err != nil {
+		return err
+	}
+	engine := server.New(server.Deps{OAuth: a.provider, Pages: pages, DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies()})
+	ln, err := net.Listen("tcp", a.cfg.Server.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           engine,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	janitorDone := make(chan struct{})
+	go func() { defer close(janitorDone); janitor(ctx, a) }()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("latchkey listening", "addr", ln.Addr().String(), "issuer", a.cfg.Server.Issuer,
+		"storage", map[bool]string{true: "postgres", false: "sqlite"}[a.cfg.IsPostgres()])
+	fmt.Fprintf(os.Stderr, "\nLatchkey is serving at %s (listening on %s)\n"+
+		"Create a user to sign in:  latchkey user create --username alice --password 'a-long-password'\n"+
+		"Then open %s/login\n\n", a.cfg.Server.Issuer, ln.Addr(), a.cfg.Server.Issuer)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout.Duration())
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	<-janitorDone
+	return err
+}
+
+// janitor purges expired codes, tokens and protocol sessions in small
+// batches every minute.
+func janitor(ctx context.Context, a *app) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			n, err := a.db.PurgeExpired(ctx, time.Now(), 500)
+			if err != nil {
+				if ctx.Err() == nil {
+					a.log.Warn("janitor", "error", err)
+				}
+				break
+			}
+			if n > 0 {
+				a.log.Debug("janitor purged", "rows", n)
+			}
+			if n < 500 {
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package oauth
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// AuthorizeRequest is a parsed and validated authorization request
+// (RFC 6749 §4.1.1): the client, redirect URI, scopes and PKCE challenge
+// have been checked by fosite.
+type AuthorizeRequest struct {
+	ar fosite.AuthorizeRequester
+}
+
+// ClientID is the requesting client's id.
+func (a *AuthorizeRequest) ClientID() string { return a.ar.GetClient().GetID() }
+
+// Scopes are the requested scopes.
+func (a *AuthorizeRequest) Scopes() []string { return a.ar.GetRequestedScopes() }
+
+// Prompt returns the OIDC prompt values (OpenID Connect Core §3.1.2.1).
+func (a *AuthorizeRequest) Prompt() []string {
+	return strings.Fields(a.ar.GetRequestForm().Get("prompt"))
+}
+
+// HasPrompt reports whether prompt contains v.
+func (a *AuthorizeRequest) HasPrompt(v string) bool {
+	for _, p := range a.Prompt() {
+		if p == v {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxAge returns the max_age parameter in seconds, or -1 when absent.
+func (a *AuthorizeRequest) MaxAge() int64 {
+	v := a.ar.GetRequestForm().Get("max_age")
+	if v == "" {
+		return -1
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int64(c-'0')
+		if n > 1<<40 {
+			return -1
+		}
+	}
+	return n
+}
+
+// ParseAuthorize validates an authorization request. The returned request
+// is non-nil even on error, so the error can be delivered by
+// WriteAuthorizeError when the redirect URI is known to be registered.
+func (p *Provider) ParseAuthorize(r *http.Request) (*AuthorizeRequest, error) {
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(nil, r.Body, p.cfg.MaxBodyBytes)
+	}
+	ar, err := p.f.NewAuthorizeRequest(r.Context(), r)
+	return &AuthorizeRequest{ar: ar}, err
+}
+
+// Redirectable reports whether errors for this request may be sent to its
+// redirect URI. When false, the caller must show an error page: an error is
+// never redirected to a URI that was not registered exactly (RFC 6749 §4.1.2.1).
+func (a *AuthorizeRequest) Redirectable() bool {
+	return a != nil && a.ar != nil && a.ar.IsRedirectURIValid()
+}
+
+// ErrorInfo describes err for an error page: status, RFC 6749 code and a
+// sentence safe to show.
+func ErrorInfo(err error) (status int, code, description string) {
+	e := fosite.ErrorToRFC6749Error(err)
+	desc := e.DescriptionField
+	if e.HintField != "" {
+		desc = strings.TrimSpace(desc + " " + e.HintField)
+	}
+	return e.CodeField, e.ErrorField, desc
+}
+
+// Authorize errors the web layer may raise (OpenID Connect Core §3.1.2.6).
+var (
+	ErrLoginRequired   = fosite.ErrLoginRequired
+	ErrConsentRequired = fosite.ErrConsentRequired
+	ErrAccessDenied    = fosite.ErrAccessDenied
+)
+
+// WriteAuthorizeError redirects err to the client with state and iss. It
+// must only be called when a.Redirectable().
+func (p *Provider) WriteAuthorizeError(w http.ResponseWriter, r *http.Request, a *AuthorizeRequest, err error) {
+	var rfc *fosite.RFC6749Error
+	if !errors.As(err, &rfc) {
+		err = fosite.ErrServerError.WithWrap(err)
+	}
+	p.f.WriteAuthorizeError(r.Context(), issWriter{w, p.cfg.Issuer}, a.ar, err)
+}
+
+// Grant describes what the person approved.
+type Grant struct {
+	Subject  string
+	Username string
+	Email    string
+	Name     string
+	AuthTime time.Time
+	Scopes   []string
+}
+
+// WriteGrant issues the authorization code for an approved request and
+// redirects back to the client (RFC 6749 §4.1.2, with RFC 9207 iss).
+func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *AuthorizeRequest, g Grant) {
+	ctx := r.Context()
+	ar := a.ar
+	for _, s := range g.Scopes {
+		ar.GrantScope(s)
+	}
+	for _, aud := range ar.GetRequestedAudience() {
+		ar.GrantAudience(aud)
+	}
+	sess := NewSession(g.Subject)
+	sess.Username = g.Username
+	sess.ClientID = ar.GetClient().GetID()
+	extra := map[string]interface{}{}
+	if ar.GetGrantedScopes().Has("profile") {
+		extra["preferred_username"] = g.Username
+		if g.Name != "" {
+			extra["name"] = g.Name
+		}
+	}
+	if ar.GetGrantedScopes().Has("email") && g.Email != "" {
+		extra["email"] = g.Email
+	}
+	sess.Claims = &jwt.IDTokenClaims{
+		Subject:     g.Subject,
+		Issuer:      p.cfg.Issuer,
+		AuthTime:    g.AuthTime.UTC().Truncate(time.Second),
+		RequestedAt: ar.GetRequestedAt(),
+		Extra:       extra,
+	}
+	sess.Headers = &jwt.Headers{Extra: map[string]interface{}{"kid": p.cfg.SigningKeyID}}
+	resp, err := p.f.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		p.f.WriteAuthorizeError(ctx, issWriter{w, p.cfg.Issuer}, ar, err)
+		return
+	}
+	p.f.WriteAuthorizeResponse(ctx, issWriter{w, p.cfg.Issuer}, ar, resp)
+}
+
+// issWriter adds the RFC 9207 iss parameter to authorization redirects.
+type issWriter struct {
+	http.ResponseWriter
+	iss string
+}
+
+func (w issWriter) WriteHeader(code int) {
+	if code >= 300 && code < 400 {
+		if loc := w.Header().Get("Location"); loc != "" {
+			if u, err := url.Parse(loc); err == nil {
+				if u.Fragment != "" {
+					if f, err := url.ParseQuery(u.Fragment); err == nil && f.Get("iss") == "" {
+						f.Set("iss", w.iss)
+						u.Fragment = f.Encode()
+					}
+				} else if q := u.Query(); q.Get("iss") == "" {
+					q.Set("iss", w.iss)
+					u.RawQuery = q.Encode()
+				}
+				w.Header().Set("Location", u.String())
+			}
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}

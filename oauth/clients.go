@@ -1,0 +1,161 @@
+package oauth
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// ErrInvalidClientMetadata means a client registration was refused
+// (RFC 7591 §3.2.2 invalid_client_metadata / invalid_redirect_uri).
+var ErrInvalidClientMetadata = errors.New("invalid client metadata")
+
+// ClientSpec is what a person or operator asks for when registering a client.
+type ClientSpec struct {
+	Name         string
+	OwnerID      string
+	RedirectURIs []string
+	GrantTypes   []string
+	Scopes       []string
+	Public       bool
+	// AuthMethod is "" (accept client_secret_basic and client_secret_post),
+	// one of those two, or "none" for public clients.
+	AuthMethod string
+	LogoURI    string
+	ClientURI  string
+}
+
+// SupportedGrants lists the grant types a client may be registered for.
+var SupportedGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
+
+// NewClientRecord validates spec and returns the record to store together
+// with the plain secret (empty for public clients), which is shown once and
+// never stored: the record holds only its HMAC-SHA256 digest.
+func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, error) {
+	bad := func(format string, a ...any) (*storage.Client, string, error) {
+		return nil, "", fmt.Errorf("%w: %s", ErrInvalidClientMetadata, fmt.Sprintf(format, a...))
+	}
+	spec.Name = strings.TrimSpace(spec.Name)
+	if spec.Name == "" || len(spec.Name) > 200 {
+		return bad("name is required (at most 200 characters)")
+	}
+	if len(spec.GrantTypes) == 0 {
+		spec.GrantTypes = []string{"authorization_code", "refresh_token"}
+	}
+	for _, g := range spec.GrantTypes {
+		if !slices.Contains(SupportedGrants, g) {
+			return bad("unsupported grant type %q", g)
+		}
+	}
+	if spec.Public && slices.Contains(spec.GrantTypes, "client_credentials") {
+		return bad("a public client cannot use client_credentials")
+	}
+	needsRedirect := slices.Contains(spec.GrantTypes, "authorization_code")
+	if needsRedirect && len(spec.RedirectURIs) == 0 {
+		return bad("at least one redirect URI is required for authorization_code")
+	}
+	for _, u := range spec.RedirectURIs {
+		if err := validateRedirectURI(u); err != nil {
+			return bad("redirect URI %q: %v", u, err)
+		}
+	}
+	switch spec.AuthMethod {
+	case "":
+		if spec.Public {
+			spec.AuthMethod = AuthMethodNone
+		}
+	case AuthMethodBasic, AuthMethodPost:
+		if spec.Public {
+			return bad("a public client uses token_endpoint_auth_method none")
+		}
+	case AuthMethodNone:
+		if !spec.Public {
+			return bad("token_endpoint_auth_method none requires a public client")
+		}
+	default:
+		return bad("unsupported token_endpoint_auth_method %q", spec.AuthMethod)
+	}
+	if len(spec.Scopes) == 0 {
+		spec.Scopes = []string{"openid", "profile", "email", "offline_access"}
+	}
+	for _, s := range spec.Scopes {
+		if s == "" || strings.ContainsAny(s, " \"\\") {
+			return bad("invalid scope %q", s)
+		}
+	}
+	for _, u := range []string{spec.LogoURI, spec.ClientURI} {
+		if u != "" && safeWebURL(u) == "" {
+			return bad("%q is not an http(s) URL", u)
+		}
+	}
+	id, err := secret.Random(128)
+	if err != nil {
+		return nil, "", err
+	}
+	rec := &storage.Client{
+		ID:                      id,
+		Name:                    spec.Name,
+		OwnerID:                 spec.OwnerID,
+		RedirectURIs:            spec.RedirectURIs,
+		GrantTypes:              spec.GrantTypes,
+		ResponseTypes:           []string{"code"},
+		Scopes:                  spec.Scopes,
+		Public:                  spec.Public,
+		TokenEndpointAuthMethod: spec.AuthMethod,
+		LogoURI:                 spec.LogoURI,
+		ClientURI:               spec.ClientURI,
+	}
+	if spec.Public {
+		return rec, "", nil
+	}
+	plain, err := NewClientSecret()
+	if err != nil {
+		return nil, "", err
+	}
+	rec.SecretDigest, rec.SecretVersion = p.HashSecret(plain)
+	return rec, plain, nil
+}
+
+// validateRedirectURI applies RFC 6749 §3.1.2: absolute, no fragment. Plain
+// http is allowed only for loopback hosts (RFC 8252 §7.3); private-use
+// schemes (RFC 8252 §7.1) are allowed for native apps.
+func validateRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return errors.New("must be an absolute URI")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return errors.New("must not contain a fragment")
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" {
+			return errors.New("needs a host")
+		}
+	case "http":
+		h := u.Hostname()
+		if h != "localhost" && h != "127.0.0.1" && h != "::1" {
+			return errors.New("http is only allowed for localhost, 127.0.0.1 and [::1]; use https")
+		}
+	case "javascript", "data", "file", "vbscript":
+		return fmt.Errorf("scheme %q is not allowed", u.Scheme)
+	default:
+		if !strings.Contains(u.Scheme, ".") {
+			return errors.New("private-use schemes must be reverse domain names (RFC 8252 §7.1)")
+		}
+	}
+	return nil
+}
+
+func safeWebURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}

@@ -1,0 +1,42 @@
+package oauth
+
+import (
+	"time"
+
+	"github.com/mohae/deepcopy"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// Session is the state fosite carries through a grant: the OpenID Connect
+// session (subject, ID-token claims, expiries) plus Latchkey's own fields.
+// It is serialised as JSON inside each stored request record.
+type Session struct {
+	openid.DefaultSession
+	// ClientID is the client the grant belongs to (the subject of a
+	// client_credentials token).
+	ClientID string `json:"client_id,omitempty"`
+	// KeyID is set on access tokens exchanged from an API key.
+	KeyID string `json:"key_id,omitempty"`
+}
+
+// NewSession returns an empty session for subject.
+func NewSession(subject string) *Session {
+	return &Session{DefaultSession: openid.DefaultSession{
+		Subject: subject,
+		Claims:  &jwt.IDTokenClaims{Subject: subject, RequestedAt: time.Now().UTC()},
+		Headers: &jwt.Headers{},
+	}}
+}
+
+// Clone implements fosite.Session keeping the concrete type (the embedded
+// DefaultSession's Clone would drop Latchkey's fields).
+func (s *Session) Clone() fosite.Session {
+	if s == nil {
+		return nil
+	}
+	return deepcopy.Copy(s).(*Session)
+}
+
+var _ openid.Session = (*Session)(nil)

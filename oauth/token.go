@@ -1,0 +1,234 @@
+package oauth
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/ory/fosite"
+)
+
+// errBodyTooLarge marks a body over the configured limit.
+var errBodyTooLarge = errors.New("oauth: request body too large")
+
+// normalizeBody makes a protocol POST body safe for fosite: it enforces the
+// size limit, accepts application/x-www-form-urlencoded (RFC 6749 §3.2) and
+// application/json (the seed documentation posts JSON, which is rewritten
+// into an equivalent form body), and refuses other content types and
+// repeated parameters ("Request and response parameters MUST NOT be
+// included more than once", RFC 6749 §3.1).
+func (p *Provider) normalizeBody(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return fosite.ErrInvalidRequest.WithHintf("HTTP method is '%s' but expected 'POST'.", r.Method)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errBodyTooLarge
+		}
+		return fosite.ErrInvalidRequest.WithHint("The request body could not be read.")
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, _, perr := mime.ParseMediaType(ct)
+	if ct == "" || perr != nil {
+		mt = ""
+	}
+	var form url.Values
+	switch mt {
+	case "application/x-www-form-urlencoded":
+		form, err = url.ParseQuery(string(body))
+		if err != nil {
+			return fosite.ErrInvalidRequest.WithHint("The request body is not valid application/x-www-form-urlencoded.")
+		}
+	case "application/json":
+		form, err = jsonToForm(body)
+		if err != nil {
+			return fosite.ErrInvalidRequest.WithHint(err.Error())
+		}
+	default:
+		return fosite.ErrInvalidRequest.WithHint("Content-Type must be application/x-www-form-urlencoded or application/json.")
+	}
+	for k, v := range form {
+		if len(v) > 1 {
+			return fosite.ErrInvalidRequest.WithHintf("The parameter '%s' is included more than once.", k)
+		}
+	}
+	enc := form.Encode()
+	r.Body = io.NopCloser(strings.NewReader(enc))
+	r.ContentLength = int64(len(enc))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.PostForm = nil
+	r.Form = nil
+	return nil
+}
+
+// jsonToForm turns a flat JSON object into form values. Strings, numbers and
+// booleans become single values; a "scope" or "resource"/"audience" array
+// of strings is accepted too (joined by spaces or repeated, respectively).
+func jsonToForm(body []byte) (url.Values, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil || obj == nil {
+		return nil, errors.New("The request body is not a valid JSON object.")
+	}
+	if dec.More() {
+		return nil, errors.New("The request body must hold exactly one JSON object.")
+	}
+	form := url.Values{}
+	for k, v := range obj {
+		switch t := v.(type) {
+		case string:
+			form.Set(k, t)
+		case json.Number:
+			form.Set(k, t.String())
+		case bool:
+			form.Set(k, strconv.FormatBool(t))
+		case nil:
+		case []any:
+			parts := make([]string, 0, len(t))
+			for _, e := range t {
+				s, ok := e.(string)
+				if !ok {
+					return nil, fmt.Errorf("The JSON field '%s' must be a string or an array of strings.", k)
+				}
+				parts = append(parts, s)
+			}
+			if k == "scope" {
+				form.Set(k, strings.Join(parts, " "))
+			} else {
+				return nil, fmt.Errorf("The JSON field '%s' must be a string.", k)
+			}
+		default:
+			return nil, fmt.Errorf("The JSON field '%s' must be a string.", k)
+		}
+	}
+	return form, nil
+}
+
+// writeBodyError answers a normalizeBody failure in RFC 6749 §5.2 form.
+func (p *Provider) writeBodyError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errBodyTooLarge) {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{
+			"error":             "invalid_request",
+			"error_description": fmt.Sprintf("The request body is larger than %d bytes.", p.cfg.MaxBodyBytes),
+		})
+		return
+	}
+	p.f.WriteAccessError(r.Context(), w, nil, err)
+}
+
+// Token serves POST /oauth/token (RFC 6749 §3.2): parse → decide → respond.
+func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := p.normalizeBody(w, r); err != nil {
+		p.writeBodyError(w, r, err)
+		return
+	}
+	sess := NewSession("")
+	ar, err := p.f.NewAccessRequest(ctx, r, sess)
+	if err != nil {
+		p.writeAccessError(w, r, ar, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// RFC 6749 §4.4: the client acts on its own behalf; fosite has
+		// already checked each requested scope and audience against it.
+		c := ar.GetClient()
+		sess.Subject = c.GetID()
+		sess.ClientID = c.GetID()
+		for _, s := range ar.GetRequestedScopes() {
+			ar.GrantScope(s)
+		}
+		for _, a := range ar.GetRequestedAudience() {
+			ar.GrantAudience(a)
+		}
+	}
+	resp, err := p.f.NewAccessResponse(ctx, ar)
+	if err != nil {
+		p.writeAccessError(w, r, ar, err)
+		return
+	}
+	p.f.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// writeAccessError maps storage races onto the errors a client can act on:
+// a code redeemed concurrently is a replay (invalid_grant, and what the
+// winner received is revoked as RFC 6749 §4.1.2 asks); a refresh token
+// rotated concurrently is a reuse.
+func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	switch {
+	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
+		if ar != nil && ar.GetID() != "" {
+			_ = p.store.RevokeAccessToken(r.Context(), ar.GetID())
+			_ = p.store.RevokeRefreshToken(r.Context(), ar.GetID())
+		}
+		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+	case errors.Is(err, fosite.ErrInactiveToken) && !errors.Is(err, fosite.ErrInvalidGrant):
+		err = fosite.ErrInvalidGrant.WithHint("The refresh token was already used.")
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		p.log.ErrorContext(r.Context(), "token endpoint failure", "error", rfc.ErrorField, "debug", rfc.DebugField, "cause", fmt.Sprint(rfc.Cause()))
+	}
+	p.f.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// Revoke serves POST /oauth/revoke (RFC 7009 §2).
+func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := p.normalizeBody(w, r); err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			p.writeBodyError(w, r, err)
+			return
+		}
+		p.f.WriteRevocationResponse(ctx, w, err)
+		return
+	}
+	p.f.WriteRevocationResponse(ctx, w, p.f.NewRevocationRequest(ctx, r))
+}
+
+// Introspect serves POST /oauth/introspect (RFC 7662 §2). The caller must
+// authenticate as a client with HTTP Basic credentials.
+func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := p.normalizeBody(w, r); err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			p.writeBodyError(w, r, err)
+			return
+		}
+		p.f.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	if fosite.AccessTokenFromRequest(r) != "" {
+		p.f.WriteIntrospectionError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("Authenticate as an OAuth client with HTTP Basic credentials to introspect tokens."))
+		return
+	}
+	ir, err := p.f.NewIntrospectionRequest(ctx, r, NewSession(""))
+	if err != nil {
+		p.f.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	p.f.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func jsonEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
+}

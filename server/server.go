@@ -1,0 +1,182 @@
+// Package server builds Latchkey's gin engine: middleware, route groups
+// and the one JSON error writer for the API surface.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// OAuth is the protocol surface the server mounts.
+type OAuth interface {
+	Token(w http.ResponseWriter, r *http.Request)
+	Revoke(w http.ResponseWriter, r *http.Request)
+	Introspect(w http.ResponseWriter, r *http.Request)
+	Userinfo(w http.ResponseWriter, r *http.Request)
+	ServeDiscovery(w http.ResponseWriter, r *http.Request)
+	ServeJWKS(w http.ResponseWriter, r *http.Request)
+}
+
+// Pages is the HTML surface the server mounts.
+type Pages interface {
+	CSRF() gin.HandlerFunc
+	Static() http.Handler
+	Home(c *gin.Context)
+	LoginForm(c *gin.Context)
+	Login(c *gin.Context)
+	Logout(c *gin.Context)
+	Authorize(c *gin.Context)
+	AuthorizePost(c *gin.Context)
+	Consent(c *gin.Context)
+}
+
+// Pinger reports whether the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	OAuth  OAuth
+	Pages  Pages
+	DB     Pinger
+	Logger *slog.Logger
+	// Secure adds Strict-Transport-Security (the issuer is https).
+	Secure bool
+}
+
+// New returns the configured engine.
+func New(d Deps) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RemoveExtraSlash = false
+	e.Use(requestID(), accessLog(d.Logger), recovery(d.Logger), securityHeaders(d.Secure))
+	e.NoRoute(func(c *gin.Context) {
+		apiError(c, http.StatusNotFound, "not_found", "No such endpoint.")
+	})
+	e.NoMethod(func(c *gin.Context) {
+		apiError(c, http.StatusMethodNotAllowed, "invalid_request", "This method is not allowed on this endpoint.")
+	})
+
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := d.DB.Ping(ctx); err != nil {
+			d.Logger.WarnContext(ctx, "readiness check failed", "error", err)
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "database": "unreachable"})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ok", "database": "ok"})
+	})
+
+	// Protocol endpoints: no cookies, no CSRF; bodies are bounded inside oauth.
+	e.GET("/.well-known/openid-configuration", gin.WrapF(d.OAuth.ServeDiscovery))
+	e.GET("/.well-known/oauth-authorization-server", gin.WrapF(d.OAuth.ServeDiscovery))
+	e.GET("/.well-known/jwks.json", gin.WrapF(d.OAuth.ServeJWKS))
+	e.POST("/oauth/token", gin.WrapF(d.OAuth.Token))
+	e.POST("/oauth/revoke", gin.WrapF(d.OAuth.Revoke))
+	e.POST("/oauth/introspect", gin.WrapF(d.OAuth.Introspect))
+	e.GET("/oauth/userinfo", gin.WrapF(d.OAuth.Userinfo))
+	e.POST("/oauth/userinfo", gin.WrapF(d.OAuth.Userinfo))
+
+	// Pages: cookie session + CSRF on every unsafe method.
+	e.GET("/static/*path", gin.WrapH(d.Pages.Static()))
+	pages := e.Group("/", d.Pages.CSRF())
+	pages.GET("/", d.Pages.Home)
+	pages.GET("/login", d.Pages.LoginForm)
+	pages.POST("/login", d.Pages.Login)
+	pages.POST("/logout", d.Pages.Logout)
+	// /oauth/authorize accepts GET and POST (RFC 6749 §3.1). A POST there is
+	// a client's request, not one of our forms, so it carries no CSRF token:
+	// it is answered with a redirect to the equivalent GET.
+	pages.GET("/oauth/authorize", d.Pages.Authorize)
+	e.POST("/oauth/authorize", d.Pages.AuthorizePost)
+	pages.POST("/oauth/consent", d.Pages.Consent)
+	return e
+}
+
+// apiError writes the documented JSON error body (SPEC §3.5).
+func apiError(c *gin.Context, status int, code, msg string) {
+	c.Header("Cache-Control", "no-store")
+	c.AbortWithStatusJSON(status, gin.H{"error": code, "message": msg})
+}
+
+func requestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader("X-Request-Id")
+		if id == "" || len(id) > 64 || strings.ContainsAny(id, "\r\n\" ") {
+			b := make([]byte, 8)
+			_, _ = rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		c.Set("request_id", id)
+		c.Header("X-Request-Id", id)
+		c.Next()
+	}
+}
+
+// accessLog logs one line per request. It logs the path only (never the
+// query string, which may carry codes or state) and never a header.
+func accessLog(l *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		status := c.Writer.Status()
+		level := slog.LevelDebug
+		if status >= 500 {
+			level = slog.LevelError
+		} else if status >= 400 {
+			level = slog.LevelInfo
+		}
+		l.Log(c.Request.Context(), level, "request",
+			"request_id", c.GetString("request_id"),
+			"method", c.Request.Method,
+			"path", c.Request.URL.Path,
+			"status", status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"remote", c.ClientIP())
+	}
+}
+
+func recovery(l *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				l.ErrorContext(c.Request.Context(), "panic", "request_id", c.GetString("request_id"), "path", c.Request.URL.Path, "panic", slog.AnyValue(v).String())
+				apiError(c, http.StatusInternalServerError, "server_error", "Something went wrong on our side.")
+			}
+		}()
+		c.Next()
+	}
+}
+
+// securityHeaders sets the headers every response carries.
+func securityHeaders(secure bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' https: data:; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if secure {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		c.Next()
+	}
+}

@@ -1,0 +1,232 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// DB implements Store over GORM. Writes and transactions go to the writer
+// pool; plain reads go to the reader pool. For SQLite the writer is a single
+// connection and the readers a pool over the same WAL database, so reads
+// never queue behind a write; for PostgreSQL both are the same pool.
+type DB struct {
+	writer *gorm.DB
+	reader *gorm.DB
+	now    func() time.Time
+}
+
+var _ Store = (*DB)(nil)
+
+// Option configures a DB.
+type Option func(*DB)
+
+// WithClock injects the clock used for timestamps and expiry checks.
+func WithClock(now func() time.Time) Option { return func(d *DB) { d.now = now } }
+
+// New wraps already opened GORM handles. reader may equal writer.
+func New(writer, reader *gorm.DB, opts ...Option) *DB {
+	if reader == nil {
+		reader = writer
+	}
+	d := &DB{writer: writer, reader: reader, now: time.Now}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// Migrate creates or updates every table and index.
+func (d *DB) Migrate(ctx context.Context) error {
+	if err := d.writer.WithContext(ctx).AutoMigrate(Models()...); err != nil {
+		return fmt.Errorf("storage: migrate: %w", err)
+	}
+	return nil
+}
+
+// Writer exposes the write handle for backend-specific set-up and tests.
+func (d *DB) Writer() *gorm.DB { return d.writer }
+
+type txKey struct{}
+
+// tx returns the transaction carried by ctx, if any.
+func tx(ctx context.Context) *gorm.DB {
+	t, _ := ctx.Value(txKey{}).(*gorm.DB)
+	return t
+}
+
+// w returns the handle for writes: the context's transaction or the writer.
+func (d *DB) w(ctx context.Context) *gorm.DB {
+	if t := tx(ctx); t != nil {
+		return t
+	}
+	return d.writer.WithContext(ctx)
+}
+
+// r returns the handle for reads: the context's transaction or the readers.
+func (d *DB) r(ctx context.Context) *gorm.DB {
+	if t := tx(ctx); t != nil {
+		return t
+	}
+	return d.reader.WithContext(ctx)
+}
+
+// BeginTx implements Store. Nested calls reuse the outer transaction.
+func (d *DB) BeginTx(ctx context.Context) (context.Context, error) {
+	if tx(ctx) != nil {
+		return ctx, nil
+	}
+	t := d.writer.WithContext(ctx).Begin()
+	if t.Error != nil {
+		return ctx, translate(t.Error)
+	}
+	return context.WithValue(ctx, txKey{}, t), nil
+}
+
+// Commit implements Store.
+func (d *DB) Commit(ctx context.Context) error {
+	t := tx(ctx)
+	if t == nil {
+		return errors.New("storage: commit without transaction")
+	}
+	return translate(t.Commit().Error)
+}
+
+// Rollback implements Store.
+func (d *DB) Rollback(ctx context.Context) error {
+	t := tx(ctx)
+	if t == nil {
+		return errors.New("storage: rollback without transaction")
+	}
+	if err := t.Rollback().Error; err != nil && !errors.Is(err, gorm.ErrInvalidTransaction) {
+		return translate(err)
+	}
+	return nil
+}
+
+// InTx implements Store. Inside an existing transaction fn simply joins it.
+func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if tx(ctx) != nil {
+		return fn(ctx)
+	}
+	return translate(d.writer.WithContext(ctx).Transaction(func(t *gorm.DB) error {
+		return fn(context.WithValue(ctx, txKey{}, t))
+	}))
+}
+
+// translate maps GORM and driver errors onto the sentinel errors, once, at
+// this boundary.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrInactive):
+		return err
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	default:
+		return fmt.Errorf("storage: %w", err)
+	}
+}
+
+// CreateUser implements Users.
+func (d *DB) CreateUser(ctx context.Context, u *User) error {
+	now := d.now().UTC()
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = now
+	}
+	u.UpdatedAt = now
+	return translate(d.w(ctx).Create(u).Error)
+}
+
+// GetUser implements Users.
+func (d *DB) GetUser(ctx context.Context, id string) (*User, error) {
+	var u User
+	if err := d.r(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &u, nil
+}
+
+// GetUserByUsername implements Users.
+func (d *DB) GetUserByUsername(ctx context.Context, username string) (*User, error) {
+	var u User
+	if err := d.r(ctx).Where("username = ?", username).Take(&u).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &u, nil
+}
+
+// CreateClient implements Clients.
+func (d *DB) CreateClient(ctx context.Context, c *Client) error {
+	now := d.now().UTC()
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now
+	}
+	c.UpdatedAt = now
+	return translate(d.w(ctx).Create(c).Error)
+}
+
+// GetClient implements Clients.
+func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
+	var c Client
+	if err := d.r(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &c, nil
+}
+
+// UpdateClient implements Clients.
+func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error) error {
+	return d.InTx(ctx, func(ctx context.Context) error {
+		var c Client
+		if err := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).Where("id = ?", id).Take(&c).Error; err != nil {
+			return translate(err)
+		}
+		if err := fn(&c); err != nil {
+			return err
+		}
+		c.ID = id
+		c.UpdatedAt = d.now().UTC()
+		return translate(d.w(ctx).Save(&c).Error)
+	})
+}
+
+// DeleteClient implements Clients.
+func (d *DB) DeleteClient(ctx context.Context, id string) error {
+	return d.InTx(ctx, func(ctx context.Context) error {
+		res := d.w(ctx).Where("id = ?", id).Delete(&Client{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("client %q: %w", id, ErrNotFound)
+		}
+		if err := d.w(ctx).Where("client_id = ?", id).Delete(&Request{}).Error; err != nil {
+			return translate(err)
+		}
+		return translate(d.w(ctx).Where("client_id = ?", id).Delete(&Consent{}).Error)
+	})
+}
+
+// ListClientsByOwner implements Clients.
+func (d *DB) ListClientsByOwner(ctx context.Context, ownerID string) ([]Client, error) {
+	var cs []Client
+	err := d.r(ctx).Where("owner_id = ?", ownerID).Order("created_at, id").Find(&cs).Error
+	return cs, translate(err)
+}
+
+// lockForUpdate returns a row-lock clause where the dialect has one.
+// SQLite serialises writers already and has no FOR UPDATE.
+func lockForUpdate(db *gorm.DB) []clause.Expression {
+	if db.Dialector.Name() == "postgres" {
+		return []clause.Expression{clause.Locking{Strength: "UPDATE"}}
+	}
+	return nil
+}

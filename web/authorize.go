@@ -1,0 +1,239 @@
+package web
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Authorize serves GET/POST /oauth/authorize (RFC 6749 §4.1.1, OpenID
+// Connect Core §3.1.2): validate → sign in if needed → reuse remembered
+// consent or ask → issue the code.
+func (h *Handler) Authorize(c *gin.Context) {
+	r := c.Request
+	a, err := h.auth.ParseAuthorize(r)
+	if err != nil {
+		h.authorizeFailed(c, a, err)
+		return
+	}
+	user, authTime := h.currentUser(r)
+	maxAge := a.MaxAge()
+	stale := user != nil && maxAge >= 0 && h.cfg.Now().Sub(authTime) > time.Duration(maxAge)*time.Second
+	if user == nil || stale || a.HasPrompt("login") {
+		if a.HasPrompt("none") {
+			h.auth.WriteAuthorizeError(c.Writer, r, a, oauth.ErrLoginRequired)
+			return
+		}
+		c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(resumeURL(r)))
+		return
+	}
+	if !a.HasPrompt("consent") && h.consented(c, user.ID, a) {
+		h.grant(c.Writer, r, a, user, authTime)
+		return
+	}
+	if a.HasPrompt("none") {
+		h.auth.WriteAuthorizeError(c.Writer, r, a, oauth.ErrConsentRequired)
+		return
+	}
+	h.showConsent(c, a, user)
+}
+
+// AuthorizePost serves POST /oauth/authorize (RFC 6749 §3.1: the endpoint
+// must support GET and may support POST). The parameters are re-sent as
+// the equivalent GET so the rest of the flow, including CSRF protection of
+// our own forms, has one shape.
+func (h *Handler) AuthorizePost(c *gin.Context) {
+	r := c.Request
+	r.Body = http.MaxBytesReader(c.Writer, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request", "The authorization request could not be read.")
+		return
+	}
+	c.Redirect(http.StatusSeeOther, resumeURLKeepPrompt(r))
+}
+
+// resumeURL rebuilds the authorization request as a GET URL to return to
+// after sign-in, without prompt=login (the sign-in just happened) so the
+// person is not asked twice.
+func resumeURL(r *http.Request) string {
+	return buildAuthorizeURL(r, true)
+}
+
+func resumeURLKeepPrompt(r *http.Request) string {
+	return buildAuthorizeURL(r, false)
+}
+
+func buildAuthorizeURL(r *http.Request, dropLogin bool) string {
+	q := url.Values{}
+	for k, v := range r.Form {
+		if k == "csrf_token" {
+			continue
+		}
+		q[k] = v
+	}
+	if p := strings.Fields(q.Get("prompt")); dropLogin && len(p) > 0 {
+		p = slices.DeleteFunc(p, func(s string) bool { return s == "login" })
+		if len(p) == 0 {
+			q.Del("prompt")
+		} else {
+			q.Set("prompt", strings.Join(p, " "))
+		}
+	}
+	return "/oauth/authorize?" + q.Encode()
+}
+
+func (h *Handler) authorizeFailed(c *gin.Context, a *oauth.AuthorizeRequest, err error) {
+	if a.Redirectable() {
+		h.auth.WriteAuthorizeError(c.Writer, c.Request, a, err)
+		return
+	}
+	status, code, desc := oauth.ErrorInfo(err)
+	if status < 400 || status >= 500 {
+		status = http.StatusBadRequest
+	}
+	h.renderError(c.Writer, c.Request, status, code, desc)
+}
+
+// consented reports whether the user already granted every requested scope.
+func (h *Handler) consented(c *gin.Context, userID string, a *oauth.AuthorizeRequest) bool {
+	cs, err := h.store.GetConsent(c.Request.Context(), userID, a.ClientID())
+	if err != nil {
+		return false
+	}
+	for _, s := range a.Scopes() {
+		if !slices.Contains(cs.Scopes, s) {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *Handler) grant(w http.ResponseWriter, r *http.Request, a *oauth.AuthorizeRequest, u *storage.User, authTime time.Time) {
+	h.auth.WriteGrant(w, r, a, oauth.Grant{
+		Subject: u.ID, Username: u.Username, Email: u.Email, Name: u.Name,
+		AuthTime: authTime, Scopes: a.Scopes(),
+	})
+}
+
+type consentClient struct {
+	ID, Name, LogoURI, ClientURI string
+}
+
+type consentScope struct {
+	Name, Description string
+}
+
+type consentPage struct {
+	Client    consentClient
+	Scopes    []consentScope
+	Challenge string
+}
+
+func (h *Handler) showConsent(c *gin.Context, a *oauth.AuthorizeRequest, u *storage.User) {
+	r := c.Request
+	cl, err := h.store.GetClient(r.Context(), a.ClientID())
+	if err != nil {
+		h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_client", "The application is not registered.")
+		return
+	}
+	s, _ := h.sessions.Get(r, sessionName)
+	challenge := randomToken()
+	s.Values["consent_challenge"] = challenge
+	s.Values["consent_request"] = resumeURL(r)
+	s.Values["consent_user"] = u.ID
+	if err := s.Save(r, c.Writer); err != nil {
+		h.log.ErrorContext(r.Context(), "save session", "error", err)
+		h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request", "The authorization request is too large.")
+		return
+	}
+	page := consentPage{
+		Client:    consentClient{ID: cl.ID, Name: cl.Name, LogoURI: safeHTTPURL(cl.LogoURI), ClientURI: safeHTTPURL(cl.ClientURI)},
+		Challenge: challenge,
+	}
+	for _, sc := range a.Scopes() {
+		d, _ := h.cfg.ScopeDescription(sc)
+		page.Scopes = append(page.Scopes, consentScope{Name: sc, Description: d})
+	}
+	c.Header("Cache-Control", "no-store")
+	h.render(c.Writer, r, http.StatusOK, "consent", "Authorize "+cl.Name, u, page)
+}
+
+// safeHTTPURL keeps only http(s) URLs for links and images on the page.
+func safeHTTPURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
+var errConsentExpired = errors.New("consent request expired")
+
+// Consent serves POST /oauth/consent: the person's decision=allow|deny on
+// the request the consent page was shown for.
+func (h *Handler) Consent(c *gin.Context) {
+	r := c.Request
+	user, authTime := h.currentUser(r)
+	s, _ := h.sessions.Get(r, sessionName)
+	want, _ := s.Values["consent_challenge"].(string)
+	pending, _ := s.Values["consent_request"].(string)
+	forUser, _ := s.Values["consent_user"].(string)
+	got := c.PostForm("challenge")
+	if user == nil || want == "" || pending == "" || forUser != user.ID ||
+		subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+		h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request",
+			"This consent request has expired or was already answered. Return to the application and start again.")
+		return
+	}
+	decision := c.PostForm("decision")
+	if decision != "allow" && decision != "deny" {
+		h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request", "Choose Allow or Deny.")
+		return
+	}
+	delete(s.Values, "consent_challenge")
+	delete(s.Values, "consent_request")
+	delete(s.Values, "consent_user")
+	if err := s.Save(r, c.Writer); err != nil {
+		h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", errConsentExpired.Error())
+		return
+	}
+	// Re-validate the stored request exactly as it first arrived.
+	u, _ := url.Parse(pending)
+	r2 := r.Clone(r.Context())
+	r2.Method = http.MethodGet
+	r2.URL = u
+	r2.Body = http.NoBody
+	r2.ContentLength = 0
+	r2.Form, r2.PostForm = nil, nil
+	r2.Header.Del("Content-Type")
+	a, err := h.auth.ParseAuthorize(r2)
+	if err != nil {
+		h.authorizeFailed(c, a, err)
+		return
+	}
+	if decision == "deny" {
+		h.auth.WriteAuthorizeError(c.Writer, r2, a, oauth.ErrAccessDenied)
+		return
+	}
+	scopes := a.Scopes()
+	if prev, err := h.store.GetConsent(r.Context(), user.ID, a.ClientID()); err == nil {
+		for _, sc := range prev.Scopes {
+			if !slices.Contains(scopes, sc) {
+				scopes = append(scopes, sc)
+			}
+		}
+	}
+	if err := h.store.SaveConsent(r.Context(), &storage.Consent{UserID: user.ID, ClientID: a.ClientID(), Scopes: scopes}); err != nil {
+		h.log.ErrorContext(r.Context(), "save consent", "error", err)
+	}
+	h.grant(c.Writer, r2, a, user, authTime)
+}

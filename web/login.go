@@ -1,0 +1,211 @@
+package web
+
+import (
+	"errors"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// currentUser returns the signed-in user and when they authenticated.
+func (h *Handler) currentUser(r *http.Request) (*storage.User, time.Time) {
+	s, err := h.sessions.Get(r, sessionName)
+	if err != nil {
+		return nil, time.Time{}
+	}
+	uid, _ := s.Values["uid"].(string)
+	at, _ := s.Values["auth_time"].(int64)
+	if uid == "" {
+		return nil, time.Time{}
+	}
+	u, err := h.store.GetUser(r.Context(), uid)
+	if err != nil {
+		return nil, time.Time{}
+	}
+	return u, time.Unix(at, 0)
+}
+
+type loginPage struct {
+	Username string
+	Next     string
+	Error    string
+}
+
+// safeNext keeps only internal targets: an absolute path on this site, never
+// "//host" or "/\host" (which browsers treat as another origin).
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	if strings.ContainsAny(next, "\r\n\t") {
+		return "/"
+	}
+	return next
+}
+
+// LoginForm serves GET /login.
+func (h *Handler) LoginForm(c *gin.Context) {
+	u, _ := h.currentUser(c.Request)
+	h.render(c.Writer, c.Request, http.StatusOK, "login", "Sign in", u, loginPage{Next: safeNext(c.Query("next"))})
+}
+
+const badLogin = "The username or password is not right."
+
+// Login serves POST /login: throttled per username and per client IP,
+// with a message that never says whether the username exists.
+func (h *Handler) Login(c *gin.Context) {
+	r := c.Request
+	username := strings.TrimSpace(c.PostForm("username"))
+	password := c.PostForm("password")
+	next := safeNext(c.PostForm("next"))
+	page := loginPage{Username: username, Next: next}
+	ip := clientIP(r)
+	userKey := "u:" + strings.ToLower(username)
+	if wait := h.throttle.blocked(userKey, "ip:"+ip); wait > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		page.Error = "Too many failed sign-in attempts. Wait a minute and try again."
+		h.render(c.Writer, r, http.StatusTooManyRequests, "login", "Sign in", nil, page)
+		return
+	}
+	if username == "" || password == "" || len(username) > 64 || len(password) > 1024 {
+		page.Error = "Enter your username and password."
+		h.render(c.Writer, r, http.StatusBadRequest, "login", "Sign in", nil, page)
+		return
+	}
+	u, err := h.store.GetUserByUsername(r.Context(), username)
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			h.log.ErrorContext(r.Context(), "login lookup", "error", err)
+			h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Sign-in is unavailable right now.")
+			return
+		}
+		_ = secret.VerifyPassword(h.dummy, password) // equal cost for unknown users
+	}
+	if u == nil || secret.VerifyPassword(u.PasswordHash, password) != nil {
+		h.throttle.fail(userKey, "ip:"+ip)
+		page.Error = badLogin
+		h.render(c.Writer, r, http.StatusUnauthorized, "login", "Sign in", nil, page)
+		return
+	}
+	h.throttle.reset(userKey)
+	// A fresh session on login: every old value is dropped and a new
+	// session id issued, so a planted cookie cannot be fixed in place.
+	s, _ := h.sessions.New(r, sessionName)
+	s.Values = map[interface{}]interface{}{
+		"uid":       u.ID,
+		"sid":       randomToken(),
+		"auth_time": h.cfg.Now().Unix(),
+	}
+	if err := s.Save(r, c.Writer); err != nil {
+		h.log.ErrorContext(r.Context(), "save session", "error", err)
+		h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Sign-in is unavailable right now.")
+		return
+	}
+	h.log.InfoContext(r.Context(), "login", "user_id", u.ID)
+	c.Redirect(http.StatusSeeOther, next)
+}
+
+// Logout serves POST /logout: the session cookie is expired.
+func (h *Handler) Logout(c *gin.Context) {
+	s, _ := h.sessions.New(c.Request, sessionName)
+	s.Values = map[interface{}]interface{}{}
+	s.Options.MaxAge = -1
+	_ = s.Save(c.Request, c.Writer)
+	c.Redirect(http.StatusSeeOther, "/login")
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func dummyHash() string {
+	h, err := secret.HashPassword(randomToken())
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
+// throttle counts failed attempts per key in fixed windows; a key with
+// limit failures in the current window is blocked until the window ends.
+type throttle struct {
+	mu     sync.Mutex
+	limit  int
+	window time.Duration
+	now    func() time.Time
+	hits   map[string]*window
+}
+
+type window struct {
+	start time.Time
+	n     int
+}
+
+func newThrottle(limit int, w time.Duration, now func() time.Time) *throttle {
+	return &throttle{limit: limit, window: w, now: now, hits: map[string]*window{}}
+}
+
+// blocked returns how long until the first blocked key frees up, or 0.
+func (t *throttle) blocked(keys ...string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	var wait time.Duration
+	for _, k := range keys {
+		w := t.hits[k]
+		if w == nil || now.Sub(w.start) >= t.window {
+			continue
+		}
+		if w.n >= t.limit {
+			if d := t.window - now.Sub(w.start); d > wait {
+				wait = d
+			}
+		}
+	}
+	return wait
+}
+
+func (t *throttle) fail(keys ...string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	if len(t.hits) > 100000 { // bound memory under a spray of usernames
+		for k, w := range t.hits {
+			if now.Sub(w.start) >= t.window {
+				delete(t.hits, k)
+			}
+		}
+	}
+	for _, k := range keys {
+		w := t.hits[k]
+		if w == nil || now.Sub(w.start) >= t.window {
+			w = &window{start: now}
+			t.hits[k] = w
+		}
+		w.n++
+	}
+}
+
+func (t *throttle) reset(key string) {
+	t.mu.Lock()
+	delete(t.hits, key)
+	t.mu.Unlock()
+}

@@ -1,0 +1,211 @@
+// Package web serves Latchkey's HTML pages: login, consent and the
+// browser side of the authorization endpoint. It owns cookie sessions
+// (gorilla/sessions) and CSRF protection (gorilla/csrf).
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gorilla/csrf"
+	"github.com/gorilla/sessions"
+
+	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/templates"
+)
+
+// Authorizer is the part of the OAuth provider the pages drive.
+type Authorizer interface {
+	Issuer() string
+	ParseAuthorize(r *http.Request) (*oauth.AuthorizeRequest, error)
+	WriteAuthorizeError(w http.ResponseWriter, r *http.Request, a *oauth.AuthorizeRequest, err error)
+	WriteGrant(w http.ResponseWriter, r *http.Request, a *oauth.AuthorizeRequest, g oauth.Grant)
+}
+
+// Store is the part of storage the pages read and write.
+type Store interface {
+	GetUser(ctx context.Context, id string) (*storage.User, error)
+	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
+	GetClient(ctx context.Context, id string) (*storage.Client, error)
+	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
+	SaveConsent(ctx context.Context, c *storage.Consent) error
+}
+
+// Config holds the pages' settings and secrets.
+type Config struct {
+	CookieHashKey  []byte
+	CookieBlockKey []byte
+	CSRFKey        []byte
+	// Secure marks cookies Secure (the issuer is https).
+	Secure bool
+	// ScopeDescription returns the words shown for a scope on the consent page.
+	ScopeDescription func(scope string) (string, bool)
+	// LoginLimit is how many failed logins per username and per IP are
+	// allowed per minute before further attempts are refused.
+	LoginLimit int
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Handler serves the pages.
+type Handler struct {
+	cfg      Config
+	auth     Authorizer
+	store    Store
+	pages    map[string]*template.Template
+	sessions *sessions.CookieStore
+	csrf     func(http.Handler) http.Handler
+	throttle *throttle
+	dummy    string
+	log      *slog.Logger
+}
+
+const sessionName = "latchkey_session"
+
+// New builds the page handler.
+func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
+	pages, err := templates.Parse(nil)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.LoginLimit <= 0 {
+		cfg.LoginLimit = 10
+	}
+	cs := sessions.NewCookieStore(cfg.CookieHashKey, cfg.CookieBlockKey)
+	cs.Options = &sessions.Options{
+		Path: "/", MaxAge: 12 * 3600, HttpOnly: true, Secure: cfg.Secure, SameSite: http.SameSiteLaxMode,
+	}
+	h := &Handler{
+		cfg: cfg, auth: auth, store: store, pages: pages, sessions: cs, log: cfg.Logger,
+		throttle: newThrottle(cfg.LoginLimit, time.Minute, cfg.Now),
+	}
+	h.csrf = csrf.Protect(cfg.CSRFKey,
+		csrf.Secure(cfg.Secure),
+		csrf.HttpOnly(true),
+		csrf.SameSite(csrf.SameSiteLaxMode),
+		csrf.Path("/"),
+		csrf.CookieName("latchkey_csrf"),
+		csrf.FieldName("csrf_token"),
+		csrf.RequestHeader("X-CSRF-Token"),
+		csrf.ErrorHandler(http.HandlerFunc(h.csrfFailed)),
+	)
+	// A hash to verify against when the username is unknown, so a login
+	// for a missing user costs the same as one with a wrong password.
+	h.dummy = dummyHash()
+	return h, nil
+}
+
+// CSRF is gin middleware enforcing gorilla/csrf on every unsafe method.
+func (h *Handler) CSRF() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		r := c.Request
+		if !h.cfg.Secure {
+			r = csrf.PlaintextHTTPRequest(r)
+		}
+		passed := false
+		h.csrf(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			passed = true
+			c.Request = r
+			c.Next()
+		})).ServeHTTP(c.Writer, r)
+		if !passed {
+			c.Abort()
+		}
+	}
+}
+
+func (h *Handler) csrfFailed(w http.ResponseWriter, r *http.Request) {
+	h.log.InfoContext(r.Context(), "csrf check failed", "reason", csrf.FailureReason(r).Error(), "path", r.URL.Path)
+	h.renderError(w, r, http.StatusForbidden, "invalid_request",
+		"This form has expired or did not come from this site. Go back, reload the page and try again.")
+}
+
+// Static serves the stylesheet and other embedded assets under /static/.
+func (h *Handler) Static() http.Handler {
+	sub, err := fs.Sub(templates.FS, "static")
+	if err != nil {
+		panic(err) // the embed pattern guarantees the folder
+	}
+	return http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
+}
+
+// pageUser is the signed-in person as templates see them.
+type pageUser struct {
+	ID       string
+	Username string
+}
+
+// pageData is what every template receives.
+type pageData struct {
+	Title     string
+	CSRFField template.HTML
+	User      *pageUser
+	Flash     string
+	Page      any
+}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page, title string, user *storage.User, data any) {
+	pd := pageData{Title: title, CSRFField: csrf.TemplateField(r), Page: data}
+	if user != nil {
+		pd.User = &pageUser{ID: user.ID, Username: user.Username}
+	}
+	if s, err := h.sessions.Get(r, sessionName); err == nil {
+		if f, ok := s.Values["flash"].(string); ok && f != "" {
+			pd.Flash = f
+			delete(s.Values, "flash")
+			_ = s.Save(r, w)
+		}
+	}
+	var buf bytes.Buffer
+	t := h.pages[page]
+	if err := t.ExecuteTemplate(&buf, "layout", pd); err != nil {
+		h.log.ErrorContext(r.Context(), "render", "page", page, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+type errorPage struct {
+	Status      int
+	Error       string
+	Description string
+}
+
+func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int, code, desc string) {
+	h.render(w, r, status, "error", "Error", nil, errorPage{Status: status, Error: code, Description: desc})
+}
+
+type homePage struct{ Issuer string }
+
+// Home serves GET /.
+func (h *Handler) Home(c *gin.Context) {
+	u, _ := h.currentUser(c.Request)
+	h.render(c.Writer, c.Request, http.StatusOK, "home", "Home", u, homePage{Issuer: h.auth.Issuer()})
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
