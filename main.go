@@ -105,10 +105,20 @@ func withApp(ctx context.Context, fn func(*app) error) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, os.Stderr)
-	sec, err := cfg.EnsureSecrets()
+	a, err := newApp(ctx, cfg, newLogger(cfg, os.Stderr))
 	if err != nil {
 		return err
+	}
+	defer a.db.Close()
+	return fn(a)
+}
+
+// newApp opens storage (migrating it), loads or generates secrets and
+// composes the OAuth provider. The caller closes a.db.
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+	sec, err := cfg.EnsureSecrets()
+	if err != nil {
+		return nil, err
 	}
 	var db *storage.DB
 	if cfg.IsPostgres() {
@@ -117,15 +127,15 @@ func withApp(ctx context.Context, fn func(*app) error) error {
 		db, err = sqlite.Open(cfg.ResolvedDSN(), cfg.Storage.MaxOpenConns)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer db.Close()
+	fail := func(err error) (*app, error) { _ = db.Close(); return nil, err }
 	if err := db.Migrate(ctx); err != nil {
-		return err
+		return fail(err)
 	}
 	hasher, err := secret.NewHasher(sec.PepperVersion, map[int][]byte{sec.PepperVersion: sec.Pepper})
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	scopes := make([]string, 0, len(cfg.OAuth.Scopes))
 	for _, s := range cfg.OAuth.Scopes {
@@ -146,9 +156,26 @@ func withApp(ctx context.Context, fn func(*app) error) error {
 		Logger:                log,
 	}, db, db)
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	return fn(&app{cfg: cfg, secrets: sec, db: db, provider: p, log: log})
+	return &app{cfg: cfg, secrets: sec, db: db, provider: p, log: log}, nil
+}
+
+// handler builds the HTTP handler serving every endpoint.
+func (a *app) handler() (http.Handler, error) {
+	pages, err := web.New(web.Config{
+		CookieHashKey:    a.secrets.CookieHashKey,
+		CookieBlockKey:   a.secrets.CookieBlockKey,
+		CSRFKey:          a.secrets.CSRFKey,
+		Secure:           a.cfg.SecureCookies(),
+		ScopeDescription: a.cfg.ScopeDescription,
+		LoginLimit:       a.cfg.RateLimits.LoginPerMinute,
+		Logger:           a.log,
+	}, a.provider, a.db)
+	if err != nil {
+		return nil, err
+	}
+	return server.New(server.Deps{OAuth: a.provider, Pages: pages, DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies()}), nil
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -162,19 +189,10 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 }
 
 func serve(ctx context.Context, a *app) error {
-	pages, err := web.New(web.Config{
-		CookieHashKey:    a.secrets.CookieHashKey,
-		CookieBlockKey:   a.secrets.CookieBlockKey,
-		CSRFKey:          a.secrets.CSRFKey,
-		Secure:           a.cfg.SecureCookies(),
-		ScopeDescription: a.cfg.ScopeDescription,
-		LoginLimit:       a.cfg.RateLimits.LoginPerMinute,
-		Logger:           a.log,
-	}, a.provider, a.db)
+	engine, err := a.handler()
 	if err != nil {
 		return err
 	}
-	engine := server.New(server.Deps{OAuth: a.provider, Pages: pages, DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies()})
 	ln, err := net.Listen("tcp", a.cfg.Server.Addr)
 	if err != nil {
 		return err

@@ -1,0 +1,35 @@
+# Latchkey — the two commands are `make run` and `make test`.
+GO        ?= go
+BIN       ?= bin/latchkey
+export CGO_ENABLED = 1
+
+.PHONY: run build test test-race test-postgres bench vet fmt smoke clean
+
+## run: build and serve on SQLite with ./config.yaml (data in ./data)
+run: build
+	./$(BIN) serve
+
+## build: compile the latchkey binary into bin/
+build:
+	$(GO) build -o $(BIN) .
+
+## test: the whole suite (race detector on); PostgreSQL suites run when
+## LATCHKEY_TEST_POSTGRES_DSN is set, and skip with a message otherwise
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+## bench: whole-server load on loopback (see BENCHMARKS.md) plus micro-benchmarks
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./secret/
+	$(GO) run ./cmd/loadgen
+
+## smoke: the operator contract check from ../shared/checks
+smoke:
+	bash ../shared/checks/contract-smoke.sh
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin
