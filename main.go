@@ -116,6 +116,9 @@ func withApp(ctx context.Context, fn func(*app) error) error {
 // newApp opens storage (migrating it), loads or generates secrets and
 // composes the OAuth provider. The caller closes a.db.
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+	if cfg.OAuth.JWTAccessTokens {
+		return nil, errors.New("oauth.jwt_access_tokens: RFC 9068 JWT access tokens are not available yet; set it to false")
+	}
 	sec, err := cfg.EnsureSecrets()
 	if err != nil {
 		return nil, err
@@ -215,8 +218,9 @@ func serve(ctx context.Context, a *app) error {
 	a.log.Info("latchkey listening", "addr", ln.Addr().String(), "issuer", a.cfg.Server.Issuer,
 		"storage", map[bool]string{true: "postgres", false: "sqlite"}[a.cfg.IsPostgres()])
 	fmt.Fprintf(os.Stderr, "\nLatchkey is serving at %s (listening on %s)\n"+
-		"Create a user to sign in:  latchkey user create --username alice --password 'a-long-password'\n"+
-		"Then open %s/login\n\n", a.cfg.Server.Issuer, ln.Addr(), a.cfg.Server.Issuer)
+		"Create a user to sign in (in another terminal):\n"+
+		"  %s user create --username alice --password 'choose-a-long-password'\n"+
+		"then open %s/login\n\n", a.cfg.Server.Issuer, ln.Addr(), os.Args[0], a.cfg.Server.Issuer)
 
 	select {
 	case err := <-errc:
