@@ -55,15 +55,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch strings.Join(args[:min(2, len(args))], " ") {
 	case "user create":
-		err = withApp(ctx, func(a *app) error { return userCreate(ctx, a, args[2:], stdout) })
+		err = withApp(ctx, false, func(a *app) error { return userCreate(ctx, a, args[2:], stdout) })
 	case "client create":
-		err = withApp(ctx, func(a *app) error { return clientCreate(ctx, a, args[2:], stdout) })
+		err = withApp(ctx, false, func(a *app) error { return clientCreate(ctx, a, args[2:], stdout) })
 	default:
 		switch args[0] {
 		case "serve":
-			err = withApp(ctx, func(a *app) error { return serve(ctx, a) })
+			err = withApp(ctx, false, func(a *app) error { return serve(ctx, a) })
 		case "migrate":
-			err = withApp(ctx, func(a *app) error {
+			err = withApp(ctx, true, func(a *app) error {
 				fmt.Fprintln(stdout, "database is up to date")
 				return nil
 			})
@@ -96,7 +96,9 @@ type app struct {
 	log      *slog.Logger
 }
 
-func withApp(ctx context.Context, fn func(*app) error) error {
+// withApp loads configuration and runs fn with the wired app. forceMigrate
+// (used by `latchkey migrate`) migrates whatever storage.auto_migrate says.
+func withApp(ctx context.Context, forceMigrate bool, fn func(*app) error) error {
 	path := os.Getenv(config.EnvConfigPath)
 	if path == "" {
 		path = "config.yaml"
@@ -104,6 +106,9 @@ func withApp(ctx context.Context, fn func(*app) error) error {
 	cfg, err := config.Load(path, os.Environ())
 	if err != nil {
 		return err
+	}
+	if forceMigrate {
+		cfg.Storage.AutoMigrate = true
 	}
 	a, err := newApp(ctx, cfg, newLogger(cfg, os.Stderr))
 	if err != nil {
@@ -113,7 +118,7 @@ func withApp(ctx context.Context, fn func(*app) error) error {
 	return fn(a)
 }
 
-// newApp opens storage (migrating it), loads or generates secrets and
+// newApp opens storage (migrating it when storage.auto_migrate is set), loads or generates secrets and
 // composes the OAuth provider. The caller closes a.db.
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
 	if cfg.OAuth.JWTAccessTokens {
@@ -133,8 +138,10 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		return nil, err
 	}
 	fail := func(err error) (*app, error) { _ = db.Close(); return nil, err }
-	if err := db.Migrate(ctx); err != nil {
-		return fail(err)
+	if cfg.Storage.AutoMigrate {
+		if err := db.Migrate(ctx); err != nil {
+			return fail(err)
+		}
 	}
 	hasher, err := secret.NewHasher(sec.PepperVersion, map[int][]byte{sec.PepperVersion: sec.Pepper})
 	if err != nil {

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cliEnv points the CLI at a fresh data directory and no config file.
+func cliEnv(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("LATCHKEY_CONFIG", filepath.Join(dir, "absent.yaml"))
+	t.Setenv("LATCHKEY_DATA_DIR", filepath.Join(dir, "data"))
+}
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCLI(t *testing.T) {
+	cliEnv(t)
+	if code, out, _ := runCLI(t, "migrate"); code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("migrate: %d %q", code, out)
+	}
+	code, out, errs := runCLI(t, "user", "create", "--username", "ops", "--password", "a-long-password-1", "--email", "ops@example.com", "--admin")
+	if code != 0 {
+		t.Fatalf("user create: %d %s", code, errs)
+	}
+	var u map[string]any
+	if err := json.Unmarshal([]byte(out), &u); err != nil || u["id"] == "" || u["username"] != "ops" || u["admin"] != true {
+		t.Fatalf("user create output %q (%v)", out, err)
+	}
+	if strings.Contains(out, "a-long-password-1") {
+		t.Fatal("password echoed")
+	}
+	code, out, errs = runCLI(t, "client", "create", "--name", "Smoke", "--redirect-uri", "http://127.0.0.1:9/cb",
+		"--grant-types", "authorization_code,refresh_token,client_credentials", "--scopes", "openid,offline_access")
+	if code != 0 {
+		t.Fatalf("client create: %d %s", code, errs)
+	}
+	var c map[string]any
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		t.Fatalf("client create output %q: %v", out, err)
+	}
+	if s, _ := c["client_secret"].(string); len(s) < 43 || c["client_id"] == "" {
+		t.Fatalf("client create output %q", out)
+	}
+	code, out, _ = runCLI(t, "client", "create", "--name", "Spa", "--redirect-uri", "http://localhost:3000/cb", "--public")
+	if code != 0 || strings.Contains(out, "client_secret") || !strings.Contains(out, `"none"`) {
+		t.Fatalf("public client create: %d %q", code, out)
+	}
+
+	bad := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"no command", nil, 2},
+		{"unknown command", []string{"frobnicate"}, 2},
+		{"user without password", []string{"user", "create", "--username", "x"}, 2},
+		{"short password", []string{"user", "create", "--username", "x", "--password", "short"}, 2},
+		{"duplicate username", []string{"user", "create", "--username", "ops", "--password", "another-long-password"}, 1},
+		{"unknown flag", []string{"user", "create", "--nope"}, 2},
+		{"client without name", []string{"client", "create", "--redirect-uri", "https://a.example/cb"}, 1},
+		{"client with fragment redirect", []string{"client", "create", "--name", "x", "--redirect-uri", "https://a.example/cb#x"}, 1},
+		{"client with http non-loopback redirect", []string{"client", "create", "--name", "x", "--redirect-uri", "http://a.example/cb"}, 1},
+		{"public client_credentials", []string{"client", "create", "--name", "x", "--public", "--grant-types", "client_credentials"}, 1},
+		{"unsupported grant", []string{"client", "create", "--name", "x", "--redirect-uri", "https://a.example/cb", "--grant-types", "password"}, 1},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, _, _ := runCLI(t, tc.args...); code != tc.want {
+				t.Fatalf("exit %d, want %d", code, tc.want)
+			}
+		})
+	}
+}
+
+func TestCLIRefusesJWTAccessTokensUntilBuilt(t *testing.T) {
+	cliEnv(t)
+	t.Setenv("LATCHKEY_OAUTH_JWT_ACCESS_TOKENS", "true")
+	if code, _, errs := runCLI(t, "migrate"); code != 1 || !strings.Contains(errs, "jwt_access_tokens") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}
