@@ -167,13 +167,14 @@ func (w issWriter) WriteHeader(code int) {
 				if u.Fragment != "" {
 					if f, err := url.ParseQuery(u.Fragment); err == nil && f.Get("iss") == "" {
 						f.Set("iss", w.iss)
-						u.Fragment = f.Encode()
+						u.Fragment, u.RawFragment = "", ""
+						w.Header().Set("Location", u.String()+"#"+f.Encode())
 					}
 				} else if q := u.Query(); q.Get("iss") == "" {
 					q.Set("iss", w.iss)
 					u.RawQuery = q.Encode()
+					w.Header().Set("Location", u.String())
 				}
-				w.Header().Set("Location", u.String())
 			}
 		}
 	}
