@@ -141,6 +141,7 @@ func (d *DB) CreateUser(ctx context.Context, u *User) error {
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
 	}
+	u.CreatedAt = u.CreatedAt.UTC() // SQLite compares times as text: store UTC only
 	u.UpdatedAt = now
 	return translate(d.w(ctx).Create(u).Error)
 }
@@ -169,6 +170,7 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = now
 	}
+	c.CreatedAt = c.CreatedAt.UTC() // SQLite compares times as text: store UTC only
 	c.UpdatedAt = now
 	return translate(d.w(ctx).Create(c).Error)
 }
@@ -193,6 +195,7 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 			return err
 		}
 		c.ID = id
+		c.CreatedAt = c.CreatedAt.UTC()
 		c.UpdatedAt = d.now().UTC()
 		return translate(d.w(ctx).Save(&c).Error)
 	})

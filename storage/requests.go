@@ -14,6 +14,9 @@ func (d *DB) CreateRequest(ctx context.Context, r *Request) error {
 	if r.RequestedAt.IsZero() {
 		r.RequestedAt = d.now().UTC()
 	}
+	// SQLite stores times as text with their zone offset and compares them as
+	// text, so only UTC keeps expiry checks and purging correct.
+	r.RequestedAt, r.ExpiresAt = r.RequestedAt.UTC(), r.ExpiresAt.UTC()
 	return translate(d.w(ctx).Create(r).Error)
 }
 
@@ -89,6 +92,7 @@ func (d *DB) SaveConsent(ctx context.Context, c *Consent) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = now
 	}
+	c.CreatedAt = c.CreatedAt.UTC()
 	c.UpdatedAt = now
 	return translate(d.w(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},

@@ -136,8 +136,9 @@ type Store interface {
 	// InTx runs fn inside a transaction, committing when fn returns nil.
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 
-	// PurgeExpired deletes at most limit expired request records and JTIs
-	// whose expiry is before cutoff; it returns how many rows it removed.
+	// PurgeExpired deletes request records and JTIs whose expiry is before
+	// cutoff, at most limit rows per table per call; it returns how many rows
+	// it removed in all.
 	PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (int64, error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -1,0 +1,112 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/storage/sqlite"
+	"github.com/latchkey/latchkey/storage/storagetest"
+)
+
+// open returns a migrated store over a fresh file in t's temporary
+// directory, closed when t ends.
+func open(t *testing.T, path string) *storage.DB {
+	t.Helper()
+	db, err := sqlite.Open(path, 4)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return open(t, filepath.Join(t.TempDir(), "t.db"))
+	})
+}
+
+// TestReadsDoNotWaitForWriter holds a write transaction open and checks that
+// another goroutine's reads are answered meanwhile (WAL + a separate reader
+// pool), and that they see only committed data.
+func TestReadsDoNotWaitForWriter(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	db := open(t, filepath.Join(t.TempDir(), "t.db"))
+	if err := db.CreateUser(ctx, &storage.User{ID: "u1", Username: "alice", PasswordHash: "x"}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+
+	txCtx, err := db.BeginTx(ctx)
+	if err != nil {
+		t.Fatalf("BeginTx: %v", err)
+	}
+	defer func() { _ = db.Rollback(txCtx) }()
+	// The write takes SQLite's write lock; it is held until Commit.
+	if err := db.CreateUser(txCtx, &storage.User{ID: "u2", Username: "bob", PasswordHash: "x"}); err != nil {
+		t.Fatalf("CreateUser in tx: %v", err)
+	}
+
+	type result struct {
+		committed, pending error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		_, r.committed = db.GetUser(ctx, "u1")
+		_, r.pending = db.GetUser(ctx, "u2")
+		done <- r
+	}()
+	select {
+	case r := <-done:
+		if r.committed != nil {
+			t.Errorf("read of committed user during the write tx: %v", r.committed)
+		}
+		if !errors.Is(r.pending, storage.ErrNotFound) {
+			t.Errorf("read of uncommitted user during the write tx: err = %v, want ErrNotFound", r.pending)
+		}
+	case <-ctx.Done():
+		t.Fatal("a read blocked behind the open write transaction")
+	}
+
+	if err := db.Commit(txCtx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if _, err := db.GetUser(ctx, "u2"); err != nil {
+		t.Errorf("GetUser after commit: %v", err)
+	}
+}
+
+// TestFileMode checks that the database and its WAL side files, which hold
+// password hashes and token records, are readable by the owner only.
+func TestFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	db := open(t, path)
+	if err := db.CreateUser(t.Context(), &storage.User{ID: "u1", Username: "alice", PasswordHash: "x"}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) && p != path {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("stat: %v", err)
+		}
+		if got := fi.Mode().Perm(); got != 0o600 {
+			t.Errorf("%s mode = %#o, want 0600", filepath.Base(p), got)
+		}
+	}
+}
