@@ -111,7 +111,7 @@ type UsedJTI struct {
 
 // Models lists every record type, for migrations.
 func Models() []any {
-	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}}
+	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{}}
 }
 
 // Store is the whole storage contract. Both SQL backends implement it and
@@ -124,6 +124,7 @@ type Store interface {
 	Clients
 	Requests
 	Consents
+	APIKeys
 	// MarkJTI records jti until expiresAt; ErrConflict when it is already
 	// recorded and not yet expired.
 	MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error

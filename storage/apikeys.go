@@ -1,0 +1,189 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// APIKey is a long-lived credential a user created. The key itself is never
+// stored: Digest is HMAC-SHA256 of it under the server pepper of version
+// PepperVersion. Sealed holds the key encrypted (AES-GCM) only when the
+// deployment enabled recoverable keys.
+type APIKey struct {
+	ID            string   `gorm:"primaryKey;size:64"`
+	UserID        string   `gorm:"size:64;not null;uniqueIndex:idx_api_keys_user_handle,priority:1"`
+	Handle        string   `gorm:"size:64;not null;uniqueIndex:idx_api_keys_user_handle,priority:2"`
+	Alias         string   `gorm:"size:200"`
+	Display       string   `gorm:"size:64;not null"` // prefix + env + first 4 random characters
+	Environment   string   `gorm:"size:8;not null"`
+	Tier          string   `gorm:"size:32;not null"`
+	Scopes        []string `gorm:"serializer:json"`
+	Digest        []byte   `gorm:"size:32;not null;uniqueIndex"`
+	PepperVersion int      `gorm:"not null"`
+	Sealed        []byte
+	// RotatedFrom is the id of the key this one replaced.
+	RotatedFrom string     `gorm:"size:64"`
+	CreatedAt   time.Time  `gorm:"not null"`
+	UpdatedAt   time.Time  `gorm:"not null"`
+	ExpiresAt   *time.Time `gorm:"index"`
+	RevokedAt   *time.Time
+	LastUsedAt  *time.Time
+	UsageCount  int64 `gorm:"not null;default:0"`
+}
+
+// KeyEvent is one entry of a key's audit log.
+type KeyEvent struct {
+	ID     uint64    `gorm:"primaryKey;autoIncrement"`
+	KeyID  string    `gorm:"size:64;not null;index"`
+	UserID string    `gorm:"size:64;not null;index"`
+	Type   string    `gorm:"size:32;not null"` // created, rotated, revoked, exchanged, updated, new_ip
+	IP     string    `gorm:"size:64"`
+	Detail string    `gorm:"size:500"`
+	At     time.Time `gorm:"not null;index"`
+}
+
+// KeyUsage is a batched usage record for one key.
+type KeyUsage struct {
+	KeyID    string
+	LastUsed time.Time
+	Count    int64
+}
+
+// APIKeys stores API keys and their audit log.
+type APIKeys interface {
+	// CreateAPIKey inserts k; ErrConflict when the user already has the
+	// handle or the digest exists.
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// GetAPIKeyByDigest returns the key with digest (revoked and expired
+	// keys included: the caller decides), or ErrNotFound.
+	GetAPIKeyByDigest(ctx context.Context, digest []byte) (*APIKey, error)
+	// GetAPIKey returns the key with id, or ErrNotFound.
+	GetAPIKey(ctx context.Context, id string) (*APIKey, error)
+	// GetAPIKeyByHandle returns the user's key with handle, or ErrNotFound.
+	GetAPIKeyByHandle(ctx context.Context, userID, handle string) (*APIKey, error)
+	// ListAPIKeys returns a user's keys, newest first.
+	ListAPIKeys(ctx context.Context, userID string) ([]APIKey, error)
+	// UpdateAPIKey applies fn to the key in one transaction; ErrNotFound
+	// when it does not exist.
+	UpdateAPIKey(ctx context.Context, id string, fn func(*APIKey) error) error
+	// RecordKeyUsage adds batched usage: count and the latest use time.
+	RecordKeyUsage(ctx context.Context, usage []KeyUsage) error
+	// AddKeyEvent appends to the audit log.
+	AddKeyEvent(ctx context.Context, e *KeyEvent) error
+	// ListKeyEvents returns a key's audit log, newest first, at most limit.
+	ListKeyEvents(ctx context.Context, keyID string, limit int) ([]KeyEvent, error)
+}
+
+// CreateAPIKey implements APIKeys.
+func (d *DB) CreateAPIKey(ctx context.Context, k *APIKey) error {
+	now := d.now().UTC()
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = now
+	}
+	k.CreatedAt = k.CreatedAt.UTC()
+	k.UpdatedAt = now
+	k.ExpiresAt = utcPtr(k.ExpiresAt)
+	return translate(d.w(ctx).Create(k).Error)
+}
+
+// GetAPIKeyByDigest implements APIKeys.
+func (d *DB) GetAPIKeyByDigest(ctx context.Context, digest []byte) (*APIKey, error) {
+	var k APIKey
+	if err := d.r(ctx).Where("digest = ?", digest).Take(&k).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &k, nil
+}
+
+// GetAPIKey implements APIKeys.
+func (d *DB) GetAPIKey(ctx context.Context, id string) (*APIKey, error) {
+	var k APIKey
+	if err := d.r(ctx).Where("id = ?", id).Take(&k).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &k, nil
+}
+
+// GetAPIKeyByHandle implements APIKeys.
+func (d *DB) GetAPIKeyByHandle(ctx context.Context, userID, handle string) (*APIKey, error) {
+	var k APIKey
+	if err := d.r(ctx).Where("user_id = ? AND handle = ?", userID, handle).Take(&k).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &k, nil
+}
+
+// ListAPIKeys implements APIKeys.
+func (d *DB) ListAPIKeys(ctx context.Context, userID string) ([]APIKey, error) {
+	var ks []APIKey
+	err := d.r(ctx).Where("user_id = ?", userID).Order("created_at DESC, id").Find(&ks).Error
+	return ks, translate(err)
+}
+
+// UpdateAPIKey implements APIKeys.
+func (d *DB) UpdateAPIKey(ctx context.Context, id string, fn func(*APIKey) error) error {
+	return d.InTx(ctx, func(ctx context.Context) error {
+		var k APIKey
+		if err := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).Where("id = ?", id).Take(&k).Error; err != nil {
+			return translate(err)
+		}
+		if err := fn(&k); err != nil {
+			return err
+		}
+		k.ID = id
+		k.UpdatedAt = d.now().UTC()
+		k.ExpiresAt = utcPtr(k.ExpiresAt)
+		k.RevokedAt = utcPtr(k.RevokedAt)
+		return translate(d.w(ctx).Save(&k).Error)
+	})
+}
+
+// RecordKeyUsage implements APIKeys: one UPDATE per key in one transaction.
+func (d *DB) RecordKeyUsage(ctx context.Context, usage []KeyUsage) error {
+	if len(usage) == 0 {
+		return nil
+	}
+	return d.InTx(ctx, func(ctx context.Context) error {
+		for _, u := range usage {
+			t := u.LastUsed.UTC()
+			err := d.w(ctx).Exec(
+				"UPDATE api_keys SET usage_count = usage_count + ?, last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < ? THEN ? ELSE last_used_at END WHERE id = ?",
+				u.Count, t, t, u.KeyID).Error
+			if err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	})
+}
+
+// AddKeyEvent implements APIKeys.
+func (d *DB) AddKeyEvent(ctx context.Context, e *KeyEvent) error {
+	if e.At.IsZero() {
+		e.At = d.now()
+	}
+	e.At = e.At.UTC()
+	return translate(d.w(ctx).Create(e).Error)
+}
+
+// ListKeyEvents implements APIKeys.
+func (d *DB) ListKeyEvents(ctx context.Context, keyID string, limit int) ([]KeyEvent, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var es []KeyEvent
+	err := d.r(ctx).Where("key_id = ?", keyID).Order("at DESC, id DESC").Limit(limit).Find(&es).Error
+	if err != nil {
+		return nil, fmt.Errorf("key events: %w", translate(err))
+	}
+	return es, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
