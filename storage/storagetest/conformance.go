@@ -65,6 +65,12 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Consents/List", testConsentList},
 		{"Consents/Delete", testConsentDelete},
 
+		{"APIKeys/CreateGet", testAPIKeyCreateGet},
+		{"APIKeys/Uniqueness", testAPIKeyUniqueness},
+		{"APIKeys/UpdateAndList", testAPIKeyUpdateAndList},
+		{"APIKeys/Usage", testAPIKeyUsage},
+		{"APIKeys/Events", testKeyEvents},
+
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},
 		{"JTI/ExpiredRemark", testJTIExpiredRemark},

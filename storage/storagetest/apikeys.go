@@ -1,0 +1,103 @@
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+func newKey(id, user, handle string, digest byte) *storage.APIKey {
+	return &storage.APIKey{
+		ID: id, UserID: user, Handle: handle, Display: "lk_live_abcd", Environment: "live", Tier: "free",
+		Scopes: []string{"keys:read"}, Digest: bytes.Repeat([]byte{digest}, 32), PepperVersion: 1,
+	}
+}
+
+func testAPIKeyCreateGet(t *testing.T, ctx context.Context, s storage.Store) {
+	exp := future()
+	k := newKey("k1", "u1", "ci", 1)
+	k.ExpiresAt = &exp
+	must(t, s.CreateAPIKey(ctx, k), "create")
+	byDigest, err := s.GetAPIKeyByDigest(ctx, bytes.Repeat([]byte{1}, 32))
+	must(t, err, "get by digest")
+	byHandle, err := s.GetAPIKeyByHandle(ctx, "u1", "ci")
+	must(t, err, "get by handle")
+	byID, err := s.GetAPIKey(ctx, "k1")
+	must(t, err, "get by id")
+	for _, got := range []*storage.APIKey{byDigest, byHandle, byID} {
+		if got.ID != "k1" || got.Handle != "ci" || got.ExpiresAt == nil || !sameTime(*got.ExpiresAt, exp) {
+			t.Fatalf("got %+v", got)
+		}
+		wantStrings(t, "scopes", got.Scopes, []string{"keys:read"})
+	}
+	_, err = s.GetAPIKeyByDigest(ctx, bytes.Repeat([]byte{9}, 32))
+	wantErr(t, err, storage.ErrNotFound, "unknown digest")
+	_, err = s.GetAPIKeyByHandle(ctx, "u2", "ci")
+	wantErr(t, err, storage.ErrNotFound, "other user's handle")
+	_, err = s.GetAPIKey(ctx, "nope")
+	wantErr(t, err, storage.ErrNotFound, "unknown id")
+}
+
+func testAPIKeyUniqueness(t *testing.T, ctx context.Context, s storage.Store) {
+	must(t, s.CreateAPIKey(ctx, newKey("k1", "u1", "ci", 1)), "create")
+	wantErr(t, s.CreateAPIKey(ctx, newKey("k2", "u1", "ci", 2)), storage.ErrConflict, "same user and handle")
+	wantErr(t, s.CreateAPIKey(ctx, newKey("k3", "u2", "other", 1)), storage.ErrConflict, "same digest")
+	must(t, s.CreateAPIKey(ctx, newKey("k4", "u2", "ci", 4)), "same handle, other user")
+}
+
+func testAPIKeyUpdateAndList(t *testing.T, ctx context.Context, s storage.Store) {
+	must(t, s.CreateAPIKey(ctx, newKey("k1", "u1", "a", 1)), "create a")
+	k2 := newKey("k2", "u1", "b", 2)
+	k2.CreatedAt = time.Now().UTC().Add(time.Minute)
+	must(t, s.CreateAPIKey(ctx, k2), "create b")
+	must(t, s.CreateAPIKey(ctx, newKey("k3", "u2", "c", 3)), "create c")
+	ks, err := s.ListAPIKeys(ctx, "u1")
+	must(t, err, "list")
+	if len(ks) != 2 || ks[0].ID != "k2" || ks[1].ID != "k1" {
+		t.Fatalf("list = %+v, want k2, k1 (newest first)", ks)
+	}
+	now := time.Now().UTC()
+	must(t, s.UpdateAPIKey(ctx, "k1", func(k *storage.APIKey) error { k.RevokedAt = &now; k.Alias = "x"; return nil }), "update")
+	got, _ := s.GetAPIKey(ctx, "k1")
+	if got.RevokedAt == nil || got.Alias != "x" {
+		t.Fatalf("update lost: %+v", got)
+	}
+	err = s.UpdateAPIKey(ctx, "k1", func(k *storage.APIKey) error { k.Alias = "y"; return errTest })
+	if !errors.Is(err, errTest) {
+		t.Fatalf("fn error = %v", err)
+	}
+	if got, _ := s.GetAPIKey(ctx, "k1"); got.Alias != "x" {
+		t.Fatal("a failed update changed the key")
+	}
+	wantErr(t, s.UpdateAPIKey(ctx, "nope", func(*storage.APIKey) error { return nil }), storage.ErrNotFound, "update missing")
+}
+
+func testAPIKeyUsage(t *testing.T, ctx context.Context, s storage.Store) {
+	must(t, s.CreateAPIKey(ctx, newKey("k1", "u1", "a", 1)), "create")
+	t1 := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
+	t2 := t1.Add(30 * time.Second)
+	must(t, s.RecordKeyUsage(ctx, []storage.KeyUsage{{KeyID: "k1", LastUsed: t2, Count: 5}}), "usage 1")
+	must(t, s.RecordKeyUsage(ctx, []storage.KeyUsage{{KeyID: "k1", LastUsed: t1, Count: 2}, {KeyID: "gone", LastUsed: t1, Count: 1}}), "usage 2")
+	got, _ := s.GetAPIKey(ctx, "k1")
+	if got.UsageCount != 7 || got.LastUsedAt == nil || !sameTime(*got.LastUsedAt, t2) {
+		t.Fatalf("usage %d at %v, want 7 at %v (an older batch never moves last-used back)", got.UsageCount, got.LastUsedAt, t2)
+	}
+	must(t, s.RecordKeyUsage(ctx, nil), "empty batch")
+}
+
+func testKeyEvents(t *testing.T, ctx context.Context, s storage.Store) {
+	base := time.Now().UTC()
+	for i, typ := range []string{"created", "exchanged", "revoked"} {
+		must(t, s.AddKeyEvent(ctx, &storage.KeyEvent{KeyID: "k1", UserID: "u1", Type: typ, At: base.Add(time.Duration(i) * time.Second)}), typ)
+	}
+	must(t, s.AddKeyEvent(ctx, &storage.KeyEvent{KeyID: "k2", UserID: "u1", Type: "created", At: base}), "other key")
+	es, err := s.ListKeyEvents(ctx, "k1", 2)
+	must(t, err, "list")
+	if len(es) != 2 || es[0].Type != "revoked" || es[1].Type != "exchanged" {
+		t.Fatalf("events = %+v", es)
+	}
+}
