@@ -51,14 +51,15 @@ type UserSource interface {
 
 // Provider is the composed authorization server.
 type Provider struct {
-	cfg    Config
-	fcfg   *fosite.Config
-	f      fosite.OAuth2Provider
-	store  *fositeStore
-	users  UserSource
-	log    *slog.Logger
-	alg    string
-	public crypto.PublicKey
+	cfg      Config
+	fcfg     *fosite.Config
+	f        fosite.OAuth2Provider
+	store    *fositeStore
+	strategy *compose.CommonStrategy
+	users    UserSource
+	log      *slog.Logger
+	alg      string
+	public   crypto.PublicKey
 }
 
 // New composes fosite explicitly (never ComposeAllEnabled, which would turn
@@ -126,7 +127,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		compose.PushedAuthorizeHandlerFactory,
 	)
 	return &Provider{
-		cfg: cfg, fcfg: fc, f: f, store: store, users: users, log: cfg.Logger,
+		cfg: cfg, fcfg: fc, f: f, store: store, strategy: strategy, users: users, log: cfg.Logger,
 		alg: alg, public: cfg.SigningKey.Public(),
 	}, nil
 }

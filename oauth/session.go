@@ -39,4 +39,18 @@ func (s *Session) Clone() fosite.Session {
 	return deepcopy.Copy(s).(*Session)
 }
 
-var _ openid.Session = (*Session)(nil)
+// GetExtraClaims implements fosite.ExtraClaimsSession: introspection
+// (RFC 7662 §2.2) reports the API key a token was exchanged from.
+func (s *Session) GetExtraClaims() map[string]interface{} {
+	out := map[string]interface{}{"token_type": "Bearer"}
+	if s.KeyID != "" {
+		out["key_id"] = s.KeyID
+		out["token_use"] = "api_token"
+	}
+	return out
+}
+
+var (
+	_ openid.Session            = (*Session)(nil)
+	_ fosite.ExtraClaimsSession = (*Session)(nil)
+)
