@@ -57,7 +57,7 @@ func newTestServer(t testing.TB) *testServer {
 	ln.Start()
 	t.Cleanup(func() {
 		ln.Close()
-		_ = a.db.Close()
+		a.close()
 	})
 	return &testServer{Server: ln, app: a, URL: issuer}
 }

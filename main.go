@@ -12,6 +12,10 @@ package main
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,7 +29,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/latchkey/latchkey/api"
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/server"
@@ -93,6 +99,7 @@ type app struct {
 	secrets  *config.Secrets
 	db       *storage.DB
 	provider *oauth.Provider
+	keys     *keys.Service
 	log      *slog.Logger
 }
 
@@ -114,7 +121,7 @@ func withApp(ctx context.Context, forceMigrate bool, fn func(*app) error) error 
 	if err != nil {
 		return err
 	}
-	defer a.db.Close()
+	defer a.close()
 	return fn(a)
 }
 
@@ -168,7 +175,54 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return fail(err)
 	}
-	return &app{cfg: cfg, secrets: sec, db: db, provider: p, log: log}, nil
+	ks, err := newKeyService(cfg, sec, hasher, db, p)
+	if err != nil {
+		return fail(err)
+	}
+	return &app{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log}, nil
+}
+
+// newKeyService wires the API-key service: fine-grained scopes are the
+// registered scopes named resource:action; recoverable keys are sealed with
+// an AES-256-GCM key derived (HKDF-SHA256) from the HMAC secret.
+func newKeyService(cfg *config.Config, sec *config.Secrets, hasher *secret.Hasher, db *storage.DB, p *oauth.Provider) (*keys.Service, error) {
+	var scopes, tiers []string
+	for _, s := range cfg.OAuth.Scopes {
+		if strings.Contains(s.Name, ":") {
+			scopes = append(scopes, s.Name)
+		}
+	}
+	for _, t := range cfg.RateLimits.Tiers {
+		tiers = append(tiers, t.Name)
+	}
+	kc := keys.Config{
+		Format: keys.NewFormat(cfg.Keys.Prefix), Hasher: hasher, Scopes: scopes,
+		Tiers: tiers, DefaultTier: cfg.RateLimits.DefaultTier, RevokeTokens: p.RevokeKeyTokens,
+	}
+	if cfg.Keys.Recoverable {
+		k, err := hkdf.Key(sha256.New, sec.HMACKey, nil, "latchkey recoverable api keys v1", 32)
+		if err != nil {
+			return nil, err
+		}
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			return nil, err
+		}
+		if kc.Sealer, err = cipher.NewGCM(block); err != nil {
+			return nil, err
+		}
+	}
+	return keys.New(kc, db), nil
+}
+
+// close flushes batched key usage and closes the database.
+func (a *app) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.keys.Close(ctx); err != nil {
+		a.log.Warn("flush key usage", "error", err)
+	}
+	_ = a.db.Close()
 }
 
 // handler builds the HTTP handler serving every endpoint.
@@ -185,7 +239,14 @@ func (a *app) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return server.New(server.Deps{OAuth: a.provider, Pages: pages, DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies()}), nil
+	apiHandler := api.New(api.Config{
+		Keys: a.keys, Tokens: a.provider, Users: a.db, SessionUser: pages.SessionUserID,
+		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
+	})
+	return server.New(server.Deps{
+		OAuth: a.provider, Pages: pages, API: apiHandler, SessionCookie: pages.SessionCookie(),
+		DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies(),
+	}), nil
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {

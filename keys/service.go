@@ -184,7 +184,7 @@ func (s *Service) Create(ctx context.Context, userID string, callerScopes []stri
 		}
 		return nil, "", err
 	}
-	s.audit(ctx, rec, "created", req.IP, "")
+	s.Audit(ctx, rec, "created", req.IP, "")
 	return rec, plain, nil
 }
 
@@ -280,7 +280,7 @@ func (s *Service) Verify(ctx context.Context, raw string, ip string) (*storage.A
 		return k, ErrExpired
 	}
 	if s.usage.record(k.ID, now, ip) {
-		s.audit(ctx, k, "new_ip", ip, "first use from this address")
+		s.Audit(ctx, k, "new_ip", ip, "first use from this address")
 	}
 	return k, nil
 }
@@ -357,7 +357,7 @@ func (s *Service) Update(ctx context.Context, userID, handle string, p Patch) (*
 		return nil, err
 	}
 	s.cache.invalidate(k.Digest)
-	s.audit(ctx, out, "updated", p.IP, "")
+	s.Audit(ctx, out, "updated", p.IP, "")
 	return out, nil
 }
 
@@ -380,7 +380,7 @@ func (s *Service) Revoke(ctx context.Context, userID, handle, ip string) (*stora
 	}
 	s.cache.invalidate(k.Digest)
 	s.revokeTokens(ctx, k.ID)
-	s.audit(ctx, k, "revoked", ip, "")
+	s.Audit(ctx, k, "revoked", ip, "")
 	return k, nil
 }
 
@@ -437,7 +437,7 @@ func (s *Service) Rotate(ctx context.Context, userID, handle string, grace time.
 	if grace == 0 {
 		s.revokeTokens(ctx, old.ID)
 	}
-	s.audit(ctx, fresh, "rotated", ip, "replaces "+old.Display)
+	s.Audit(ctx, fresh, "rotated", ip, "replaces "+old.Display)
 	return fresh, plain, nil
 }
 
@@ -456,6 +456,8 @@ func (s *Service) revokeTokens(ctx context.Context, keyID string) {
 	}
 }
 
-func (s *Service) audit(ctx context.Context, k *storage.APIKey, typ, ip, detail string) {
+// Audit appends an event to the key's audit log (best effort: a failed
+// write never fails the operation it records).
+func (s *Service) Audit(ctx context.Context, k *storage.APIKey, typ, ip, detail string) {
 	_ = s.store.AddKeyEvent(ctx, &storage.KeyEvent{KeyID: k.ID, UserID: k.UserID, Type: typ, IP: ip, Detail: detail, At: s.cfg.Now()})
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/latchkey/latchkey/api"
 )
 
 // OAuth is the protocol surface the server mounts.
@@ -37,6 +39,22 @@ type Pages interface {
 	Consent(c *gin.Context)
 }
 
+// API is the JSON surface the server mounts (SPEC §3.3).
+type API interface {
+	Authenticate() gin.HandlerFunc
+	CreateKey(c *gin.Context)
+	ListKeys(c *gin.Context)
+	GetKey(c *gin.Context)
+	UpdateKey(c *gin.Context)
+	DeleteKey(c *gin.Context)
+	RotateKey(c *gin.Context)
+	GenerateToken(c *gin.Context)
+	TestToken(c *gin.Context)
+	Me(c *gin.Context)
+	Workspace(c *gin.Context)
+	VerifyKey(c *gin.Context)
+}
+
 // Pinger reports whether the database answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -44,10 +62,14 @@ type Pinger interface {
 
 // Deps are the server's collaborators.
 type Deps struct {
-	OAuth  OAuth
-	Pages  Pages
-	DB     Pinger
-	Logger *slog.Logger
+	OAuth OAuth
+	Pages Pages
+	API   API
+	// SessionCookie names the browser session cookie: API requests that
+	// carry it and no Authorization header must pass the CSRF check.
+	SessionCookie string
+	DB            Pinger
+	Logger        *slog.Logger
 	// Secure adds Strict-Transport-Security (the issuer is https).
 	Secure bool
 }
@@ -104,7 +126,51 @@ func New(d Deps) *gin.Engine {
 	pages.GET("/oauth/authorize", d.Pages.Authorize)
 	e.POST("/oauth/authorize", d.Pages.AuthorizePost)
 	pages.POST("/oauth/consent", d.Pages.Consent)
+
+	if d.API != nil {
+		mountAPI(e, d)
+	}
 	return e
+}
+
+// mountAPI adds the JSON API, grouped by the scope each route needs.
+func mountAPI(e *gin.Engine, d Deps) {
+	a := d.API
+	g := e.Group("/", sessionCSRF(d.Pages, d.SessionCookie), a.Authenticate())
+	g.GET("/tokens/test", a.TestToken)
+	g.POST("/tokens/generate", a.GenerateToken)
+
+	user := g.Group("/", api.RequireUser())
+	user.GET("/user", api.Require("users:read"), a.Me)
+	user.GET("/v1/users/me", api.Require("users:read"), a.Me)
+	user.GET("/v1/workspace", api.Require("users:read"), a.Workspace)
+	user.GET("/user/keys", api.Require("keys:read"), a.ListKeys)
+	user.GET("/user/keys/:handle", api.Require("keys:read"), a.GetKey)
+	user.POST("/user/keys", api.Require("keys:write"), a.CreateKey)
+	user.PATCH("/user/keys/:handle", api.Require("keys:write"), a.UpdateKey)
+	user.DELETE("/user/keys/:handle", api.Require("keys:write"), a.DeleteKey)
+	user.POST("/user/keys/:handle/rotate", api.Require("keys:write"), a.RotateKey)
+
+	g.POST("/v1/keys/verify", api.Require("keys:verify"), a.VerifyKey)
+}
+
+// sessionCSRF applies the CSRF check to API requests authenticated by the
+// browser session cookie (no Authorization header): their unsafe methods
+// must carry the X-CSRF-Token header. Requests with an Authorization
+// header are not ambient-credential requests and skip it.
+func sessionCSRF(p Pages, cookie string) gin.HandlerFunc {
+	csrf := p.CSRF()
+	return func(c *gin.Context) {
+		if c.GetHeader("Authorization") != "" || cookie == "" {
+			c.Next()
+			return
+		}
+		if _, err := c.Request.Cookie(cookie); err != nil {
+			c.Next()
+			return
+		}
+		csrf(c)
+	}
 }
 
 // apiError writes the documented JSON error body (SPEC §3.5).

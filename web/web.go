@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -131,8 +132,29 @@ func (h *Handler) CSRF() gin.HandlerFunc {
 
 func (h *Handler) csrfFailed(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(r.Context(), "csrf check failed", "reason", csrf.FailureReason(r).Error(), "path", r.URL.Path)
+	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		// A script calling the JSON API with the session cookie.
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"error":"forbidden","message":"Send the X-CSRF-Token header (from a page response) with cookie-authenticated requests."}` + "\n"))
+		return
+	}
 	h.renderError(w, r, http.StatusForbidden, "invalid_request",
 		"This form has expired or did not come from this site. Go back, reload the page and try again.")
+}
+
+// SessionCookie is the name of the session cookie.
+func (h *Handler) SessionCookie() string { return sessionName }
+
+// SessionUserID returns the id of the user signed in on this browser
+// request, for the JSON API's cookie authentication.
+func (h *Handler) SessionUserID(r *http.Request) (string, bool) {
+	s, err := h.sessions.Get(r, sessionName)
+	if err != nil {
+		return "", false
+	}
+	uid, _ := s.Values["uid"].(string)
+	return uid, uid != ""
 }
 
 // Static serves the stylesheet and other embedded assets under /static/.
@@ -180,6 +202,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	// Scripts on our pages call the JSON API with the session cookie and
+	// echo this token in X-CSRF-Token.
+	w.Header().Set("X-CSRF-Token", csrf.Token(r))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

@@ -1,0 +1,290 @@
+// Package api serves Latchkey's JSON API (SPEC §3.3): API-key management,
+// key-for-token exchange, credential tests, the caller's user and
+// workspace, and key verification for resource servers. Every endpoint
+// accepts an API key, an API token, an OAuth access token, HTTP Basic
+// with the owner's password, or the browser session (with a CSRF header).
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/latchkey/latchkey/keys"
+	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Credential kinds reported by /tokens/test.
+const (
+	KindAPIKey     = "api_key"
+	KindAPIToken   = "api_token"
+	KindOAuthToken = "oauth_access_token"
+	KindSession    = "session"
+	KindPassword   = "password"
+)
+
+// Principal is the authenticated caller of an API request.
+type Principal struct {
+	Kind      string
+	UserID    string
+	ClientID  string
+	KeyID     string
+	Scopes    []string
+	ExpiresAt *time.Time
+	// Key is set when the credential is an API key.
+	Key *storage.APIKey
+}
+
+// Has reports whether the credential carries scope.
+func (p *Principal) Has(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+// Keys is the key service the API uses.
+type Keys interface {
+	Format() keys.Format
+	Scopes() []string
+	Verify(ctx context.Context, raw, ip string) (*storage.APIKey, error)
+	Create(ctx context.Context, userID string, callerScopes []string, req keys.CreateRequest) (*storage.APIKey, string, error)
+	Get(ctx context.Context, userID, handle string) (*storage.APIKey, error)
+	List(ctx context.Context, userID string) ([]storage.APIKey, error)
+	Update(ctx context.Context, userID, handle string, p keys.Patch) (*storage.APIKey, error)
+	Revoke(ctx context.Context, userID, handle, ip string) (*storage.APIKey, error)
+	Rotate(ctx context.Context, userID, handle string, grace time.Duration, ip string) (*storage.APIKey, string, error)
+	Reveal(k *storage.APIKey) (string, error)
+	Audit(ctx context.Context, k *storage.APIKey, typ, ip, detail string)
+}
+
+// Tokens is the OAuth side the API uses.
+type Tokens interface {
+	MintKeyToken(ctx context.Context, g oauth.KeyGrant) (string, time.Time, error)
+	ValidateAccessToken(ctx context.Context, token string) (*oauth.TokenInfo, error)
+}
+
+// Users looks people up.
+type Users interface {
+	GetUser(ctx context.Context, id string) (*storage.User, error)
+	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
+}
+
+// Config wires the API.
+type Config struct {
+	Keys   Keys
+	Tokens Tokens
+	Users  Users
+	// SessionUser returns the signed-in user of a browser request, if any.
+	// The server has already checked the CSRF header on unsafe methods.
+	SessionUser func(r *http.Request) (string, bool)
+	// SessionCookie is the name of the browser session cookie.
+	SessionCookie string
+	// MaxBodyBytes bounds JSON bodies (413 beyond).
+	MaxBodyBytes int64
+	Now          func() time.Time
+}
+
+// Handler serves the JSON API.
+type Handler struct {
+	cfg   Config
+	dummy string
+}
+
+// New returns the API handler.
+func New(cfg Config) *Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	h, _ := secret.HashPassword("not-a-real-password-for-timing")
+	return &Handler{cfg: cfg, dummy: h}
+}
+
+const principalKey = "latchkey.principal"
+
+// queryCredentialParams are refused: credentials in URLs end up in logs.
+var queryCredentialParams = []string{"api_key", "apikey", "key", "access_token", "token"}
+
+// Authenticate resolves the caller and stores the Principal; it answers
+// 401 itself when the credential is missing or bad.
+func (h *Handler) Authenticate() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		q := c.Request.URL.Query()
+		for _, p := range queryCredentialParams {
+			if q.Has(p) {
+				writeError(c, http.StatusBadRequest, "invalid_request",
+					"Credentials are not accepted in the query string; send them in the Authorization header.")
+				return
+			}
+		}
+		p, status, code, msg := h.resolve(c)
+		if p == nil {
+			writeError(c, status, code, msg)
+			return
+		}
+		c.Set(principalKey, p)
+		c.Next()
+	}
+}
+
+func principal(c *gin.Context) *Principal {
+	p, _ := c.Get(principalKey)
+	pr, _ := p.(*Principal)
+	return pr
+}
+
+func (h *Handler) resolve(c *gin.Context) (*Principal, int, string, string) {
+	r := c.Request
+	ctx := r.Context()
+	authz := strings.TrimSpace(r.Header.Get("Authorization"))
+	if authz == "" {
+		if uid, ok := h.sessionUser(r); ok {
+			return &Principal{Kind: KindSession, UserID: uid, Scopes: h.cfg.Keys.Scopes()}, 0, "", ""
+		}
+		return nil, http.StatusUnauthorized, "missing_api_key", "Send an API key or access token in the Authorization header."
+	}
+	if len(authz) > 4096 {
+		return nil, http.StatusUnauthorized, "invalid_api_key", "The credential is not valid."
+	}
+	scheme, cred, hasSpace := strings.Cut(authz, " ")
+	cred = strings.TrimSpace(cred)
+	switch {
+	case hasSpace && strings.EqualFold(scheme, "Bearer"):
+		return h.bearer(ctx, c, cred)
+	case hasSpace && strings.EqualFold(scheme, "Basic"):
+		return h.basic(c)
+	case !hasSpace && h.cfg.Keys.Format().Looks(authz):
+		// Flare documents the bare form: "Authorization: <api-key>".
+		return h.bearer(ctx, c, authz)
+	}
+	return nil, http.StatusUnauthorized, "invalid_api_key", "Unsupported Authorization scheme; use Bearer."
+}
+
+func (h *Handler) bearer(ctx context.Context, c *gin.Context, cred string) (*Principal, int, string, string) {
+	if cred == "" {
+		return nil, http.StatusUnauthorized, "missing_api_key", "The Authorization header carries no credential."
+	}
+	if h.cfg.Keys.Format().Looks(cred) {
+		k, err := h.cfg.Keys.Verify(ctx, cred, c.ClientIP())
+		switch {
+		case err == nil:
+			return &Principal{Kind: KindAPIKey, UserID: k.UserID, KeyID: k.ID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, Key: k}, 0, "", ""
+		case errors.Is(err, keys.ErrExpired):
+			return nil, http.StatusUnauthorized, "token_expired", "This API key has expired."
+		case errors.Is(err, keys.ErrRevoked), errors.Is(err, keys.ErrNotFound):
+			return nil, http.StatusUnauthorized, "invalid_api_key", "The API key is not valid."
+		default:
+			return nil, http.StatusServiceUnavailable, "unavailable", "Credentials cannot be checked right now."
+		}
+	}
+	info, err := h.cfg.Tokens.ValidateAccessToken(ctx, cred)
+	if err != nil {
+		if errors.Is(err, oauth.ErrInvalidToken) {
+			return nil, http.StatusUnauthorized, "invalid_api_key", "The access token is not valid, has expired or was revoked."
+		}
+		return nil, http.StatusServiceUnavailable, "unavailable", "Credentials cannot be checked right now."
+	}
+	p := &Principal{Kind: KindOAuthToken, UserID: info.Subject, ClientID: info.ClientID, KeyID: info.KeyID, Scopes: info.Scopes}
+	if !info.ExpiresAt.IsZero() {
+		e := info.ExpiresAt
+		p.ExpiresAt = &e
+	}
+	if info.KeyID != "" {
+		p.Kind = KindAPIToken
+	} else if info.ClientID != "" && info.Subject == info.ClientID {
+		// A client_credentials token acts for its client, not for a user.
+		p.UserID = ""
+	}
+	return p, 0, "", ""
+}
+
+// basic authenticates the owner with username and password (argon2id;
+// unknown usernames cost the same as wrong passwords).
+func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
+	user, pass, ok := c.Request.BasicAuth()
+	if !ok || user == "" || len(user) > 64 || len(pass) > 1024 {
+		return nil, http.StatusUnauthorized, "unauthorized", "Malformed Basic credentials."
+	}
+	u, err := h.cfg.Users.GetUserByUsername(c.Request.Context(), user)
+	if err != nil {
+		_ = secret.VerifyPassword(h.dummy, pass)
+		return nil, http.StatusUnauthorized, "unauthorized", "The username or password is not right."
+	}
+	if secret.VerifyPassword(u.PasswordHash, pass) != nil {
+		return nil, http.StatusUnauthorized, "unauthorized", "The username or password is not right."
+	}
+	return &Principal{Kind: KindPassword, UserID: u.ID, Scopes: h.cfg.Keys.Scopes()}, 0, "", ""
+}
+
+func (h *Handler) sessionUser(r *http.Request) (string, bool) {
+	if h.cfg.SessionUser == nil {
+		return "", false
+	}
+	return h.cfg.SessionUser(r)
+}
+
+// Require answers 403 unless the caller carries scope. A key that lacks a
+// write scope and holds no write scope at all gets the message the seed
+// documentation shows for read-only keys.
+func Require(scope string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := principal(c)
+		if p == nil {
+			writeError(c, http.StatusUnauthorized, "missing_api_key", "Send an API key or access token in the Authorization header.")
+			return
+		}
+		if p.Has(scope) {
+			c.Next()
+			return
+		}
+		if strings.HasSuffix(scope, ":write") && (p.Kind == KindAPIKey || p.Kind == KindAPIToken) && !hasWrite(p.Scopes) {
+			writeError(c, http.StatusForbidden, "forbidden", "This operation requires a read-write key")
+			return
+		}
+		c.Header("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
+		writeError(c, http.StatusForbidden, "insufficient_scope", "This operation requires the "+scope+" scope.")
+	}
+}
+
+// RequireUser refuses credentials that act for a client, not a person.
+func RequireUser() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if p := principal(c); p == nil || p.UserID == "" {
+			writeError(c, http.StatusForbidden, "forbidden", "This endpoint acts for a user; a client credential cannot use it.")
+			return
+		}
+		c.Next()
+	}
+}
+
+func hasWrite(scopes []string) bool {
+	for _, s := range scopes {
+		if strings.HasSuffix(s, ":write") {
+			return true
+		}
+	}
+	return false
+}
+
+// writeError writes the documented error body (SPEC §3.5); 401 and 403
+// carry an RFC 6750 §3 WWW-Authenticate challenge.
+func writeError(c *gin.Context, status int, code, msg string) {
+	if (status == http.StatusUnauthorized || status == http.StatusForbidden) && c.Writer.Header().Get("WWW-Authenticate") == "" {
+		e := "invalid_token"
+		if status == http.StatusForbidden {
+			e = "insufficient_scope"
+		}
+		if code == "missing_api_key" {
+			c.Header("WWW-Authenticate", `Bearer realm="latchkey"`)
+		} else {
+			c.Header("WWW-Authenticate", `Bearer realm="latchkey", error="`+e+`"`)
+		}
+	}
+	c.Header("Cache-Control", "no-store")
+	c.AbortWithStatusJSON(status, gin.H{"error": code, "message": msg})
+}

@@ -1,0 +1,271 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/latchkey/latchkey/keys"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// keyView is the JSON form of a key; Key is set only where the secret may
+// be shown (on create and rotate, or to the owner of a recoverable key).
+type keyView struct {
+	ID          string     `json:"id"`
+	Handle      string     `json:"handle"`
+	Alias       string     `json:"alias"`
+	Prefix      string     `json:"prefix"`
+	Key         string     `json:"key,omitempty"`
+	Scopes      []string   `json:"scopes"`
+	Environment string     `json:"environment"`
+	Tier        string     `json:"tier"`
+	Status      string     `json:"status"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	LastUsedAt  *time.Time `json:"last_used_at"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	RotatedFrom string     `json:"rotated_from,omitempty"`
+}
+
+// Status reports a key's state at now: active, expired or revoked.
+func Status(k *storage.APIKey, now time.Time) string {
+	switch {
+	case k.RevokedAt != nil:
+		return "revoked"
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return "expired"
+	}
+	return "active"
+}
+
+func (h *Handler) view(k *storage.APIKey, plain string) keyView {
+	scopes := k.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	return keyView{
+		ID: k.ID, Handle: k.Handle, Alias: k.Alias, Prefix: k.Display, Key: plain, Scopes: scopes,
+		Environment: k.Environment, Tier: k.Tier, Status: Status(k, h.cfg.Now()), CreatedAt: k.CreatedAt,
+		ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, RotatedFrom: k.RotatedFrom,
+	}
+}
+
+// decodeJSON reads a JSON object body strictly: the right content type, at
+// most MaxBodyBytes, no unknown fields, exactly one value.
+func (h *Handler) decodeJSON(c *gin.Context, v any, allowEmpty bool) bool {
+	r := c.Request
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(c, http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("The request body is larger than %d bytes.", h.cfg.MaxBodyBytes))
+			return false
+		}
+		writeError(c, http.StatusBadRequest, "invalid_request", "The request body could not be read.")
+		return false
+	}
+	if len(bytes.TrimSpace(body)) == 0 && allowEmpty {
+		return true
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(c, http.StatusUnsupportedMediaType, "invalid_request", "Send the body as application/json.")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(c, http.StatusBadRequest, "invalid_request", "The body is not valid JSON for this endpoint: "+jsonProblem(err))
+		return false
+	}
+	if dec.More() {
+		writeError(c, http.StatusBadRequest, "invalid_request", "The body must hold exactly one JSON object.")
+		return false
+	}
+	return true
+}
+
+func jsonProblem(err error) string {
+	var ute *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &ute):
+		return fmt.Sprintf("field %q has the wrong type.", ute.Field)
+	case errors.As(err, &se):
+		return "syntax error."
+	}
+	msg := err.Error()
+	if len(msg) > 120 {
+		msg = msg[:120]
+	}
+	return msg
+}
+
+type createKeyBody struct {
+	Handle      string   `json:"handle"`
+	Alias       string   `json:"alias"`
+	Scopes      []string `json:"scopes"`
+	ExpiresIn   *int64   `json:"expires_in"`
+	Environment string   `json:"environment"`
+	Tier        string   `json:"tier"`
+}
+
+// keyError maps key-service errors onto §3.5 responses.
+func keyError(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, keys.ErrConflict):
+		writeError(c, http.StatusConflict, "conflict", "You already have a key with this handle.")
+	case errors.Is(err, keys.ErrScopeExceeded):
+		writeError(c, http.StatusForbidden, "forbidden", "A key cannot have more rights than the credential creating it: "+err.Error())
+	case errors.Is(err, keys.ErrInvalid):
+		writeError(c, http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, keys.ErrNotFound):
+		writeError(c, http.StatusNotFound, "not_found", "No key with this handle.")
+	case errors.Is(err, keys.ErrRevoked):
+		writeError(c, http.StatusConflict, "conflict", "This key has been revoked.")
+	case errors.Is(err, keys.ErrExpired):
+		writeError(c, http.StatusConflict, "conflict", "This key has expired.")
+	default:
+		_ = c.Error(err)
+		writeError(c, http.StatusInternalServerError, "server_error", "Something went wrong on our side.")
+	}
+}
+
+// CreateKey serves POST /user/keys.
+func (h *Handler) CreateKey(c *gin.Context) {
+	p := principal(c)
+	var b createKeyBody
+	if !h.decodeJSON(c, &b, false) {
+		return
+	}
+	req := keys.CreateRequest{Handle: b.Handle, Alias: b.Alias, Scopes: b.Scopes, Environment: b.Environment, Tier: b.Tier, IP: c.ClientIP()}
+	if b.ExpiresIn != nil {
+		if *b.ExpiresIn <= 0 || *b.ExpiresIn > 10*365*24*3600 {
+			writeError(c, http.StatusBadRequest, "invalid_request", "expires_in must be between 1 and 315360000 seconds.")
+			return
+		}
+		req.ExpiresIn = time.Duration(*b.ExpiresIn) * time.Second
+	}
+	k, plain, err := h.cfg.Keys.Create(c.Request.Context(), p.UserID, p.Scopes, req)
+	if err != nil {
+		keyError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, h.view(k, plain))
+}
+
+// ListKeys serves GET /user/keys.
+func (h *Handler) ListKeys(c *gin.Context) {
+	ks, err := h.cfg.Keys.List(c.Request.Context(), principal(c).UserID)
+	if err != nil {
+		keyError(c, err)
+		return
+	}
+	out := make([]keyView, 0, len(ks))
+	for i := range ks {
+		out = append(out, h.view(&ks[i], ""))
+	}
+	c.JSON(http.StatusOK, gin.H{"keys": out})
+}
+
+// GetKey serves GET /user/keys/{handle}. The key itself is included only
+// for recoverable keys and only to the owner signed in by session or password.
+func (h *Handler) GetKey(c *gin.Context) {
+	p := principal(c)
+	k, err := h.cfg.Keys.Get(c.Request.Context(), p.UserID, c.Param("handle"))
+	if err != nil {
+		keyError(c, err)
+		return
+	}
+	v := h.view(k, "")
+	if p.Kind == KindSession || p.Kind == KindPassword {
+		if plain, err := h.cfg.Keys.Reveal(k); err == nil {
+			v.Key = plain
+			c.Header("Cache-Control", "no-store")
+		}
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+type patchKeyBody struct {
+	Alias     *string   `json:"alias"`
+	Scopes    *[]string `json:"scopes"`
+	ExpiresIn *int64    `json:"expires_in"`
+}
+
+// UpdateKey serves PATCH /user/keys/{handle}: alias, narrower scopes, expiry.
+func (h *Handler) UpdateKey(c *gin.Context) {
+	p := principal(c)
+	var b patchKeyBody
+	if !h.decodeJSON(c, &b, false) {
+		return
+	}
+	patch := keys.Patch{Alias: b.Alias, IP: c.ClientIP()}
+	if b.Scopes != nil {
+		patch.Scopes = *b.Scopes
+		if patch.Scopes == nil {
+			patch.Scopes = []string{}
+		}
+	}
+	if b.ExpiresIn != nil {
+		if *b.ExpiresIn <= 0 || *b.ExpiresIn > 10*365*24*3600 {
+			writeError(c, http.StatusBadRequest, "invalid_request", "expires_in must be between 1 and 315360000 seconds.")
+			return
+		}
+		d := time.Duration(*b.ExpiresIn) * time.Second
+		patch.ExpiresIn = &d
+	}
+	k, err := h.cfg.Keys.Update(c.Request.Context(), p.UserID, c.Param("handle"), patch)
+	if err != nil {
+		keyError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, h.view(k, ""))
+}
+
+// DeleteKey serves DELETE /user/keys/{handle}: the key (and every token
+// exchanged from it) is rejected from the next request on.
+func (h *Handler) DeleteKey(c *gin.Context) {
+	p := principal(c)
+	if _, err := h.cfg.Keys.Revoke(c.Request.Context(), p.UserID, c.Param("handle"), c.ClientIP()); err != nil {
+		keyError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+type rotateBody struct {
+	GraceSeconds *int64 `json:"grace_seconds"`
+}
+
+// RotateKey serves POST /user/keys/{handle}/rotate.
+func (h *Handler) RotateKey(c *gin.Context) {
+	p := principal(c)
+	var b rotateBody
+	if !h.decodeJSON(c, &b, true) {
+		return
+	}
+	var grace time.Duration
+	if b.GraceSeconds != nil {
+		if *b.GraceSeconds < 0 || *b.GraceSeconds > 30*24*3600 {
+			writeError(c, http.StatusBadRequest, "invalid_request", "grace_seconds must be between 0 and 2592000.")
+			return
+		}
+		grace = time.Duration(*b.GraceSeconds) * time.Second
+	}
+	k, plain, err := h.cfg.Keys.Rotate(c.Request.Context(), p.UserID, c.Param("handle"), grace, c.ClientIP())
+	if err != nil {
+		keyError(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, h.view(k, plain))
+}

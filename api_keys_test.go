@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/latchkey/latchkey/oauth"
+)
+
+// apiCall sends one API request and decodes a JSON answer.
+func apiCall(t testing.TB, method, u, auth, body string) (int, map[string]any, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("%s %s: non-JSON answer %d: %s", method, u, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, m, resp.Header
+}
+
+func basicHeader(user, pass string) string {
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.SetBasicAuth(user, pass)
+	return r.Header.Get("Authorization")
+}
+
+func TestAPIKeyLifecycle(t *testing.T) {
+	s := newTestServer(t)
+	s.createUser(t, "dana", "dana-password-123")
+	pw := basicHeader("dana", "dana-password-123")
+
+	// POST /user/keys with handle/alias, then GET /user/keys/{handle}, then GET /user.
+	code, k, _ := apiCall(t, "POST", s.URL+"/user/keys", pw, `{"handle":"ci","alias":"CI pipeline","expires_in":86400,"environment":"live","tier":"pro"}`)
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, k)
+	}
+	key, _ := k["key"].(string)
+	if !strings.HasPrefix(key, "lk_live_") || k["handle"] != "ci" || k["alias"] != "CI pipeline" || k["tier"] != "pro" || k["expires_at"] == nil {
+		t.Fatalf("create answer %v", k)
+	}
+	if p, _ := k["prefix"].(string); !strings.HasPrefix(key, p) || len(p) != len("lk_live_")+4 {
+		t.Fatalf("prefix %q", p)
+	}
+	code, got, _ := apiCall(t, "GET", s.URL+"/user/keys/ci", pw, "")
+	if code != 200 || got["key"] != nil || got["id"] != k["id"] {
+		t.Fatalf("get: %d %v (the key must never be shown again)", code, got)
+	}
+	code, list, _ := apiCall(t, "GET", s.URL+"/user/keys", "Bearer "+key, "")
+	if code != 200 || len(list["keys"].([]any)) != 1 || strings.Contains(mustJSON(list), key) {
+		t.Fatalf("list: %d %v", code, list)
+	}
+	code, me, _ := apiCall(t, "GET", s.URL+"/user", "Bearer "+key, "")
+	if code != 200 || me["username"] != "dana" || me["tenants"] == nil {
+		t.Fatalf("/user: %d %v", code, me)
+	}
+	code, me2, _ := apiCall(t, "GET", s.URL+"/v1/users/me", "Bearer "+key, "")
+	if code != 200 || me2["id"] != me["id"] {
+		t.Fatalf("/v1/users/me: %d %v", code, me2)
+	}
+	code, bad, h := apiCall(t, "GET", s.URL+"/v1/users/me", "Bearer lk_live_nope", "")
+	if code != 401 || bad["error"] != "invalid_api_key" || !strings.HasPrefix(h.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("invalid key: %d %v %v", code, bad, h)
+	}
+	code, bad, _ = apiCall(t, "GET", s.URL+"/v1/users/me", "", "")
+	if code != 401 || bad["error"] != "missing_api_key" {
+		t.Fatalf("missing key: %d %v", code, bad)
+	}
+
+	// Flare: key → /tokens/generate (bare and Bearer) → /tokens/test.
+	for _, auth := range []string{key, "Bearer " + key} {
+		code, tok, _ := apiCall(t, "POST", s.URL+"/tokens/generate", auth, "")
+		if code != 200 || tok["token_type"] != "Bearer" || tok["expires_in"].(float64) < 3590 || tok["token"] == "" {
+			t.Fatalf("generate with %q: %d %v", auth[:10], code, tok)
+		}
+		code, tt, _ := apiCall(t, "GET", s.URL+"/tokens/test", "Bearer "+tok["token"].(string), "")
+		if code != 200 || tt["valid"] != true || tt["kind"] != "api_token" || tt["subject"] != me["id"] {
+			t.Fatalf("tokens/test: %d %v", code, tt)
+		}
+	}
+	code, tt, _ := apiCall(t, "GET", s.URL+"/tokens/test", "Bearer "+key, "")
+	if code != 200 || tt["kind"] != "api_key" {
+		t.Fatalf("tokens/test with the key: %d %v", code, tt)
+	}
+
+	// Read-only keys get 403 on writes with the documented body.
+	_, ro, _ := apiCall(t, "POST", s.URL+"/user/keys", pw, `{"handle":"ro","scopes":["read-only"]}`)
+	roKey := ro["key"].(string)
+	code, bad, _ = apiCall(t, "POST", s.URL+"/user/keys", "Bearer "+roKey, `{"handle":"x"}`)
+	if code != 403 || bad["error"] != "forbidden" || bad["message"] != "This operation requires a read-write key" {
+		t.Fatalf("read-only write: %d %v", code, bad)
+	}
+	// Duplicate handle and scopes beyond the caller.
+	if code, bad, _ = apiCall(t, "POST", s.URL+"/user/keys", pw, `{"handle":"ci"}`); code != 409 || bad["error"] != "conflict" {
+		t.Fatalf("duplicate: %d %v", code, bad)
+	}
+	_, narrow, _ := apiCall(t, "POST", s.URL+"/user/keys", pw, `{"handle":"kw","scopes":["keys:write","keys:read"]}`)
+	if code, bad, _ = apiCall(t, "POST", s.URL+"/user/keys", "Bearer "+narrow["key"].(string), `{"handle":"wide","scopes":["users:read"]}`); code != 403 {
+		t.Fatalf("beyond the caller's rights: %d %v", code, bad)
+	}
+	// Keys in the query string are refused with a message.
+	if code, bad, _ = apiCall(t, "GET", s.URL+"/user?api_key="+url.QueryEscape(key), "", ""); code != 400 || !strings.Contains(bad["message"].(string), "Authorization header") {
+		t.Fatalf("query key: %d %v", code, bad)
+	}
+
+	// Rotate with no grace: the old key dies at once, the new one works.
+	code, rot, _ := apiCall(t, "POST", s.URL+"/user/keys/ci/rotate", pw, `{"grace_seconds":0}`)
+	newKey, _ := rot["key"].(string)
+	if code != 201 || newKey == "" || newKey == key || rot["tier"] != "pro" {
+		t.Fatalf("rotate: %d %v", code, rot)
+	}
+	if code, bad, _ = apiCall(t, "GET", s.URL+"/user", "Bearer "+key, ""); code != 401 {
+		t.Fatalf("old key after rotation: %d %v", code, bad)
+	}
+	_, tok, _ := apiCall(t, "POST", s.URL+"/tokens/generate", "Bearer "+newKey, "")
+	token := tok["token"].(string)
+	if code, _, _ = apiCall(t, "GET", s.URL+"/user", "Bearer "+newKey, ""); code != 200 {
+		t.Fatalf("new key: %d", code)
+	}
+	// Revoke: rejected on the very next request, and its exchanged token too.
+	if code, _, _ = apiCall(t, "DELETE", s.URL+"/user/keys/ci", pw, ""); code != 204 {
+		t.Fatalf("revoke: %d", code)
+	}
+	if code, _, _ = apiCall(t, "GET", s.URL+"/user", "Bearer "+newKey, ""); code != 401 {
+		t.Fatalf("revoked key: %d", code)
+	}
+	if code, _, _ = apiCall(t, "GET", s.URL+"/tokens/test", "Bearer "+token, ""); code != 401 {
+		t.Fatalf("token of a revoked key: %d", code)
+	}
+
+	// Resource servers: a client token with keys:verify.
+	cid, csec := s.createClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}})
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"keys:verify"}}
+	req, _ := http.NewRequest("POST", s.URL+"/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(cid, csec)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ct map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&ct)
+	resp.Body.Close()
+	rsAuth := "Bearer " + ct["access_token"].(string)
+	for _, tc := range []struct {
+		key, code string
+		scopes    string
+	}{
+		{roKey, "VALID", `[]`},
+		{roKey, "INSUFFICIENT_SCOPE", `["keys:write"]`},
+		{newKey, "REVOKED", `[]`},
+		{key, "EXPIRED", `[]`},
+		{"lk_live_garbage", "NOT_FOUND", `[]`},
+	} {
+		code, v, _ := apiCall(t, "POST", s.URL+"/v1/keys/verify", rsAuth, `{"key":"`+tc.key+`","scopes":`+tc.scopes+`}`)
+		if code != 200 || v["code"] != tc.code || (v["valid"] == true) != (tc.code == "VALID") {
+			t.Fatalf("verify %s: %d %v", tc.code, code, v)
+		}
+	}
+	if code, _, _ = apiCall(t, "POST", s.URL+"/v1/keys/verify", "Bearer "+roKey, `{"key":"x"}`); code != 403 {
+		t.Fatalf("verify without keys:verify: %d", code)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
