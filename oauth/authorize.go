@@ -180,3 +180,42 @@ func (w issWriter) WriteHeader(code int) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// ResumeForm returns the request's parameters for re-sending it later (after
+// sign-in or consent) as a plain authorization request: a pushed request
+// (RFC 9126) is expanded, since its request_uri is single use, and no
+// credential is ever included.
+func (a *AuthorizeRequest) ResumeForm() url.Values {
+	out := url.Values{}
+	for k, v := range a.ar.GetRequestForm() {
+		out[k] = append([]string(nil), v...)
+	}
+	out.Del("request_uri")
+	for _, k := range sensitiveForm {
+		out.Del(k)
+	}
+	out.Del("client_assertion_type")
+	return out
+}
+
+// PAR serves POST /oauth/par (RFC 9126 §2): the client authenticates and
+// pushes its authorization parameters, and gets a single-use request_uri
+// valid for one minute (201).
+func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := p.normalizeBody(w, r); err != nil {
+		p.writeBodyError(w, r, err)
+		return
+	}
+	ar, err := p.f.NewPushedAuthorizeRequest(ctx, r)
+	if err != nil {
+		p.f.WritePushedAuthorizeError(ctx, w, ar, clientAuthMissingToInvalidClient(err))
+		return
+	}
+	resp, err := p.f.NewPushedAuthorizeResponse(ctx, ar, NewSession(""))
+	if err != nil {
+		p.f.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	p.f.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}

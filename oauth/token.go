@@ -175,11 +175,34 @@ func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar f
 	case errors.Is(err, fosite.ErrInactiveToken) && !errors.Is(err, fosite.ErrInvalidGrant):
 		err = fosite.ErrInvalidGrant.WithHint("The refresh token was already used.")
 	}
+	if ar == nil && errors.Is(err, fosite.ErrInvalidRequest) {
+		// fosite answers (nil, invalid_request) only when no handler
+		// accepted the grant_type: RFC 6749 §5.2 calls that
+		// unsupported_grant_type.
+		err = fosite.ErrUnsupportedGrantType.WithHint("The grant_type is not supported by this authorization server.")
+	}
+	err = clientAuthMissingToInvalidClient(err)
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
 		p.log.ErrorContext(r.Context(), "token endpoint failure", "error", rfc.ErrorField, "debug", rfc.DebugField, "cause", fmt.Sprint(rfc.Cause()))
 	}
 	p.f.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// fositeNoClientHint is the hint fosite v0.49.0 gives when a request names
+// no client at all (client_authentication.go).
+const fositeNoClientHint = "Client credentials missing or malformed in both HTTP Authorization header and HTTP POST body."
+
+// clientAuthMissingToInvalidClient maps fosite's invalid_request for a
+// request without (readable) client authentication onto invalid_client
+// (401), which RFC 6749 §5.2 prescribes for "no client authentication
+// included".
+func clientAuthMissingToInvalidClient(err error) error {
+	var rfc *fosite.RFC6749Error
+	if errors.As(err, &rfc) && rfc.ErrorField == fosite.ErrInvalidRequest.ErrorField && rfc.HintField == fositeNoClientHint {
+		return fosite.ErrInvalidClient.WithHint("Client authentication is missing or malformed.")
+	}
+	return err
 }
 
 // Revoke serves POST /oauth/revoke (RFC 7009 §2).
@@ -193,7 +216,7 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 		p.f.WriteRevocationResponse(ctx, w, err)
 		return
 	}
-	p.f.WriteRevocationResponse(ctx, w, p.f.NewRevocationRequest(ctx, r))
+	p.f.WriteRevocationResponse(ctx, w, clientAuthMissingToInvalidClient(p.f.NewRevocationRequest(ctx, r)))
 }
 
 // Introspect serves POST /oauth/introspect (RFC 7662 §2). The caller must
@@ -205,19 +228,32 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 			p.writeBodyError(w, r, err)
 			return
 		}
-		p.f.WriteIntrospectionError(ctx, w, err)
+		p.writeIntrospectionError(w, r, err)
 		return
 	}
 	if fosite.AccessTokenFromRequest(r) != "" {
-		p.f.WriteIntrospectionError(ctx, w, fosite.ErrRequestUnauthorized.WithHint("Authenticate as an OAuth client with HTTP Basic credentials to introspect tokens."))
+		p.writeIntrospectionError(w, r, fosite.ErrRequestUnauthorized.WithHint("Authenticate as an OAuth client with HTTP Basic credentials to introspect tokens."))
 		return
 	}
 	ir, err := p.f.NewIntrospectionRequest(ctx, r, NewSession(""))
 	if err != nil {
-		p.f.WriteIntrospectionError(ctx, w, err)
+		p.writeIntrospectionError(w, r, err)
 		return
 	}
 	p.f.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+// writeIntrospectionError answers as fosite does, except that a caller that
+// did not authenticate as a client gets RFC 6749 §5.2 invalid_client (401),
+// as RFC 7662 §2.3 asks, instead of fosite's non-standard
+// request_unauthorized.
+func (p *Provider) writeIntrospectionError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, fosite.ErrRequestUnauthorized) && !errors.Is(err, fosite.ErrInactiveToken) {
+		hint := fosite.ErrorToRFC6749Error(err).HintField
+		p.f.WriteAccessError(r.Context(), w, nil, fosite.ErrInvalidClient.WithHint(hint))
+		return
+	}
+	p.f.WriteIntrospectionError(r.Context(), w, err)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -21,6 +21,7 @@ type OAuth interface {
 	Token(w http.ResponseWriter, r *http.Request)
 	Revoke(w http.ResponseWriter, r *http.Request)
 	Introspect(w http.ResponseWriter, r *http.Request)
+	PAR(w http.ResponseWriter, r *http.Request)
 	Userinfo(w http.ResponseWriter, r *http.Request)
 	ServeDiscovery(w http.ResponseWriter, r *http.Request)
 	ServeJWKS(w http.ResponseWriter, r *http.Request)
@@ -110,6 +111,7 @@ func New(d Deps) *gin.Engine {
 	e.POST("/oauth/token", gin.WrapF(d.OAuth.Token))
 	e.POST("/oauth/revoke", gin.WrapF(d.OAuth.Revoke))
 	e.POST("/oauth/introspect", gin.WrapF(d.OAuth.Introspect))
+	e.POST("/oauth/par", gin.WrapF(d.OAuth.PAR))
 	e.GET("/oauth/userinfo", gin.WrapF(d.OAuth.Userinfo))
 	e.POST("/oauth/userinfo", gin.WrapF(d.OAuth.Userinfo))
 

@@ -33,7 +33,7 @@ func (h *Handler) Authorize(c *gin.Context) {
 			h.auth.WriteAuthorizeError(c.Writer, r, a, oauth.ErrLoginRequired)
 			return
 		}
-		c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(resumeURL(r)))
+		c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(authorizeURL(a.ResumeForm(), true)))
 		return
 	}
 	if !a.HasPrompt("consent") && h.consented(c, user.ID, a) {
@@ -55,26 +55,23 @@ func (h *Handler) AuthorizePost(c *gin.Context) {
 	r := c.Request
 	r.Body = http.MaxBytesReader(c.Writer, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.renderError(c.Writer, r, http.StatusRequestEntityTooLarge, "invalid_request", "The authorization request is too large.")
+			return
+		}
 		h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request", "The authorization request could not be read.")
 		return
 	}
-	c.Redirect(http.StatusSeeOther, resumeURLKeepPrompt(r))
+	c.Redirect(http.StatusSeeOther, authorizeURL(r.Form, false))
 }
 
-// resumeURL rebuilds the authorization request as a GET URL to return to
-// after sign-in, without prompt=login (the sign-in just happened) so the
-// person is not asked twice.
-func resumeURL(r *http.Request) string {
-	return buildAuthorizeURL(r, true)
-}
-
-func resumeURLKeepPrompt(r *http.Request) string {
-	return buildAuthorizeURL(r, false)
-}
-
-func buildAuthorizeURL(r *http.Request, dropLogin bool) string {
+// authorizeURL rebuilds an authorization request as a GET URL to return
+// to after sign-in; dropLogin removes prompt=login (the sign-in just
+// happened) so the person is not asked twice.
+func authorizeURL(form url.Values, dropLogin bool) string {
 	q := url.Values{}
-	for k, v := range r.Form {
+	for k, v := range form {
 		if k == "csrf_token" {
 			continue
 		}
@@ -97,7 +94,9 @@ func (h *Handler) authorizeFailed(c *gin.Context, a *oauth.AuthorizeRequest, err
 		return
 	}
 	status, code, desc := oauth.ErrorInfo(err)
-	if status < 400 || status >= 500 {
+	// A 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2); an
+	// unknown client_id on this page is a bad request.
+	if status < 400 || status >= 500 || status == http.StatusUnauthorized {
 		status = http.StatusBadRequest
 	}
 	h.renderError(c.Writer, c.Request, status, code, desc)
@@ -148,7 +147,7 @@ func (h *Handler) showConsent(c *gin.Context, a *oauth.AuthorizeRequest, u *stor
 	s, _ := h.sessions.Get(r, sessionName)
 	challenge := randomToken()
 	s.Values["consent_challenge"] = challenge
-	s.Values["consent_request"] = resumeURL(r)
+	s.Values["consent_request"] = authorizeURL(a.ResumeForm(), true)
 	s.Values["consent_user"] = u.ID
 	if err := s.Save(r, c.Writer); err != nil {
 		h.log.ErrorContext(r.Context(), "save session", "error", err)
