@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -26,5 +30,33 @@ func TestSmokeCodeFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%+v id_token=%v", tok, tok.Extra("id_token") != nil)
+	if tok.RefreshToken == "" || tok.Extra("id_token") == nil {
+		t.Fatalf("token response %+v", tok)
+	}
+	// A refresh token is never a bearer credential (RFC 6749 §1.5), even
+	// though fosite's introspection falls back to it.
+	for _, path := range []string{"/tokens/test", "/oauth/userinfo"} {
+		if code, _, _ := apiCall(t, "GET", s.URL+path, "Bearer "+tok.RefreshToken, ""); code != 401 {
+			t.Fatalf("refresh token as bearer at %s: %d", path, code)
+		}
+		if code, _, _ := apiCall(t, "GET", s.URL+path, "Bearer "+tok.AccessToken, ""); code != 200 {
+			t.Fatalf("access token at %s: %d", path, code)
+		}
+	}
+	for _, tc := range []struct{ token, use, typ string }{{tok.AccessToken, "access_token", "Bearer"}, {tok.RefreshToken, "refresh_token", ""}} {
+		req, _ := http.NewRequest("POST", s.URL+"/oauth/introspect", strings.NewReader(url.Values{"token": {tc.token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, sec)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		typ, _ := m["token_type"].(string)
+		if m["active"] != true || m["token_use"] != tc.use || typ != tc.typ {
+			t.Fatalf("introspection of %s: %v", tc.use, m)
+		}
+	}
 }

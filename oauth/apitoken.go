@@ -81,7 +81,12 @@ func LooksLikeAccessToken(s string) bool {
 // ValidateAccessToken checks an access token presented to a resource
 // endpoint (RFC 6750 §2.1) and returns what it grants.
 func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*TokenInfo, error) {
-	_, ar, err := p.f.IntrospectToken(ctx, token, fosite.AccessToken, NewSession(""))
+	use, ar, err := p.f.IntrospectToken(ctx, token, fosite.AccessToken, NewSession(""))
+	if err == nil && use != fosite.AccessToken {
+		// fosite falls back to the other token type: a refresh token is
+		// never a bearer credential (RFC 6749 §1.5).
+		return nil, ErrInvalidToken
+	}
 	if err != nil {
 		var rfc *fosite.RFC6749Error
 		if errors.As(err, &rfc) && rfc.CodeField >= 500 {

@@ -98,7 +98,10 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 		bearerError(w, http.StatusUnauthorized, "invalid_request", "Send the access token in the Authorization: Bearer header.")
 		return
 	}
-	_, ar, err := p.f.IntrospectToken(ctx, tok, fosite.AccessToken, NewSession(""))
+	use, ar, err := p.f.IntrospectToken(ctx, tok, fosite.AccessToken, NewSession(""))
+	if err == nil && use != fosite.AccessToken {
+		err = fosite.ErrInvalidTokenFormat // a refresh token is not a bearer credential
+	}
 	if err != nil {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is missing, expired or revoked.")
 		return

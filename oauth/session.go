@@ -42,10 +42,9 @@ func (s *Session) Clone() fosite.Session {
 // GetExtraClaims implements fosite.ExtraClaimsSession: introspection
 // (RFC 7662 §2.2) reports the API key a token was exchanged from.
 func (s *Session) GetExtraClaims() map[string]interface{} {
-	out := map[string]interface{}{"token_type": "Bearer"}
+	out := map[string]interface{}{}
 	if s.KeyID != "" {
 		out["key_id"] = s.KeyID
-		out["token_use"] = "api_token"
 	}
 	return out
 }

@@ -240,7 +240,57 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 		p.writeIntrospectionError(w, r, err)
 		return
 	}
-	p.f.WriteIntrospectionResponse(ctx, w, ir)
+	p.writeIntrospection(w, r, ir)
+}
+
+// writeIntrospection writes fosite's RFC 7662 §2.2 response and adds what
+// fosite leaves out: token_type "Bearer" for access tokens only, and
+// token_use ("access_token" or "refresh_token") so a resource server can
+// refuse a refresh token presented as a bearer credential.
+func (p *Provider) writeIntrospection(w http.ResponseWriter, r *http.Request, ir fosite.IntrospectionResponder) {
+	var buf bufferWriter
+	p.f.WriteIntrospectionResponse(r.Context(), &buf, ir)
+	var body map[string]any
+	if buf.status != http.StatusOK || json.Unmarshal(buf.body.Bytes(), &body) != nil {
+		copyHeader(w.Header(), buf.header)
+		w.WriteHeader(buf.status)
+		_, _ = w.Write(buf.body.Bytes())
+		return
+	}
+	if ir.IsActive() {
+		body["token_use"] = string(ir.GetTokenUse())
+		if ir.GetTokenUse() == fosite.AccessToken {
+			body["token_type"] = "Bearer"
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// bufferWriter captures a response so it can be amended before sending.
+type bufferWriter struct {
+	header http.Header
+	body   bytes.Buffer
+	status int
+}
+
+func (b *bufferWriter) Header() http.Header {
+	if b.header == nil {
+		b.header = http.Header{}
+	}
+	return b.header
+}
+func (b *bufferWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+func (b *bufferWriter) WriteHeader(code int) { b.status = code }
+
+func copyHeader(dst, src http.Header) {
+	for k, v := range src {
+		dst[k] = v
+	}
 }
 
 // writeIntrospectionError answers as fosite does, except that a caller that

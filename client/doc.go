@@ -1,0 +1,23 @@
+// Package client is the Go client of a Latchkey server (SPEC §4).
+//
+// It has two halves:
+//
+//   - For API consumers, [KeyTokenSource] is an [golang.org/x/oauth2.TokenSource]
+//     that exchanges a Latchkey API key for a short-lived OAuth access token at
+//     POST /tokens/generate and renews it shortly before it expires, so
+//     oauth2.NewClient(ctx, client.KeyTokenSource(ctx, baseURL, key)) gives an
+//     *http.Client that authenticates every request with a fresh token.
+//
+//   - For resource servers, [Verifier] checks the credential a caller
+//     presents: API keys through POST /v1/keys/verify (authenticated with a
+//     client_credentials token carrying the keys:verify scope) and OAuth
+//     access tokens through token introspection (RFC 7662) at
+//     POST /oauth/introspect. [Verifier.Middleware] (net/http) and
+//     [Verifier.Gin] (gin) turn that into bearer-token protection
+//     (RFC 6750) with scope checks, and store the caller's [Identity] in the
+//     request context ([IdentityFrom]).
+//
+// Credentials are never logged, never put into error messages and never
+// used as cache keys: the verifier's cache is keyed by the SHA-256 digest
+// of the credential.
+package client

@@ -1,0 +1,406 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// Identity kinds.
+const (
+	// KindAPIKey marks an Identity verified from a Latchkey API key.
+	KindAPIKey = "api_key"
+	// KindAccessToken marks an Identity verified from an OAuth access token
+	// by introspection (RFC 7662), including tokens exchanged from API keys
+	// at /tokens/generate (their KeyID is set).
+	KindAccessToken = "access_token"
+)
+
+// VerifyScope is the scope a resource server's client must be registered
+// for so that its Verifier may call POST /v1/keys/verify.
+const VerifyScope = "keys:verify"
+
+// maxCredentialLen matches the server's limit on Authorization headers.
+const maxCredentialLen = 4096
+
+// Identity is who presented a credential, as Latchkey vouches for it.
+type Identity struct {
+	// Kind is KindAPIKey or KindAccessToken.
+	Kind string `json:"kind"`
+	// Subject is the user the credential acts for: the key's owner, or the
+	// token's "sub" (RFC 7662 §2.2; for a client_credentials token, the
+	// client's own id).
+	Subject string `json:"subject"`
+	// ClientID is the OAuth client the token was issued to (RFC 7662
+	// "client_id"); empty for API keys and for tokens exchanged from keys.
+	ClientID string `json:"client_id,omitempty"`
+	// KeyID is the id of the API key, or of the key an access token was
+	// exchanged from; empty for other tokens.
+	KeyID string `json:"key_id,omitempty"`
+	// Scopes are the scopes the credential carries.
+	Scopes []string `json:"scopes"`
+	// ExpiresAt is when the credential expires; zero if it does not.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Environment is the API key's environment ("live" or "test"); empty
+	// for access tokens.
+	Environment string `json:"environment,omitempty"`
+	// Tier is the API key's tier ("free", "pro", "enterprise"); empty for
+	// access tokens.
+	Tier string `json:"tier,omitempty"`
+}
+
+// HasScope reports whether the identity carries scope.
+func (id *Identity) HasScope(scope string) bool {
+	return id != nil && slices.Contains(id.Scopes, scope)
+}
+
+func (id *Identity) clone() *Identity {
+	c := *id
+	c.Scopes = slices.Clone(id.Scopes)
+	return &c
+}
+
+// Verifier checks credentials presented to a resource server against a
+// Latchkey server. API keys (recognised by the deployment's key prefix, see
+// [WithKeyPrefix]) are checked at POST /v1/keys/verify with a
+// client_credentials access token of scope keys:verify, which the Verifier
+// obtains and renews itself (RFC 6749 §4.4). Anything else is treated as an
+// OAuth access token and checked by token introspection (RFC 7662) at
+// POST /oauth/introspect, authenticating with HTTP Basic client
+// credentials.
+//
+// Results (valid and invalid) are cached for a short time ([WithCacheTTL],
+// default 5 s) under the SHA-256 digest of the credential, never under the
+// credential itself. A Verifier is safe for concurrent use.
+type Verifier struct {
+	base         string
+	clientID     string
+	clientSecret string
+	hc           *http.Client
+	ccConf       *clientcredentials.Config
+	ccCtx        context.Context
+	keyPrefixes  [2]string
+	ttl          time.Duration
+	maxEntries   int
+	realm        string
+	now          func() time.Time
+
+	tsMu sync.Mutex
+	ts   oauth2.TokenSource
+
+	mu    sync.Mutex
+	cache map[[sha256.Size]byte]cacheEntry
+}
+
+type cacheEntry struct {
+	id      *Identity // nil for a negative result
+	err     error
+	expires time.Time
+}
+
+// NewVerifier returns a Verifier for the Latchkey server at baseURL that
+// authenticates as the OAuth client clientID / clientSecret. The client
+// must be registered for the client_credentials grant and the keys:verify
+// scope to verify API keys; any confidential client may introspect tokens.
+func NewVerifier(baseURL, clientID, clientSecret string, opts ...Option) *Verifier {
+	o := newOptions(opts)
+	hc := o.httpClient
+	if hc == nil {
+		hc = &http.Client{Timeout: defaultTimeout}
+	}
+	base := strings.TrimRight(baseURL, "/")
+	v := &Verifier{
+		base:         base,
+		clientID:     clientID,
+		clientSecret: clientSecret,
+		hc:           hc,
+		ccConf: &clientcredentials.Config{
+			ClientID:     clientID,
+			ClientSecret: clientSecret,
+			TokenURL:     base + "/oauth/token",
+			Scopes:       []string{VerifyScope},
+			AuthStyle:    oauth2.AuthStyleInHeader,
+		},
+		ccCtx:       context.WithValue(context.Background(), oauth2.HTTPClient, hc),
+		keyPrefixes: [2]string{o.keyPrefix + "_live_", o.keyPrefix + "_test_"},
+		ttl:         o.cacheTTL,
+		maxEntries:  o.cacheSize,
+		realm:       o.realm,
+		now:         o.now,
+		cache:       map[[sha256.Size]byte]cacheEntry{},
+	}
+	if v.maxEntries <= 0 {
+		v.ttl = 0
+	}
+	return v
+}
+
+// IsAPIKey reports whether credential has the shape of an API key of the
+// deployment ("<prefix>_live_…" or "<prefix>_test_…"). It does not check
+// that the key is valid.
+func (v *Verifier) IsAPIKey(credential string) bool {
+	return strings.HasPrefix(credential, v.keyPrefixes[0]) || strings.HasPrefix(credential, v.keyPrefixes[1])
+}
+
+// Verify checks credential (an API key or an OAuth access token, without
+// any "Bearer " prefix) and returns the identity it carries. It returns an
+// error matching [ErrInvalidCredential] when Latchkey does not accept the
+// credential (unknown, expired, revoked, inactive), [ErrRateLimited] when
+// the key is over its rate limit, and an error matching [ErrUnavailable]
+// when no answer could be obtained. The returned Identity is the caller's
+// own copy.
+func (v *Verifier) Verify(ctx context.Context, credential string) (*Identity, error) {
+	if credential == "" || len(credential) > maxCredentialLen {
+		return nil, fmt.Errorf("%w: empty or oversized credential", ErrInvalidCredential)
+	}
+	digest := sha256.Sum256([]byte(credential))
+	if id, err, ok := v.lookup(digest); ok {
+		return id, err
+	}
+	var (
+		id  *Identity
+		err error
+	)
+	if v.IsAPIKey(credential) {
+		id, err = v.verifyKey(ctx, credential)
+	} else {
+		id, err = v.introspect(ctx, credential)
+	}
+	if err == nil && !id.ExpiresAt.IsZero() && !v.now().Before(id.ExpiresAt) {
+		id, err = nil, fmt.Errorf("%w: expired", ErrInvalidCredential)
+	}
+	v.store(digest, id, err)
+	if id != nil {
+		id = id.clone()
+	}
+	return id, err
+}
+
+// lookup returns a cached, unexpired result.
+func (v *Verifier) lookup(digest [sha256.Size]byte) (*Identity, error, bool) {
+	if v.ttl <= 0 {
+		return nil, nil, false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e, ok := v.cache[digest]
+	if !ok {
+		return nil, nil, false
+	}
+	if !v.now().Before(e.expires) {
+		delete(v.cache, digest)
+		return nil, nil, false
+	}
+	if e.id == nil {
+		return nil, e.err, true
+	}
+	return e.id.clone(), nil, true
+}
+
+// store caches a definite answer: a valid identity (never past its own
+// expiry) or an invalid credential. Unavailability and rate limits are not
+// answers about the credential and are not cached.
+func (v *Verifier) store(digest [sha256.Size]byte, id *Identity, err error) {
+	if v.ttl <= 0 {
+		return
+	}
+	if err != nil && !errors.Is(err, ErrInvalidCredential) {
+		return
+	}
+	now := v.now()
+	exp := now.Add(v.ttl)
+	if id != nil && !id.ExpiresAt.IsZero() && id.ExpiresAt.Before(exp) {
+		exp = id.ExpiresAt
+	}
+	if !exp.After(now) {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.cache[digest]; !ok && len(v.cache) >= v.maxEntries {
+		for k, e := range v.cache {
+			if !now.Before(e.expires) {
+				delete(v.cache, k)
+			}
+		}
+		// Still full: drop arbitrary entries (map order is random).
+		for k := range v.cache {
+			if len(v.cache) < v.maxEntries {
+				break
+			}
+			delete(v.cache, k)
+		}
+	}
+	if id != nil {
+		id = id.clone()
+	}
+	v.cache[digest] = cacheEntry{id: id, err: err, expires: exp}
+}
+
+// cacheLen reports the number of cached entries (tests).
+func (v *Verifier) cacheLen() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.cache)
+}
+
+// clientToken returns the current client_credentials token source.
+func (v *Verifier) clientToken() oauth2.TokenSource {
+	v.tsMu.Lock()
+	defer v.tsMu.Unlock()
+	if v.ts == nil {
+		v.ts = v.ccConf.TokenSource(v.ccCtx)
+	}
+	return v.ts
+}
+
+// dropClientToken forgets ts (when Latchkey refused its token) so the next
+// call obtains a new one.
+func (v *Verifier) dropClientToken(ts oauth2.TokenSource) {
+	v.tsMu.Lock()
+	defer v.tsMu.Unlock()
+	if v.ts == ts {
+		v.ts = nil
+	}
+}
+
+// verifyResponse is the body of POST /v1/keys/verify.
+type verifyResponse struct {
+	Valid       *bool      `json:"valid"`
+	Code        string     `json:"code"`
+	KeyID       string     `json:"key_id"`
+	Owner       string     `json:"owner"`
+	Scopes      []string   `json:"scopes"`
+	Environment string     `json:"environment"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	Tier        string     `json:"tier"`
+}
+
+// verifyKey asks POST /v1/keys/verify about an API key. Scopes are checked
+// by the caller, so the answer (and its cache entry) does not depend on
+// the scopes a route needs.
+func (v *Verifier) verifyKey(ctx context.Context, key string) (*Identity, error) {
+	body, err := json.Marshal(map[string]any{"key": key, "scopes": []string{}})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		ts := v.clientToken()
+		tok, err := ts.Token()
+		if err != nil {
+			// Never surface the client secret or the key; oauth2 errors carry neither.
+			return nil, fmt.Errorf("%w: obtaining a %s client token: %w", ErrUnavailable, VerifyScope, err)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.base+"/v1/keys/verify", bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		tok.SetAuthHeader(req)
+		resp, err = v.hc.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("%w: verifying API key: %w", ErrUnavailable, err)
+		}
+		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
+			// Our client token was revoked or expired early: get a new one once.
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+			resp.Body.Close()
+			v.dropClientToken(ts)
+			continue
+		}
+		break
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// A 401/403 here concerns our client token, not the key: unavailable.
+		return nil, fmt.Errorf("%w: verifying API key: %w", ErrUnavailable, errorFromResponse(resp))
+	}
+	var vr verifyResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&vr); err != nil || vr.Valid == nil {
+		return nil, fmt.Errorf("%w: unexpected answer from /v1/keys/verify", ErrUnavailable)
+	}
+	if !*vr.Valid {
+		switch vr.Code {
+		case "RATE_LIMITED":
+			return nil, ErrRateLimited
+		case "INSUFFICIENT_SCOPE":
+			// Cannot happen (no scopes were asked for); treat as valid-but-unknown.
+			return nil, fmt.Errorf("%w: unexpected answer from /v1/keys/verify", ErrUnavailable)
+		case "":
+			return nil, ErrInvalidCredential
+		}
+		return nil, fmt.Errorf("%w: %s", ErrInvalidCredential, strings.ToLower(vr.Code))
+	}
+	id := &Identity{
+		Kind: KindAPIKey, Subject: vr.Owner, KeyID: vr.KeyID, Scopes: vr.Scopes,
+		Environment: vr.Environment, Tier: vr.Tier,
+	}
+	if id.Scopes == nil {
+		id.Scopes = []string{}
+	}
+	if vr.ExpiresAt != nil {
+		id.ExpiresAt = *vr.ExpiresAt
+	}
+	return id, nil
+}
+
+// introspectResponse is an RFC 7662 §2.2 introspection response plus
+// Latchkey's key_id.
+type introspectResponse struct {
+	Active   *bool  `json:"active"`
+	Scope    string `json:"scope"`
+	ClientID string `json:"client_id"`
+	Sub      string `json:"sub"`
+	Exp      int64  `json:"exp"`
+	KeyID    string `json:"key_id"`
+}
+
+// introspect asks POST /oauth/introspect (RFC 7662 §2.1) about an access
+// token, authenticating with HTTP Basic client credentials (RFC 6749
+// §2.3.1: id and secret form-encoded first).
+func (v *Verifier) introspect(ctx context.Context, token string) (*Identity, error) {
+	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.base+"/oauth/introspect", strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(url.QueryEscape(v.clientID), url.QueryEscape(v.clientSecret))
+	resp, err := v.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: introspecting token: %w", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// 401 here means our client credentials were refused (RFC 7662 §2.3).
+		return nil, fmt.Errorf("%w: introspecting token: %w", ErrUnavailable, errorFromResponse(resp))
+	}
+	var ir introspectResponse
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&ir); err != nil || ir.Active == nil {
+		return nil, fmt.Errorf("%w: unexpected answer from /oauth/introspect", ErrUnavailable)
+	}
+	if !*ir.Active {
+		return nil, fmt.Errorf("%w: inactive token", ErrInvalidCredential)
+	}
+	id := &Identity{Kind: KindAccessToken, Subject: ir.Sub, ClientID: ir.ClientID, KeyID: ir.KeyID, Scopes: strings.Fields(ir.Scope)}
+	if ir.Exp > 0 {
+		id.ExpiresAt = time.Unix(ir.Exp, 0)
+	}
+	return id, nil
+}
