@@ -233,7 +233,10 @@ func (a *app) handler() (http.Handler, error) {
 		CSRFKey:          a.secrets.CSRFKey,
 		Secure:           a.cfg.SecureCookies(),
 		ScopeDescription: a.cfg.ScopeDescription,
+		Clients:          a.provider,
+		Scopes:           scopeNames(a.cfg),
 		LoginLimit:       a.cfg.RateLimits.LoginPerMinute,
+		Keys:             a.keys,
 		Logger:           a.log,
 	}, a.provider, a.db)
 	if err != nil {
@@ -247,6 +250,15 @@ func (a *app) handler() (http.Handler, error) {
 		OAuth: a.provider, Pages: pages, API: apiHandler, SessionCookie: pages.SessionCookie(),
 		DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies(),
 	}), nil
+}
+
+// scopeNames lists the registered scopes in config order.
+func scopeNames(cfg *config.Config) []string {
+	names := make([]string, 0, len(cfg.OAuth.Scopes))
+	for _, s := range cfg.OAuth.Scopes {
+		names = append(names, s.Name)
+	}
+	return names
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {

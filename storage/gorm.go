@@ -164,6 +164,19 @@ func (d *DB) GetUserByUsername(ctx context.Context, username string) (*User, err
 	return &u, nil
 }
 
+// EndSessions implements Users.
+func (d *DB) EndSessions(ctx context.Context, userID string, at time.Time) error {
+	res := d.w(ctx).Model(&User{}).Where("id = ?", userID).
+		Updates(map[string]any{"sessions_not_before": at.UTC(), "updated_at": d.now().UTC()})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("user %q: %w", userID, ErrNotFound)
+	}
+	return nil
+}
+
 // CreateClient implements Clients.
 func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 	now := d.now().UTC()

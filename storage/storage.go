@@ -39,14 +39,17 @@ const (
 
 // User is a person who can sign in.
 type User struct {
-	ID           string    `gorm:"primaryKey;size:64"`
-	Username     string    `gorm:"uniqueIndex;size:64;not null"`
-	Email        string    `gorm:"size:254"`
-	Name         string    `gorm:"size:200"`
-	PasswordHash string    `gorm:"not null"`
-	Admin        bool      `gorm:"not null;default:false"`
-	CreatedAt    time.Time `gorm:"not null"`
-	UpdatedAt    time.Time `gorm:"not null"`
+	ID           string `gorm:"primaryKey;size:64"`
+	Username     string `gorm:"uniqueIndex;size:64;not null"`
+	Email        string `gorm:"size:254"`
+	Name         string `gorm:"size:200"`
+	PasswordHash string `gorm:"not null"`
+	Admin        bool   `gorm:"not null;default:false"`
+	// SessionsNotBefore ends every browser session that signed in before it
+	// (set by logout, so a copied cookie stops working on every instance).
+	SessionsNotBefore *time.Time
+	CreatedAt         time.Time `gorm:"not null"`
+	UpdatedAt         time.Time `gorm:"not null"`
 }
 
 // Client is a registered OAuth 2.0 client (RFC 6749 §2). The secret is
@@ -155,6 +158,9 @@ type Users interface {
 	GetUser(ctx context.Context, id string) (*User, error)
 	// GetUserByUsername returns the user by exact username, or ErrNotFound.
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	// EndSessions makes every browser session of the user that signed in
+	// before at invalid; ErrNotFound when the user does not exist.
+	EndSessions(ctx context.Context, userID string, at time.Time) error
 }
 
 // Clients stores OAuth clients.

@@ -21,7 +21,7 @@ import (
 var FS embed.FS
 
 // pages lists the page names; each is parsed from "<name>.html".
-var pages = []string{"login", "consent", "error", "home"}
+var pages = []string{"login", "consent", "error", "home", "keys", "key", "key_secret", "signup", "account", "apps", "app", "app_secret", "authorized"}
 
 // Parse parses layout.html together with each page file and returns one
 // *template.Template per page name ("login", "consent", "error", "home"),

@@ -89,12 +89,17 @@ var (
 	inputRe = regexp.MustCompile(`<input\b[^>]*>`)
 	idRe    = regexp.MustCompile(`\bid="([^"]+)"`)
 	typeRe  = regexp.MustCompile(`\btype="([^"]+)"`)
+	// staticScriptRe matches an external script from /static/, the only
+	// script a page may carry.
+	staticScriptRe = regexp.MustCompile(`<script src="/static/[a-z0-9_-]+\.js"( defer)?></script>`)
 )
 
 // checkCommon asserts the rules that hold for every rendered page.
 func checkCommon(t *testing.T, name string, d testData, out string) {
 	t.Helper()
 	lower := strings.ToLower(out)
+	// Scripts only from our own static files (the CSP has no 'unsafe-inline').
+	lower = staticScriptRe.ReplaceAllString(lower, "")
 	for _, bad := range []string{"<script", "style=", "<style"} {
 		if strings.Contains(lower, bad) {
 			t.Errorf("%s: output contains %q", name, bad)
@@ -180,10 +185,10 @@ func TestParse(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Parse: %v", err)
 		}
-		if len(tmpls) != 4 {
-			t.Errorf("got %d templates, want 4", len(tmpls))
+		if len(tmpls) != len(pages) {
+			t.Errorf("got %d templates, want %d", len(tmpls), len(pages))
 		}
-		for _, name := range []string{"login", "consent", "error", "home"} {
+		for _, name := range pages {
 			if tmpls[name] == nil || tmpls[name].Lookup("layout") == nil {
 				t.Errorf("template %q missing or without layout", name)
 			}
@@ -196,7 +201,7 @@ func TestStaticEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read style.css: %v", err)
 	}
-	if n := bytes.Count(b, []byte("\n")); n == 0 || n >= 250 {
+	if n := bytes.Count(b, []byte("\n")); n == 0 || n >= 400 {
 		t.Errorf("style.css has %d lines", n)
 	}
 }

@@ -32,6 +32,17 @@ func (h *Handler) currentUser(r *http.Request) (*storage.User, time.Time) {
 	if err != nil {
 		return nil, time.Time{}
 	}
+	if u.SessionsNotBefore != nil {
+		// Sessions older than the user's last logout are over, wherever
+		// their cookie turns up.
+		ns, ok := s.Values["auth_ns"].(int64)
+		if !ok {
+			ns = at * int64(time.Second)
+		}
+		if ns < u.SessionsNotBefore.UnixNano() {
+			return nil, time.Time{}
+		}
+	}
 	return u, time.Unix(at, 0)
 }
 
@@ -104,13 +115,7 @@ func (h *Handler) Login(c *gin.Context) {
 	h.throttle.reset(userKey)
 	// A fresh session on login: every old value is dropped and a new
 	// session id issued, so a planted cookie cannot be fixed in place.
-	s, _ := h.sessions.New(r, sessionName)
-	s.Values = map[interface{}]interface{}{
-		"uid":       u.ID,
-		"sid":       randomToken(),
-		"auth_time": h.cfg.Now().Unix(),
-	}
-	if err := s.Save(r, c.Writer); err != nil {
+	if err := h.startSession(c.Writer, r, u, ""); err != nil {
 		h.log.ErrorContext(r.Context(), "save session", "error", err)
 		h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Sign-in is unavailable right now.")
 		return
@@ -119,8 +124,17 @@ func (h *Handler) Login(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, next)
 }
 
-// Logout serves POST /logout: the session cookie is expired.
+// Logout serves POST /logout: the cookie is expired and, on the server,
+// every session of the user that signed in before now ends, so a copy of
+// the cookie is worthless on every instance.
 func (h *Handler) Logout(c *gin.Context) {
+	if u, _ := h.currentUser(c.Request); u != nil {
+		if err := h.store.EndSessions(c.Request.Context(), u.ID, h.cfg.Now()); err != nil {
+			h.log.ErrorContext(c.Request.Context(), "end sessions", "error", err)
+			h.renderError(c.Writer, c.Request, http.StatusInternalServerError, "server_error", "Sign-out failed; try again.")
+			return
+		}
+	}
 	s, _ := h.sessions.New(c.Request, sessionName)
 	s.Values = map[interface{}]interface{}{}
 	s.Options.MaxAge = -1

@@ -36,9 +36,13 @@ type Authorizer interface {
 type Store interface {
 	GetUser(ctx context.Context, id string) (*storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
+	EndSessions(ctx context.Context, userID string, at time.Time) error
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)
 	SaveConsent(ctx context.Context, c *storage.Consent) error
+	AccountStore // sign-up
+	AppStore     // /apps
+	GrantStore   // /authorized
 }
 
 // Config holds the pages' settings and secrets.
@@ -53,8 +57,14 @@ type Config struct {
 	// LoginLimit is how many failed logins per username and per IP are
 	// allowed per minute before further attempts are refused.
 	LoginLimit int
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Clients registers OAuth clients and hashes their secrets for /apps.
+	Clients ClientRegistrar
+	// Scopes are the registered scope names, offered on /apps.
+	Scopes []string
+	// Keys serves the /keys pages.
+	Keys   KeyService
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Handler serves the pages.

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Users/DuplicateUsername", testUserDuplicateUsername},
 		{"Users/DuplicateID", testUserDuplicateID},
 		{"Users/NotFound", testUserNotFound},
+		{"Users/EndSessions", testUserEndSessions},
 
 		{"Clients/CreateGet", testClientCreateGet},
 		{"Clients/DuplicateID", testClientDuplicateID},

@@ -10,6 +10,7 @@ package storagetest
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/storage"
 )
@@ -83,3 +84,15 @@ func testUserNotFound(t *testing.T, ctx context.Context, s storage.Store) {
 }
 
 // ---- clients -------------------------------------------------------------
+
+func testUserEndSessions(t *testing.T, ctx context.Context, s storage.Store) {
+	must(t, s.CreateUser(ctx, newUser("u1")), "create")
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	must(t, s.EndSessions(ctx, "u1", at), "end sessions")
+	u, err := s.GetUser(ctx, "u1")
+	must(t, err, "get")
+	if u.SessionsNotBefore == nil || !sameTime(*u.SessionsNotBefore, at) {
+		t.Fatalf("SessionsNotBefore = %v, want %v", u.SessionsNotBefore, at)
+	}
+	wantErr(t, s.EndSessions(ctx, "nope", at), storage.ErrNotFound, "unknown user")
+}

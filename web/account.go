@@ -1,0 +1,59 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// pageTime is a moment as templates show it: words for people and an
+// RFC 3339 value for the <time datetime> attribute.
+type pageTime struct {
+	Text string
+	ISO  string
+}
+
+func newPageTime(t time.Time) pageTime {
+	if t.IsZero() {
+		return pageTime{}
+	}
+	t = t.UTC()
+	return pageTime{Text: t.Format("2 Jan 2006, 15:04 UTC"), ISO: t.Format(time.RFC3339)}
+}
+
+// accountTenant is a workspace the person belongs to.
+type accountTenant struct {
+	ID, Name, Role string
+}
+
+type accountPage struct {
+	ID       string
+	Username string
+	Email    string
+	Name     string
+	Created  pageTime
+	Tenants  []accountTenant
+}
+
+// personalTenant is every user's own workspace; Latchkey has one per user
+// today (the same one GET /v1/workspace reports).
+func personalTenant(u *storage.User) accountTenant {
+	return accountTenant{ID: u.ID, Name: u.Username + "'s workspace", Role: "owner"}
+}
+
+// Account serves GET /account: the signed-in person's profile and tenants.
+func (h *Handler) Account(c *gin.Context) {
+	u := h.signedIn(c)
+	if u == nil {
+		return
+	}
+	page := accountPage{
+		ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name,
+		Created: newPageTime(u.CreatedAt),
+		Tenants: []accountTenant{personalTenant(u)},
+	}
+	h.render(c.Writer, c.Request, http.StatusOK, "account", "Account", u, page)
+}

@@ -1,0 +1,173 @@
+package web
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/latchkey/latchkey/oauth"
+)
+
+// Limits on what the app form accepts.
+const (
+	maxRedirectURIs   = 20
+	maxRedirectURILen = 2000
+	maxAppNameLen     = 200
+)
+
+// defaultAppScopes and defaultAppGrants are ticked on a new app's form.
+var (
+	defaultAppScopes = []string{"openid", "profile", "email", "offline_access"}
+	defaultAppGrants = []string{"authorization_code", "refresh_token"}
+)
+
+// grantLabels explain each grant type on the form.
+var grantLabels = map[string]string{
+	"authorization_code": "Sign people in and act for them (authorization code with PKCE)",
+	"refresh_token":      "Keep access without asking again (refresh tokens)",
+	"client_credentials": "Call APIs as the app itself, with no person (client credentials)",
+}
+
+// appForm is what the register and edit forms post.
+type appForm struct {
+	Name         string
+	RedirectURIs []string
+	Public       bool
+	Scopes       []string
+	Grants       []string
+}
+
+// appErrors holds one message per field; empty means fine.
+type appErrors struct {
+	Name, RedirectURIs, Type, Scopes, Grants, Form string
+}
+
+func (e appErrors) any() bool {
+	return e.Name != "" || e.RedirectURIs != "" || e.Type != "" || e.Scopes != "" || e.Grants != "" || e.Form != ""
+}
+
+// withSummary adds a line at the top of a long form whose fields have
+// errors, so they are not missed below the fold.
+func withSummary(e appErrors) appErrors {
+	if e.any() && e.Form == "" {
+		e.Form = "The app was not saved. Check the fields marked below."
+	}
+	return e
+}
+
+// parseAppForm reads the form. Redirect URIs come one per line; blank lines
+// and repeats are dropped.
+func parseAppForm(c *gin.Context) appForm {
+	f := appForm{
+		Name:   strings.TrimSpace(c.PostForm("name")),
+		Public: c.PostForm("client_type") == "public",
+		Scopes: c.PostFormArray("scopes"),
+		Grants: c.PostFormArray("grant_types"),
+	}
+	for _, line := range strings.Split(c.PostForm("redirect_uris"), "\n") {
+		if u := strings.TrimSpace(line); u != "" && !slices.Contains(f.RedirectURIs, u) {
+			f.RedirectURIs = append(f.RedirectURIs, u)
+		}
+	}
+	return f
+}
+
+// check validates the form against the registered scopes. Redirect URI
+// syntax is left to the registrar (oauth.NewClientRecord).
+func (f appForm) check(known []string) appErrors {
+	var e appErrors
+	switch {
+	case f.Name == "":
+		e.Name = "Give the app a name people will recognise."
+	case len(f.Name) > maxAppNameLen:
+		e.Name = "Use at most 200 characters."
+	}
+	switch {
+	case len(f.Grants) == 0:
+		e.Grants = "Choose at least one grant type."
+	case slices.ContainsFunc(f.Grants, func(g string) bool { return !slices.Contains(oauth.SupportedGrants, g) }):
+		e.Grants = "Choose grant types from the list."
+	case f.Public && slices.Contains(f.Grants, "client_credentials"):
+		e.Grants = "A public app has no secret, so it cannot use client credentials. Make it confidential or untick client credentials."
+	case slices.Contains(f.Grants, "refresh_token") && !slices.Contains(f.Grants, "authorization_code"):
+		e.Grants = "Refresh tokens come from the authorization code grant: tick it too."
+	}
+	switch {
+	case len(f.RedirectURIs) > maxRedirectURIs:
+		e.RedirectURIs = "Use at most 20 redirect URIs."
+	case slices.ContainsFunc(f.RedirectURIs, func(u string) bool { return len(u) > maxRedirectURILen }):
+		e.RedirectURIs = "Each redirect URI must be at most 2000 characters."
+	case len(f.RedirectURIs) == 0 && slices.Contains(f.Grants, "authorization_code"):
+		e.RedirectURIs = "Add at least one redirect URI: where people return after signing in."
+	}
+	switch {
+	case len(f.Scopes) == 0:
+		e.Scopes = "Choose at least one scope."
+	case slices.ContainsFunc(f.Scopes, func(s string) bool { return !slices.Contains(known, s) }):
+		e.Scopes = "Choose scopes from the list."
+	}
+	return e
+}
+
+// spec is the registration the form asks for.
+func (f appForm) spec(ownerID string) oauth.ClientSpec {
+	return oauth.ClientSpec{
+		Name: f.Name, OwnerID: ownerID, RedirectURIs: f.RedirectURIs,
+		GrantTypes: f.Grants, Scopes: f.Scopes, Public: f.Public,
+	}
+}
+
+// registrarProblem files a registrar refusal under the field it concerns.
+func registrarProblem(e *appErrors, err error) {
+	msg := strings.TrimPrefix(err.Error(), oauth.ErrInvalidClientMetadata.Error()+": ")
+	if len(msg) > 0 {
+		msg = strings.ToUpper(msg[:1]) + msg[1:] + "."
+	}
+	switch {
+	case strings.Contains(msg, "edirect URI"):
+		e.RedirectURIs = msg
+	case strings.Contains(msg, "name"):
+		e.Name = msg
+	case strings.Contains(msg, "scope"):
+		e.Scopes = msg
+	case strings.Contains(msg, "grant") || strings.Contains(msg, "public"):
+		e.Grants = msg
+	default:
+		e.Form = msg
+	}
+}
+
+// option is one checkbox.
+type option struct {
+	Value, Label, Hint string
+	Checked            bool
+}
+
+// appFormView is the form as the template shows it.
+type appFormView struct {
+	Name         string
+	RedirectURIs string
+	Public       bool
+	Scopes       []option
+	Grants       []option
+}
+
+func (h *Handler) appFormView(f appForm) appFormView {
+	v := appFormView{Name: f.Name, RedirectURIs: strings.Join(f.RedirectURIs, "\n"), Public: f.Public}
+	for _, s := range h.cfg.Scopes {
+		v.Scopes = append(v.Scopes, option{Value: s, Label: s, Hint: h.scopeWords(s), Checked: slices.Contains(f.Scopes, s)})
+	}
+	for _, g := range oauth.SupportedGrants {
+		v.Grants = append(v.Grants, option{Value: g, Label: g, Hint: grantLabels[g], Checked: slices.Contains(f.Grants, g)})
+	}
+	return v
+}
+
+func (h *Handler) scopeWords(s string) string {
+	if h.cfg.ScopeDescription == nil {
+		return ""
+	}
+	d, _ := h.cfg.ScopeDescription(s)
+	return d
+}

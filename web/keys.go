@@ -1,0 +1,312 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/latchkey/latchkey/keys"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// KeyService is what the /keys pages need from the key service.
+type KeyService interface {
+	Scopes() []string
+	Create(ctx context.Context, userID string, callerScopes []string, req keys.CreateRequest) (*storage.APIKey, string, error)
+	List(ctx context.Context, userID string) ([]storage.APIKey, error)
+	Get(ctx context.Context, userID, handle string) (*storage.APIKey, error)
+	Rotate(ctx context.Context, userID, handle string, grace time.Duration, ip string) (*storage.APIKey, string, error)
+	Revoke(ctx context.Context, userID, handle, ip string) (*storage.APIKey, error)
+	Events(ctx context.Context, keyID string) ([]storage.KeyEvent, error)
+}
+
+// keyExpiryChoices are the expiry options of the create form.
+var keyExpiryChoices = []struct{ Value, Label string }{
+	{"never", "Never"}, {"7d", "7 days"}, {"30d", "30 days"}, {"90d", "90 days"}, {"365d", "1 year"},
+}
+
+// keyGraceChoices are the rotation grace options: how long the old key keeps working.
+var keyGraceChoices = []struct{ Value, Label string }{
+	{"0", "Now (old key stops at once)"}, {"3600", "1 hour"}, {"86400", "24 hours"}, {"604800", "7 days"},
+}
+
+type keyRow struct {
+	Handle, Alias, Prefix, Environment, Status string
+	Scopes                                     []string
+	Created, LastUsed, Expires                 string
+	Uses                                       int64
+}
+
+type keyScopeOption struct {
+	Name, Description string
+	Checked           bool
+}
+
+type keyChoice struct {
+	Value, Label string
+	Selected     bool
+}
+
+type keyForm struct {
+	Handle, Alias, Preset, Environment string
+	Expiry                             []keyChoice
+	Scopes                             []keyScopeOption
+	Errors                             map[string]string
+}
+
+type keysPage struct {
+	Keys []keyRow
+	Form keyForm
+}
+
+type keyEventRow struct{ When, Type, IP, Detail string }
+
+type keyPage struct {
+	Key    keyRow
+	Events []keyEventRow
+	Grace  []keyChoice
+	Active bool
+}
+
+type keySecretPage struct {
+	Key     keyRow
+	Secret  string
+	Rotated bool
+}
+
+func keyTime(t *time.Time, empty string) string {
+	if t == nil || t.IsZero() {
+		return empty
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+func keyStatus(k *storage.APIKey, now time.Time) string {
+	switch {
+	case k.RevokedAt != nil:
+		return "revoked"
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return "expired"
+	}
+	return "active"
+}
+
+func (h *Handler) row(k *storage.APIKey) keyRow {
+	created := k.CreatedAt
+	return keyRow{
+		Handle: k.Handle, Alias: k.Alias, Prefix: k.Display, Environment: k.Environment,
+		Status: keyStatus(k, h.cfg.Now()), Scopes: k.Scopes, Uses: k.UsageCount,
+		Created: keyTime(&created, ""), LastUsed: keyTime(k.LastUsedAt, "never"), Expires: keyTime(k.ExpiresAt, "never"),
+	}
+}
+
+// keysUser returns the signed-in user, or redirects to the login page
+// with a way back and returns nil.
+func (h *Handler) keysUser(c *gin.Context) *storage.User {
+	u, _ := h.currentUser(c.Request)
+	if u == nil {
+		c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
+		return nil
+	}
+	return u
+}
+
+func (h *Handler) newKeyForm() keyForm {
+	f := keyForm{Preset: "read-write", Environment: keys.EnvLive, Errors: map[string]string{}}
+	for _, e := range keyExpiryChoices {
+		f.Expiry = append(f.Expiry, keyChoice{Value: e.Value, Label: e.Label, Selected: e.Value == "90d"})
+	}
+	for _, s := range h.cfg.Keys.Scopes() {
+		d, _ := h.cfg.ScopeDescription(s)
+		f.Scopes = append(f.Scopes, keyScopeOption{Name: s, Description: d})
+	}
+	return f
+}
+
+func (h *Handler) renderKeys(c *gin.Context, u *storage.User, status int, form keyForm) {
+	ks, err := h.cfg.Keys.List(c.Request.Context(), u.ID)
+	if err != nil {
+		h.log.ErrorContext(c.Request.Context(), "list keys", "error", err)
+		h.renderError(c.Writer, c.Request, http.StatusInternalServerError, "server_error", "Your keys cannot be listed right now.")
+		return
+	}
+	page := keysPage{Form: form}
+	for i := range ks {
+		page.Keys = append(page.Keys, h.row(&ks[i]))
+	}
+	h.render(c.Writer, c.Request, status, "keys", "API keys", u, page)
+}
+
+// KeysPage serves GET /keys: the user's keys and the create form.
+func (h *Handler) KeysPage(c *gin.Context) {
+	if u := h.keysUser(c); u != nil {
+		h.renderKeys(c, u, http.StatusOK, h.newKeyForm())
+	}
+}
+
+// CreateKeyForm serves POST /keys: create a key and show it once.
+func (h *Handler) CreateKeyForm(c *gin.Context) {
+	u := h.keysUser(c)
+	if u == nil {
+		return
+	}
+	form := h.newKeyForm()
+	form.Handle = strings.TrimSpace(c.PostForm("handle"))
+	form.Alias = strings.TrimSpace(c.PostForm("alias"))
+	form.Preset = c.PostForm("preset")
+	form.Environment = c.PostForm("environment")
+	picked := c.PostFormArray("scopes")
+	for i := range form.Scopes {
+		form.Scopes[i].Checked = slices.Contains(picked, form.Scopes[i].Name)
+	}
+	expiry := c.PostForm("expires")
+	for i := range form.Expiry {
+		form.Expiry[i].Selected = form.Expiry[i].Value == expiry
+	}
+	req := keys.CreateRequest{Handle: form.Handle, Alias: form.Alias, Environment: form.Environment, IP: c.ClientIP()}
+	switch form.Preset {
+	case "read-only", "read-write":
+		req.Scopes = []string{form.Preset}
+	case "custom":
+		if len(picked) == 0 {
+			form.Errors["scopes"] = "Pick at least one scope, or choose a preset."
+		}
+		req.Scopes = picked
+	default:
+		form.Errors["preset"] = "Choose read-only, read-write or custom scopes."
+	}
+	if d, ok := parseKeyExpiry(expiry); ok {
+		req.ExpiresIn = d
+	} else {
+		form.Errors["expires"] = "Choose when the key expires."
+	}
+	if form.Handle == "" {
+		form.Errors["handle"] = "Give the key a name (letters, digits, '.', '_' or '-')."
+	}
+	if len(form.Errors) > 0 {
+		h.renderKeys(c, u, http.StatusBadRequest, form)
+		return
+	}
+	k, plain, err := h.cfg.Keys.Create(c.Request.Context(), u.ID, h.cfg.Keys.Scopes(), req)
+	if err != nil {
+		switch {
+		case errors.Is(err, keys.ErrConflict):
+			form.Errors["handle"] = "You already have a key with this name."
+		case errors.Is(err, keys.ErrInvalid), errors.Is(err, keys.ErrScopeExceeded):
+			msg := strings.TrimPrefix(err.Error(), keys.ErrInvalid.Error()+": ")
+			if strings.Contains(msg, "handle") {
+				form.Errors["handle"] = "Use 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit."
+			} else if strings.Contains(msg, "environment") {
+				form.Errors["environment"] = "Choose live or test."
+			} else {
+				form.Errors["scopes"] = msg
+			}
+		default:
+			h.log.ErrorContext(c.Request.Context(), "create key", "error", err)
+			h.renderError(c.Writer, c.Request, http.StatusInternalServerError, "server_error", "The key could not be created.")
+			return
+		}
+		h.renderKeys(c, u, http.StatusBadRequest, form)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	h.render(c.Writer, c.Request, http.StatusCreated, "key_secret", "New API key", u, keySecretPage{Key: h.row(k), Secret: plain})
+}
+
+func parseKeyExpiry(v string) (time.Duration, bool) {
+	switch v {
+	case "never":
+		return 0, true
+	case "7d":
+		return 7 * 24 * time.Hour, true
+	case "30d":
+		return 30 * 24 * time.Hour, true
+	case "90d":
+		return 90 * 24 * time.Hour, true
+	case "365d":
+		return 365 * 24 * time.Hour, true
+	}
+	return 0, false
+}
+
+// KeyPage serves GET /keys/{handle}: details, audit log, rotate and revoke.
+func (h *Handler) KeyPage(c *gin.Context) {
+	u := h.keysUser(c)
+	if u == nil {
+		return
+	}
+	k, err := h.cfg.Keys.Get(c.Request.Context(), u.ID, c.Param("handle"))
+	if err != nil {
+		h.renderError(c.Writer, c.Request, http.StatusNotFound, "not_found", "You have no key with this name.")
+		return
+	}
+	evs, _ := h.cfg.Keys.Events(c.Request.Context(), k.ID)
+	page := keyPage{Key: h.row(k), Active: keyStatus(k, h.cfg.Now()) == "active"}
+	for _, e := range evs {
+		at := e.At
+		page.Events = append(page.Events, keyEventRow{When: keyTime(&at, ""), Type: e.Type, IP: e.IP, Detail: e.Detail})
+	}
+	for _, g := range keyGraceChoices {
+		page.Grace = append(page.Grace, keyChoice{Value: g.Value, Label: g.Label, Selected: g.Value == "0"})
+	}
+	h.render(c.Writer, c.Request, http.StatusOK, "key", "Key "+k.Handle, u, page)
+}
+
+// RotateKeyForm serves POST /keys/{handle}/rotate.
+func (h *Handler) RotateKeyForm(c *gin.Context) {
+	u := h.keysUser(c)
+	if u == nil {
+		return
+	}
+	var grace time.Duration
+	switch c.PostForm("grace") {
+	case "0":
+	case "3600":
+		grace = time.Hour
+	case "86400":
+		grace = 24 * time.Hour
+	case "604800":
+		grace = 7 * 24 * time.Hour
+	default:
+		h.renderError(c.Writer, c.Request, http.StatusBadRequest, "invalid_request", "Choose how long the old key keeps working.")
+		return
+	}
+	k, plain, err := h.cfg.Keys.Rotate(c.Request.Context(), u.ID, c.Param("handle"), grace, c.ClientIP())
+	if err != nil {
+		status, msg := http.StatusConflict, "This key can no longer be rotated (it is revoked or expired)."
+		if errors.Is(err, keys.ErrNotFound) {
+			status, msg = http.StatusNotFound, "You have no key with this name."
+		} else if !errors.Is(err, keys.ErrRevoked) && !errors.Is(err, keys.ErrExpired) {
+			h.log.ErrorContext(c.Request.Context(), "rotate key", "error", err)
+			status, msg = http.StatusInternalServerError, "The key could not be rotated."
+		}
+		h.renderError(c.Writer, c.Request, status, "invalid_request", msg)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	h.render(c.Writer, c.Request, http.StatusCreated, "key_secret", "Rotated API key", u, keySecretPage{Key: h.row(k), Secret: plain, Rotated: true})
+}
+
+// RevokeKeyForm serves POST /keys/{handle}/revoke; the form must confirm.
+func (h *Handler) RevokeKeyForm(c *gin.Context) {
+	u := h.keysUser(c)
+	if u == nil {
+		return
+	}
+	handle := c.Param("handle")
+	if c.PostForm("confirm") != "yes" {
+		h.flashRedirect(c, "/keys/"+url.PathEscape(handle), "Tick the confirmation box to revoke the key.")
+		return
+	}
+	if _, err := h.cfg.Keys.Revoke(c.Request.Context(), u.ID, handle, c.ClientIP()); err != nil {
+		h.renderError(c.Writer, c.Request, http.StatusNotFound, "not_found", "You have no key with this name.")
+		return
+	}
+	h.flashRedirect(c, "/keys", "The key "+handle+" was revoked. Requests using it are refused from now on.")
+}
