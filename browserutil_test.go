@@ -22,18 +22,18 @@ import (
 // Browser tests drive the system Chromium through chromedp. They skip when
 // no Chromium is installed; .ci/run installs one.
 //
-//	LATCHKEY_CHROMIUM   path of the browser binary (default: chromium,
+//	LATCHKEY_TEST_CHROMIUM   path of the browser binary (default: chromium,
 //	                    chromium-browser, google-chrome on $PATH)
-//	LATCHKEY_ARTIFACTS  directory for the screenshots (default: a temporary
+//	LATCHKEY_TEST_ARTIFACTS  directory for the screenshots (default: a temporary
 //	                    directory removed after the test)
 //	LATCHKEY_BROWSER_TIMING  non-empty: log how long each page step took
 
 // chromiumPath finds the browser or skips the test.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("LATCHKEY_CHROMIUM"); p != "" {
+	if p := os.Getenv("LATCHKEY_TEST_CHROMIUM"); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("LATCHKEY_CHROMIUM=%s: %v", p, err)
+			t.Fatalf("LATCHKEY_TEST_CHROMIUM=%s: %v", p, err)
 		}
 		return p
 	}
@@ -42,7 +42,7 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("chromium not found; install it (apt-get install -y chromium) or set LATCHKEY_CHROMIUM")
+	t.Skip("chromium not found; install it (apt-get install -y chromium) or set LATCHKEY_TEST_CHROMIUM")
 	return ""
 }
 
@@ -114,11 +114,11 @@ func newChrome(t *testing.T, base string, timeout time.Duration) *chrome {
 	return b
 }
 
-// artifactsDir is where screenshots go: $LATCHKEY_ARTIFACTS/<test name>,
+// artifactsDir is where screenshots go: $LATCHKEY_TEST_ARTIFACTS/<test name>,
 // or a temporary directory.
 func artifactsDir(t *testing.T) string {
 	t.Helper()
-	root := os.Getenv("LATCHKEY_ARTIFACTS")
+	root := os.Getenv("LATCHKEY_TEST_ARTIFACTS")
 	if root == "" {
 		return t.TempDir()
 	}

@@ -30,6 +30,11 @@ const EnvPrefix = "LATCHKEY_"
 // (read by main, not by Load). It is the only LATCHKEY_ variable that is not a setting.
 const EnvConfigPath = "LATCHKEY_CONFIG"
 
+// EnvTestPrefix is reserved for the project's own test suites
+// (LATCHKEY_TEST_POSTGRES_DSN, …); such variables are not settings and are
+// ignored here, so a machine that runs the tests can also run the server.
+const EnvTestPrefix = "LATCHKEY_TEST_"
+
 // Config is the whole configuration. Field names are part of the API.
 type Config struct {
 	Server     ServerConfig    `yaml:"server"`
@@ -465,7 +470,8 @@ func envSettings(v reflect.Value, prefix string, out map[string]reflect.Value) {
 }
 
 // applyEnv applies LATCHKEY_* overrides from env to target (a pointer to a
-// struct). Unknown LATCHKEY_* names (other than EnvConfigPath) and unparsable
+// struct). Unknown LATCHKEY_* names (other than EnvConfigPath and the
+// LATCHKEY_TEST_* namespace) and unparsable
 // values are errors naming the variable; values are never echoed.
 func applyEnv(target any, env []string) error {
 	settings := map[string]reflect.Value{}
@@ -473,7 +479,7 @@ func applyEnv(target any, env []string) error {
 	var errs []error
 	for _, kv := range env {
 		key, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(key, EnvPrefix) || key == EnvConfigPath {
+		if !ok || !strings.HasPrefix(key, EnvPrefix) || key == EnvConfigPath || strings.HasPrefix(key, EnvTestPrefix) {
 			continue
 		}
 		v, ok := settings[key]

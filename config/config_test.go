@@ -45,7 +45,7 @@ func mustLoad(t *testing.T, yml string, env ...string) *Config {
 
 func TestDefaults(t *testing.T) {
 	for _, path := range []string{"", filepath.Join(t.TempDir(), "missing.yaml"), writeFile(t, ""), writeFile(t, "# only a comment\n")} {
-		c, err := Load(path, []string{"HOME=/root", "LATCHKEY_CONFIG=whatever"})
+		c, err := Load(path, []string{"HOME=/root", "LATCHKEY_CONFIG=whatever", "LATCHKEY_TEST_POSTGRES_DSN=postgres://x"})
 		if err != nil {
 			t.Fatalf("Load(%q): %v", path, err)
 		}
