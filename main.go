@@ -125,6 +125,10 @@ func withApp(ctx context.Context, forceMigrate bool, fn func(*app) error) error 
 	return fn(a)
 }
 
+// readCacheTTL bounds how long a user or client change made by another
+// instance can go unseen (this instance's own writes are seen at once).
+const readCacheTTL = time.Second
+
 // newApp opens storage (migrating it when storage.auto_migrate is set), loads or generates secrets and
 // composes the OAuth provider. The caller closes a.db.
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
@@ -137,9 +141,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	}
 	var db *storage.DB
 	if cfg.IsPostgres() {
-		db, err = postgres.Open(cfg.Storage.DSN, cfg.Storage.MaxOpenConns)
+		db, err = postgres.Open(cfg.Storage.DSN, cfg.Storage.MaxOpenConns, storage.WithReadCache(readCacheTTL))
 	} else {
-		db, err = sqlite.Open(cfg.ResolvedDSN(), cfg.Storage.MaxOpenConns)
+		db, err = sqlite.Open(cfg.ResolvedDSN(), cfg.Storage.MaxOpenConns, storage.WithReadCache(readCacheTTL))
 	}
 	if err != nil {
 		return nil, err

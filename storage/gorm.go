@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -15,10 +16,18 @@ import (
 // connection and the readers a pool over the same WAL database, so reads
 // never queue behind a write; for PostgreSQL both are the same pool.
 type DB struct {
-	writer *gorm.DB
-	reader *gorm.DB
-	now    func() time.Time
+	writer   *gorm.DB
+	reader   *gorm.DB
+	now      func() time.Time
+	cacheTTL time.Duration
+	users    *readCache[User]
+	clients  *readCache[Client]
 }
+
+// WithReadCache keeps users and clients read outside transactions for ttl
+// (0 disables it). This process's writes invalidate at once; changes made
+// by other instances are seen within ttl.
+func WithReadCache(ttl time.Duration) Option { return func(d *DB) { d.cacheTTL = ttl } }
 
 var _ Store = (*DB)(nil)
 
@@ -36,6 +45,10 @@ func New(writer, reader *gorm.DB, opts ...Option) *DB {
 	d := &DB{writer: writer, reader: reader, now: time.Now}
 	for _, o := range opts {
 		o(d)
+	}
+	if d.cacheTTL > 0 {
+		d.users = newReadCache[User](d.cacheTTL, d.now)
+		d.clients = newReadCache[Client](d.cacheTTL, d.now)
 	}
 	return d
 }
@@ -148,9 +161,18 @@ func (d *DB) CreateUser(ctx context.Context, u *User) error {
 
 // GetUser implements Users.
 func (d *DB) GetUser(ctx context.Context, id string) (*User, error) {
+	inTx := tx(ctx) != nil
+	if !inTx {
+		if u, ok := d.users.get(id); ok {
+			return &u, nil
+		}
+	}
 	var u User
 	if err := d.r(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
 		return nil, translate(err)
+	}
+	if !inTx {
+		d.users.put(id, u)
 	}
 	return &u, nil
 }
@@ -171,6 +193,7 @@ func (d *DB) EndSessions(ctx context.Context, userID string, at time.Time) error
 	if res.Error != nil {
 		return translate(res.Error)
 	}
+	d.users.drop(userID)
 	if res.RowsAffected == 0 {
 		return fmt.Errorf("user %q: %w", userID, ErrNotFound)
 	}
@@ -190,16 +213,27 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 
 // GetClient implements Clients.
 func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
+	inTx := tx(ctx) != nil
+	if !inTx {
+		if c, ok := d.clients.get(id); ok {
+			c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
+			c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
+			return &c, nil
+		}
+	}
 	var c Client
 	if err := d.r(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
 		return nil, translate(err)
+	}
+	if !inTx {
+		d.clients.put(id, c)
 	}
 	return &c, nil
 }
 
 // UpdateClient implements Clients.
 func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error) error {
-	return d.InTx(ctx, func(ctx context.Context) error {
+	err := d.InTx(ctx, func(ctx context.Context) error {
 		var c Client
 		if err := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).Where("id = ?", id).Take(&c).Error; err != nil {
 			return translate(err)
@@ -212,10 +246,13 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 		c.UpdatedAt = d.now().UTC()
 		return translate(d.w(ctx).Save(&c).Error)
 	})
+	d.clients.drop(id) // after the commit, so no reader re-caches the old row
+	return err
 }
 
 // DeleteClient implements Clients.
 func (d *DB) DeleteClient(ctx context.Context, id string) error {
+	defer d.clients.drop(id)
 	return d.InTx(ctx, func(ctx context.Context) error {
 		res := d.w(ctx).Where("id = ?", id).Delete(&Client{})
 		if res.Error != nil {

@@ -3,12 +3,14 @@
 // It builds the server binary, starts `latchkey serve` on 127.0.0.1 with a
 // fresh SQLite data directory (and no config file, so defaults apply),
 // registers a confidential client with `latchkey client create`, and then
-// drives three scenarios, each for a fixed duration with -conns concurrent
+// drives five scenarios, each for a fixed duration with -conns concurrent
 // workers sharing one keep-alive http.Client:
 //
 //	healthz             GET /healthz (baseline: HTTP stack and middleware only)
 //	client_credentials  POST /oauth/token grant_type=client_credentials (one INSERT per token)
 //	introspect          POST /oauth/introspect for one of -tokens pre-minted tokens (reads only)
+//	users_me_key        GET /v1/users/me with an API key (Bearer): verification + one user read
+//	tokens_generate     POST /tokens/generate with an API key (one INSERT per token)
 //
 // Only 2xx responses count as successes; every 50th 2xx body per worker is
 // checked (an access_token, "active":true). Any 5xx, transport error or bad
@@ -90,7 +92,7 @@ func run() int {
 	conns := flag.Int("conns", 64, "concurrent workers (and keep-alive connections)")
 	warmup := flag.Duration("warmup", time.Second, "unmeasured warm-up before each scenario")
 	tokens := flag.Int("tokens", 1000, "access tokens minted for the introspection scenario")
-	only := flag.String("scenarios", "healthz,client_credentials,introspect", "comma-separated scenarios to run")
+	only := flag.String("scenarios", "healthz,client_credentials,introspect,users_me_key,tokens_generate", "comma-separated scenarios to run")
 	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
 	keep := flag.Bool("keep", false, "keep the temporary directory (binary, data, server.log)")
 	flag.Parse()
@@ -122,6 +124,15 @@ func run() int {
 		r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(sec)) // RFC 6749 §2.3.1
 		return r
 	}
+	apiKey, err := srv.createKey(ctx, hc)
+	if err != nil {
+		return fail(err)
+	}
+	keyReq := func(method, path string) *http.Request {
+		r := srv.req(method, path, "")
+		r.Header.Set("Authorization", "Bearer "+apiKey)
+		return r
+	}
 	ccBody := url.Values{"grant_type": {"client_credentials"}, "scope": {"users:read"}}.Encode()
 	var introBodies []string // filled lazily: minting is part of the introspect scenario's set-up
 
@@ -132,6 +143,10 @@ func run() int {
 		{name: "introspect", req: func(rng *rand.Rand) *http.Request {
 			return form("/oauth/introspect", introBodies[rng.IntN(len(introBodies))])
 		}, check: func(b []byte) bool { return bytes.Contains(b, []byte(`"active":true`)) }},
+		{name: "users_me_key", req: func(*rand.Rand) *http.Request { return keyReq(http.MethodGet, "/v1/users/me") },
+			check: func(b []byte) bool { return bytes.Contains(b, []byte(`"username":"bench"`)) }},
+		{name: "tokens_generate", req: func(*rand.Rand) *http.Request { return keyReq(http.MethodPost, "/tokens/generate") },
+			check: func(b []byte) bool { return bytes.Contains(b, []byte(`"token":"`)) }},
 	}
 	var results []Result
 	failed := false
@@ -266,6 +281,31 @@ func (s *server) createClient(ctx context.Context) (id, secret string, err error
 		return "", "", fmt.Errorf("client create: unexpected output %q", out)
 	}
 	return c.ClientID, c.ClientSecret, nil
+}
+
+// createKey creates the user "bench" with the CLI and, as that user (HTTP
+// Basic), an API key with its full rights; it returns the key.
+func (s *server) createKey(ctx context.Context, hc *http.Client) (string, error) {
+	const pass = "bench-password-0123456789"
+	cmd := exec.CommandContext(ctx, s.bin, "user", "create", "--username", "bench", "--password", pass)
+	cmd.Dir, cmd.Env, cmd.Stderr = s.dir, s.env, os.Stderr
+	if out, err := cmd.Output(); err != nil {
+		return "", fmt.Errorf("user create: %w (%s)", err, out)
+	}
+	r, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/user/keys", strings.NewReader(`{"handle":"bench","tier":"enterprise"}`))
+	r.Header.Set("Content-Type", "application/json")
+	r.SetBasicAuth("bench", pass)
+	code, body, err := do(ctx, hc, r)
+	if err != nil || code != http.StatusCreated {
+		return "", fmt.Errorf("create key: %d %v %s", code, err, body)
+	}
+	var k struct {
+		Key string `json:"key"`
+	}
+	if err := json.Unmarshal(body, &k); err != nil || k.Key == "" {
+		return "", fmt.Errorf("create key: unexpected answer %s", body)
+	}
+	return k.Key, nil
 }
 
 // stop sends SIGTERM, waits up to 10s (then kills) and removes the directory unless keep.

@@ -15,9 +15,9 @@ import (
 
 // open returns a migrated store over a fresh file in t's temporary
 // directory, closed when t ends.
-func open(t *testing.T, path string) *storage.DB {
+func open(t *testing.T, path string, opts ...storage.Option) *storage.DB {
 	t.Helper()
-	db, err := sqlite.Open(path, 4)
+	db, err := sqlite.Open(path, 4, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -35,6 +35,15 @@ func open(t *testing.T, path string) *storage.DB {
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		return open(t, filepath.Join(t.TempDir(), "t.db"))
+	})
+}
+
+// TestConformanceWithReadCache runs the suite with the user/client read
+// cache on, as `latchkey serve` does: this process's writes must be seen at
+// once.
+func TestConformanceWithReadCache(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return open(t, filepath.Join(t.TempDir(), "t.db"), storage.WithReadCache(time.Minute))
 	})
 }
 
