@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin/latchkey
 export CGO_ENABLED = 1
 
-.PHONY: run build test test-race test-postgres bench vet fmt smoke clean
+.PHONY: run build test bench fmt smoke clean
 
 ## run: build and serve on SQLite with ./config.yaml (data in ./data)
 run: build

@@ -183,3 +183,22 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestAPIBasicAuthThrottled: password guessing over HTTP Basic is throttled
+// like the login form (per username and per IP), with a 429 and Retry-After.
+func TestAPIBasicAuthThrottled(t *testing.T) {
+	s := newTestServer(t)
+	s.createUser(t, "gus", "gus-password-12345")
+	for i := 0; i < 10; i++ {
+		if code, body, _ := apiCall(t, "GET", s.URL+"/user/keys", basicHeader("gus", "wrong-guess"), ""); code != 401 || body["error"] != "unauthorized" {
+			t.Fatalf("guess %d: %d %v", i, code, body)
+		}
+	}
+	code, body, h := apiCall(t, "GET", s.URL+"/user/keys", basicHeader("gus", "gus-password-12345"), "")
+	if code != 429 || body["error"] != "rate_limit_exceeded" || h.Get("Retry-After") == "" {
+		t.Fatalf("after 10 failures: %d %v %v", code, body, h)
+	}
+	if code, _, _ := apiCall(t, "GET", s.URL+"/user/keys", basicHeader("other", "x"), ""); code != 429 {
+		t.Fatalf("the same IP guessing another username: %d", code)
+	}
+}

@@ -38,6 +38,7 @@ import (
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/postgres"
 	"github.com/latchkey/latchkey/storage/sqlite"
+	"github.com/latchkey/latchkey/throttle"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -231,6 +232,7 @@ func (a *app) close() {
 
 // handler builds the HTTP handler serving every endpoint.
 func (a *app) handler() (http.Handler, error) {
+	failures := throttle.New(a.cfg.RateLimits.LoginPerMinute, time.Minute, time.Now)
 	pages, err := web.New(web.Config{
 		CookieHashKey:    a.secrets.CookieHashKey,
 		CookieBlockKey:   a.secrets.CookieBlockKey,
@@ -240,6 +242,7 @@ func (a *app) handler() (http.Handler, error) {
 		Clients:          a.provider,
 		Scopes:           scopeNames(a.cfg),
 		LoginLimit:       a.cfg.RateLimits.LoginPerMinute,
+		Failures:         failures,
 		Keys:             a.keys,
 		Logger:           a.log,
 	}, a.provider, a.db)
@@ -249,6 +252,7 @@ func (a *app) handler() (http.Handler, error) {
 	apiHandler := api.New(api.Config{
 		Keys: a.keys, Tokens: a.provider, Users: a.db, SessionUser: pages.SessionUserID,
 		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
+		PasswordFailures: failures,
 	})
 	return server.New(server.Deps{
 		OAuth: a.provider, Pages: pages, API: apiHandler, SessionCookie: pages.SessionCookie(),

@@ -8,8 +8,11 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/throttle"
 )
 
 // Credential kinds reported by /tokens/test.
@@ -84,14 +88,23 @@ type Config struct {
 	SessionCookie string
 	// MaxBodyBytes bounds JSON bodies (413 beyond).
 	MaxBodyBytes int64
-	Now          func() time.Time
+	// PasswordFailures throttles HTTP Basic failures per username and per
+	// client IP (shared with the login page); nil disables throttling.
+	PasswordFailures *throttle.Failures
+	Now              func() time.Time
 }
 
 // Handler serves the JSON API.
 type Handler struct {
 	cfg   Config
 	dummy string
+	// argon bounds concurrent password checks: each argon2id run holds
+	// 64 MiB, so a burst of Basic requests must not exhaust memory.
+	argon chan struct{}
 }
+
+// maxConcurrentPasswordChecks bounds argon2id memory to 4 × 64 MiB.
+const maxConcurrentPasswordChecks = 4
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
@@ -102,7 +115,7 @@ func New(cfg Config) *Handler {
 		cfg.MaxBodyBytes = 64 << 10
 	}
 	h, _ := secret.HashPassword("not-a-real-password-for-timing")
-	return &Handler{cfg: cfg, dummy: h}
+	return &Handler{cfg: cfg, dummy: h, argon: make(chan struct{}, maxConcurrentPasswordChecks)}
 }
 
 const principalKey = "latchkey.principal"
@@ -210,13 +223,33 @@ func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
 	if !ok || user == "" || len(user) > 64 || len(pass) > 1024 {
 		return nil, http.StatusUnauthorized, "unauthorized", "Malformed Basic credentials."
 	}
-	u, err := h.cfg.Users.GetUserByUsername(c.Request.Context(), user)
+	ctx := c.Request.Context()
+	keys := []string{"u:" + strings.ToLower(user), "ip:" + c.ClientIP()}
+	if f := h.cfg.PasswordFailures; f != nil {
+		if wait := f.Blocked(keys...); wait > 0 {
+			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			return nil, http.StatusTooManyRequests, "rate_limit_exceeded",
+				fmt.Sprintf("Too many failed sign-in attempts. Try again in %d seconds.", int(math.Ceil(wait.Seconds())))
+		}
+	}
+	select {
+	case h.argon <- struct{}{}:
+		defer func() { <-h.argon }()
+	case <-ctx.Done():
+		return nil, http.StatusServiceUnavailable, "unavailable", "The request was cancelled."
+	}
+	u, err := h.cfg.Users.GetUserByUsername(ctx, user)
 	if err != nil {
-		_ = secret.VerifyPassword(h.dummy, pass)
+		_ = secret.VerifyPassword(h.dummy, pass) // same cost as a wrong password
+	}
+	if err != nil || secret.VerifyPassword(u.PasswordHash, pass) != nil {
+		if f := h.cfg.PasswordFailures; f != nil {
+			f.Fail(keys...)
+		}
 		return nil, http.StatusUnauthorized, "unauthorized", "The username or password is not right."
 	}
-	if secret.VerifyPassword(u.PasswordHash, pass) != nil {
-		return nil, http.StatusUnauthorized, "unauthorized", "The username or password is not right."
+	if f := h.cfg.PasswordFailures; f != nil {
+		f.Reset(keys[0])
 	}
 	return &Principal{Kind: KindPassword, UserID: u.ID, Scopes: h.cfg.Keys.Scopes()}, 0, "", ""
 }

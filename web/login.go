@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -86,7 +85,7 @@ func (h *Handler) Login(c *gin.Context) {
 	page := loginPage{Username: username, Next: next}
 	ip := clientIP(r)
 	userKey := "u:" + strings.ToLower(username)
-	if wait := h.throttle.blocked(userKey, "ip:"+ip); wait > 0 {
+	if wait := h.throttle.Blocked(userKey, "ip:"+ip); wait > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		page.Error = "Too many failed sign-in attempts. Wait a minute and try again."
 		h.render(c.Writer, r, http.StatusTooManyRequests, "login", "Sign in", nil, page)
@@ -107,12 +106,12 @@ func (h *Handler) Login(c *gin.Context) {
 		_ = secret.VerifyPassword(h.dummy, password) // equal cost for unknown users
 	}
 	if u == nil || secret.VerifyPassword(u.PasswordHash, password) != nil {
-		h.throttle.fail(userKey, "ip:"+ip)
+		h.throttle.Fail(userKey, "ip:"+ip)
 		page.Error = badLogin
 		h.render(c.Writer, r, http.StatusUnauthorized, "login", "Sign in", nil, page)
 		return
 	}
-	h.throttle.reset(userKey)
+	h.throttle.Reset(userKey)
 	// A fresh session on login: every old value is dropped and a new
 	// session id issued, so a planted cookie cannot be fixed in place.
 	if err := h.startSession(c.Writer, r, u, ""); err != nil {
@@ -156,70 +155,4 @@ func dummyHash() string {
 		panic(err)
 	}
 	return h
-}
-
-// throttle counts failed attempts per key in fixed windows; a key with
-// limit failures in the current window is blocked until the window ends.
-type throttle struct {
-	mu     sync.Mutex
-	limit  int
-	window time.Duration
-	now    func() time.Time
-	hits   map[string]*window
-}
-
-type window struct {
-	start time.Time
-	n     int
-}
-
-func newThrottle(limit int, w time.Duration, now func() time.Time) *throttle {
-	return &throttle{limit: limit, window: w, now: now, hits: map[string]*window{}}
-}
-
-// blocked returns how long until the first blocked key frees up, or 0.
-func (t *throttle) blocked(keys ...string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	var wait time.Duration
-	for _, k := range keys {
-		w := t.hits[k]
-		if w == nil || now.Sub(w.start) >= t.window {
-			continue
-		}
-		if w.n >= t.limit {
-			if d := t.window - now.Sub(w.start); d > wait {
-				wait = d
-			}
-		}
-	}
-	return wait
-}
-
-func (t *throttle) fail(keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	if len(t.hits) > 100000 { // bound memory under a spray of usernames
-		for k, w := range t.hits {
-			if now.Sub(w.start) >= t.window {
-				delete(t.hits, k)
-			}
-		}
-	}
-	for _, k := range keys {
-		w := t.hits[k]
-		if w == nil || now.Sub(w.start) >= t.window {
-			w = &window{start: now}
-			t.hits[k] = w
-		}
-		w.n++
-	}
-}
-
-func (t *throttle) reset(key string) {
-	t.mu.Lock()
-	delete(t.hits, key)
-	t.mu.Unlock()
 }

@@ -225,7 +225,7 @@ func (h *Handler) Signup(c *gin.Context) {
 	}
 	page := signupPage{Form: signupForm{Username: form.Username, Email: form.Email}, Next: safeNext(c.PostForm("next"))}
 	ipKey := "signup-ip:" + clientIP(r)
-	if wait := h.throttle.blocked(ipKey); wait > 0 {
+	if wait := h.throttle.Blocked(ipKey); wait > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		page.Errors.Form = "Too many sign-ups from your network. Wait a minute and try again."
 		h.render(c.Writer, r, http.StatusTooManyRequests, "signup", "Create an account", nil, page)
@@ -235,7 +235,7 @@ func (h *Handler) Signup(c *gin.Context) {
 		h.render(c.Writer, r, http.StatusBadRequest, "signup", "Create an account", nil, page)
 		return
 	}
-	h.throttle.fail(ipKey)
+	h.throttle.Fail(ipKey)
 	hash, err := secret.HashPassword(form.Password)
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "hash password", "error", err)

@@ -22,6 +22,7 @@ import (
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/templates"
+	"github.com/latchkey/latchkey/throttle"
 )
 
 // Authorizer is the part of the OAuth provider the pages drive.
@@ -57,6 +58,10 @@ type Config struct {
 	// LoginLimit is how many failed logins per username and per IP are
 	// allowed per minute before further attempts are refused.
 	LoginLimit int
+	// Failures, when set, is the failed-sign-in counter shared with the
+	// JSON API's HTTP Basic authentication; otherwise one is made from
+	// LoginLimit.
+	Failures *throttle.Failures
 	// Clients registers OAuth clients and hashes their secrets for /apps.
 	Clients ClientRegistrar
 	// Scopes are the registered scope names, offered on /apps.
@@ -75,7 +80,7 @@ type Handler struct {
 	pages    map[string]*template.Template
 	sessions *sessions.CookieStore
 	csrf     func(http.Handler) http.Handler
-	throttle *throttle
+	throttle *throttle.Failures
 	dummy    string
 	log      *slog.Logger
 }
@@ -103,7 +108,10 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 	}
 	h := &Handler{
 		cfg: cfg, auth: auth, store: store, pages: pages, sessions: cs, log: cfg.Logger,
-		throttle: newThrottle(cfg.LoginLimit, time.Minute, cfg.Now),
+		throttle: cfg.Failures,
+	}
+	if h.throttle == nil {
+		h.throttle = throttle.New(cfg.LoginLimit, time.Minute, cfg.Now)
 	}
 	h.csrf = csrf.Protect(cfg.CSRFKey,
 		csrf.Secure(cfg.Secure),

@@ -2,7 +2,6 @@ package web
 
 import (
 	"testing"
-	"time"
 )
 
 func TestSafeNext(t *testing.T) {
@@ -24,38 +23,5 @@ func TestSafeNext(t *testing.T) {
 				t.Fatalf("safeNext(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
-	}
-}
-
-func TestThrottle(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	th := newThrottle(3, time.Minute, func() time.Time { return now })
-	for i := 0; i < 3; i++ {
-		if w := th.blocked("u:a", "ip:1"); w != 0 {
-			t.Fatalf("blocked after %d failures", i)
-		}
-		th.fail("u:a", "ip:1")
-	}
-	if w := th.blocked("u:a"); w != time.Minute {
-		t.Fatalf("wait = %v, want 1m", w)
-	}
-	if w := th.blocked("u:b", "ip:1"); w == 0 {
-		t.Fatal("the IP must be blocked for other usernames too")
-	}
-	if w := th.blocked("u:b", "ip:2"); w != 0 {
-		t.Fatal("an unrelated username and IP are blocked")
-	}
-	now = now.Add(59 * time.Second)
-	if w := th.blocked("u:a"); w != time.Second {
-		t.Fatalf("wait = %v, want 1s", w)
-	}
-	now = now.Add(time.Second)
-	if w := th.blocked("u:a", "ip:1"); w != 0 {
-		t.Fatalf("still blocked after the window: %v", w)
-	}
-	th.fail("u:c")
-	th.reset("u:c")
-	if len(th.hits) != 2 {
-		t.Fatalf("reset left %d keys", len(th.hits))
 	}
 }
