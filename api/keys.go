@@ -35,17 +35,6 @@ type keyView struct {
 	RotatedFrom string     `json:"rotated_from,omitempty"`
 }
 
-// Status reports a key's state at now: active, expired or revoked.
-func Status(k *storage.APIKey, now time.Time) string {
-	switch {
-	case k.RevokedAt != nil:
-		return "revoked"
-	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
-		return "expired"
-	}
-	return "active"
-}
-
 func (h *Handler) view(k *storage.APIKey, plain string) keyView {
 	scopes := k.Scopes
 	if scopes == nil {
@@ -53,7 +42,7 @@ func (h *Handler) view(k *storage.APIKey, plain string) keyView {
 	}
 	return keyView{
 		ID: k.ID, Handle: k.Handle, Alias: k.Alias, Prefix: k.Display, Key: plain, Scopes: scopes,
-		Environment: k.Environment, Tier: k.Tier, Status: Status(k, h.cfg.Now()), CreatedAt: k.CreatedAt,
+		Environment: k.Environment, Tier: k.Tier, Status: keys.Status(k, h.cfg.Now()), CreatedAt: k.CreatedAt,
 		ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, RotatedFrom: k.RotatedFrom,
 	}
 }

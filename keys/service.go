@@ -273,16 +273,34 @@ func (s *Service) Verify(ctx context.Context, raw string, ip string) (*storage.A
 		return nil, ErrNotFound
 	}
 	now := s.cfg.Now()
-	if k.RevokedAt != nil {
+	switch Status(k, now) {
+	case StatusRevoked:
 		return k, ErrRevoked
-	}
-	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
+	case StatusExpired:
 		return k, ErrExpired
 	}
 	if s.usage.record(k.ID, now, ip) {
 		s.Audit(ctx, k, "new_ip", ip, "first use from this address")
 	}
 	return k, nil
+}
+
+// Key states reported by Status.
+const (
+	StatusActive  = "active"
+	StatusExpired = "expired"
+	StatusRevoked = "revoked"
+)
+
+// Status reports a key's state at now: revoked wins over expired.
+func Status(k *storage.APIKey, now time.Time) string {
+	switch {
+	case k.RevokedAt != nil:
+		return StatusRevoked
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return StatusExpired
+	}
+	return StatusActive
 }
 
 // Get returns the user's key by handle.

@@ -87,21 +87,11 @@ func keyTime(t *time.Time, empty string) string {
 	return t.UTC().Format("2006-01-02 15:04 UTC")
 }
 
-func keyStatus(k *storage.APIKey, now time.Time) string {
-	switch {
-	case k.RevokedAt != nil:
-		return "revoked"
-	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
-		return "expired"
-	}
-	return "active"
-}
-
 func (h *Handler) row(k *storage.APIKey) keyRow {
 	created := k.CreatedAt
 	return keyRow{
 		Handle: k.Handle, Alias: k.Alias, Prefix: k.Display, Environment: k.Environment,
-		Status: keyStatus(k, h.cfg.Now()), Scopes: k.Scopes, Uses: k.UsageCount,
+		Status: keys.Status(k, h.cfg.Now()), Scopes: k.Scopes, Uses: k.UsageCount,
 		Created: keyTime(&created, ""), LastUsed: keyTime(k.LastUsedAt, "never"), Expires: keyTime(k.ExpiresAt, "never"),
 	}
 }
@@ -247,7 +237,7 @@ func (h *Handler) KeyPage(c *gin.Context) {
 		return
 	}
 	evs, _ := h.cfg.Keys.Events(c.Request.Context(), k.ID)
-	page := keyPage{Key: h.row(k), Active: keyStatus(k, h.cfg.Now()) == "active"}
+	page := keyPage{Key: h.row(k), Active: keys.Status(k, h.cfg.Now()) == keys.StatusActive}
 	for _, e := range evs {
 		at := e.At
 		page.Events = append(page.Events, keyEventRow{When: keyTime(&at, ""), Type: e.Type, IP: e.IP, Detail: e.Detail})
