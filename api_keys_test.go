@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/oauth"
 )
 
@@ -200,5 +201,168 @@ func TestAPIBasicAuthThrottled(t *testing.T) {
 	}
 	if code, _, _ := apiCall(t, "GET", s.URL+"/user/keys", basicHeader("other", "x"), ""); code != 429 {
 		t.Fatalf("the same IP guessing another username: %d", code)
+	}
+}
+
+// introspect posts token to /oauth/introspect as the given client.
+func introspect(t testing.TB, s *testServer, id, sec, token, hint string) map[string]any {
+	t.Helper()
+	v := url.Values{"token": {token}}
+	if hint != "" {
+		v.Set("token_type_hint", hint)
+	}
+	req, _ := http.NewRequest("POST", s.URL+"/oauth/introspect", strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, sec)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("introspect: %d %v", resp.StatusCode, err)
+	}
+	return m
+}
+
+// TestFlareStylePrefixAndIntrospection: a deployment with prefix flr_pat
+// issues flr_pat_ keys, accepts them bare or as Bearer, and resource servers
+// can introspect keys and the tokens exchanged from them.
+func TestFlareStylePrefixAndIntrospection(t *testing.T) {
+	s := newTestServerWith(t, func(c *config.Config) { c.Keys.Prefix = "flr_pat" })
+	s.createUser(t, "flo", "flo-password-12345")
+	pw := basicHeader("flo", "flo-password-12345")
+	code, k, _ := apiCall(t, "POST", s.URL+"/user/keys", pw, `{"handle":"scoped","scopes":["users:read","keys:read"],"environment":"test"}`)
+	key, _ := k["key"].(string)
+	if code != 201 || !strings.HasPrefix(key, "flr_pat_test_") {
+		t.Fatalf("create: %d %v", code, k)
+	}
+	if code, _, _ := apiCall(t, "GET", s.URL+"/user/keys", "Bearer "+key, ""); code != 200 {
+		t.Fatalf("flr_pat key as Bearer: %d", code)
+	}
+	code, tok, _ := apiCall(t, "POST", s.URL+"/tokens/generate", key, "")
+	if code != 200 || tok["scope"] != "keys:read users:read" {
+		t.Fatalf("bare key exchange: %d %v", code, tok)
+	}
+	if code, _, _ := apiCall(t, "GET", s.URL+"/user/keys", "Bearer "+tok["token"].(string), ""); code != 200 {
+		t.Fatalf("exchanged token: %d", code)
+	}
+	if code, b, _ := apiCall(t, "POST", s.URL+"/user/keys", "Bearer "+key, `{"handle":"x"}`); code != 403 || b["message"] != "This operation requires a read-write key" {
+		t.Fatalf("read-only key writing: %d %v", code, b)
+	}
+	id, sec := s.createClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}})
+	for _, hint := range []string{"", "api_key"} {
+		m := introspect(t, s, id, sec, key, hint)
+		if m["active"] != true || m["token_type"] != "api_key" || m["key_id"] != k["id"] || m["scope"] != "keys:read users:read" {
+			t.Fatalf("introspect key (hint %q): %v", hint, m)
+		}
+	}
+	m := introspect(t, s, id, sec, tok["token"].(string), "")
+	if m["active"] != true || m["key_id"] != k["id"] || m["token_use"] != "access_token" {
+		t.Fatalf("introspect exchanged token: %v", m)
+	}
+	if code, _, _ := apiCall(t, "DELETE", s.URL+"/user/keys/scoped", pw, ""); code != 204 {
+		t.Fatalf("revoke: %d", code)
+	}
+	for _, tk := range []string{key, tok["token"].(string)} {
+		if m := introspect(t, s, id, sec, tk, ""); m["active"] != false || len(m) != 1 {
+			t.Fatalf("introspect after revocation: %v", m)
+		}
+	}
+}
+
+// TestMalformedKeys: garbage credentials are refused with 401 and the
+// documented body, never a 5xx.
+func TestMalformedKeys(t *testing.T) {
+	s := newTestServer(t)
+	s.createUser(t, "mal", "mal-password-12345")
+	_, k, _ := apiCall(t, "POST", s.URL+"/user/keys", basicHeader("mal", "mal-password-12345"), `{"handle":"good"}`)
+	good := k["key"].(string)
+	flip := good[:len(good)-1] + map[bool]string{true: "A", false: "B"}[good[len(good)-1] != 'A']
+	tests := []struct{ name, auth, code string }{
+		{"wrong checksum", "Bearer " + flip, "invalid_api_key"},
+		{"wrong prefix", "Bearer xx" + good[2:], "invalid_api_key"},
+		{"truncated", "Bearer " + good[:20], "invalid_api_key"},
+		{"10 KB", "Bearer lk_live_" + strings.Repeat("A", 10<<10), "invalid_api_key"},
+		{"unicode", "Bearer lk_live_ключ_ключ", "invalid_api_key"},
+		{"empty bearer", "Bearer ", "missing_api_key"},
+		{"unknown scheme", "Token " + good, "invalid_api_key"},
+		{"garbage bare", "garbage", "invalid_api_key"},
+		{"nul byte", "Bearer lk_live_\x00", "invalid_api_key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", s.URL+"/v1/users/me", nil)
+			req.Header["Authorization"] = []string{tc.auth}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Skipf("client refused to send this header: %v", err)
+			}
+			defer resp.Body.Close()
+			var m map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&m)
+			if resp.StatusCode != 401 || m["error"] != tc.code || resp.Header.Get("WWW-Authenticate") == "" {
+				t.Fatalf("%d %v %v", resp.StatusCode, m, resp.Header)
+			}
+		})
+	}
+	if code, _, _ := apiCall(t, "GET", s.URL+"/v1/users/me", "Bearer "+good, ""); code != 200 {
+		t.Fatalf("the good key after the garbage: %d", code)
+	}
+}
+
+// TestRecoverableKeysAndPatch: with keys.recoverable the owner signed in by
+// password sees the key again, nobody else does; PATCH only narrows.
+func TestRecoverableKeysAndPatch(t *testing.T) {
+	s := newTestServerWith(t, func(c *config.Config) { c.Keys.Recoverable = true })
+	s.createUser(t, "rex", "rex-password-12345")
+	pw := basicHeader("rex", "rex-password-12345")
+	_, k, _ := apiCall(t, "POST", s.URL+"/user/keys", pw, `{"handle":"r","scopes":["keys:read","keys:write","users:read"]}`)
+	key := k["key"].(string)
+	if code, got, _ := apiCall(t, "GET", s.URL+"/user/keys/r", pw, ""); code != 200 || got["key"] != key {
+		t.Fatalf("owner by password: %d %v", code, got)
+	}
+	if code, got, _ := apiCall(t, "GET", s.URL+"/user/keys/r", "Bearer "+key, ""); code != 200 || got["key"] != nil {
+		t.Fatalf("an API key must not reveal keys: %d %v", code, got)
+	}
+	tests := []struct {
+		name, body string
+		code       int
+	}{
+		{"narrow scopes", `{"scopes":["keys:read","keys:write"]}`, 200},
+		{"widen scopes", `{"scopes":["keys:read","users:read"]}`, 403},
+		{"alias", `{"alias":"renamed"}`, 200},
+		{"expiry", `{"expires_in":3600}`, 200},
+		{"negative expiry", `{"expires_in":-5}`, 400},
+		{"unknown field", `{"colour":"red"}`, 400},
+		{"wrong type", `{"alias":5}`, 400},
+		{"broken json", `{"alias":`, 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, b, _ := apiCall(t, "PATCH", s.URL+"/user/keys/r", pw, tc.body); code != tc.code {
+				t.Fatalf("%d %v", code, b)
+			}
+		})
+	}
+	_, got, _ := apiCall(t, "GET", s.URL+"/user/keys/r", pw, "")
+	if got["alias"] != "renamed" || len(got["scopes"].([]any)) != 2 || got["expires_at"] == nil {
+		t.Fatalf("after patches: %v", got)
+	}
+	if code, _, _ := apiCall(t, "PATCH", s.URL+"/user/keys/nope", pw, `{"alias":"x"}`); code != 404 {
+		t.Fatalf("patch missing key: %d", code)
+	}
+	req, _ := http.NewRequest("POST", s.URL+"/user/keys", strings.NewReader(`{"handle":"t"}`))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Authorization", pw)
+	resp, _ := http.DefaultClient.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("text/plain body: %d", resp.StatusCode)
+	}
+	big := `{"handle":"big","alias":"` + strings.Repeat("a", 1<<20) + `"}`
+	if code, b, _ := apiCall(t, "POST", s.URL+"/user/keys", pw, big); code != 413 || b["error"] != "payload_too_large" {
+		t.Fatalf("1 MB body: %d %v", code, b)
 	}
 }

@@ -32,11 +32,21 @@ type testServer struct {
 
 func newTestServer(t testing.TB) *testServer {
 	t.Helper()
+	return newTestServerWith(t, nil)
+}
+
+// newTestServerWith is newTestServer with configuration changes applied
+// before the server is wired (e.g. another key prefix, recoverable keys).
+func newTestServerWith(t testing.TB, mutate func(*config.Config)) *testServer {
+	t.Helper()
 	ln := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + ln.Listener.Addr().String()
 	cfg := config.Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.Server.Issuer = issuer
+	if mutate != nil {
+		mutate(cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

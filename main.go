@@ -163,6 +163,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	for _, s := range cfg.OAuth.Scopes {
 		scopes = append(scopes, s.Name)
 	}
+	// The provider introspects API keys through the key service, and the
+	// key service revokes exchanged tokens through the provider.
+	var ks *keys.Service
 	p, err := oauth.New(oauth.Config{
 		Issuer:                cfg.Server.Issuer,
 		AccessTokenLifespan:   cfg.OAuth.AccessTokenLifespan.Duration(),
@@ -175,12 +178,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		Hasher:                hasher,
 		Scopes:                scopes,
 		MaxBodyBytes:          cfg.Server.MaxBodyBytes,
+		IntrospectKey:         func(ctx context.Context, t string) (map[string]any, bool) { return ks.Introspect(ctx, t) },
 		Logger:                log,
 	}, db, db)
 	if err != nil {
 		return fail(err)
 	}
-	ks, err := newKeyService(cfg, sec, hasher, db, p)
+	ks, err = newKeyService(cfg, sec, hasher, db, p)
 	if err != nil {
 		return fail(err)
 	}

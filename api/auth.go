@@ -164,6 +164,9 @@ func (h *Handler) resolve(c *gin.Context) (*Principal, int, string, string) {
 	if len(authz) > 4096 {
 		return nil, http.StatusUnauthorized, "invalid_api_key", "The credential is not valid."
 	}
+	if strings.EqualFold(authz, "Bearer") {
+		return nil, http.StatusUnauthorized, "missing_api_key", "The Authorization header carries no credential."
+	}
 	scheme, cred, hasSpace := strings.Cut(authz, " ")
 	cred = strings.TrimSpace(cred)
 	switch {

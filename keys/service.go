@@ -303,6 +303,28 @@ func Status(k *storage.APIKey, now time.Time) string {
 	return StatusActive
 }
 
+// Introspect answers RFC 7662 introspection for an API key: ok is false
+// when raw is not shaped like a key of this deployment; an unknown, expired
+// or revoked key is {"active": false}.
+func (s *Service) Introspect(ctx context.Context, raw string) (map[string]any, bool) {
+	if !s.cfg.Format.Looks(raw) {
+		return nil, false
+	}
+	k, err := s.Verify(ctx, raw, "")
+	if err != nil {
+		return map[string]any{"active": false}, true
+	}
+	out := map[string]any{
+		"active": true, "token_type": "api_key", "token_use": "api_key",
+		"scope": strings.Join(k.Scopes, " "), "sub": k.UserID, "key_id": k.ID,
+		"iat": k.CreatedAt.Unix(), "environment": k.Environment, "tier": k.Tier,
+	}
+	if k.ExpiresAt != nil {
+		out["exp"] = k.ExpiresAt.Unix()
+	}
+	return out, true
+}
+
 // Get returns the user's key by handle.
 func (s *Service) Get(ctx context.Context, userID, handle string) (*storage.APIKey, error) {
 	k, err := s.store.GetAPIKeyByHandle(ctx, userID, handle)

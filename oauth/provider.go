@@ -41,7 +41,10 @@ type Config struct {
 	Scopes []string
 	// MaxBodyBytes bounds request bodies of the protocol endpoints.
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// IntrospectKey, when set, answers introspection (RFC 7662) for API
+	// keys: ok is false when token is not an API key of this deployment.
+	IntrospectKey func(ctx context.Context, token string) (body map[string]any, ok bool)
+	Logger        *slog.Logger
 }
 
 // UserSource looks users up for the userinfo endpoint and ID-token claims.

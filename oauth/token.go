@@ -237,6 +237,14 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	ir, err := p.f.NewIntrospectionRequest(ctx, r, NewSession(""))
 	if err != nil {
+		// The caller authenticated, but the token is no OAuth token: it may
+		// be an API key (token_type_hint=api_key, or recognised by format).
+		if errors.Is(err, fosite.ErrInactiveToken) && p.cfg.IntrospectKey != nil {
+			if body, ok := p.cfg.IntrospectKey(ctx, r.PostForm.Get("token")); ok {
+				writeJSON(w, http.StatusOK, body)
+				return
+			}
+		}
 		p.writeIntrospectionError(w, r, err)
 		return
 	}
