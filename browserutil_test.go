@@ -26,7 +26,7 @@ import (
 //	                    chromium-browser, google-chrome on $PATH)
 //	LATCHKEY_TEST_ARTIFACTS  directory for the screenshots (default: a temporary
 //	                    directory removed after the test)
-//	LATCHKEY_BROWSER_TIMING  non-empty: log how long each page step took
+//	LATCHKEY_TEST_BROWSER_TIMING  non-empty: log how long each page step took
 
 // chromiumPath finds the browser or skips the test.
 func chromiumPath(t *testing.T) string {
@@ -325,7 +325,7 @@ func (b *chrome) shoot(name string) {
 func (b *chrome) timed(what string) func() {
 	start := time.Now()
 	return func() {
-		if os.Getenv("LATCHKEY_BROWSER_TIMING") != "" {
+		if os.Getenv("LATCHKEY_TEST_BROWSER_TIMING") != "" {
 			b.t.Logf("%6.0fms %s", float64(time.Since(start).Microseconds())/1000, what)
 		}
 	}
