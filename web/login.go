@@ -114,7 +114,7 @@ func (h *Handler) Login(c *gin.Context) {
 	h.throttle.Reset(userKey)
 	// A fresh session on login: every old value is dropped and a new
 	// session id issued, so a planted cookie cannot be fixed in place.
-	if err := h.startSession(c.Writer, r, u, ""); err != nil {
+	if err := h.startSession(c.Writer, r, u, "Signed in as "+u.Username+"."); err != nil {
 		h.log.ErrorContext(r.Context(), "save session", "error", err)
 		h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Sign-in is unavailable right now.")
 		return
