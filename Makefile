@@ -21,7 +21,7 @@ test:
 
 ## bench: whole-server load on loopback (see BENCHMARKS.md) plus micro-benchmarks
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./secret/ ./keys/
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./secret/ ./keys/ ./ratelimit/
 	$(GO) run ./cmd/loadgen
 
 ## smoke: the operator contract check from ../shared/checks

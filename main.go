@@ -29,10 +29,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/latchkey/latchkey/api"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/storage"
@@ -102,6 +105,10 @@ type app struct {
 	provider *oauth.Provider
 	keys     *keys.Service
 	log      *slog.Logger
+	// limiter holds the API and token-endpoint rate limits; redis is its
+	// client when redis.url is set.
+	limiter ratelimit.Limiter
+	redis   *redis.Client
 }
 
 // withApp loads configuration and runs fn with the wired app. forceMigrate
@@ -140,6 +147,10 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
+	lim, rdb, err := newLimiter(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	var db *storage.DB
 	if cfg.IsPostgres() {
 		db, err = postgres.Open(cfg.Storage.DSN, cfg.Storage.MaxOpenConns, storage.WithReadCache(readCacheTTL))
@@ -149,7 +160,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*app, error) { _ = db.Close(); return nil, err }
+	fail := func(err error) (*app, error) {
+		_ = db.Close()
+		if rdb != nil {
+			_ = rdb.Close()
+		}
+		return nil, err
+	}
 	if cfg.Storage.AutoMigrate {
 		if err := db.Migrate(ctx); err != nil {
 			return fail(err)
@@ -179,6 +196,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		Scopes:                scopes,
 		MaxBodyBytes:          cfg.Server.MaxBodyBytes,
 		IntrospectKey:         func(ctx context.Context, t string) (map[string]any, bool) { return ks.Introspect(ctx, t) },
+		LimitClient:           tokenLimit(cfg, lim, log),
 		Logger:                log,
 	}, db, db)
 	if err != nil {
@@ -188,7 +206,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return fail(err)
 	}
-	return &app{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log}, nil
+	return &app{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log, limiter: lim, redis: rdb}, nil
 }
 
 // newKeyService wires the API-key service: fine-grained scopes are the
@@ -231,6 +249,9 @@ func (a *app) close() {
 	if err := a.keys.Close(ctx); err != nil {
 		a.log.Warn("flush key usage", "error", err)
 	}
+	if a.redis != nil {
+		_ = a.redis.Close()
+	}
 	_ = a.db.Close()
 }
 
@@ -253,10 +274,12 @@ func (a *app) handler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	limits := a.apiRateLimits()
 	apiHandler := api.New(api.Config{
 		Keys: a.keys, Tokens: a.provider, Users: a.db, SessionUser: pages.SessionUserID,
 		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
-		PasswordFailures: failures,
+		PasswordFailures: failures, RateLimits: limits,
+		CredentialFailures: throttle.New(a.cfg.RateLimits.TokenPerMinute, time.Minute, time.Now),
 	})
 	return server.New(server.Deps{
 		OAuth: a.provider, Pages: pages, API: apiHandler, SessionCookie: pages.SessionCookie(),

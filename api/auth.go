@@ -91,7 +91,15 @@ type Config struct {
 	// PasswordFailures throttles HTTP Basic failures per username and per
 	// client IP (shared with the login page); nil disables throttling.
 	PasswordFailures *throttle.Failures
-	Now              func() time.Time
+	// CredentialFailures throttles failed API-key and access-token
+	// authentications (any endpoint, /tokens/generate included) and failed
+	// POST /v1/keys/verify answers per client IP, so keys cannot be guessed
+	// at speed; nil disables it.
+	CredentialFailures *throttle.Failures
+	// RateLimits limits authenticated requests per credential; nil
+	// disables rate limiting.
+	RateLimits *RateLimits
+	Now        func() time.Time
 }
 
 // Handler serves the JSON API.
@@ -101,6 +109,8 @@ type Handler struct {
 	// argon bounds concurrent password checks: each argon2id run holds
 	// 64 MiB, so a burst of Basic requests must not exhaust memory.
 	argon chan struct{}
+	// limitFailures counts requests that met an unavailable limiter.
+	limitFailures limiterFailures
 }
 
 // maxConcurrentPasswordChecks bounds argon2id memory to 4 × 64 MiB.
@@ -185,6 +195,18 @@ func (h *Handler) bearer(ctx context.Context, c *gin.Context, cred string) (*Pri
 	if cred == "" {
 		return nil, http.StatusUnauthorized, "missing_api_key", "The Authorization header carries no credential."
 	}
+	ipKey := "auth-ip:" + c.ClientIP()
+	if wait := h.credentialBlocked(c, ipKey); wait > 0 {
+		return nil, http.StatusTooManyRequests, "rate_limit_exceeded", retryMessage(wait)
+	}
+	p, status, code, msg := h.bearerCredential(ctx, c, cred)
+	if status == http.StatusUnauthorized {
+		h.credentialFailed(ipKey)
+	}
+	return p, status, code, msg
+}
+
+func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred string) (*Principal, int, string, string) {
 	if h.cfg.Keys.Format().Looks(cred) {
 		k, err := h.cfg.Keys.Verify(ctx, cred, c.ClientIP())
 		switch {

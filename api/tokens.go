@@ -135,8 +135,16 @@ func (h *Handler) VerifyKey(c *gin.Context) {
 	if !h.decodeJSON(c, &b, false) {
 		return
 	}
+	ipKey := "verify-ip:" + c.ClientIP()
+	if wait := h.credentialBlocked(c, ipKey); wait > 0 {
+		writeError(c, http.StatusTooManyRequests, "rate_limit_exceeded", retryMessage(wait))
+		return
+	}
 	resp := gin.H{"valid": false}
 	k, err := h.cfg.Keys.Verify(c.Request.Context(), b.Key, "")
+	if errors.Is(err, keys.ErrExpired) || errors.Is(err, keys.ErrRevoked) || errors.Is(err, keys.ErrNotFound) {
+		h.credentialFailed(ipKey)
+	}
 	switch {
 	case err == nil:
 		resp["valid"], resp["code"] = true, "VALID"
@@ -164,6 +172,15 @@ func (h *Handler) VerifyKey(c *gin.Context) {
 		resp["environment"] = k.Environment
 		resp["expires_at"] = k.ExpiresAt
 		resp["tier"] = k.Tier
+		if rl := h.cfg.RateLimits; rl != nil && rl.Limiter != nil {
+			// Peek: verifying a key reports its state without spending it.
+			if d, err := h.keyLimit(c.Request.Context(), k.ID, k.Tier); err == nil {
+				resp["ratelimit"] = gin.H{"limit": d.Limit(), "remaining": d.Remaining, "reset": d.ResetUnix()}
+			} else {
+				h.limitFailures.n.Add(1)
+				h.limitLogger().WarnContext(c.Request.Context(), "rate limiter unavailable", "error", err)
+			}
+		}
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, resp)

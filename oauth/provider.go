@@ -44,7 +44,12 @@ type Config struct {
 	// IntrospectKey, when set, answers introspection (RFC 7662) for API
 	// keys: ok is false when token is not an API key of this deployment.
 	IntrospectKey func(ctx context.Context, token string) (body map[string]any, ok bool)
-	Logger        *slog.Logger
+	// LimitClient, when set, is asked once per token request after the
+	// client has authenticated and before anything is issued or consumed.
+	// A positive wait refuses the request: 429 (RFC 6585 §4) with
+	// Retry-After; an error refuses it with 503 temporarily_unavailable.
+	LimitClient func(ctx context.Context, clientID string) (wait time.Duration, err error)
+	Logger      *slog.Logger
 }
 
 // UserSource looks users up for the userinfo endpoint and ID-token claims.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 )
@@ -137,6 +138,9 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 	ar, err := p.f.NewAccessRequest(ctx, r, sess)
 	if err != nil {
 		p.writeAccessError(w, r, ar, err)
+		return
+	}
+	if p.limitClient(w, r, ar.GetClient().GetID()) {
 		return
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
@@ -325,4 +329,31 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc
+}
+
+// limitClient applies Config.LimitClient; it reports whether it answered.
+// It runs before NewAccessResponse, so a refused request has not consumed
+// its authorization code or rotated its refresh token.
+func (p *Provider) limitClient(w http.ResponseWriter, r *http.Request, clientID string) bool {
+	if p.cfg.LimitClient == nil {
+		return false
+	}
+	wait, err := p.cfg.LimitClient(r.Context(), clientID)
+	switch {
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
+			"error":             "temporarily_unavailable",
+			"error_description": "Rate limits cannot be checked right now; try again shortly.",
+		})
+		return true
+	case wait > 0:
+		secs := max(int64((wait+time.Second-1)/time.Second), 1)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{
+			"error":             "rate_limit_exceeded",
+			"error_description": fmt.Sprintf("Rate limit exceeded. Try again in %d seconds.", secs),
+		})
+		return true
+	}
+	return false
 }

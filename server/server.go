@@ -60,6 +60,8 @@ type Pages interface {
 // API is the JSON surface the server mounts (SPEC §3.3).
 type API interface {
 	Authenticate() gin.HandlerFunc
+	// RateLimit limits authenticated requests; it runs after Authenticate.
+	RateLimit() gin.HandlerFunc
 	CreateKey(c *gin.Context)
 	ListKeys(c *gin.Context)
 	GetKey(c *gin.Context)
@@ -172,7 +174,7 @@ func New(d Deps) *gin.Engine {
 // mountAPI adds the JSON API, grouped by the scope each route needs.
 func mountAPI(e *gin.Engine, d Deps) {
 	a := d.API
-	g := e.Group("/", sessionCSRF(d.Pages, d.SessionCookie), a.Authenticate())
+	g := e.Group("/", sessionCSRF(d.Pages, d.SessionCookie), a.Authenticate(), a.RateLimit())
 	g.GET("/tokens/test", a.TestToken)
 	g.POST("/tokens/generate", a.GenerateToken)
 

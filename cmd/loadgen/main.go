@@ -225,7 +225,14 @@ func startServer(ctx context.Context) (*server, error) {
 		}
 	}
 	s.env = append(s.env, "LATCHKEY_SERVER_ADDR="+addr, "LATCHKEY_SERVER_ISSUER="+s.base,
-		"LATCHKEY_DATA_DIR="+filepath.Join(dir, "data"), "LATCHKEY_LOG_LEVEL=warn")
+		"LATCHKEY_DATA_DIR="+filepath.Join(dir, "data"), "LATCHKEY_LOG_LEVEL=warn",
+		// Rate limits stay on; the token-endpoint limit and the bench key's
+		// tier are too large to refuse, so the numbers measure the limiter's
+		// cost, not its refusals.
+		"LATCHKEY_RATE_LIMITS_TOKEN_PER_MINUTE=100000000",
+		`LATCHKEY_RATE_LIMITS_TIERS=[{"name":"free","requests_per_hour":1000,"burst":50},`+
+			`{"name":"pro","requests_per_hour":10000,"burst":200},{"name":"enterprise","requests_per_hour":0,"burst":1000},`+
+			`{"name":"loadgen","requests_per_hour":2000000000,"burst":1000000}]`)
 	logf, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		return s, err
@@ -292,7 +299,7 @@ func (s *server) createKey(ctx context.Context, hc *http.Client) (string, error)
 	if out, err := cmd.Output(); err != nil {
 		return "", fmt.Errorf("user create: %w (%s)", err, out)
 	}
-	r, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/user/keys", strings.NewReader(`{"handle":"bench","tier":"enterprise"}`))
+	r, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/user/keys", strings.NewReader(`{"handle":"bench","tier":"loadgen"}`))
 	r.Header.Set("Content-Type", "application/json")
 	r.SetBasicAuth("bench", pass)
 	code, body, err := do(ctx, hc, r)
