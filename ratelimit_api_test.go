@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,5 +275,61 @@ func TestTokenEndpointPerClient(t *testing.T) {
 	}
 	if code, m, _ := token(id2, sec2); code != 200 {
 		t.Fatalf("other client: %d %v", code, m)
+	}
+}
+
+// TestTwoInstancesShareOneBudget: two server instances on one database and
+// one Redis (as behind a load balancer) enforce one combined budget under
+// concurrent load — within 1 %, here exactly.
+func TestTwoInstancesShareOneBudget(t *testing.T) {
+	redisURL := os.Getenv("LATCHKEY_TEST_REDIS_URL")
+	if redisURL == "" {
+		t.Skip("LATCHKEY_TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0); skipping the two-instance rate-limit test")
+	}
+	shared := t.TempDir() // one SQLite database and one set of secrets for both instances
+	const budget = 200
+	cfg := func(c *config.Config) {
+		c.DataDir = shared
+		c.Redis.URL = redisURL
+		c.RateLimits.Tiers = append(c.RateLimits.Tiers, config.Tier{Name: "shared", RequestsPerHour: budget, Burst: budget})
+	}
+	a := newTestServerWith(t, cfg)
+	b := newTestServerWith(t, cfg)
+	a.createUser(t, "twin", "twin-password-123")
+	key := createTierKey(t, a, basicHeader("twin", "twin-password-123"), "twins", "shared", `["users:read"]`)
+
+	var ok, refused, other atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 32; g++ {
+		wg.Add(1)
+		go func(base string) {
+			defer wg.Done()
+			for i := 0; i < 25; i++ { // 32 × 25 = 800 requests, 4 × the budget
+				req, _ := http.NewRequest("GET", base+"/v1/users/me", nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					other.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case 200:
+					ok.Add(1)
+				case 429:
+					refused.Add(1)
+				default:
+					other.Add(1)
+				}
+			}
+		}(map[bool]string{true: a.URL, false: b.URL}[g%2 == 0])
+	}
+	wg.Wait()
+	if other.Load() != 0 || ok.Load()+refused.Load() != 800 {
+		t.Fatalf("ok %d, refused %d, other %d", ok.Load(), refused.Load(), other.Load())
+	}
+	if n := ok.Load(); n < budget*99/100 || n > budget*101/100 {
+		t.Fatalf("%d requests allowed across two instances, want %d ± 1 %%", n, budget)
 	}
 }
