@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
@@ -75,12 +77,16 @@ func clientCreate(ctx context.Context, a *app, args []string, out io.Writer) err
 	public := fs.Bool("public", false, "public client (no secret; PKCE required)")
 	method := fs.String("auth-method", "", "token endpoint auth method: client_secret_basic, client_secret_post (default: both)")
 	owner := fs.String("owner", "", "id of the user who owns the client")
+	tier := fs.String("tier", "", "rate-limit tier of the client's own requests (default: rate_limits.default_tier)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	if *tier != "" && !slices.ContainsFunc(a.cfg.RateLimits.Tiers, func(t config.Tier) bool { return t.Name == *tier }) {
+		return fmt.Errorf("%w: unknown tier %q (see rate_limits.tiers)", errUsage, *tier)
+	}
 	rec, plain, err := a.provider.NewClientRecord(oauth.ClientSpec{
 		Name: *name, OwnerID: *owner, RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes,
-		Public: *public, AuthMethod: *method,
+		Public: *public, AuthMethod: *method, Tier: *tier,
 	})
 	if err != nil {
 		return err
@@ -94,7 +100,7 @@ func clientCreate(ctx context.Context, a *app, args []string, out io.Writer) err
 	}
 	res := map[string]any{
 		"client_id": rec.ID, "name": rec.Name, "redirect_uris": rec.RedirectURIs, "grant_types": rec.GrantTypes,
-		"scopes": rec.Scopes, "public": rec.Public, "token_endpoint_auth_method": method2,
+		"scopes": rec.Scopes, "public": rec.Public, "token_endpoint_auth_method": method2, "tier": rec.Tier,
 	}
 	if plain != "" {
 		res["client_secret"] = plain

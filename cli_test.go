@@ -73,6 +73,7 @@ func TestCLI(t *testing.T) {
 		{"client with http non-loopback redirect", []string{"client", "create", "--name", "x", "--redirect-uri", "http://a.example/cb"}, 1},
 		{"public client_credentials", []string{"client", "create", "--name", "x", "--public", "--grant-types", "client_credentials"}, 1},
 		{"unsupported grant", []string{"client", "create", "--name", "x", "--redirect-uri", "https://a.example/cb", "--grant-types", "password"}, 1},
+		{"unknown tier", []string{"client", "create", "--name", "x", "--grant-types", "client_credentials", "--tier", "platinum"}, 2},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,7 @@
 //	latchkey migrate
 //	latchkey user create --username U --password P [--email E] [--name N] [--admin]
 //	latchkey client create --name N --redirect-uri URI [--redirect-uri URI …] [--public]
-//	                       [--grant-types a,b] [--scopes a,b] [--auth-method M]
+//	                       [--grant-types a,b] [--scopes a,b] [--auth-method M] [--tier T]
 //
 // Configuration comes from ./config.yaml (or $LATCHKEY_CONFIG) and
 // LATCHKEY_* environment variables; see config.yaml.
@@ -50,7 +50,7 @@ const usage = `usage:
   latchkey migrate
   latchkey user create --username U --password P [--email E] [--name N] [--admin]
   latchkey client create --name N --redirect-uri URI [--redirect-uri URI ...] [--public]
-                         [--grant-types a,b] [--scopes a,b] [--auth-method M] [--owner USER_ID]
+                         [--grant-types a,b] [--scopes a,b] [--auth-method M] [--owner USER_ID] [--tier T]
 `
 
 func main() {

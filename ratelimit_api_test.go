@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -331,5 +332,30 @@ func TestTwoInstancesShareOneBudget(t *testing.T) {
 	}
 	if n := ok.Load(); n < budget*99/100 || n > budget*101/100 {
 		t.Fatalf("%d requests allowed across two instances, want %d ± 1 %%", n, budget)
+	}
+}
+
+// TestClientTier: an OAuth client acting for itself (client_credentials)
+// spends the budget of the tier it was registered with.
+func TestClientTier(t *testing.T) {
+	s := newTestServerWith(t, withTinyTier)
+	id, sec := s.createClient(t, oauth.ClientSpec{Name: "tiny-bot", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}, Tier: "tiny"})
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"keys:verify"}}
+	req, _ := http.NewRequest("POST", s.URL+"/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, sec)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	auth := "Bearer " + tok["access_token"].(string)
+	for i := 1; i <= 4; i++ {
+		code, _, h := apiCall(t, "GET", s.URL+"/tokens/test", auth, "")
+		if i <= 3 && (code != 200 || h.Get("X-RateLimit-Limit") != "3") || i == 4 && code != 429 {
+			t.Fatalf("request %d: %d %v", i, code, h)
+		}
 	}
 }

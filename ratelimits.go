@@ -45,7 +45,15 @@ func (a *app) apiRateLimits() *api.RateLimits {
 	return &api.RateLimits{
 		Limiter: a.limiter, Tiers: tiers, DefaultTier: rc.DefaultTier, FailOpen: rc.FailOpen,
 		KeyTier: (&keyTiers{entries: map[string]keyTierEntry{}, get: a.db.GetAPIKey, now: time.Now}).tier,
-		Logger:  a.log,
+		// Clients are read through the storage read cache (1 s).
+		ClientTier: func(ctx context.Context, id string) (string, error) {
+			c, err := a.db.GetClient(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			return c.Tier, nil
+		},
+		Logger: a.log,
 	}
 }
 

@@ -29,7 +29,10 @@ type RateLimits struct {
 	// KeyTier returns the tier of the API key with this id; it is used for
 	// API tokens exchanged from a key, which share the key's budget.
 	KeyTier func(ctx context.Context, keyID string) (string, error)
-	Logger  *slog.Logger
+	// ClientTier returns the tier of an OAuth client acting for itself
+	// (client_credentials tokens); nil means the default tier.
+	ClientTier func(ctx context.Context, clientID string) (string, error)
+	Logger     *slog.Logger
 }
 
 // limiterFailures counts decisions the limiter could not make.
@@ -96,7 +99,14 @@ func (h *Handler) limitKey(ctx context.Context, p *Principal) (string, ratelimit
 		}
 		return "key:" + p.KeyID, h.tier(name)
 	case p.ClientID != "":
-		return "client:" + p.ClientID, h.tier("")
+		name := ""
+		if f := h.cfg.RateLimits.ClientTier; f != nil {
+			var err error
+			if name, err = f(ctx, p.ClientID); err != nil {
+				h.limitLogger().WarnContext(ctx, "client tier lookup failed; using the default tier", "error", err)
+			}
+		}
+		return "client:" + p.ClientID, h.tier(name)
 	default:
 		return "user:" + p.UserID, h.tier("")
 	}

@@ -28,6 +28,9 @@ type ClientSpec struct {
 	AuthMethod string
 	LogoURI    string
 	ClientURI  string
+	// Tier is the client's rate-limit tier ("" = the default); the caller
+	// checks the name against the configured tiers.
+	Tier string
 }
 
 // SupportedGrants lists the grant types a client may be registered for.
@@ -109,6 +112,7 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 		TokenEndpointAuthMethod: spec.AuthMethod,
 		LogoURI:                 spec.LogoURI,
 		ClientURI:               spec.ClientURI,
+		Tier:                    spec.Tier,
 	}
 	if spec.Public {
 		return rec, "", nil

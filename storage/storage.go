@@ -67,6 +67,9 @@ type Client struct {
 	Scopes        []string `gorm:"serializer:json"`
 	Audience      []string `gorm:"serializer:json"`
 	Public        bool     `gorm:"not null;default:false"`
+	// Tier is the rate-limit tier of the client's own requests ("" = the
+	// configured default).
+	Tier string `gorm:"size:32"`
 	// TokenEndpointAuthMethod is "" for a confidential client that accepts
 	// both client_secret_basic and client_secret_post, or one RFC 7591 method.
 	TokenEndpointAuthMethod string    `gorm:"size:32"`
