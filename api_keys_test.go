@@ -148,18 +148,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 
 	// Resource servers: a client token with keys:verify.
 	cid, csec := s.createClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}})
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"keys:verify"}}
-	req, _ := http.NewRequest("POST", s.URL+"/oauth/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(cid, csec)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ct map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&ct)
-	resp.Body.Close()
-	rsAuth := "Bearer " + ct["access_token"].(string)
+	rsAuth := "Bearer " + clientToken(t, s, cid, csec, "keys:verify")
 	for _, tc := range []struct {
 		key, code string
 		scopes    string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -209,4 +210,26 @@ func (s *testServer) authorize(t testing.TB, c *http.Client, authURL, username, 
 	}
 	t.Fatal("authorize: too many hops")
 	return nil
+}
+
+// clientToken gets a client_credentials access token for scope (RFC 6749
+// §4.4) with HTTP Basic client authentication.
+func clientToken(t testing.TB, s *testServer, id, secretValue, scope string) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secretValue)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
+		t.Fatalf("client_credentials: %d %v", resp.StatusCode, err)
+	}
+	return tok.AccessToken
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -340,18 +339,7 @@ func TestTwoInstancesShareOneBudget(t *testing.T) {
 func TestClientTier(t *testing.T) {
 	s := newTestServerWith(t, withTinyTier)
 	id, sec := s.createClient(t, oauth.ClientSpec{Name: "tiny-bot", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}, Tier: "tiny"})
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"keys:verify"}}
-	req, _ := http.NewRequest("POST", s.URL+"/oauth/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, sec)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
-	auth := "Bearer " + tok["access_token"].(string)
+	auth := "Bearer " + clientToken(t, s, id, sec, "keys:verify")
 	for i := 1; i <= 4; i++ {
 		code, _, h := apiCall(t, "GET", s.URL+"/tokens/test", auth, "")
 		if i <= 3 && (code != 200 || h.Get("X-RateLimit-Limit") != "3") || i == 4 && code != 429 {
