@@ -40,6 +40,17 @@ func newTestServer(t testing.TB) *testServer {
 // before the server is wired (e.g. another key prefix, recoverable keys).
 func newTestServerWith(t testing.TB, mutate func(*config.Config)) *testServer {
 	t.Helper()
+	level := slog.LevelWarn
+	if os.Getenv("LATCHKEY_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	return startTestServer(t, mutate, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level})))
+}
+
+// startTestServer wires the server with configuration changes and a logger
+// of the caller's choosing (a test may capture the logs).
+func startTestServer(t testing.TB, mutate func(*config.Config), log *slog.Logger) *testServer {
+	t.Helper()
 	ln := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + ln.Listener.Addr().String()
 	cfg := config.Defaults()
@@ -51,11 +62,6 @@ func newTestServerWith(t testing.TB, mutate func(*config.Config)) *testServer {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	level := slog.LevelWarn
-	if os.Getenv("LATCHKEY_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 	a, err := newApp(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)

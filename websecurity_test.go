@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -19,7 +18,6 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/oauth"
 )
 
@@ -625,31 +623,9 @@ func (b *wsLogBuffer) String() string {
 // captured in memory.
 func wsLoggedServer(t *testing.T) (*testServer, *wsLogBuffer) {
 	t.Helper()
-	ln := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + ln.Listener.Addr().String()
-	cfg := config.Defaults()
-	cfg.DataDir = t.TempDir()
-	cfg.Server.Issuer = issuer
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
 	logs := &wsLogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a, err := newApp(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := a.handler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.Config.Handler = h
-	ln.Start()
-	t.Cleanup(func() {
-		ln.Close()
-		a.close()
-	})
-	return &testServer{Server: ln, app: a, URL: issuer}, logs
+	return startTestServer(t, nil, log), logs
 }
 
 // (h) a full flow, with failures, never logs a secret.
