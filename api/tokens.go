@@ -69,25 +69,13 @@ func (h *Handler) TestToken(c *gin.Context) {
 	})
 }
 
-type tenant struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-	Role string `json:"role"`
-}
-
 type userView struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
-	Tenants   []tenant  `json:"tenants"`
-}
-
-// personalWorkspace is every user's own workspace. Latchkey has one
-// workspace per user today; shared workspaces are not modelled yet.
-func personalWorkspace(u *storage.User) tenant {
-	return tenant{ID: u.ID, Name: u.Username + "'s workspace", Role: "owner"}
+	ID        string              `json:"id"`
+	Username  string              `json:"username"`
+	Email     string              `json:"email"`
+	Name      string              `json:"name"`
+	CreatedAt time.Time           `json:"created_at"`
+	Tenants   []storage.Workspace `json:"tenants"`
 }
 
 func (h *Handler) currentUser(c *gin.Context) (*storage.User, bool) {
@@ -111,7 +99,7 @@ func (h *Handler) Me(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, userView{ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name, CreatedAt: u.CreatedAt,
-		Tenants: []tenant{personalWorkspace(u)}})
+		Tenants: []storage.Workspace{storage.PersonalWorkspace(u)}})
 }
 
 // Workspace serves GET /v1/workspace: the workspace the credential belongs to.
@@ -120,7 +108,7 @@ func (h *Handler) Workspace(c *gin.Context) {
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, personalWorkspace(u))
+	c.JSON(http.StatusOK, storage.PersonalWorkspace(u))
 }
 
 type verifyBody struct {

@@ -52,6 +52,19 @@ type User struct {
 	UpdatedAt         time.Time `gorm:"not null"`
 }
 
+// Workspace is a tenant a user belongs to (SPEC §3.3 "tenants").
+type Workspace struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// PersonalWorkspace is every user's own workspace. Latchkey has one
+// workspace per user today; shared workspaces are not modelled yet.
+func PersonalWorkspace(u *User) Workspace {
+	return Workspace{ID: u.ID, Name: u.Username + "'s workspace", Role: "owner"}
+}
+
 // Client is a registered OAuth 2.0 client (RFC 6749 §2). The secret is
 // never stored: SecretDigest is an HMAC-SHA256 of it under the server pepper
 // of version SecretVersion.

@@ -24,24 +24,13 @@ func newPageTime(t time.Time) pageTime {
 	return pageTime{Text: t.Format("2 Jan 2006, 15:04 UTC"), ISO: t.Format(time.RFC3339)}
 }
 
-// accountTenant is a workspace the person belongs to.
-type accountTenant struct {
-	ID, Name, Role string
-}
-
 type accountPage struct {
 	ID       string
 	Username string
 	Email    string
 	Name     string
 	Created  pageTime
-	Tenants  []accountTenant
-}
-
-// personalTenant is every user's own workspace; Latchkey has one per user
-// today (the same one GET /v1/workspace reports).
-func personalTenant(u *storage.User) accountTenant {
-	return accountTenant{ID: u.ID, Name: u.Username + "'s workspace", Role: "owner"}
+	Tenants  []storage.Workspace
 }
 
 // Account serves GET /account: the signed-in person's profile and tenants.
@@ -53,7 +42,7 @@ func (h *Handler) Account(c *gin.Context) {
 	page := accountPage{
 		ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name,
 		Created: newPageTime(u.CreatedAt),
-		Tenants: []accountTenant{personalTenant(u)},
+		Tenants: []storage.Workspace{storage.PersonalWorkspace(u)},
 	}
 	h.render(c.Writer, c.Request, http.StatusOK, "account", "Account", u, page)
 }

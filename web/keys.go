@@ -96,17 +96,6 @@ func (h *Handler) row(k *storage.APIKey) keyRow {
 	}
 }
 
-// keysUser returns the signed-in user, or redirects to the login page
-// with a way back and returns nil.
-func (h *Handler) keysUser(c *gin.Context) *storage.User {
-	u, _ := h.currentUser(c.Request)
-	if u == nil {
-		c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request.URL.RequestURI()))
-		return nil
-	}
-	return u
-}
-
 func (h *Handler) newKeyForm() keyForm {
 	f := keyForm{Preset: "read-write", Environment: keys.EnvLive, Errors: map[string]string{}}
 	for _, e := range keyExpiryChoices {
@@ -135,14 +124,14 @@ func (h *Handler) renderKeys(c *gin.Context, u *storage.User, status int, form k
 
 // KeysPage serves GET /keys: the user's keys and the create form.
 func (h *Handler) KeysPage(c *gin.Context) {
-	if u := h.keysUser(c); u != nil {
+	if u := h.signedIn(c); u != nil {
 		h.renderKeys(c, u, http.StatusOK, h.newKeyForm())
 	}
 }
 
 // CreateKeyForm serves POST /keys: create a key and show it once.
 func (h *Handler) CreateKeyForm(c *gin.Context) {
-	u := h.keysUser(c)
+	u := h.signedIn(c)
 	if u == nil {
 		return
 	}
@@ -227,7 +216,7 @@ func parseKeyExpiry(v string) (time.Duration, bool) {
 
 // KeyPage serves GET /keys/{handle}: details, audit log, rotate and revoke.
 func (h *Handler) KeyPage(c *gin.Context) {
-	u := h.keysUser(c)
+	u := h.signedIn(c)
 	if u == nil {
 		return
 	}
@@ -250,7 +239,7 @@ func (h *Handler) KeyPage(c *gin.Context) {
 
 // RotateKeyForm serves POST /keys/{handle}/rotate.
 func (h *Handler) RotateKeyForm(c *gin.Context) {
-	u := h.keysUser(c)
+	u := h.signedIn(c)
 	if u == nil {
 		return
 	}
@@ -285,7 +274,7 @@ func (h *Handler) RotateKeyForm(c *gin.Context) {
 
 // RevokeKeyForm serves POST /keys/{handle}/revoke; the form must confirm.
 func (h *Handler) RevokeKeyForm(c *gin.Context) {
-	u := h.keysUser(c)
+	u := h.signedIn(c)
 	if u == nil {
 		return
 	}
