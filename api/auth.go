@@ -104,8 +104,7 @@ type Config struct {
 
 // Handler serves the JSON API.
 type Handler struct {
-	cfg   Config
-	dummy string
+	cfg Config
 	// argon bounds concurrent password checks: each argon2id run holds
 	// 64 MiB, so a burst of Basic requests must not exhaust memory.
 	argon chan struct{}
@@ -124,8 +123,7 @@ func New(cfg Config) *Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
-	h, _ := secret.HashPassword("not-a-real-password-for-timing")
-	return &Handler{cfg: cfg, dummy: h, argon: make(chan struct{}, maxConcurrentPasswordChecks)}
+	return &Handler{cfg: cfg, argon: make(chan struct{}, maxConcurrentPasswordChecks)}
 }
 
 const principalKey = "latchkey.principal"
@@ -265,7 +263,7 @@ func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
 	}
 	u, err := h.cfg.Users.GetUserByUsername(ctx, user)
 	if err != nil {
-		_ = secret.VerifyPassword(h.dummy, pass) // same cost as a wrong password
+		_ = secret.VerifyNoUser(pass) // same cost as a wrong password
 	}
 	if err != nil || secret.VerifyPassword(u.PasswordHash, pass) != nil {
 		if f := h.cfg.PasswordFailures; f != nil {

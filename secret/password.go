@@ -60,3 +60,16 @@ func VerifyPassword(hash, password string) error {
 	}
 	return nil
 }
+
+// dummyHash is an argon2id hash, with the same parameters as HashPassword,
+// of a value that is no one's password. It is a constant so that start-up
+// pays no 64 MiB hash to make it.
+const dummyHash = "$argon2id$v=19$m=65536,t=1,p=2$SKgzwK2ldJlfR7IxpXve4Q$8fYxg/ZnmyDtJ3lAujpOMnzJ48CD0r30Kl/sAK66akI"
+
+// VerifyNoUser spends the time and memory of one password check and fails:
+// call it when the username is unknown, so that a missing user answers as
+// slowly as a wrong password and usernames cannot be found by timing.
+func VerifyNoUser(password string) error {
+	_ = VerifyPassword(dummyHash, password)
+	return ErrPasswordMismatch
+}

@@ -2,6 +2,7 @@ package secret
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -39,5 +40,21 @@ func TestPassword(t *testing.T) {
 	}
 	if err := VerifyPassword(h, "nope"); !errors.Is(err, ErrPasswordMismatch) {
 		t.Fatalf("want ErrPasswordMismatch, got %v", err)
+	}
+}
+
+// TestVerifyNoUser: the dummy hash is well formed (so the check really runs
+// argon2id with the production parameters) and nothing matches it.
+func TestVerifyNoUser(t *testing.T) {
+	if !strings.HasPrefix(dummyHash, fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$", argonMemory, argonTime, argonThreads)) {
+		t.Fatalf("dummy hash parameters differ from HashPassword's: %s", dummyHash)
+	}
+	for _, pw := range []string{"", "x", "latchkey"} {
+		if err := VerifyNoUser(pw); !errors.Is(err, ErrPasswordMismatch) {
+			t.Fatalf("VerifyNoUser(%q) = %v", pw, err)
+		}
+		if err := VerifyPassword(dummyHash, pw); !errors.Is(err, ErrPasswordMismatch) {
+			t.Fatalf("dummy hash is malformed or matched: %v", err)
+		}
 	}
 }

@@ -103,7 +103,7 @@ func (h *Handler) Login(c *gin.Context) {
 			h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Sign-in is unavailable right now.")
 			return
 		}
-		_ = secret.VerifyPassword(h.dummy, password) // equal cost for unknown users
+		_ = secret.VerifyNoUser(password) // equal cost for unknown users
 	}
 	if u == nil || secret.VerifyPassword(u.PasswordHash, password) != nil {
 		h.throttle.Fail(userKey, "ip:"+ip)
@@ -147,12 +147,4 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-func dummyHash() string {
-	h, err := secret.HashPassword(randomToken())
-	if err != nil {
-		panic(err)
-	}
-	return h
 }

@@ -81,7 +81,6 @@ type Handler struct {
 	sessions *sessions.CookieStore
 	csrf     func(http.Handler) http.Handler
 	throttle *throttle.Failures
-	dummy    string
 	log      *slog.Logger
 }
 
@@ -123,9 +122,6 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 		csrf.RequestHeader("X-CSRF-Token"),
 		csrf.ErrorHandler(http.HandlerFunc(h.csrfFailed)),
 	)
-	// A hash to verify against when the username is unknown, so a login
-	// for a missing user costs the same as one with a wrong password.
-	h.dummy = dummyHash()
 	return h, nil
 }
 
