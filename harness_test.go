@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -17,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/internal/flowtest"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
@@ -113,129 +111,47 @@ func (s *testServer) createClient(t testing.TB, spec oauth.ClientSpec) (id, secr
 	return rec.ID, plain
 }
 
-// browser is an HTTP client that keeps cookies and does not follow
-// redirects, so each hop of a flow can be inspected.
-func browser(t testing.TB) *http.Client {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
+// The browser and client helpers live in internal/flowtest so the
+// process-level tests in e2e/ drive servers the same way.
+func browser(t testing.TB) *http.Client { t.Helper(); return flowtest.Browser(t) }
 
-var csrfRe = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-var challengeRe = regexp.MustCompile(`name="challenge" value="([^"]+)"`)
+var (
+	csrfRe      = flowtest.CSRFRe
+	challengeRe = flowtest.ChallengeRe
+)
 
-// formValue extracts a hidden field from an HTML page.
 func formValue(t testing.TB, re *regexp.Regexp, body string) string {
 	t.Helper()
-	m := re.FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("field %s not found in page:\n%s", re, body)
-	}
-	return htmlUnescape(m[1])
+	return flowtest.FormValue(t, re, body)
 }
 
-func htmlUnescape(s string) string {
-	return strings.NewReplacer("&#43;", "+", "&#61;", "=", "&amp;", "&", "&#34;", `"`, "&#39;", "'").Replace(s)
-}
+func htmlUnescape(s string) string { return flowtest.HTMLUnescape(s) }
 
-// get fetches url and returns the response with its body read.
 func get(t testing.TB, c *http.Client, u string) (*http.Response, string) {
 	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return flowtest.Get(t, c, u)
 }
 
-// postForm posts a form as a browser on the same origin would.
 func postForm(t testing.TB, c *http.Client, u string, v url.Values, origin string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(v.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if origin != "" {
-		req.Header.Set("Origin", origin)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return flowtest.PostForm(t, c, u, v, origin)
 }
 
 // login signs the browser in through the real login form.
 func (s *testServer) login(t testing.TB, c *http.Client, username, password string) {
 	t.Helper()
-	_, page := get(t, c, s.URL+"/login")
-	tok := formValue(t, csrfRe, page)
-	resp, body := postForm(t, c, s.URL+"/login", url.Values{"username": {username}, "password": {password}, "csrf_token": {tok}, "next": {"/"}}, s.URL)
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("login: status %d\n%s", resp.StatusCode, body)
-	}
+	flowtest.Login(t, c, s.URL, username, password)
 }
 
-// authorize drives the browser from the authorization URL through login
-// (when needed) and consent (decision allow/deny) to the redirect back to
-// the client, returning the final redirect URL.
+// authorize drives the browser from authURL through login and consent to
+// the redirect back to the client (see flowtest.Authorize).
 func (s *testServer) authorize(t testing.TB, c *http.Client, authURL, username, password, decision string) *url.URL {
 	t.Helper()
-	next := authURL
-	for i := 0; i < 10; i++ {
-		resp, body := get(t, c, next)
-		switch {
-		case resp.StatusCode == http.StatusSeeOther && strings.HasPrefix(resp.Header.Get("Location"), "/login"):
-			s.login(t, c, username, password)
-			loc, _ := url.Parse(resp.Header.Get("Location"))
-			next = s.URL + loc.Query().Get("next")
-		case resp.StatusCode == http.StatusOK && strings.Contains(body, `name="challenge"`):
-			v := url.Values{"csrf_token": {formValue(t, csrfRe, body)}, "challenge": {formValue(t, challengeRe, body)}, "decision": {decision}}
-			resp2, body2 := postForm(t, c, s.URL+"/oauth/consent", v, s.URL)
-			if resp2.StatusCode < 300 || resp2.StatusCode > 399 {
-				t.Fatalf("consent: status %d\n%s", resp2.StatusCode, body2)
-			}
-			u, _ := url.Parse(resp2.Header.Get("Location"))
-			return u
-		case resp.StatusCode >= 300 && resp.StatusCode < 400:
-			loc := resp.Header.Get("Location")
-			if strings.HasPrefix(loc, "/") {
-				next = s.URL + loc
-				continue
-			}
-			u, _ := url.Parse(loc)
-			return u
-		default:
-			t.Fatalf("authorize: unexpected status %d at %s\n%s", resp.StatusCode, next, body)
-		}
-	}
-	t.Fatal("authorize: too many hops")
-	return nil
+	return flowtest.Authorize(t, c, s.URL, authURL, username, password, decision)
 }
 
-// clientToken gets a client_credentials access token for scope (RFC 6749
-// §4.4) with HTTP Basic client authentication.
+// clientToken gets a client_credentials access token for scope.
 func clientToken(t testing.TB, s *testServer, id, secretValue, scope string) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}
-	req, _ := http.NewRequest(http.MethodPost, s.URL+"/oauth/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, secretValue)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
-		t.Fatalf("client_credentials: %d %v", resp.StatusCode, err)
-	}
-	return tok.AccessToken
+	return flowtest.ClientToken(t, s.URL, id, secretValue, scope)
 }
