@@ -33,6 +33,7 @@ import (
 
 	"github.com/latchkey/latchkey/api"
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/janitor"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/ratelimit"
@@ -326,7 +327,7 @@ func serve(ctx context.Context, a *app) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	janitorDone := make(chan struct{})
-	go func() { defer close(janitorDone); janitor(ctx, a) }()
+	go func() { defer close(janitorDone); a.janitor().Run(ctx) }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -350,31 +351,13 @@ func serve(ctx context.Context, a *app) error {
 	return err
 }
 
-// janitor purges expired codes, tokens and protocol sessions in small
-// batches every minute.
-func janitor(ctx context.Context, a *app) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for {
-			n, err := a.db.PurgeExpired(ctx, time.Now(), 500)
-			if err != nil {
-				if ctx.Err() == nil {
-					a.log.Warn("janitor", "error", err)
-				}
-				break
-			}
-			if n > 0 {
-				a.log.Debug("janitor purged", "rows", n)
-			}
-			if n < 500 {
-				break
-			}
-		}
-	}
+// janitor purges expired codes, tokens, protocol sessions and old audit
+// entries on the configured schedule.
+func (a *app) janitor() *janitor.Janitor {
+	return janitor.New(janitor.Config{
+		Interval:       a.cfg.Janitor.Interval.Duration(),
+		Batch:          a.cfg.Janitor.BatchSize,
+		AuditRetention: a.cfg.Janitor.AuditRetention.Duration(),
+		Logger:         a.log,
+	}, a.db)
 }

@@ -31,6 +31,7 @@ type keyView struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	ExpiresAt   *time.Time `json:"expires_at"`
 	LastUsedAt  *time.Time `json:"last_used_at"`
+	UsageCount  int64      `json:"usage_count"`
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
 	RotatedFrom string     `json:"rotated_from,omitempty"`
 }
@@ -43,7 +44,7 @@ func (h *Handler) view(k *storage.APIKey, plain string) keyView {
 	return keyView{
 		ID: k.ID, Handle: k.Handle, Alias: k.Alias, Prefix: k.Display, Key: plain, Scopes: scopes,
 		Environment: k.Environment, Tier: k.Tier, Status: keys.Status(k, h.cfg.Now()), CreatedAt: k.CreatedAt,
-		ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, RotatedFrom: k.RotatedFrom,
+		ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, UsageCount: k.UsageCount, RevokedAt: k.RevokedAt, RotatedFrom: k.RotatedFrom,
 	}
 }
 

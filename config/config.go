@@ -45,6 +45,15 @@ type Config struct {
 	Secrets    SecretsConfig   `yaml:"secrets"`
 	Log        LogConfig       `yaml:"log"`
 	RateLimits RateLimitConfig `yaml:"rate_limits"`
+	Janitor    JanitorConfig   `yaml:"janitor"`
+}
+
+// JanitorConfig schedules the purge of expired codes, tokens, protocol
+// sessions and old API-key audit entries.
+type JanitorConfig struct {
+	Interval       Duration `yaml:"interval"`
+	BatchSize      int      `yaml:"batch_size"`
+	AuditRetention Duration `yaml:"audit_retention"`
 }
 
 // ServerConfig holds the HTTP listener settings.
@@ -206,6 +215,7 @@ func Defaults() *Config {
 			LoginPerMinute: 10,
 			TokenPerMinute: 600,
 		},
+		Janitor: JanitorConfig{Interval: Duration(time.Minute), BatchSize: 500, AuditRetention: Duration(90 * 24 * time.Hour)},
 	}
 }
 
@@ -406,6 +416,15 @@ func (c *Config) Validate() error {
 		bad("log.format", "must be json or text, got %q", c.Log.Format)
 	}
 	errs = append(errs, c.RateLimits.validate()...)
+	if c.Janitor.Interval.Duration() < time.Second {
+		bad("janitor.interval", "must be at least 1s")
+	}
+	if c.Janitor.BatchSize < 1 || c.Janitor.BatchSize > 10000 {
+		bad("janitor.batch_size", "must be between 1 and 10000")
+	}
+	if c.Janitor.AuditRetention < 0 {
+		bad("janitor.audit_retention", "must be 0 (keep forever) or more")
+	}
 	return errors.Join(errs...)
 }
 

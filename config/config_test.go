@@ -240,6 +240,10 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Secrets.PepperVersion = 0 }, "secrets.pepper_version"},
 		{func(c *Config) { c.Secrets.Pepper = "c2hvcnQ=" }, "secrets.pepper: must be at least 32 bytes"},
 		{func(c *Config) { c.Secrets.CookieBlockKey = strings.Repeat("k", 20) }, "secrets.cookie_block_key"},
+		{func(c *Config) { c.Janitor.Interval = Duration(time.Millisecond) }, "janitor.interval"},
+		{func(c *Config) { c.Janitor.BatchSize = 0 }, "janitor.batch_size"},
+		{func(c *Config) { c.Janitor.BatchSize = 10001 }, "janitor.batch_size"},
+		{func(c *Config) { c.Janitor.AuditRetention = -1 }, "janitor.audit_retention"},
 	} {
 		c := Defaults()
 		tc.mod(c)

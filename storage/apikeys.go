@@ -73,6 +73,9 @@ type APIKeys interface {
 	AddKeyEvent(ctx context.Context, e *KeyEvent) error
 	// ListKeyEvents returns a key's audit log, newest first, at most limit.
 	ListKeyEvents(ctx context.Context, keyID string, limit int) ([]KeyEvent, error)
+	// PurgeKeyEvents deletes at most limit audit entries recorded before
+	// before (the oldest first) and returns how many it removed.
+	PurgeKeyEvents(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // CreateAPIKey implements APIKeys.
@@ -186,4 +189,24 @@ func utcPtr(t *time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// PurgeKeyEvents implements APIKeys: one indexed select of ids (on at) and
+// one delete by primary key, so the table is never locked for long.
+func (d *DB) PurgeKeyEvents(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	var ids []uint64
+	if err := d.r(ctx).Model(&KeyEvent{}).Where("at < ?", before.UTC()).Order("at").Limit(limit).Pluck("id", &ids).Error; err != nil {
+		return 0, fmt.Errorf("purge key events: %w", translate(err))
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	res := d.w(ctx).Where("id IN ?", ids).Delete(&KeyEvent{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("purge key events: %w", translate(res.Error))
+	}
+	return res.RowsAffected, nil
 }

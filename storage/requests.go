@@ -148,39 +148,39 @@ func (d *DB) JTIKnown(ctx context.Context, jti string) (bool, error) {
 
 // PurgeExpired implements Store. It deletes in batches of at most limit rows
 // per table so no statement holds locks for long.
-func (d *DB) PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
+func (d *DB) PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Purged, error) {
 	if limit <= 0 {
 		limit = 500
 	}
 	cutoff = cutoff.UTC()
+	out := Purged{}
 	var keys []Request
 	if err := d.r(ctx).Select("kind", "signature").Where("expires_at < ?", cutoff).Limit(limit).Find(&keys).Error; err != nil {
-		return 0, translate(err)
+		return out, translate(err)
 	}
 	byKind := map[Kind][]string{}
 	for _, k := range keys {
 		byKind[k.Kind] = append(byKind[k.Kind], k.Signature)
 	}
-	var total int64
 	for kind, sigs := range byKind {
 		res := d.w(ctx).Where("kind = ? AND signature IN ? AND expires_at < ?", kind, sigs, cutoff).Delete(&Request{})
 		if res.Error != nil {
-			return total, translate(res.Error)
+			return out, translate(res.Error)
 		}
-		total += res.RowsAffected
+		out[PurgeTable(kind)] += res.RowsAffected
 	}
 	var jtis []string
 	if err := d.r(ctx).Model(&UsedJTI{}).Where("expires_at < ?", cutoff).Limit(limit).Pluck("jti", &jtis).Error; err != nil {
-		return total, translate(err)
+		return out, translate(err)
 	}
 	if len(jtis) > 0 {
 		res := d.w(ctx).Where("jti IN ? AND expires_at < ?", jtis, cutoff).Delete(&UsedJTI{})
 		if res.Error != nil {
-			return total, translate(res.Error)
+			return out, translate(res.Error)
 		}
-		total += res.RowsAffected
+		out["used_jtis"] += res.RowsAffected
 	}
-	return total, nil
+	return out, nil
 }
 
 // Ping implements Store.

@@ -158,12 +158,54 @@ type Store interface {
 
 	// PurgeExpired deletes request records and JTIs whose expiry is before
 	// cutoff, at most limit rows per table per call; it returns how many rows
-	// it removed in all.
-	PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (int64, error)
+	// it removed, by table (see Purged). Each delete is one short statement
+	// over primary keys; a caller loops until a call removes nothing.
+	PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Purged, error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database connections.
 	Close() error
+}
+
+// Purged counts the rows a purge removed, by table: the request kinds are
+// reported as "authorization_codes", "access_tokens", "refresh_tokens",
+// "pkce_requests", "oidc_sessions" and "par_requests" (all rows of the
+// requests table), JTIs as "used_jtis", audit rows as "key_events".
+type Purged map[string]int64
+
+// Total is the number of rows removed in all.
+func (p Purged) Total() int64 {
+	var n int64
+	for _, v := range p {
+		n += v
+	}
+	return n
+}
+
+// Add adds q's counts to p.
+func (p Purged) Add(q Purged) {
+	for k, v := range q {
+		p[k] += v
+	}
+}
+
+// PurgeTable names the rows of a request kind in Purged.
+func PurgeTable(k Kind) string {
+	switch k {
+	case KindCode:
+		return "authorization_codes"
+	case KindAccess:
+		return "access_tokens"
+	case KindRefresh:
+		return "refresh_tokens"
+	case KindPKCE:
+		return "pkce_requests"
+	case KindOIDC:
+		return "oidc_sessions"
+	case KindPAR:
+		return "par_requests"
+	}
+	return "requests_" + string(k)
 }
 
 // Users stores people.

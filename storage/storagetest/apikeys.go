@@ -101,3 +101,23 @@ func testKeyEvents(t *testing.T, ctx context.Context, s storage.Store) {
 		t.Fatalf("events = %+v", es)
 	}
 }
+
+func testPurgeKeyEvents(t *testing.T, ctx context.Context, s storage.Store) {
+	now := time.Now().UTC()
+	for i := range 5 {
+		must(t, s.AddKeyEvent(ctx, &storage.KeyEvent{KeyID: "k1", UserID: "u1", Type: "exchanged", At: now.Add(-time.Duration(100+i) * time.Hour)}), "old event")
+	}
+	must(t, s.AddKeyEvent(ctx, &storage.KeyEvent{KeyID: "k1", UserID: "u1", Type: "created", At: now.Add(-time.Hour)}), "recent event")
+	for _, want := range []int64{2, 2, 1, 0} {
+		n, err := s.PurgeKeyEvents(ctx, now.Add(-24*time.Hour), 2)
+		must(t, err, "PurgeKeyEvents")
+		if n != want {
+			t.Fatalf("PurgeKeyEvents(limit 2) = %d, want %d", n, want)
+		}
+	}
+	es, err := s.ListKeyEvents(ctx, "k1", 10)
+	must(t, err, "list")
+	if len(es) != 1 || es[0].Type != "created" {
+		t.Fatalf("after the purge: %+v, want only the recent event", es)
+	}
+}

@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"APIKeys/UpdateAndList", testAPIKeyUpdateAndList},
 		{"APIKeys/Usage", testAPIKeyUsage},
 		{"APIKeys/Events", testKeyEvents},
+		{"APIKeys/PurgeEvents", testPurgeKeyEvents},
 
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},

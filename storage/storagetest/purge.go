@@ -10,6 +10,7 @@ package storagetest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -31,10 +32,11 @@ func testPurgeOnlyExpired(t *testing.T, ctx context.Context, s storage.Store) {
 	must(t, s.MarkJTI(ctx, "old-j2", old), "MarkJTI")
 	must(t, s.MarkJTI(ctx, "new-j", later), "MarkJTI")
 
-	n, err := s.PurgeExpired(ctx, time.Now(), 100)
+	p, err := s.PurgeExpired(ctx, time.Now(), 100)
 	must(t, err, "PurgeExpired")
-	if n != 5 {
-		t.Errorf("PurgeExpired = %d, want 5 (3 records + 2 JTIs)", n)
+	want := storage.Purged{"authorization_codes": 1, "access_tokens": 1, "par_requests": 1, "used_jtis": 2}
+	if !maps.Equal(p, want) {
+		t.Errorf("PurgeExpired = %v, want %v", p, want)
 	}
 	wantState(t, ctx, s, storage.KindCode, "old-code", "missing")
 	wantState(t, ctx, s, storage.KindAccess, "old-at", "missing")
@@ -43,9 +45,9 @@ func testPurgeOnlyExpired(t *testing.T, ctx context.Context, s storage.Store) {
 	wantState(t, ctx, s, storage.KindRefresh, "new-rt", "inactive")
 	wantKnown(t, ctx, s, "new-j", true)
 
-	n, err = s.PurgeExpired(ctx, time.Now(), 100)
+	p, err = s.PurgeExpired(ctx, time.Now(), 100)
 	must(t, err, "second PurgeExpired")
-	if n != 0 {
+	if n := p.Total(); n != 0 {
 		t.Errorf("second PurgeExpired = %d, want 0", n)
 	}
 }
@@ -73,9 +75,10 @@ func testPurgeLimit(t *testing.T, ctx context.Context, s storage.Store) {
 	// Request records only: each call removes at most limit.
 	for _, want := range []int64{2, 2, 1, 0} {
 		before := remaining()
-		n, err := s.PurgeExpired(ctx, time.Now(), limit)
+		p, err := s.PurgeExpired(ctx, time.Now(), limit)
 		must(t, err, "PurgeExpired")
-		if n != want {
+		n := p["access_tokens"]
+		if n != want || p.Total() != want {
 			t.Errorf("PurgeExpired(limit %d) with %d expired records = %d, want %d", limit, before, n, want)
 		}
 		if got := before - remaining(); int64(got) != n {
@@ -90,9 +93,9 @@ func testPurgeLimit(t *testing.T, ctx context.Context, s storage.Store) {
 	}
 	must(t, s.MarkJTI(ctx, "new-j", future()), "MarkJTI")
 	for _, want := range []int64{2, 2, 1, 0} {
-		n, err := s.PurgeExpired(ctx, time.Now(), limit)
+		p, err := s.PurgeExpired(ctx, time.Now(), limit)
 		must(t, err, "PurgeExpired(JTIs)")
-		if n != want {
+		if n := p["used_jtis"]; n != want || p.Total() != want {
 			t.Errorf("PurgeExpired(limit %d) over expired JTIs = %d, want %d", limit, n, want)
 		}
 	}
@@ -104,21 +107,21 @@ func testPurgeCutoff(t *testing.T, ctx context.Context, s storage.Store) {
 	createRequests(t, ctx, s, newRequest(storage.KindCode, "code", "g1", "c1", "alice", exp))
 	must(t, s.MarkJTI(ctx, "j1", exp), "MarkJTI")
 
-	n, err := s.PurgeExpired(ctx, exp.Add(-time.Hour), 100)
+	p, err := s.PurgeExpired(ctx, exp.Add(-time.Hour), 100)
 	must(t, err, "PurgeExpired(earlier cutoff)")
-	if n != 0 {
+	if n := p.Total(); n != 0 {
 		t.Errorf("PurgeExpired with a cutoff before every expiry = %d, want 0", n)
 	}
-	n, err = s.PurgeExpired(ctx, exp, 100)
+	p, err = s.PurgeExpired(ctx, exp, 100)
 	must(t, err, "PurgeExpired(cutoff == expiry)")
-	if n != 0 {
+	if n := p.Total(); n != 0 {
 		t.Errorf("PurgeExpired with cutoff equal to the expiry = %d, want 0 (strictly before)", n)
 	}
 	wantState(t, ctx, s, storage.KindCode, "code", "active")
 
-	n, err = s.PurgeExpired(ctx, exp.Add(time.Microsecond), 100)
+	p, err = s.PurgeExpired(ctx, exp.Add(time.Microsecond), 100)
 	must(t, err, "PurgeExpired(later cutoff)")
-	if n != 2 {
+	if n := p.Total(); n != 2 {
 		t.Errorf("PurgeExpired just after the expiry = %d, want 2", n)
 	}
 	wantState(t, ctx, s, storage.KindCode, "code", "missing")

@@ -1,0 +1,157 @@
+// Package janitor removes what has expired: authorization codes, access and
+// refresh tokens, PKCE/OIDC/PAR sessions and used JTIs past their expiry,
+// and API-key audit entries older than the retention. It works in small
+// batches with a pause between them, so it never holds a table (or
+// SQLite's single writer) for long, and it reports what it removed.
+package janitor
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Store is what the janitor needs from storage.
+type Store interface {
+	PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (storage.Purged, error)
+	PurgeKeyEvents(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
+// Config tunes the janitor. Zero values take the defaults noted.
+type Config struct {
+	// Interval between passes (default 1 minute). The first pass runs
+	// right after start-up.
+	Interval time.Duration
+	// Batch is the most rows one statement deletes (default 500).
+	Batch int
+	// Pause between batches of one pass (default 10 ms), so other writers
+	// get the database in between.
+	Pause time.Duration
+	// AuditRetention is how long API-key audit entries are kept; 0 keeps
+	// them forever.
+	AuditRetention time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives a summary of each pass that removed something
+	// (info) and errors (warn).
+	Logger *slog.Logger
+	// OnPurged, if set, is called once per table and pass with the rows
+	// removed (e.g. a metrics counter).
+	OnPurged func(table string, n int64)
+}
+
+// Janitor runs purge passes.
+type Janitor struct {
+	cfg   Config
+	store Store
+}
+
+// New returns a janitor over store.
+func New(cfg Config, store Store) *Janitor {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Minute
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.Pause < 0 {
+		cfg.Pause = 0
+	} else if cfg.Pause == 0 {
+		cfg.Pause = 10 * time.Millisecond
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Janitor{cfg: cfg, store: store}
+}
+
+// Run purges once now and then every Interval until ctx ends.
+func (j *Janitor) Run(ctx context.Context) {
+	t := time.NewTicker(j.cfg.Interval)
+	defer t.Stop()
+	for {
+		if _, err := j.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			j.cfg.Logger.WarnContext(ctx, "janitor pass failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce runs one pass: it deletes batches until one removes nothing, and returns the rows removed by table. On an error it
+// returns what it removed so far (also reported to OnPurged).
+func (j *Janitor) RunOnce(ctx context.Context) (storage.Purged, error) {
+	total := storage.Purged{}
+	defer func() {
+		if total.Total() == 0 {
+			return
+		}
+		if j.cfg.OnPurged != nil {
+			for table, n := range total {
+				if n > 0 {
+					j.cfg.OnPurged(table, n)
+				}
+			}
+		}
+		attrs := make([]any, 0, 2*len(total)+2)
+		attrs = append(attrs, "rows", total.Total())
+		for table, n := range total {
+			if n > 0 {
+				attrs = append(attrs, table, n)
+			}
+		}
+		j.cfg.Logger.InfoContext(ctx, "janitor purged", attrs...)
+	}()
+	now := j.cfg.Now()
+	for {
+		p, err := j.store.PurgeExpired(ctx, now, j.cfg.Batch)
+		total.Add(p)
+		if err != nil {
+			return total, err
+		}
+		if p.Total() == 0 {
+			break
+		}
+		if err := j.pause(ctx); err != nil {
+			return total, err
+		}
+	}
+	if j.cfg.AuditRetention <= 0 {
+		return total, nil
+	}
+	before := now.Add(-j.cfg.AuditRetention)
+	for {
+		n, err := j.store.PurgeKeyEvents(ctx, before, j.cfg.Batch)
+		if n > 0 {
+			total["key_events"] += n
+		}
+		if err != nil {
+			return total, err
+		}
+		if n < int64(j.cfg.Batch) {
+			return total, nil
+		}
+		if err := j.pause(ctx); err != nil {
+			return total, err
+		}
+	}
+}
+
+func (j *Janitor) pause(ctx context.Context) error {
+	t := time.NewTimer(j.cfg.Pause)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
