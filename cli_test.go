@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/latchkey/latchkey/storage/sqlite"
 )
 
 // cliEnv points the CLI at a fresh data directory and no config file.
@@ -26,7 +30,8 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 
 func TestCLI(t *testing.T) {
 	cliEnv(t)
-	if code, out, _ := runCLI(t, "migrate"); code != 0 || !strings.Contains(out, "up to date") {
+	if code, out, _ := runCLI(t, "migrate"); code != 0 || !strings.HasPrefix(out, "applied 0001_baseline\n") ||
+		!strings.HasSuffix(out, fmt.Sprintf("\ndatabase is at version %d\n", strings.Count(out, "applied "))) {
 		t.Fatalf("migrate: %d %q", code, out)
 	}
 	code, out, errs := runCLI(t, "user", "create", "--username", "ops", "--password", "a-long-password-1", "--email", "ops@example.com", "--admin")
@@ -89,5 +94,73 @@ func TestCLIRefusesJWTAccessTokensUntilBuilt(t *testing.T) {
 	t.Setenv("LATCHKEY_OAUTH_JWT_ACCESS_TOKENS", "true")
 	if code, _, errs := runCLI(t, "migrate"); code != 1 || !strings.Contains(errs, "jwt_access_tokens") {
 		t.Fatalf("exit %d: %s", code, errs)
+	}
+}
+
+// TestCLIMigrateWhenAutoMigrateOff: with storage.auto_migrate false nothing
+// migrates at start-up (commands fail on the missing tables) until
+// `latchkey migrate` applies the migrations; a second migrate applies
+// nothing.
+func TestCLIMigrateWhenAutoMigrateOff(t *testing.T) {
+	cliEnv(t)
+	t.Setenv("LATCHKEY_STORAGE_AUTO_MIGRATE", "false")
+	createUser := []string{"user", "create", "--username", "ops", "--password", "a-long-password-1"}
+	if code, _, errs := runCLI(t, createUser...); code != 1 || !strings.Contains(errs, "no such table") {
+		t.Fatalf("user create before migrate: %d %q", code, errs)
+	}
+	code, out, errs := runCLI(t, "migrate")
+	if code != 0 || !strings.HasPrefix(out, "applied 0001_baseline\n") {
+		t.Fatalf("migrate: %d %q %q", code, out, errs)
+	}
+	version := strings.Count(out, "applied ")
+	if code, out, _ := runCLI(t, "migrate"); code != 0 || out != fmt.Sprintf("no pending migrations\ndatabase is at version %d\n", version) {
+		t.Fatalf("second migrate: %d %q", code, out)
+	}
+	if code, _, errs := runCLI(t, createUser...); code != 0 {
+		t.Fatalf("user create after migrate: %d %q", code, errs)
+	}
+}
+
+// TestPrepareSchemaLogs checks what start-up logs: pending migrations as a
+// warning when auto_migrate is off, the applied ones and the version when
+// it is on, and nothing once the database is up to date.
+func TestPrepareSchemaLogs(t *testing.T) {
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "s.db"), 1)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	tests := []struct {
+		name        string
+		migrate     bool
+		wantApplied bool
+		wantLog     []string
+	}{
+		{"OffWarnsPending", false, false, []string{`"level":"WARN"`, `"pending":["0001_baseline"`, `"version":0`}},
+		{"OnLogsApplied", true, true, []string{`"level":"INFO"`, `"msg":"database migrated"`, `"applied":["0001_baseline"`}},
+		{"UpToDateIsQuiet", true, false, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			applied, version, err := prepareSchema(t.Context(), db, tc.migrate, slog.New(slog.NewJSONHandler(&logs, nil)))
+			if err != nil {
+				t.Fatalf("prepareSchema: %v", err)
+			}
+			if got := len(applied) > 0; got != tc.wantApplied {
+				t.Errorf("applied %v, want some: %v", applied, tc.wantApplied)
+			}
+			if tc.migrate && version < 1 {
+				t.Errorf("version %d after migrating", version)
+			}
+			for _, want := range tc.wantLog {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("log %q lacks %s", logs.String(), want)
+				}
+			}
+			if tc.wantLog == nil && logs.Len() > 0 {
+				t.Errorf("logged %q, want nothing", logs.String())
+			}
+		})
 	}
 }

@@ -75,7 +75,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			err = withApp(ctx, false, func(a *app) error { return serve(ctx, a) })
 		case "migrate":
 			err = withApp(ctx, true, func(a *app) error {
-				fmt.Fprintln(stdout, "database is up to date")
+				for _, m := range a.migrated {
+					fmt.Fprintln(stdout, "applied", m)
+				}
+				if len(a.migrated) == 0 {
+					fmt.Fprintln(stdout, "no pending migrations")
+				}
+				fmt.Fprintln(stdout, "database is at version", a.schemaVersion)
 				return nil
 			})
 		case "help", "-h", "--help":
@@ -110,6 +116,10 @@ type app struct {
 	// client when redis.url is set.
 	limiter ratelimit.Limiter
 	redis   *redis.Client
+	// migrated lists the migrations newApp applied; schemaVersion is the
+	// database's version after that.
+	migrated      []storage.Migration
+	schemaVersion int
 }
 
 // withApp loads configuration and runs fn with the wired app. forceMigrate
@@ -168,10 +178,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		}
 		return nil, err
 	}
-	if cfg.Storage.AutoMigrate {
-		if err := db.Migrate(ctx); err != nil {
-			return fail(err)
-		}
+	migrated, schemaVersion, err := prepareSchema(ctx, db, cfg.Storage.AutoMigrate, log)
+	if err != nil {
+		return fail(err)
 	}
 	hasher, err := secret.NewHasher(sec.PepperVersion, map[int][]byte{sec.PepperVersion: sec.Pepper})
 	if err != nil {
@@ -207,7 +216,42 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return fail(err)
 	}
-	return &app{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log, limiter: lim, redis: rdb}, nil
+	return &app{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log, limiter: lim, redis: rdb,
+		migrated: migrated, schemaVersion: schemaVersion}, nil
+}
+
+// prepareSchema applies pending migrations when migrate (storage.auto_migrate)
+// is set, logs what it applied, and returns that and the database's schema
+// version. Without migrate it only warns about pending migrations.
+func prepareSchema(ctx context.Context, db *storage.DB, migrate bool, log *slog.Logger) ([]storage.Migration, int, error) {
+	var applied []storage.Migration
+	if migrate {
+		var err error
+		if applied, err = db.ApplyMigrations(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
+	status, err := db.MigrationStatus(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	version := storage.CurrentVersion(status)
+	var names, pending []string
+	for _, m := range applied {
+		names = append(names, m.String())
+	}
+	for _, m := range status {
+		if !m.Applied() {
+			pending = append(pending, m.String())
+		}
+	}
+	if len(applied) > 0 {
+		log.Info("database migrated", "applied", names, "version", version)
+	}
+	if len(pending) > 0 {
+		log.Warn("database migrations pending; run `latchkey migrate`", "pending", pending, "version", version)
+	}
+	return applied, version, nil
 }
 
 // newKeyService wires the API-key service: fine-grained scopes are the
@@ -332,7 +376,7 @@ func serve(ctx context.Context, a *app) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("latchkey listening", "addr", ln.Addr().String(), "issuer", a.cfg.Server.Issuer,
-		"storage", map[bool]string{true: "postgres", false: "sqlite"}[a.cfg.IsPostgres()])
+		"storage", map[bool]string{true: "postgres", false: "sqlite"}[a.cfg.IsPostgres()], "schema_version", a.schemaVersion)
 	fmt.Fprintf(os.Stderr, "\nLatchkey is serving at %s (listening on %s)\n"+
 		"Create a user to sign in (in another terminal):\n"+
 		"  %s user create --username alice --password 'choose-a-long-password'\n"+

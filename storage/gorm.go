@@ -53,14 +53,6 @@ func New(writer, reader *gorm.DB, opts ...Option) *DB {
 	return d
 }
 
-// Migrate creates or updates every table and index.
-func (d *DB) Migrate(ctx context.Context) error {
-	if err := d.writer.WithContext(ctx).AutoMigrate(Models()...); err != nil {
-		return fmt.Errorf("storage: migrate: %w", err)
-	}
-	return nil
-}
-
 // Writer exposes the write handle for backend-specific set-up and tests.
 func (d *DB) Writer() *gorm.DB { return d.writer }
 

@@ -128,7 +128,9 @@ type UsedJTI struct {
 	ExpiresAt time.Time `gorm:"index;not null"`
 }
 
-// Models lists every record type, for migrations.
+// Models lists every record type. Their GORM tags are the one description
+// of the schema the Go code uses; the SQL files in storage/migrations must
+// produce the same schema (a parity test checks it against AutoMigrate).
 func Models() []any {
 	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{}}
 }

@@ -24,9 +24,33 @@ import (
 const dsnEnv = "LATCHKEY_TEST_POSTGRES_DSN"
 
 func TestConformance(t *testing.T) {
+	admin, dsn := connect(t)
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		db := openStore(t, freshSchema(t, admin, dsn))
+		if err := db.Migrate(t.Context()); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		return db
+	})
+}
+
+// TestMigrations runs the migration suite; every store of one test opens
+// its own pool on the same fresh schema, as instances sharing a database do.
+func TestMigrations(t *testing.T) {
+	admin, dsn := connect(t)
+	storagetest.RunMigrations(t, func(t *testing.T) func() *storage.DB {
+		schemaDSN := freshSchema(t, admin, dsn)
+		return func() *storage.DB { return openStore(t, schemaDSN) }
+	})
+}
+
+// connect returns an administrative connection to the database named by
+// LATCHKEY_TEST_POSTGRES_DSN and that DSN, or skips the test.
+func connect(t *testing.T) (*gorm.DB, string) {
+	t.Helper()
 	dsn := os.Getenv(dsnEnv)
 	if dsn == "" {
-		t.Skip("LATCHKEY_TEST_POSTGRES_DSN not set; skipping the PostgreSQL conformance suite")
+		t.Skip("LATCHKEY_TEST_POSTGRES_DSN not set; skipping the PostgreSQL suites")
 	}
 	admin, err := gorm.Open(gormpg.Open(dsn), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
@@ -37,22 +61,19 @@ func TestConformance(t *testing.T) {
 		t.Fatalf("pool: %v", err)
 	}
 	t.Cleanup(func() { _ = adminDB.Close() })
-
-	storagetest.Run(t, func(t *testing.T) storage.Store {
-		return openInFreshSchema(t, admin, dsn)
-	})
+	return admin, dsn
 }
 
-// openInFreshSchema creates a uniquely named schema, opens a migrated store
-// whose search_path is that schema, and drops the schema when t ends, so
-// every store starts empty and runs never see each other's rows.
-func openInFreshSchema(t *testing.T, admin *gorm.DB, dsn string) *storage.DB {
+// freshSchema creates a uniquely named schema, drops it when t ends, and
+// returns dsn with that schema as its search_path, so every test starts
+// empty and runs never see each other's rows.
+func freshSchema(t *testing.T, admin *gorm.DB, dsn string) string {
 	t.Helper()
 	schema := "lk_" + randomHex(t, 8)
 	if err := admin.WithContext(t.Context()).Exec("CREATE SCHEMA " + schema).Error; err != nil {
 		t.Fatalf("create schema: %v", err)
 	}
-	// Registered first so it runs last, after the store's pool is closed.
+	// Registered before any store's clean-up, so it runs after their pools are closed.
 	t.Cleanup(func() {
 		// t.Context() is already cancelled during clean-up.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -61,8 +82,13 @@ func openInFreshSchema(t *testing.T, admin *gorm.DB, dsn string) *storage.DB {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
+	return withSearchPath(t, dsn, schema)
+}
 
-	db, err := postgres.Open(withSearchPath(t, dsn, schema), 8)
+// openStore opens an unmigrated store on dsn, closed when t ends.
+func openStore(t *testing.T, dsn string) *storage.DB {
+	t.Helper()
+	db, err := postgres.Open(dsn, 8)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -71,9 +97,6 @@ func openInFreshSchema(t *testing.T, admin *gorm.DB, dsn string) *storage.DB {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
 	return db
 }
 

@@ -17,6 +17,16 @@ import (
 // directory, closed when t ends.
 func open(t *testing.T, path string, opts ...storage.Option) *storage.DB {
 	t.Helper()
+	db := openUnmigrated(t, path, opts...)
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+// openUnmigrated opens a store over the file at path, closed when t ends.
+func openUnmigrated(t *testing.T, path string, opts ...storage.Option) *storage.DB {
+	t.Helper()
 	db, err := sqlite.Open(path, 4, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -26,10 +36,16 @@ func open(t *testing.T, path string, opts ...storage.Option) *storage.DB {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	if err := db.Migrate(t.Context()); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
 	return db
+}
+
+// TestMigrations runs the migration suite; every store of one test opens
+// the same file, as instances on one host would.
+func TestMigrations(t *testing.T) {
+	storagetest.RunMigrations(t, func(t *testing.T) func() *storage.DB {
+		path := filepath.Join(t.TempDir(), "t.db")
+		return func() *storage.DB { return openUnmigrated(t, path) }
+	})
 }
 
 func TestConformance(t *testing.T) {

@@ -1,7 +1,8 @@
 // Package storagetest is the storage conformance suite: one set of tests,
 // written against the storage.Store contract, that every backend runs (the
 // dex model). A backend's test calls Run with a function that opens a fresh,
-// migrated, empty store and registers its clean-up with t.Cleanup.
+// migrated, empty store and registers its clean-up with t.Cleanup; it also
+// calls RunMigrations, which checks the versioned migrations themselves.
 //
 // The open function takes no options, so the suite cannot inject a clock:
 // tests that depend on expiry use explicit times far in the past or future.
