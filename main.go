@@ -29,12 +29,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchkey/latchkey/api"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/janitor"
 	"github.com/latchkey/latchkey/keys"
+	"github.com/latchkey/latchkey/logging"
+	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
@@ -120,6 +123,9 @@ type app struct {
 	// database's version after that.
 	migrated      []storage.Migration
 	schemaVersion int
+	// metrics and the registry /metrics serves; nil when metrics are off.
+	metrics  *metrics.Metrics
+	registry *prometheus.Registry
 }
 
 // withApp loads configuration and runs fn with the wired app. forceMigrate
@@ -158,9 +164,16 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
+	reg, m, err := newMetrics(cfg)
+	if err != nil {
+		return nil, err
+	}
 	lim, rdb, err := newLimiter(cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	if m != nil {
+		lim = ratelimit.Observed(lim, func(error) { m.RateLimitBackendError() })
 	}
 	var db *storage.DB
 	if cfg.IsPostgres() {
@@ -206,18 +219,23 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		Scopes:                scopes,
 		MaxBodyBytes:          cfg.Server.MaxBodyBytes,
 		IntrospectKey:         func(ctx context.Context, t string) (map[string]any, bool) { return ks.Introspect(ctx, t) },
-		LimitClient:           tokenLimit(cfg, lim, log),
+		LimitClient:           tokenLimit(cfg, lim, log, m.RateLimited),
+		OnTokenIssued:         m.TokenIssued,
 		Logger:                log,
 	}, db, db)
 	if err != nil {
 		return fail(err)
 	}
-	ks, err = newKeyService(cfg, sec, hasher, db, p)
+	ks, err = newKeyService(cfg, sec, hasher, db, p, m.KeyVerified)
 	if err != nil {
 		return fail(err)
 	}
-	return &app{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log, limiter: lim, redis: rdb,
-		migrated: migrated, schemaVersion: schemaVersion}, nil
+	a := &app{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log, limiter: lim, redis: rdb,
+		migrated: migrated, schemaVersion: schemaVersion, metrics: m, registry: reg}
+	if err := a.watchMetrics(); err != nil {
+		return fail(err)
+	}
+	return a, nil
 }
 
 // prepareSchema applies pending migrations when migrate (storage.auto_migrate)
@@ -257,7 +275,7 @@ func prepareSchema(ctx context.Context, db *storage.DB, migrate bool, log *slog.
 // newKeyService wires the API-key service: fine-grained scopes are the
 // registered scopes named resource:action; recoverable keys are sealed with
 // an AES-256-GCM key derived (HKDF-SHA256) from the HMAC secret.
-func newKeyService(cfg *config.Config, sec *config.Secrets, hasher *secret.Hasher, db *storage.DB, p *oauth.Provider) (*keys.Service, error) {
+func newKeyService(cfg *config.Config, sec *config.Secrets, hasher *secret.Hasher, db *storage.DB, p *oauth.Provider, onVerify func(string)) (*keys.Service, error) {
 	var scopes, tiers []string
 	for _, s := range cfg.OAuth.Scopes {
 		if strings.Contains(s.Name, ":") {
@@ -270,6 +288,7 @@ func newKeyService(cfg *config.Config, sec *config.Secrets, hasher *secret.Hashe
 	kc := keys.Config{
 		Format: keys.NewFormat(cfg.Keys.Prefix), Hasher: hasher, Scopes: scopes,
 		Tiers: tiers, DefaultTier: cfg.RateLimits.DefaultTier, RevokeTokens: p.RevokeKeyTokens,
+		OnVerify: onVerify,
 	}
 	if cfg.Keys.Recoverable {
 		k, err := hkdf.Key(sha256.New, sec.HMACKey, nil, "latchkey recoverable api keys v1", 32)
@@ -314,6 +333,7 @@ func (a *app) handler() (http.Handler, error) {
 		LoginLimit:       a.cfg.RateLimits.LoginPerMinute,
 		Failures:         failures,
 		Keys:             a.keys,
+		OnRateLimited:    a.metrics.RateLimited,
 		Logger:           a.log,
 	}, a.provider, a.db)
 	if err != nil {
@@ -325,11 +345,12 @@ func (a *app) handler() (http.Handler, error) {
 		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
 		PasswordFailures: failures, RateLimits: limits,
 		CredentialFailures: throttle.New(a.cfg.RateLimits.TokenPerMinute, time.Minute, time.Now),
+		OnRateLimited:      a.metrics.RateLimited,
 	})
-	return server.New(server.Deps{
+	return server.New(a.observability(server.Deps{
 		OAuth: a.provider, Pages: pages, API: apiHandler, SessionCookie: pages.SessionCookie(),
 		DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies(),
-	}), nil
+	})), nil
 }
 
 // scopeNames lists the registered scopes in config order.
@@ -341,14 +362,18 @@ func scopeNames(cfg *config.Config) []string {
 	return names
 }
 
+// newLogger writes log.format lines at log.level and above to w. Lines
+// logged with a request's context carry its request_id, and credentials
+// are redacted (logging.Redactor) before anything is written.
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.Log.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(logging.NewRedactor(logging.NewRequestIDHandler(h), cfg.Keys.Prefix))
 }
 
 func serve(ctx context.Context, a *app) error {
@@ -403,5 +428,6 @@ func (a *app) janitor() *janitor.Janitor {
 		Batch:          a.cfg.Janitor.BatchSize,
 		AuditRetention: a.cfg.Janitor.AuditRetention.Duration(),
 		Logger:         a.log,
+		OnPurged:       a.metrics.JanitorPurged,
 	}, a.db)
 }

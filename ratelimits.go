@@ -58,9 +58,10 @@ func (a *app) apiRateLimits() *api.RateLimits {
 }
 
 // tokenLimit limits /oauth/token per authenticated client to
-// rate_limits.token_per_minute (N back-to-back, N per minute). An
-// unavailable limiter follows rate_limits.fail_open, logged.
-func tokenLimit(cfg *config.Config, lim ratelimit.Limiter, log *slog.Logger) func(context.Context, string) (time.Duration, error) {
+// rate_limits.token_per_minute (N back-to-back, N per minute), reporting
+// each refusal to refused ("token_endpoint"). An unavailable limiter
+// follows rate_limits.fail_open, logged.
+func tokenLimit(cfg *config.Config, lim ratelimit.Limiter, log *slog.Logger, refused func(scope string)) func(context.Context, string) (time.Duration, error) {
 	tier := ratelimit.Tier{Name: "token", Burst: cfg.RateLimits.TokenPerMinute, BurstWindow: time.Minute}
 	failOpen := cfg.RateLimits.FailOpen
 	return func(ctx context.Context, clientID string) (time.Duration, error) {
@@ -73,6 +74,7 @@ func tokenLimit(cfg *config.Config, lim ratelimit.Limiter, log *slog.Logger) fun
 			return 0, err
 		}
 		if !d.Allowed {
+			refused("token_endpoint")
 			return d.RetryAfter, nil
 		}
 		return 0, nil

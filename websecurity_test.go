@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/oauth"
 )
 
@@ -620,15 +620,20 @@ func (b *wsLogBuffer) String() string {
 }
 
 // wsLoggedServer is newTestServer with every log line, at debug level,
-// captured in memory.
+// captured in memory through the logger `latchkey serve` uses (JSON,
+// request ids from the context, credentials redacted).
 func wsLoggedServer(t *testing.T) (*testServer, *wsLogBuffer) {
 	t.Helper()
 	logs := &wsLogBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return startTestServer(t, nil, log), logs
+	cfg := config.Defaults()
+	cfg.Log.Level = "debug"
+	return startTestServer(t, nil, newLogger(cfg, logs)), logs
 }
 
-// (h) a full flow, with failures, never logs a secret.
+// (h) a full flow — sign-up, login, consent, code exchange, refresh, key
+// creation and exchange — with failures (wrong secrets and passwords,
+// malformed keys, keys where they are refused or in the URL) never logs a
+// secret, and every line logged during a request carries its request_id.
 func TestWebSecurityNoSecretsInLogs(t *testing.T) {
 	t.Parallel()
 	s, logs := wsLoggedServer(t)
@@ -759,9 +764,103 @@ func TestWebSecurityNoSecretsInLogs(t *testing.T) {
 		t.Error("code replay accepted")
 	}
 
+	// Sign-up through the form, with a request id of our own.
+	bob := browser(t)
+	_, page := get(t, bob, s.URL+"/signup")
+	bobPassword := "Bob-Password-" + wsRandomToken(t)[:12]
+	sensitive["sign-up password"] = bobPassword
+	signupID := "ws-signup-" + wsRandomToken(t)[:8]
+	req, _ := http.NewRequest("POST", s.URL+"/signup", strings.NewReader(url.Values{"username": {"bob"}, "email": {"bob@example.com"},
+		"password": {bobPassword}, "csrf_token": {formValue(t, csrfRe, page)}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", s.URL)
+	req.Header.Set("X-Request-Id", signupID)
+	if resp, err := bob.Do(req); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-up: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	for _, ck := range bob.Jar.Cookies(issuer) {
+		sensitive["sign-up cookie "+ck.Name] = ck.Value
+	}
+
+	// An API key: created (password), exchanged, and presented wrongly.
+	apiPassword := basic("alice", wsPassword)
+	keyStatus, keyBody := call("POST", "/user/keys", nil, func(r *http.Request) {
+		apiPassword(r)
+		r.Header.Set("Content-Type", "application/json")
+		r.Body = io.NopCloser(strings.NewReader(`{"handle":"ci","scopes":["users:read"]}`))
+	})
+	var created struct {
+		Key string `json:"key"`
+	}
+	if _ = json.Unmarshal([]byte(keyBody), &created); keyStatus != 201 || created.Key == "" {
+		t.Fatalf("create key: %d %s", keyStatus, keyBody)
+	}
+	apiKey := created.Key
+	sensitive["api key"] = apiKey
+	genStatus, genBody := call("POST", "/tokens/generate", nil, bearer(apiKey))
+	var exchanged struct {
+		Token string `json:"token"`
+	}
+	if _ = json.Unmarshal([]byte(genBody), &exchanged); genStatus != 200 || exchanged.Token == "" {
+		t.Fatalf("key exchange: %d %s", genStatus, genBody)
+	}
+	sensitive["exchanged token"] = exchanged.Token
+	malformed := apiKey[:len(apiKey)-1] + map[bool]string{true: "B", false: "A"}[strings.HasSuffix(apiKey, "A")]
+	sensitive["malformed key"] = malformed
+	wrongAPIPassword := "Wrong-Api-Password-" + wsRandomToken(t)[:8]
+	sensitive["wrong API password"] = wrongAPIPassword
+	for _, bad := range []struct {
+		what, method, path string
+		prepare            func(*http.Request)
+		want               int
+	}{
+		{"key with a broken checksum", "GET", "/v1/users/me", bearer(malformed), 401},
+		{"wrong password", "GET", "/v1/users/me", basic("alice", wrongAPIPassword), 401},
+		{"key as introspection credentials", "POST", "/oauth/introspect", bearer(apiKey), 401},
+		{"key at userinfo", "GET", "/oauth/userinfo", bearer(apiKey), 401},
+		{"key in the query string", "GET", "/v1/users/me?api_key=" + url.QueryEscape(apiKey), nil, 400},
+		{"key in the path", "GET", "/user/keys/" + apiKey, apiPassword, 404},
+		{"exchanged token in the path", "GET", "/user/keys/" + exchanged.Token, apiPassword, 404},
+	} {
+		if st, b := call(bad.method, bad.path, url.Values{"token": {apiKey}}, bad.prepare); st != bad.want {
+			t.Errorf("%s: %d %s, want %d", bad.what, st, b, bad.want)
+		}
+	}
+	if st, b := call("GET", "/v1/users/me", nil, bearer(apiKey)); st != 200 {
+		t.Errorf("key call: %d %s", st, b)
+	}
+
 	out := logs.String()
 	if !strings.Contains(out, `"msg":"request"`) || !strings.Contains(out, "/oauth/token") {
 		t.Fatalf("captured no request logs at debug level; the check would be vacuous:\n%s", out)
+	}
+	// The access log writes paths; the credentials in them are redacted.
+	if !strings.Contains(out, `"path":"/user/keys/[REDACTED]"`) {
+		t.Errorf("no redacted path in the access log")
+	}
+	// Every line here was logged during a request: each carries the id.
+	var signupLines int
+	for line := range strings.SplitSeq(strings.TrimSpace(out), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("not a JSON log line: %s", line)
+			continue
+		}
+		id, _ := rec["request_id"].(string)
+		if id == "" {
+			t.Errorf("line without request_id: %s", line)
+		}
+		if id == signupID {
+			signupLines++
+			if rec["msg"] != "request" && rec["msg"] != "signup" {
+				t.Errorf("unexpected line for the sign-up request: %s", line)
+			}
+		}
+	}
+	if signupLines != 2 { // the handler's "signup" line and the access log line
+		t.Errorf("%d lines carry the sign-up's request id %s, want 2", signupLines, signupID)
 	}
 	for what, v := range sensitive {
 		if v == "" {

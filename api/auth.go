@@ -99,7 +99,12 @@ type Config struct {
 	// RateLimits limits authenticated requests per credential; nil
 	// disables rate limiting.
 	RateLimits *RateLimits
-	Now        func() time.Time
+	// OnRateLimited, when set, is called once per request refused with
+	// 429, with the limit that refused it: api_key_quota, api_key_burst,
+	// client_quota, client_burst, user_quota, user_burst (RateLimits),
+	// login (PasswordFailures) or credential_guessing (CredentialFailures).
+	OnRateLimited func(scope string)
+	Now           func() time.Time
 }
 
 // Handler serves the JSON API.
@@ -250,6 +255,7 @@ func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
 	keys := []string{"u:" + strings.ToLower(user), "ip:" + c.ClientIP()}
 	if f := h.cfg.PasswordFailures; f != nil {
 		if wait := f.Blocked(keys...); wait > 0 {
+			h.rateLimited("login")
 			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			return nil, http.StatusTooManyRequests, "rate_limit_exceeded",
 				fmt.Sprintf("Too many failed sign-in attempts. Try again in %d seconds.", int(math.Ceil(wait.Seconds())))

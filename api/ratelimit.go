@@ -70,10 +70,35 @@ func (h *Handler) RateLimit() gin.HandlerFunc {
 		}
 		d.SetHeaders(c.Writer.Header())
 		if !d.Allowed {
+			h.rateLimited(refusalScope(p, d))
 			writeError(c, http.StatusTooManyRequests, "rate_limit_exceeded", d.Message())
 			return
 		}
 		c.Next()
+	}
+}
+
+// refusalScope names the limit that refused p: its budget (api_key,
+// client or user, as limitKey chooses) and the policy, the hourly quota
+// when it is spent, else the burst.
+func refusalScope(p *Principal, d ratelimit.Decision) string {
+	budget := "user"
+	switch {
+	case p.KeyID != "":
+		budget = "api_key"
+	case p.ClientID != "":
+		budget = "client"
+	}
+	if d.Tier.PerHour > 0 && d.Remaining == 0 {
+		return budget + "_quota"
+	}
+	return budget + "_burst"
+}
+
+// rateLimited reports a 429 to Config.OnRateLimited.
+func (h *Handler) rateLimited(scope string) {
+	if f := h.cfg.OnRateLimited; f != nil {
+		f(scope)
 	}
 }
 
@@ -134,6 +159,7 @@ func (h *Handler) credentialBlocked(c *gin.Context, key string) time.Duration {
 	}
 	wait := f.Blocked(key)
 	if wait > 0 {
+		h.rateLimited("credential_guessing")
 		c.Header("Retry-After", strconv.FormatInt(ceilSeconds(wait), 10))
 	}
 	return wait

@@ -45,6 +45,7 @@ type Config struct {
 	Secrets    SecretsConfig   `yaml:"secrets"`
 	Log        LogConfig       `yaml:"log"`
 	RateLimits RateLimitConfig `yaml:"rate_limits"`
+	Metrics    MetricsConfig   `yaml:"metrics"`
 	Janitor    JanitorConfig   `yaml:"janitor"`
 }
 
@@ -132,6 +133,17 @@ type RateLimitConfig struct {
 	FailOpen       bool   `yaml:"fail_open"`
 }
 
+// MetricsConfig configures GET /metrics (Prometheus). Printing or logging
+// it redacts the token.
+type MetricsConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Token, when set, must be presented as "Authorization: Bearer <token>".
+	Token string `yaml:"token"`
+}
+
+// metricsTokenMin is the shortest metrics.token accepted.
+const metricsTokenMin = 16
+
 // Duration is a time.Duration written as a Go duration string ("1h", "10m").
 type Duration time.Duration
 
@@ -205,6 +217,7 @@ func Defaults() *Config {
 		},
 		Secrets: SecretsConfig{PepperVersion: 1},
 		Log:     LogConfig{Level: "info", Format: "json"},
+		Metrics: MetricsConfig{Enabled: true},
 		RateLimits: RateLimitConfig{
 			DefaultTier: "free",
 			Tiers: []Tier{
@@ -414,6 +427,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		bad("log.format", "must be json or text, got %q", c.Log.Format)
+	}
+	if t := c.Metrics.Token; t != "" && (len(t) < metricsTokenMin || strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0) {
+		bad("metrics.token", "must be at least %d characters without spaces or control characters (e.g. `openssl rand -hex 32`)", metricsTokenMin)
 	}
 	errs = append(errs, c.RateLimits.validate()...)
 	if c.Janitor.Interval.Duration() < time.Second {

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -153,6 +154,8 @@ func TestEnvOverrides(t *testing.T) {
 		{"LATCHKEY_STORAGE_MAX_OPEN_CONNS= 4 ", func(c *Config) bool { return c.Storage.MaxOpenConns == 4 }},
 		{"LATCHKEY_OAUTH_JWT_ACCESS_TOKENS=true", func(c *Config) bool { return c.OAuth.JWTAccessTokens }},
 		{"LATCHKEY_STORAGE_AUTO_MIGRATE=0", func(c *Config) bool { return !c.Storage.AutoMigrate }},
+		{"LATCHKEY_METRICS_ENABLED=false", func(c *Config) bool { return !c.Metrics.Enabled }},
+		{"LATCHKEY_METRICS_TOKEN=0123456789abcdef0", func(c *Config) bool { return c.Metrics.Token == "0123456789abcdef0" }},
 		{"LATCHKEY_OAUTH_ACCESS_TOKEN_LIFESPAN=5m", func(c *Config) bool { return c.OAuth.AccessTokenLifespan.Duration() == 5*time.Minute }},
 		{`LATCHKEY_OAUTH_SCOPES=[{"name":"a","description":"A"}]`, func(c *Config) bool {
 			return reflect.DeepEqual(c.OAuth.Scopes, []Scope{{"a", "A"}})
@@ -244,6 +247,9 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Janitor.BatchSize = 0 }, "janitor.batch_size"},
 		{func(c *Config) { c.Janitor.BatchSize = 10001 }, "janitor.batch_size"},
 		{func(c *Config) { c.Janitor.AuditRetention = -1 }, "janitor.audit_retention"},
+		{func(c *Config) { c.Metrics.Token = "0123456789abcdef" }, ""},
+		{func(c *Config) { c.Metrics.Token = "short" }, "metrics.token: must be at least 16"},
+		{func(c *Config) { c.Metrics.Token = "0123456789 abcdef" }, "metrics.token"},
 	} {
 		c := Defaults()
 		tc.mod(c)
@@ -448,7 +454,9 @@ func TestSecretsRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, out := range []string{fmt.Sprintf("%v %+v %#v", c, *c, c.Secrets), fmt.Sprintf("%v %+v %#v %s", s, *s, s, s)} {
+	c.Metrics.Token = secret + "-metrics"
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v", c, *c, c.Secrets), fmt.Sprintf("%v %+v %#v %s", s, *s, s, s),
+		fmt.Sprintf("%v %+v %#v", c.Metrics, c.Metrics, c.Metrics), slog.AnyValue(c.Metrics).Resolve().String()} {
 		if strings.Contains(out, secret) || strings.Contains(out, string(s.Pepper)) {
 			t.Errorf("secret leaked: %s", out)
 		}

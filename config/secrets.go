@@ -65,6 +65,24 @@ func (SecretsConfig) LogValue() slog.Value { return slog.StringValue(redacted) }
 // MarshalJSON redacts the configured secrets.
 func (SecretsConfig) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
 
+// redactedString shows MetricsConfig with the token redacted.
+func (m MetricsConfig) redactedString() string {
+	tok := `""`
+	if m.Token != "" {
+		tok = redacted
+	}
+	return fmt.Sprintf("{Enabled:%v Token:%s}", m.Enabled, tok)
+}
+
+// String redacts the token (so printing a Config is safe).
+func (m MetricsConfig) String() string { return m.redactedString() }
+
+// GoString redacts the token.
+func (m MetricsConfig) GoString() string { return "config.MetricsConfig" + m.redactedString() }
+
+// LogValue redacts the token in log/slog output.
+func (m MetricsConfig) LogValue() slog.Value { return slog.StringValue(m.redactedString()) }
+
 // secretSpec describes one symmetric secret: its yaml key, configured value,
 // generated length, length check and destination.
 type secretSpec struct {

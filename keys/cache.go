@@ -2,6 +2,7 @@ package keys
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkey/latchkey/storage"
@@ -18,6 +19,8 @@ type cache struct {
 	now     func() time.Time
 	entries map[string]cacheEntry
 	max     int
+	// hits and misses count get's answers (Service.CacheStats).
+	hits, misses atomic.Uint64
 }
 
 type cacheEntry struct {
@@ -34,8 +37,10 @@ func (c *cache) get(digest []byte) (*storage.APIKey, bool) {
 	e, ok := c.entries[string(digest)]
 	c.mu.RUnlock()
 	if !ok || c.now().Sub(e.at) >= c.ttl {
+		c.misses.Add(1)
 		return nil, false
 	}
+	c.hits.Add(1)
 	return e.key, true
 }
 

@@ -53,7 +53,10 @@ type Config struct {
 	// RevokeTokens revokes every OAuth access token exchanged from a key;
 	// called when the key is revoked or rotated with no grace.
 	RevokeTokens func(ctx context.Context, keyID string) error
-	Now          func() time.Time
+	// OnVerify, when set, is called once per Verify with its result: one
+	// of the Verify* constants.
+	OnVerify func(result string)
+	Now      func() time.Time
 }
 
 // Service creates, verifies, rotates and revokes API keys.

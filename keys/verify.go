@@ -15,6 +15,7 @@ import (
 // exist but may not be used, so callers can report the right code.
 func (s *Service) Verify(ctx context.Context, raw string, ip string) (*storage.APIKey, error) {
 	if _, err := s.cfg.Format.Parse(raw); err != nil {
+		s.verified(VerifyMalformed)
 		return nil, ErrNotFound
 	}
 	digest, _ := s.cfg.Hasher.Digest([]byte(raw))
@@ -25,24 +26,51 @@ func (s *Service) Verify(ctx context.Context, raw string, ip string) (*storage.A
 		if errors.Is(err, storage.ErrNotFound) {
 			k = nil
 		} else if err != nil {
+			s.verified(VerifyError)
 			return nil, err
 		}
 		s.cache.put(digest, k)
 	}
 	if k == nil {
+		s.verified(VerifyNotFound)
 		return nil, ErrNotFound
 	}
 	now := s.cfg.Now()
 	switch Status(k, now) {
 	case StatusRevoked:
+		s.verified(VerifyRevoked)
 		return k, ErrRevoked
 	case StatusExpired:
+		s.verified(VerifyExpired)
 		return k, ErrExpired
 	}
+	s.verified(VerifyValid)
 	if s.usage.record(k.ID, now, ip) {
 		s.Audit(ctx, k, "new_ip", ip, "first use from this address")
 	}
 	return k, nil
+}
+
+// Verification results reported to Config.OnVerify.
+const (
+	VerifyValid     = "valid"
+	VerifyMalformed = "malformed" // not shaped like a key, or a wrong checksum: no lookup was made
+	VerifyNotFound  = "not_found"
+	VerifyExpired   = "expired"
+	VerifyRevoked   = "revoked"
+	VerifyError     = "error" // the lookup failed (database unavailable)
+)
+
+func (s *Service) verified(result string) {
+	if f := s.cfg.OnVerify; f != nil {
+		f(result)
+	}
+}
+
+// CacheStats reports how many verification lookups the cache has answered
+// (hits) and how many went to the database (misses) since start-up.
+func (s *Service) CacheStats() (hits, misses uint64) {
+	return s.cache.hits.Load(), s.cache.misses.Load()
 }
 
 // Key states reported by Status.

@@ -18,6 +18,10 @@ type KeyGrant struct {
 	ExpiresAt time.Time
 }
 
+// GrantAPIKeyExchange is the grant reported to Config.OnTokenIssued for
+// tokens exchanged from an API key.
+const GrantAPIKeyExchange = "api_key_exchange"
+
 // MintKeyToken issues an opaque OAuth access token for an API key
 // (POST /tokens/generate). The token is an ordinary access token —
 // introspectable and revocable at /oauth/revoke — whose grant id is the
@@ -50,6 +54,9 @@ func (p *Provider) MintKeyToken(ctx context.Context, g KeyGrant) (string, time.T
 	}
 	if err := p.store.CreateAccessTokenSession(ctx, sig, req); err != nil {
 		return "", time.Time{}, err
+	}
+	if f := p.cfg.OnTokenIssued; f != nil {
+		f(GrantAPIKeyExchange)
 	}
 	return token, exp, nil
 }

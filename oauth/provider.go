@@ -49,7 +49,12 @@ type Config struct {
 	// A positive wait refuses the request: 429 (RFC 6585 §4) with
 	// Retry-After; an error refuses it with 503 temporarily_unavailable.
 	LimitClient func(ctx context.Context, clientID string) (wait time.Duration, err error)
-	Logger      *slog.Logger
+	// OnTokenIssued, when set, is called once per access token issued,
+	// after it is stored: grant is the grant type of the token request
+	// (authorization_code, refresh_token, client_credentials) or
+	// "api_key_exchange" for MintKeyToken.
+	OnTokenIssued func(grant string)
+	Logger        *slog.Logger
 }
 
 // UserSource looks users up for the userinfo endpoint and ID-token claims.

@@ -161,6 +161,9 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		p.writeAccessError(w, r, ar, err)
 		return
 	}
+	if f := p.cfg.OnTokenIssued; f != nil && len(ar.GetGrantTypes()) > 0 {
+		f(ar.GetGrantTypes()[0])
+	}
 	p.f.WriteAccessResponse(ctx, w, ar, resp)
 }
 

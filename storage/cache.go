@@ -2,6 +2,7 @@ package storage
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +16,8 @@ type readCache[T any] struct {
 	ttl     time.Duration
 	now     func() time.Time
 	entries map[string]cached[T]
+	// hits and misses count get's answers (DB.CacheStats).
+	hits, misses atomic.Uint64
 }
 
 type cached[T any] struct {
@@ -37,8 +40,10 @@ func (c *readCache[T]) get(k string) (T, bool) {
 	e, ok := c.entries[k]
 	c.mu.RUnlock()
 	if !ok || c.now().Sub(e.at) >= c.ttl {
+		c.misses.Add(1)
 		return zero, false
 	}
+	c.hits.Add(1)
 	return e.v, true
 }
 
@@ -69,4 +74,24 @@ func (c *readCache[T]) drop(k string) {
 	c.mu.Lock()
 	delete(c.entries, k)
 	c.mu.Unlock()
+}
+
+// CacheStats counts the lookups a read cache answered (Hits) and those
+// that went to the database (Misses).
+type CacheStats struct {
+	Hits, Misses uint64
+}
+
+func (c *readCache[T]) stats() CacheStats {
+	if c == nil {
+		return CacheStats{}
+	}
+	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load()}
+}
+
+// CacheStats reports the user and client read caches' lookups since the DB
+// was opened (zero when WithReadCache is off). Reads inside transactions
+// bypass the caches and are not counted.
+func (d *DB) CacheStats() (users, clients CacheStats) {
+	return d.users.stats(), d.clients.stats()
 }

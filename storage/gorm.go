@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -55,6 +56,24 @@ func New(writer, reader *gorm.DB, opts ...Option) *DB {
 
 // Writer exposes the write handle for backend-specific set-up and tests.
 func (d *DB) Writer() *gorm.DB { return d.writer }
+
+// Pools returns the connection pools by name, for monitoring: "writer"
+// and "reader" when reads have a pool of their own (SQLite), else one
+// pool named "primary" (PostgreSQL).
+func (d *DB) Pools() (map[string]*sql.DB, error) {
+	w, err := d.writer.DB()
+	if err != nil {
+		return nil, translate(err)
+	}
+	r, err := d.reader.DB()
+	if err != nil {
+		return nil, translate(err)
+	}
+	if w == r {
+		return map[string]*sql.DB{"primary": w}, nil
+	}
+	return map[string]*sql.DB{"writer": w, "reader": r}, nil
+}
 
 type txKey struct{}
 

@@ -86,6 +86,7 @@ func (h *Handler) Login(c *gin.Context) {
 	ip := clientIP(r)
 	userKey := "u:" + strings.ToLower(username)
 	if wait := h.throttle.Blocked(userKey, "ip:"+ip); wait > 0 {
+		h.rateLimited("login")
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		page.Error = "Too many failed sign-in attempts. Wait a minute and try again."
 		h.render(c.Writer, r, http.StatusTooManyRequests, "login", "Sign in", nil, page)

@@ -226,6 +226,7 @@ func (h *Handler) Signup(c *gin.Context) {
 	page := signupPage{Form: signupForm{Username: form.Username, Email: form.Email}, Next: safeNext(c.PostForm("next"))}
 	ipKey := "signup-ip:" + clientIP(r)
 	if wait := h.throttle.Blocked(ipKey); wait > 0 {
+		h.rateLimited("signup")
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		page.Errors.Form = "Too many sign-ups from your network. Wait a minute and try again."
 		h.render(c.Writer, r, http.StatusTooManyRequests, "signup", "Create an account", nil, page)

@@ -67,9 +67,12 @@ type Config struct {
 	// Scopes are the registered scope names, offered on /apps.
 	Scopes []string
 	// Keys serves the /keys pages.
-	Keys   KeyService
-	Logger *slog.Logger
-	Now    func() time.Time
+	Keys KeyService
+	// OnRateLimited, when set, is called once per page answered 429 by a
+	// throttle, with "login" or "signup".
+	OnRateLimited func(scope string)
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // Handler serves the pages.
@@ -85,6 +88,13 @@ type Handler struct {
 }
 
 const sessionName = "latchkey_session"
+
+// rateLimited reports a 429 to Config.OnRateLimited.
+func (h *Handler) rateLimited(scope string) {
+	if f := h.cfg.OnRateLimited; f != nil {
+		f(scope)
+	}
+}
 
 // New builds the page handler.
 func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {

@@ -125,3 +125,23 @@ func randomHex(t *testing.T, n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// TestPools checks that PostgreSQL reports its one pool for monitoring.
+func TestPools(t *testing.T) {
+	dsn := os.Getenv(dsnEnv)
+	if dsn == "" {
+		t.Skip("LATCHKEY_TEST_POSTGRES_DSN not set; skipping")
+	}
+	db, err := postgres.Open(dsn, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pools, err := db.Pools()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pools) != 1 || pools["primary"] == nil || pools["primary"].Stats().MaxOpenConnections != 8 {
+		t.Fatalf("pools %v", pools)
+	}
+}

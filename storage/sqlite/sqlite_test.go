@@ -135,3 +135,40 @@ func TestFileMode(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolsAndCacheStats checks the pools reported for monitoring and the
+// read caches' hit and miss counts.
+func TestPoolsAndCacheStats(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "t.db"), storage.WithReadCache(time.Minute))
+	pools, err := db.Pools()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pools) != 2 || pools["writer"].Stats().MaxOpenConnections != 1 || pools["reader"].Stats().MaxOpenConnections != 4 {
+		t.Fatalf("pools %v", pools)
+	}
+
+	ctx := t.Context()
+	if err := db.CreateUser(ctx, &storage.User{ID: "u1", Username: "alice", PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := db.GetUser(ctx, "u1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.GetClient(ctx, "nope"); err == nil {
+		t.Fatal("unknown client found")
+	}
+	// Reads inside a transaction bypass the cache and are not counted.
+	if err := db.InTx(ctx, func(ctx context.Context) error { _, err := db.GetUser(ctx, "u1"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	users, clients := db.CacheStats()
+	if users != (storage.CacheStats{Hits: 2, Misses: 1}) || clients != (storage.CacheStats{Misses: 1}) {
+		t.Fatalf("users %+v clients %+v", users, clients)
+	}
+	if u, c := open(t, filepath.Join(t.TempDir(), "n.db")).CacheStats(); u != (storage.CacheStats{}) || c != u {
+		t.Fatalf("without a read cache: %+v %+v", u, c)
+	}
+}
