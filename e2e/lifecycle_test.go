@@ -11,7 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
 	"time"
+
+	"github.com/latchkey/latchkey/internal/flowtest"
 
 	_ "github.com/mattn/go-sqlite3"
 )
@@ -199,6 +202,10 @@ func TestJanitorRunsInServe(t *testing.T) {
 			t.Fatalf("no janitor log line with the access_tokens count:\n%s", in.logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	_, page := flowtest.Get(t, http.DefaultClient, in.URL+"/metrics")
+	if want := fmt.Sprintf(`latchkey_janitor_purged_rows_total{table="access_tokens"} %d`, tokens); !strings.Contains(page, want) {
+		t.Errorf("/metrics lacks %s", want)
 	}
 }
 
