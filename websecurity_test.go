@@ -637,6 +637,9 @@ func wsLoggedServer(t *testing.T) (*testServer, *wsLogBuffer) {
 func TestWebSecurityNoSecretsInLogs(t *testing.T) {
 	t.Parallel()
 	s, logs := wsLoggedServer(t)
+	// Lines logged while the server was wired (e.g. "database migrated")
+	// belong to no request.
+	startup := strings.Count(logs.String(), "\n")
 	s.createUser(t, "alice", wsPassword)
 	id, sec := s.createClient(t, oauth.ClientSpec{Name: "Logged App", RedirectURIs: []string{wsRedirect},
 		GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"}})
@@ -840,16 +843,16 @@ func TestWebSecurityNoSecretsInLogs(t *testing.T) {
 	if !strings.Contains(out, `"path":"/user/keys/[REDACTED]"`) {
 		t.Errorf("no redacted path in the access log")
 	}
-	// Every line here was logged during a request: each carries the id.
+	// Every line after start-up was logged during a request: each carries the id.
 	var signupLines int
-	for line := range strings.SplitSeq(strings.TrimSpace(out), "\n") {
+	for i, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Errorf("not a JSON log line: %s", line)
 			continue
 		}
 		id, _ := rec["request_id"].(string)
-		if id == "" {
+		if id == "" && i >= startup {
 			t.Errorf("line without request_id: %s", line)
 		}
 		if id == signupID {
