@@ -18,7 +18,7 @@ func (s *Service) Verify(ctx context.Context, raw string, ip string) (*storage.A
 		return nil, ErrNotFound
 	}
 	digest, _ := s.cfg.Hasher.Digest([]byte(raw))
-	k, ok := s.cache.get(digest)
+	k, ok, ticket := s.cache.Get(string(digest))
 	if !ok {
 		var err error
 		k, err = s.store.GetAPIKeyByDigest(ctx, digest)
@@ -27,7 +27,7 @@ func (s *Service) Verify(ctx context.Context, raw string, ip string) (*storage.A
 		} else if err != nil {
 			return nil, err
 		}
-		s.cache.put(digest, k)
+		s.cache.Put(string(digest), k, ticket)
 	}
 	if k == nil {
 		return nil, ErrNotFound

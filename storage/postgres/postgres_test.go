@@ -24,9 +24,19 @@ import (
 const dsnEnv = "LATCHKEY_TEST_POSTGRES_DSN"
 
 func TestConformance(t *testing.T) {
+	admin, dsn := adminDB(t)
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return openStore(t, freshSchema(t, admin, dsn), 8)
+	})
+}
+
+// adminDB connects to the database named by LATCHKEY_TEST_POSTGRES_DSN, or
+// skips the test.
+func adminDB(t *testing.T) (*gorm.DB, string) {
+	t.Helper()
 	dsn := os.Getenv(dsnEnv)
 	if dsn == "" {
-		t.Skip("LATCHKEY_TEST_POSTGRES_DSN not set; skipping the PostgreSQL conformance suite")
+		t.Skip("LATCHKEY_TEST_POSTGRES_DSN not set; skipping the PostgreSQL suites")
 	}
 	admin, err := gorm.Open(gormpg.Open(dsn), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
@@ -37,22 +47,19 @@ func TestConformance(t *testing.T) {
 		t.Fatalf("pool: %v", err)
 	}
 	t.Cleanup(func() { _ = adminDB.Close() })
-
-	storagetest.Run(t, func(t *testing.T) storage.Store {
-		return openInFreshSchema(t, admin, dsn)
-	})
+	return admin, dsn
 }
 
-// openInFreshSchema creates a uniquely named schema, opens a migrated store
-// whose search_path is that schema, and drops the schema when t ends, so
-// every store starts empty and runs never see each other's rows.
-func openInFreshSchema(t *testing.T, admin *gorm.DB, dsn string) *storage.DB {
+// freshSchema creates a uniquely named schema, drops it when t ends, and
+// returns dsn with its search_path set to it, so every store starts empty
+// and runs never see each other's rows.
+func freshSchema(t *testing.T, admin *gorm.DB, dsn string) string {
 	t.Helper()
 	schema := "lk_" + randomHex(t, 8)
 	if err := admin.WithContext(t.Context()).Exec("CREATE SCHEMA " + schema).Error; err != nil {
 		t.Fatalf("create schema: %v", err)
 	}
-	// Registered first so it runs last, after the store's pool is closed.
+	// Registered first so it runs last, after the stores' pools are closed.
 	t.Cleanup(func() {
 		// t.Context() is already cancelled during clean-up.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -61,8 +68,13 @@ func openInFreshSchema(t *testing.T, admin *gorm.DB, dsn string) *storage.DB {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
+	return withParam(t, dsn, "search_path", schema)
+}
 
-	db, err := postgres.Open(withSearchPath(t, dsn, schema), 8)
+// openStore opens and migrates a store on dsn, closed when t ends.
+func openStore(t *testing.T, dsn string, maxOpen int, opts ...storage.Option) *storage.DB {
+	t.Helper()
+	db, err := postgres.Open(dsn, maxOpen, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -77,19 +89,20 @@ func openInFreshSchema(t *testing.T, admin *gorm.DB, dsn string) *storage.DB {
 	return db
 }
 
-// withSearchPath adds search_path to a URL or keyword/value DSN; pgx sends
-// unknown parameters to the server as run-time settings.
-func withSearchPath(t *testing.T, dsn, schema string) string {
+// withParam adds a run-time parameter (search_path, application_name) to a
+// URL or keyword/value DSN; pgx sends unknown parameters to the server as
+// run-time settings.
+func withParam(t *testing.T, dsn, name, value string) string {
 	t.Helper()
 	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + " search_path=" + schema
+		return dsn + " " + name + "=" + value
 	}
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatalf("parse %s: %v", dsnEnv, err)
 	}
 	q := u.Query()
-	q.Set("search_path", schema)
+	q.Set(name, value)
 	u.RawQuery = q.Encode()
 	return u.String()
 }
