@@ -126,6 +126,9 @@ type app struct {
 	// metrics and the registry /metrics serves; nil when metrics are off.
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
+	// bus is the PostgreSQL cache-invalidation listener (nil on SQLite);
+	// serve runs it. Until it connects, the caches it feeds are bypassed.
+	bus *postgres.Listener
 }
 
 // withApp loads configuration and runs fn with the wired app. forceMigrate
@@ -150,10 +153,6 @@ func withApp(ctx context.Context, forceMigrate bool, fn func(*app) error) error 
 	return fn(a)
 }
 
-// readCacheTTL bounds how long a user or client change made by another
-// instance can go unseen (this instance's own writes are seen at once).
-const readCacheTTL = time.Second
-
 // newApp opens storage (migrating it when storage.auto_migrate is set), loads or generates secrets and
 // composes the OAuth provider. The caller closes a.db.
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
@@ -175,11 +174,15 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if m != nil {
 		lim = ratelimit.Observed(lim, func(error) { m.RateLimitBackendError() })
 	}
+	// Users and clients are cached for storage.cache_ttl; on PostgreSQL,
+	// writes from every instance invalidate at once through the bus.
 	var db *storage.DB
+	var bus *postgres.Listener
 	if cfg.IsPostgres() {
-		db, err = postgres.Open(cfg.Storage.DSN, cfg.Storage.MaxOpenConns, storage.WithReadCache(readCacheTTL))
+		db, err = postgres.Open(cfg.Storage.DSN, cfg.Storage.MaxOpenConns, storage.WithReadCache(cfg.ResolvedCacheTTL()))
+		bus = postgres.NewListener(postgres.ListenerConfig{DSN: cfg.Storage.DSN, Logger: log})
 	} else {
-		db, err = sqlite.Open(cfg.ResolvedDSN(), cfg.Storage.MaxOpenConns, storage.WithReadCache(readCacheTTL))
+		db, err = sqlite.Open(cfg.ResolvedDSN(), cfg.Storage.MaxOpenConns, storage.WithReadCache(cfg.ResolvedCacheTTL()))
 	}
 	if err != nil {
 		return nil, err
@@ -230,7 +233,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return fail(err)
 	}
-	a := &app{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log, limiter: lim, redis: rdb,
+	if bus != nil {
+		// Both caches are bypassed from here until the listener connects.
+		bus.Subscribe(db)
+		bus.Subscribe(ks)
+	}
+	a := &app{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log, limiter: lim, redis: rdb, bus: bus,
 		migrated: migrated, schemaVersion: schemaVersion, metrics: m, registry: reg}
 	if err := a.watchMetrics(); err != nil {
 		return fail(err)
@@ -272,6 +280,18 @@ func prepareSchema(ctx context.Context, db *storage.DB, migrate bool, log *slog.
 	return applied, version, nil
 }
 
+// runBus runs the cache-invalidation listener, if any, until the returned
+// function is called.
+func (a *app) runBus() (stop func()) {
+	if a.bus == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.bus.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
 // newKeyService wires the API-key service: fine-grained scopes are the
 // registered scopes named resource:action; recoverable keys are sealed with
 // an AES-256-GCM key derived (HKDF-SHA256) from the HMAC secret.
@@ -289,6 +309,7 @@ func newKeyService(cfg *config.Config, sec *config.Secrets, hasher *secret.Hashe
 		Format: keys.NewFormat(cfg.Keys.Prefix), Hasher: hasher, Scopes: scopes,
 		Tiers: tiers, DefaultTier: cfg.RateLimits.DefaultTier, RevokeTokens: p.RevokeKeyTokens,
 		OnVerify: onVerify,
+		CacheTTL: cfg.ResolvedCacheTTL(),
 	}
 	if cfg.Keys.Recoverable {
 		k, err := hkdf.Key(sha256.New, sec.HMACKey, nil, "latchkey recoverable api keys v1", 32)
@@ -395,6 +416,8 @@ func serve(ctx context.Context, a *app) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopBus := a.runBus()
+	defer stopBus()
 	janitorDone := make(chan struct{})
 	go func() { defer close(janitorDone); a.janitor().Run(ctx) }()
 

@@ -45,7 +45,8 @@ func (a *app) apiRateLimits() *api.RateLimits {
 	return &api.RateLimits{
 		Limiter: a.limiter, Tiers: tiers, DefaultTier: rc.DefaultTier, FailOpen: rc.FailOpen,
 		KeyTier: (&keyTiers{entries: map[string]keyTierEntry{}, get: a.db.GetAPIKey, now: time.Now}).tier,
-		// Clients are read through the storage read cache (1 s).
+		// Clients are read through the storage read cache (storage.cache_ttl,
+		// invalidated on every change).
 		ClientTier: func(ctx context.Context, id string) (string, error) {
 			c, err := a.db.GetClient(ctx, id)
 			if err != nil {

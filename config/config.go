@@ -70,7 +70,24 @@ type StorageConfig struct {
 	DSN          string `yaml:"dsn"`
 	MaxOpenConns int    `yaml:"max_open_conns"`
 	AutoMigrate  bool   `yaml:"auto_migrate"`
+	// CacheTTL is how long API-key verifications, users and clients are
+	// cached in process; 0 = automatic (see ResolvedCacheTTL).
+	CacheTTL Duration `yaml:"cache_ttl"`
 }
+
+// Automatic storage.cache_ttl values (README "Several instances").
+const (
+	// SQLiteCacheTTL bounds staleness when several processes share one
+	// SQLite file: nothing tells them of each other's writes.
+	SQLiteCacheTTL = time.Second
+	// PostgresCacheTTL is a safety net only: on PostgreSQL every
+	// invalidating write is pushed to all instances (LISTEN/NOTIFY), and
+	// caches are bypassed while that channel is down. The TTL bounds only
+	// changes made behind Latchkey's back (rows edited by hand).
+	PostgresCacheTTL = 30 * time.Second
+	// maxCacheTTL keeps a typo from caching for days.
+	maxCacheTTL = time.Hour
+)
 
 // RedisConfig configures the optional Redis; an empty URL means none.
 type RedisConfig struct {
@@ -312,6 +329,19 @@ func (c *Config) IsPostgres() bool {
 	return strings.HasPrefix(d, "postgres://") || strings.HasPrefix(d, "postgresql://")
 }
 
+// ResolvedCacheTTL returns storage.cache_ttl, or when it is 0 the
+// automatic value: PostgresCacheTTL on PostgreSQL, SQLiteCacheTTL on SQLite.
+func (c *Config) ResolvedCacheTTL() time.Duration {
+	switch {
+	case c.Storage.CacheTTL > 0:
+		return c.Storage.CacheTTL.Duration()
+	case c.IsPostgres():
+		return PostgresCacheTTL
+	default:
+		return SQLiteCacheTTL
+	}
+}
+
 // ResolvedDSN returns the DSN, or DataDir/latchkey.db when it is empty.
 func (c *Config) ResolvedDSN() string {
 	if c.Storage.DSN == "" {
@@ -378,6 +408,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Storage.MaxOpenConns < 1 {
 		bad("storage.max_open_conns", "must be at least 1")
+	}
+	if c.Storage.CacheTTL < 0 || c.Storage.CacheTTL.Duration() > maxCacheTTL {
+		bad("storage.cache_ttl", "must be between 0 (automatic) and %s, got %s", Duration(maxCacheTTL), c.Storage.CacheTTL)
 	}
 	if c.Redis.URL != "" {
 		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {

@@ -156,6 +156,7 @@ func TestEnvOverrides(t *testing.T) {
 		{"LATCHKEY_STORAGE_AUTO_MIGRATE=0", func(c *Config) bool { return !c.Storage.AutoMigrate }},
 		{"LATCHKEY_METRICS_ENABLED=false", func(c *Config) bool { return !c.Metrics.Enabled }},
 		{"LATCHKEY_METRICS_TOKEN=0123456789abcdef0", func(c *Config) bool { return c.Metrics.Token == "0123456789abcdef0" }},
+		{"LATCHKEY_STORAGE_CACHE_TTL=1m", func(c *Config) bool { return c.Storage.CacheTTL.Duration() == time.Minute }},
 		{"LATCHKEY_OAUTH_ACCESS_TOKEN_LIFESPAN=5m", func(c *Config) bool { return c.OAuth.AccessTokenLifespan.Duration() == 5*time.Minute }},
 		{`LATCHKEY_OAUTH_SCOPES=[{"name":"a","description":"A"}]`, func(c *Config) bool {
 			return reflect.DeepEqual(c.OAuth.Scopes, []Scope{{"a", "A"}})
@@ -240,6 +241,9 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 		{func(c *Config) { c.Redis.URL = "http://r" }, "redis.url"},
 		{func(c *Config) { c.Storage.MaxOpenConns = 0 }, "storage.max_open_conns"},
+		{func(c *Config) { c.Storage.CacheTTL = -1 }, "storage.cache_ttl"},
+		{func(c *Config) { c.Storage.CacheTTL = Duration(2 * time.Hour) }, "storage.cache_ttl: must be between 0 (automatic) and 1h"},
+		{func(c *Config) { c.Storage.CacheTTL = Duration(time.Hour) }, ""},
 		{func(c *Config) { c.Secrets.PepperVersion = 0 }, "secrets.pepper_version"},
 		{func(c *Config) { c.Secrets.Pepper = "c2hvcnQ=" }, "secrets.pepper: must be at least 32 bytes"},
 		{func(c *Config) { c.Secrets.CookieBlockKey = strings.Repeat("k", 20) }, "secrets.cookie_block_key"},
@@ -460,5 +464,26 @@ func TestSecretsRedacted(t *testing.T) {
 		if strings.Contains(out, secret) || strings.Contains(out, string(s.Pepper)) {
 			t.Errorf("secret leaked: %s", out)
 		}
+	}
+}
+
+func TestResolvedCacheTTL(t *testing.T) {
+	for _, tc := range []struct {
+		name, dsn string
+		ttl       time.Duration
+		want      time.Duration
+	}{
+		{"SQLite, automatic", "", 0, SQLiteCacheTTL},
+		{"PostgreSQL, automatic", "postgres://db/latchkey", 0, PostgresCacheTTL},
+		{"SQLite, set", "", 5 * time.Second, 5 * time.Second},
+		{"PostgreSQL, set", "postgresql://db/latchkey", time.Minute, time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Defaults()
+			c.Storage.DSN, c.Storage.CacheTTL = tc.dsn, Duration(tc.ttl)
+			if got := c.ResolvedCacheTTL(); got != tc.want {
+				t.Errorf("ResolvedCacheTTL = %s, want %s", got, tc.want)
+			}
+		})
 	}
 }

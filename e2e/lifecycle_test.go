@@ -19,31 +19,6 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 )
 
-// api calls the JSON API with HTTP Basic (user, password) or a bearer
-// credential, and decodes the JSON answer.
-func api(t testing.TB, method, u, bearer, body string, basic ...string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest(method, u, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	if len(basic) == 2 {
-		req.SetBasicAuth(basic[0], basic[1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	b, _ := io.ReadAll(resp.Body)
-	_ = json.Unmarshal(b, &out)
-	return resp.StatusCode, out
-}
-
 // TestServeAndTerminate starts a real process, checks it serves and
 // answers readiness, and that SIGTERM ends it cleanly (exit status 0).
 func TestServeAndTerminate(t *testing.T) {
@@ -74,14 +49,14 @@ func TestGracefulShutdown(t *testing.T) {
 	const user, pass = "grace", "graceful-password-1"
 	cli(t, e, "user", "create", "--username", user, "--password", pass)
 
-	code, k := api(t, "POST", in.URL+"/user/keys", "", `{"handle":"counted"}`, user, pass)
+	code, k, _ := api(t, "POST", in.URL+"/user/keys", basic(user, pass), map[string]any{"handle": "counted"})
 	if code != http.StatusCreated {
 		t.Fatalf("create key: %d %v", code, k)
 	}
 	key := k["key"].(string)
 	const uses = 7
 	for range uses {
-		if code, body := api(t, "GET", in.URL+"/v1/users/me", key, ""); code != http.StatusOK {
+		if code, body, _ := api(t, "GET", in.URL+"/v1/users/me", bearer(key), nil); code != http.StatusOK {
 			t.Fatalf("/v1/users/me: %d %v", code, body)
 		}
 	}
@@ -150,10 +125,10 @@ func TestGracefulShutdown(t *testing.T) {
 	checkSQLiteIntegrity(t, filepath.Join(e["LATCHKEY_DATA_DIR"], "latchkey.db"))
 
 	again := start(t, e)
-	if code, body := api(t, "GET", again.URL+"/v1/users/me", made["key"].(string), ""); code != http.StatusOK {
+	if code, body, _ := api(t, "GET", again.URL+"/v1/users/me", bearer(made["key"].(string)), nil); code != http.StatusOK {
 		t.Fatalf("the key made during shutdown does not work after restart: %d %v", code, body)
 	}
-	code, got := api(t, "GET", again.URL+"/user/keys/counted", "", "", user, pass)
+	code, got, _ := api(t, "GET", again.URL+"/user/keys/counted", basic(user, pass), nil)
 	if code != http.StatusOK {
 		t.Fatalf("get key: %d %v", code, got)
 	}

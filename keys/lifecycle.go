@@ -63,7 +63,7 @@ func (s *Service) Update(ctx context.Context, userID, handle string, p Patch) (*
 	if err != nil {
 		return nil, err
 	}
-	s.cache.invalidate(k.Digest)
+	s.cache.Invalidate(string(k.Digest))
 	s.Audit(ctx, out, "updated", p.IP, "")
 	return out, nil
 }
@@ -85,7 +85,7 @@ func (s *Service) Revoke(ctx context.Context, userID, handle, ip string) (*stora
 	if err != nil {
 		return nil, err
 	}
-	s.cache.invalidate(k.Digest)
+	s.cache.Invalidate(string(k.Digest))
 	s.revokeTokens(ctx, k.ID)
 	s.Audit(ctx, k, "revoked", ip, "")
 	return k, nil
@@ -140,7 +140,7 @@ func (s *Service) Rotate(ctx context.Context, userID, handle string, grace time.
 	if err != nil {
 		return nil, "", err
 	}
-	s.cache.invalidate(old.Digest)
+	s.cache.Invalidate(string(old.Digest))
 	if grace == 0 {
 		s.revokeTokens(ctx, old.ID)
 	}

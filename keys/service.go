@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/internal/ttlcache"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -48,7 +49,9 @@ type Config struct {
 	Scopes      []string
 	Tiers       []string
 	DefaultTier string
-	// CacheTTL bounds how long a verification result is reused (default 1s).
+	// CacheTTL bounds how long a verification result is reused (default
+	// 1s). Changes made by other instances are seen at the latest after
+	// it, or as soon as they are pushed through Invalidate.
 	CacheTTL time.Duration
 	// RevokeTokens revokes every OAuth access token exchanged from a key;
 	// called when the key is revoked or rotated with no grace.
@@ -63,7 +66,7 @@ type Config struct {
 type Service struct {
 	cfg   Config
 	store Store
-	cache *cache
+	cache *ttlcache.Cache[*storage.APIKey]
 	usage *usageBatcher
 }
 
@@ -78,7 +81,8 @@ func New(cfg Config, store Store) *Service {
 	if cfg.DefaultTier == "" {
 		cfg.DefaultTier = "free"
 	}
-	s := &Service{cfg: cfg, store: store, cache: newCache(cfg.CacheTTL, cfg.Now)}
+	s := &Service{cfg: cfg, store: store}
+	s.cache = newCache(s)
 	s.usage = newUsageBatcher(store, cfg.Now)
 	return s
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"encoding/hex"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -271,6 +272,67 @@ func BenchmarkVerifyCached(b *testing.B) {
 			if _, err := s.Verify(context.Background(), plain, ""); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// TestCacheInvalidationFromOtherInstances: a change another instance made
+// (the key revoked behind this service's back, then announced through
+// Invalidate) is seen at once, and while invalidations may be lost
+// (SetListening(false)) every verification reads the database.
+func TestCacheInvalidationFromOtherInstances(t *testing.T) {
+	s, cs, _, _ := newService(t, false)
+	ctx := t.Context()
+	k, plain, err := s.Create(ctx, "u1", allScopes, CreateRequest{Handle: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherInstance := func(t *testing.T) { // revokes through storage only
+		t.Helper()
+		err := cs.DB.UpdateAPIKey(ctx, k.ID, func(r *storage.APIKey) error { now := time.Now(); r.RevokedAt = &now; return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	verify := func(t *testing.T, want error) {
+		t.Helper()
+		if _, err := s.Verify(ctx, plain, ""); !errors.Is(err, want) {
+			t.Fatalf("Verify = %v, want %v", err, want)
+		}
+	}
+	verify(t, nil) // cached now
+	otherInstance(t)
+	verify(t, nil) // still cached: nothing told this instance
+
+	s.Invalidate(storage.Invalidation{Topic: storage.TopicUser, ID: hex.EncodeToString(k.Digest)})
+	s.Invalidate(storage.Invalidation{Topic: storage.TopicAPIKey, ID: "not hex"})
+	verify(t, nil) // other topics and garbage are ignored
+	s.Invalidate(storage.Invalidation{Topic: storage.TopicAPIKey, ID: hex.EncodeToString(k.Digest)})
+	verify(t, ErrRevoked)
+
+	t.Run("bypassed while not listening", func(t *testing.T) {
+		_, plain2, err := s.Create(ctx, "u1", allScopes, CreateRequest{Handle: "ci2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.SetListening(false)
+		before := cs.lookups.Load()
+		for range 3 {
+			if _, err := s.Verify(ctx, plain2, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := cs.lookups.Load() - before; n != 3 {
+			t.Fatalf("%d lookups for 3 verifications while not listening, want 3", n)
+		}
+		s.SetListening(true)
+		for range 3 {
+			if _, err := s.Verify(ctx, plain2, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := cs.lookups.Load() - before; n != 4 {
+			t.Fatalf("%d lookups after listening again, want 4 (one fill, then cached)", n)
 		}
 	})
 }

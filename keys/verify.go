@@ -19,7 +19,7 @@ func (s *Service) Verify(ctx context.Context, raw string, ip string) (*storage.A
 		return nil, ErrNotFound
 	}
 	digest, _ := s.cfg.Hasher.Digest([]byte(raw))
-	k, ok := s.cache.get(digest)
+	k, ok, ticket := s.cache.Get(string(digest))
 	if !ok {
 		var err error
 		k, err = s.store.GetAPIKeyByDigest(ctx, digest)
@@ -29,7 +29,7 @@ func (s *Service) Verify(ctx context.Context, raw string, ip string) (*storage.A
 			s.verified(VerifyError)
 			return nil, err
 		}
-		s.cache.put(digest, k)
+		s.cache.Put(string(digest), k, ticket)
 	}
 	if k == nil {
 		s.verified(VerifyNotFound)
@@ -70,7 +70,8 @@ func (s *Service) verified(result string) {
 // CacheStats reports how many verification lookups the cache has answered
 // (hits) and how many went to the database (misses) since start-up.
 func (s *Service) CacheStats() (hits, misses uint64) {
-	return s.cache.hits.Load(), s.cache.misses.Load()
+	st := s.cache.Stats()
+	return st.Hits, st.Misses
 }
 
 // Key states reported by Status.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"time"
 )
@@ -124,13 +125,15 @@ func (d *DB) ListAPIKeys(ctx context.Context, userID string) ([]APIKey, error) {
 	return ks, translate(err)
 }
 
-// UpdateAPIKey implements APIKeys.
+// UpdateAPIKey implements APIKeys. The change is published (see
+// WithPublisher) so every instance's verification cache drops the key.
 func (d *DB) UpdateAPIKey(ctx context.Context, id string, fn func(*APIKey) error) error {
 	return d.InTx(ctx, func(ctx context.Context) error {
 		var k APIKey
 		if err := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).Where("id = ?", id).Take(&k).Error; err != nil {
 			return translate(err)
 		}
+		digest := hex.EncodeToString(k.Digest)
 		if err := fn(&k); err != nil {
 			return err
 		}
@@ -138,7 +141,10 @@ func (d *DB) UpdateAPIKey(ctx context.Context, id string, fn func(*APIKey) error
 		k.UpdatedAt = d.now().UTC()
 		k.ExpiresAt = utcPtr(k.ExpiresAt)
 		k.RevokedAt = utcPtr(k.RevokedAt)
-		return translate(d.w(ctx).Save(&k).Error)
+		if err := d.w(ctx).Save(&k).Error; err != nil {
+			return translate(err)
+		}
+		return d.changed(ctx, Invalidation{Topic: TopicAPIKey, ID: digest})
 	})
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/latchkey/latchkey/internal/ttlcache"
 )
 
 // DB implements Store over GORM. Writes and transactions go to the writer
@@ -21,13 +23,21 @@ type DB struct {
 	reader   *gorm.DB
 	now      func() time.Time
 	cacheTTL time.Duration
-	users    *readCache[User]
-	clients  *readCache[Client]
+	publish  Publisher
+	// users and clients are the read caches: the hot paths (client
+	// authentication on every token and introspection request, the user
+	// behind every session and key-authenticated call) then cost no query.
+	users   *ttlcache.Cache[User]
+	clients *ttlcache.Cache[Client]
 }
+
+// readCacheMax bounds each read cache.
+const readCacheMax = 50_000
 
 // WithReadCache keeps users and clients read outside transactions for ttl
 // (0 disables it). This process's writes invalidate at once; changes made
-// by other instances are seen within ttl.
+// by other instances are seen when their invalidation arrives (see
+// WithPublisher and SetListening), at the latest within ttl.
 func WithReadCache(ttl time.Duration) Option { return func(d *DB) { d.cacheTTL = ttl } }
 
 var _ Store = (*DB)(nil)
@@ -47,10 +57,8 @@ func New(writer, reader *gorm.DB, opts ...Option) *DB {
 	for _, o := range opts {
 		o(d)
 	}
-	if d.cacheTTL > 0 {
-		d.users = newReadCache[User](d.cacheTTL, d.now)
-		d.clients = newReadCache[Client](d.cacheTTL, d.now)
-	}
+	d.users = ttlcache.New[User](d.cacheTTL, readCacheMax, d.now)
+	d.clients = ttlcache.New[Client](d.cacheTTL, readCacheMax, d.now)
 	return d
 }
 
@@ -79,8 +87,10 @@ type txKey struct{}
 
 // tx returns the transaction carried by ctx, if any.
 func tx(ctx context.Context) *gorm.DB {
-	t, _ := ctx.Value(txKey{}).(*gorm.DB)
-	return t
+	if s, _ := ctx.Value(txKey{}).(*txState); s != nil {
+		return s.db
+	}
+	return nil
 }
 
 // w returns the handle for writes: the context's transaction or the writer.
@@ -108,16 +118,20 @@ func (d *DB) BeginTx(ctx context.Context) (context.Context, error) {
 	if t.Error != nil {
 		return ctx, translate(t.Error)
 	}
-	return context.WithValue(ctx, txKey{}, t), nil
+	return context.WithValue(ctx, txKey{}, &txState{db: t}), nil
 }
 
 // Commit implements Store.
 func (d *DB) Commit(ctx context.Context) error {
-	t := tx(ctx)
-	if t == nil {
+	s, _ := ctx.Value(txKey{}).(*txState)
+	if s == nil {
 		return errors.New("storage: commit without transaction")
 	}
-	return translate(t.Commit().Error)
+	if err := s.db.Commit().Error; err != nil {
+		return translate(err)
+	}
+	s.committed()
+	return nil
 }
 
 // Rollback implements Store.
@@ -137,9 +151,16 @@ func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	if tx(ctx) != nil {
 		return fn(ctx)
 	}
-	return translate(d.writer.WithContext(ctx).Transaction(func(t *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, t))
-	}))
+	s := &txState{}
+	err := d.writer.WithContext(ctx).Transaction(func(t *gorm.DB) error {
+		s.db = t
+		return fn(context.WithValue(ctx, txKey{}, s))
+	})
+	if err != nil {
+		return translate(err)
+	}
+	s.committed()
+	return nil
 }
 
 // translate maps GORM and driver errors onto the sentinel errors, once, at
@@ -173,17 +194,20 @@ func (d *DB) CreateUser(ctx context.Context, u *User) error {
 // GetUser implements Users.
 func (d *DB) GetUser(ctx context.Context, id string) (*User, error) {
 	inTx := tx(ctx) != nil
+	var ticket ttlcache.Ticket
 	if !inTx {
-		if u, ok := d.users.get(id); ok {
+		u, ok, t := d.users.Get(id)
+		if ok {
 			return &u, nil
 		}
+		ticket = t
 	}
 	var u User
 	if err := d.r(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
 		return nil, translate(err)
 	}
 	if !inTx {
-		d.users.put(id, u)
+		d.users.Put(id, u, ticket)
 	}
 	return &u, nil
 }
@@ -199,16 +223,17 @@ func (d *DB) GetUserByUsername(ctx context.Context, username string) (*User, err
 
 // EndSessions implements Users.
 func (d *DB) EndSessions(ctx context.Context, userID string, at time.Time) error {
-	res := d.w(ctx).Model(&User{}).Where("id = ?", userID).
-		Updates(map[string]any{"sessions_not_before": at.UTC(), "updated_at": d.now().UTC()})
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	d.users.drop(userID)
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("user %q: %w", userID, ErrNotFound)
-	}
-	return nil
+	return d.InTx(ctx, func(ctx context.Context) error {
+		res := d.w(ctx).Model(&User{}).Where("id = ?", userID).
+			Updates(map[string]any{"sessions_not_before": at.UTC(), "updated_at": d.now().UTC()})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("user %q: %w", userID, ErrNotFound)
+		}
+		return d.changed(ctx, Invalidation{Topic: TopicUser, ID: userID})
+	})
 }
 
 // CreateClient implements Clients.
@@ -225,26 +250,29 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 // GetClient implements Clients.
 func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
 	inTx := tx(ctx) != nil
+	var ticket ttlcache.Ticket
 	if !inTx {
-		if c, ok := d.clients.get(id); ok {
+		c, ok, t := d.clients.Get(id)
+		if ok {
 			c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
 			c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
 			return &c, nil
 		}
+		ticket = t
 	}
 	var c Client
 	if err := d.r(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
 		return nil, translate(err)
 	}
 	if !inTx {
-		d.clients.put(id, c)
+		d.clients.Put(id, c, ticket)
 	}
 	return &c, nil
 }
 
 // UpdateClient implements Clients.
 func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error) error {
-	err := d.InTx(ctx, func(ctx context.Context) error {
+	return d.InTx(ctx, func(ctx context.Context) error {
 		var c Client
 		if err := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).Where("id = ?", id).Take(&c).Error; err != nil {
 			return translate(err)
@@ -255,15 +283,15 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 		c.ID = id
 		c.CreatedAt = c.CreatedAt.UTC()
 		c.UpdatedAt = d.now().UTC()
-		return translate(d.w(ctx).Save(&c).Error)
+		if err := d.w(ctx).Save(&c).Error; err != nil {
+			return translate(err)
+		}
+		return d.changed(ctx, Invalidation{Topic: TopicClient, ID: id})
 	})
-	d.clients.drop(id) // after the commit, so no reader re-caches the old row
-	return err
 }
 
 // DeleteClient implements Clients.
 func (d *DB) DeleteClient(ctx context.Context, id string) error {
-	defer d.clients.drop(id)
 	return d.InTx(ctx, func(ctx context.Context) error {
 		res := d.w(ctx).Where("id = ?", id).Delete(&Client{})
 		if res.Error != nil {
@@ -275,7 +303,10 @@ func (d *DB) DeleteClient(ctx context.Context, id string) error {
 		if err := d.w(ctx).Where("client_id = ?", id).Delete(&Request{}).Error; err != nil {
 			return translate(err)
 		}
-		return translate(d.w(ctx).Where("client_id = ?", id).Delete(&Consent{}).Error)
+		if err := d.w(ctx).Where("client_id = ?", id).Delete(&Consent{}).Error; err != nil {
+			return translate(err)
+		}
+		return d.changed(ctx, Invalidation{Topic: TopicClient, ID: id})
 	})
 }
 

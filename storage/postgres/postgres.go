@@ -1,5 +1,7 @@
 // Package postgres opens Latchkey's PostgreSQL store, used when several
-// instances share one database.
+// instances share one database, and keeps their in-process caches coherent:
+// every write that must invalidate a cache sends a NOTIFY inside its
+// transaction, and a Listener on each instance applies it.
 package postgres
 
 import (
@@ -14,7 +16,9 @@ import (
 )
 
 // Open connects to the PostgreSQL database named by dsn with a pool of at
-// most maxOpen connections shared by reads and writes.
+// most maxOpen connections shared by reads and writes. Writes that must
+// invalidate caches publish on the deployment's Channel; run a Listener
+// with the same dsn to receive them.
 func Open(dsn string, maxOpen int, opts ...storage.Option) (*storage.DB, error) {
 	if maxOpen < 1 {
 		maxOpen = 16
@@ -34,5 +38,11 @@ func Open(dsn string, maxOpen int, opts ...storage.Option) (*storage.DB, error) 
 	sqlDB.SetMaxOpenConns(maxOpen)
 	sqlDB.SetMaxIdleConns(maxOpen)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	var schema string
+	if err := db.Raw(schemaQuery).Scan(&schema).Error; err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("postgres: current schema: %w", err)
+	}
+	opts = append([]storage.Option{storage.WithPublisher(publisher(Channel(schema)))}, opts...)
 	return storage.New(db, db, opts...), nil
 }

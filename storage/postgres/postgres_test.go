@@ -24,29 +24,25 @@ import (
 const dsnEnv = "LATCHKEY_TEST_POSTGRES_DSN"
 
 func TestConformance(t *testing.T) {
-	admin, dsn := connect(t)
+	admin, dsn := adminDB(t)
 	storagetest.Run(t, func(t *testing.T) storage.Store {
-		db := openStore(t, freshSchema(t, admin, dsn))
-		if err := db.Migrate(t.Context()); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-		return db
+		return openMigrated(t, freshSchema(t, admin, dsn), 8)
 	})
 }
 
 // TestMigrations runs the migration suite; every store of one test opens
 // its own pool on the same fresh schema, as instances sharing a database do.
 func TestMigrations(t *testing.T) {
-	admin, dsn := connect(t)
+	admin, dsn := adminDB(t)
 	storagetest.RunMigrations(t, func(t *testing.T) func() *storage.DB {
 		schemaDSN := freshSchema(t, admin, dsn)
-		return func() *storage.DB { return openStore(t, schemaDSN) }
+		return func() *storage.DB { return openStore(t, schemaDSN, 8) }
 	})
 }
 
-// connect returns an administrative connection to the database named by
+// adminDB returns an administrative connection to the database named by
 // LATCHKEY_TEST_POSTGRES_DSN and that DSN, or skips the test.
-func connect(t *testing.T) (*gorm.DB, string) {
+func adminDB(t *testing.T) (*gorm.DB, string) {
 	t.Helper()
 	dsn := os.Getenv(dsnEnv)
 	if dsn == "" {
@@ -82,13 +78,13 @@ func freshSchema(t *testing.T, admin *gorm.DB, dsn string) string {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-	return withSearchPath(t, dsn, schema)
+	return withParam(t, dsn, "search_path", schema)
 }
 
 // openStore opens an unmigrated store on dsn, closed when t ends.
-func openStore(t *testing.T, dsn string) *storage.DB {
+func openStore(t *testing.T, dsn string, maxOpen int, opts ...storage.Option) *storage.DB {
 	t.Helper()
-	db, err := postgres.Open(dsn, 8)
+	db, err := postgres.Open(dsn, maxOpen, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -100,19 +96,30 @@ func openStore(t *testing.T, dsn string) *storage.DB {
 	return db
 }
 
-// withSearchPath adds search_path to a URL or keyword/value DSN; pgx sends
-// unknown parameters to the server as run-time settings.
-func withSearchPath(t *testing.T, dsn, schema string) string {
+// openMigrated opens a store on dsn and migrates it, closed when t ends.
+func openMigrated(t *testing.T, dsn string, maxOpen int, opts ...storage.Option) *storage.DB {
+	t.Helper()
+	db := openStore(t, dsn, maxOpen, opts...)
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+// withParam adds a run-time parameter (search_path, application_name) to a
+// URL or keyword/value DSN; pgx sends unknown parameters to the server as
+// run-time settings.
+func withParam(t *testing.T, dsn, name, value string) string {
 	t.Helper()
 	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return dsn + " search_path=" + schema
+		return dsn + " " + name + "=" + value
 	}
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatalf("parse %s: %v", dsnEnv, err)
 	}
 	q := u.Query()
-	q.Set("search_path", schema)
+	q.Set(name, value)
 	u.RawQuery = q.Encode()
 	return u.String()
 }

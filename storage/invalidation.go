@@ -1,0 +1,107 @@
+package storage
+
+import (
+	"context"
+	"sync"
+
+	"gorm.io/gorm"
+)
+
+// Topic names the kind of record an Invalidation is about.
+type Topic string
+
+// The records Latchkey caches in process, and so must invalidate.
+const (
+	// TopicUser: ID is a user id (the user read cache: sessions_not_before).
+	TopicUser Topic = "user"
+	// TopicClient: ID is a client id (the client read cache: secret, redirect URIs).
+	TopicClient Topic = "client"
+	// TopicAPIKey: ID is a key's HMAC digest in lower-case hex (the
+	// API-key verification cache in package keys).
+	TopicAPIKey Topic = "key"
+)
+
+// Invalidation says that cached copies of one record are stale.
+type Invalidation struct {
+	Topic Topic
+	ID    string
+}
+
+// Publisher tells every instance sharing the database that a record
+// changed. It runs inside the writing transaction tx, so the message is
+// delivered when, and only if, that transaction commits (PostgreSQL
+// NOTIFY); an error fails the write.
+type Publisher func(tx *gorm.DB, inv Invalidation) error
+
+// WithPublisher makes every write that must invalidate caches (API key
+// update, revoke and rotation; logout; client update and deletion) also
+// publish it to the other instances. Without one, only this process's
+// caches are invalidated, and other instances see the change when their
+// entries expire.
+func WithPublisher(p Publisher) Option { return func(d *DB) { d.publish = p } }
+
+// Invalidate drops this process's cached copy of the record, if it keeps
+// one (users and clients; API keys are cached by package keys). The
+// cross-instance listener calls it for every published invalidation.
+func (d *DB) Invalidate(inv Invalidation) {
+	switch inv.Topic {
+	case TopicUser:
+		d.users.Invalidate(inv.ID)
+	case TopicClient:
+		d.clients.Invalidate(inv.ID)
+	}
+}
+
+// SetListening tells the read caches whether invalidations from other
+// instances are arriving. While they may be lost (false) every entry is
+// dropped and the caches are bypassed, so a missed message can never make
+// a stale record outlive the outage; true lets them fill again.
+func (d *DB) SetListening(ok bool) {
+	d.users.SetBypass(!ok)
+	d.clients.SetBypass(!ok)
+}
+
+// changed records, inside the transaction of ctx, that the record named by
+// inv was written: it is published to the other instances (delivered at
+// commit) and dropped from this process's caches after the commit, so no
+// reader can re-cache the old row in between.
+func (d *DB) changed(ctx context.Context, inv Invalidation) error {
+	if d.publish != nil {
+		if err := d.publish(d.w(ctx), inv); err != nil {
+			return translate(err)
+		}
+	}
+	afterCommit(ctx, func() { d.Invalidate(inv) })
+	return nil
+}
+
+// txState is the transaction carried in a context, with the functions to
+// run once it has committed.
+type txState struct {
+	db    *gorm.DB
+	mu    sync.Mutex
+	after []func()
+}
+
+// afterCommit runs fn when the transaction of ctx commits (never if it
+// rolls back), or at once outside a transaction.
+func afterCommit(ctx context.Context, fn func()) {
+	s, _ := ctx.Value(txKey{}).(*txState)
+	if s == nil {
+		fn()
+		return
+	}
+	s.mu.Lock()
+	s.after = append(s.after, fn)
+	s.mu.Unlock()
+}
+
+func (s *txState) committed() {
+	s.mu.Lock()
+	fns := s.after
+	s.after = nil
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
