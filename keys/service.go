@@ -50,6 +50,11 @@ type Config struct {
 	DefaultTier string
 	// CacheTTL bounds how long a verification result is reused (default 1s).
 	CacheTTL time.Duration
+	// NoCache turns the verification cache off, so every Verify of a
+	// well-formed key runs the indexed digest query: the worst case, used
+	// by the benchmarks that compare verification cost at different
+	// numbers of stored keys. Servers leave it false.
+	NoCache bool
 	// RevokeTokens revokes every OAuth access token exchanged from a key;
 	// called when the key is revoked or rotated with no grace.
 	RevokeTokens func(ctx context.Context, keyID string) error

@@ -18,7 +18,11 @@ func (s *Service) Verify(ctx context.Context, raw string, ip string) (*storage.A
 		return nil, ErrNotFound
 	}
 	digest, _ := s.cfg.Hasher.Digest([]byte(raw))
-	k, ok := s.cache.get(digest)
+	var k *storage.APIKey
+	ok := false
+	if !s.cfg.NoCache {
+		k, ok = s.cache.get(digest)
+	}
 	if !ok {
 		var err error
 		k, err = s.store.GetAPIKeyByDigest(ctx, digest)
@@ -27,7 +31,9 @@ func (s *Service) Verify(ctx context.Context, raw string, ip string) (*storage.A
 		} else if err != nil {
 			return nil, err
 		}
-		s.cache.put(digest, k)
+		if !s.cfg.NoCache {
+			s.cache.put(digest, k)
+		}
 	}
 	if k == nil {
 		return nil, ErrNotFound
