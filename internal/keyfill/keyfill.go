@@ -64,7 +64,9 @@ var ErrSpec = errors.New("keyfill: invalid spec")
 // minutes random-order inserts take (each transaction would rewrite most
 // pages of the digest index). The indexes come out densely packed instead
 // of the ~70 % fill organic growth leaves; lookups walk the same kind of
-// B-tree either way.
+// B-tree either way. Every key is stored as used once (last_used_at set),
+// as most keys of a long-running deployment are, so the first usage flush
+// after the fill does not grow every row it touches.
 func Fill(ctx context.Context, db *storage.DB, spec Spec) ([]string, error) {
 	if spec.N < 0 || spec.UserID == "" || spec.Hasher == nil || spec.Format.Prefix() == "" {
 		return nil, fmt.Errorf("%w: need N >= 0, a user id, a hasher and a format", ErrSpec)
@@ -146,6 +148,7 @@ func Fill(ctx context.Context, db *storage.DB, spec Spec) ([]string, error) {
 				ID: id.String(), UserID: spec.UserID, Handle: fmt.Sprintf("fill-%s%09d", spec.HandleSuffix, done),
 				Display: e.display, Environment: keys.EnvLive, Tier: spec.Tier, Scopes: spec.Scopes,
 				Digest: e.digest[:], PepperVersion: e.version, CreatedAt: now, UpdatedAt: now,
+				LastUsedAt: &now, UsageCount: 1,
 			})
 		}
 		if err := insert(ctx, db, rows, spec.RowsPerInsert); err != nil {
