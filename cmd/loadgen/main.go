@@ -25,7 +25,8 @@
 // The key scenarios present the one key created over HTTP Basic, or with
 // -keys N a key drawn at random from -key-sample keys sampled from the N
 // stored ones (so that a run with 1,000 and one with 1,000,000 stored keys
-// verify the same number of distinct keys). At most -flow-conns flows run
+// verify the same number of distinct keys); -keys 1000,1000000 runs each
+// backend once per count, one after the other. At most -flow-conns flows run
 // at once, in authcode and in mixed (a login is one argon2id run holding
 // 64 MiB): authcode runs with -flow-conns workers, and in mixed a worker
 // that draws a flow waits for a free slot, the wait counted in its latency.
@@ -52,7 +53,7 @@
 //
 //	go run ./cmd/loadgen -duration 10s -conns 64
 //	go run ./cmd/loadgen -postgres "$LATCHKEY_TEST_POSTGRES_DSN"
-//	go run ./cmd/loadgen -keys 1000000 -scenarios healthz,users_me_key
+//	go run ./cmd/loadgen -keys 1000,1000000 -scenarios healthz,users_me_key,tokens_generate
 package main
 
 import (
@@ -77,7 +78,8 @@ import (
 type options struct {
 	duration, warmup                time.Duration
 	conns, flowConns, tokens, users int
-	keys, keySample                 int
+	keyCounts                       []int // -keys: one run per count and backend
+	keySample                       int
 	scenarios                       []string
 	mix                             []mixPart
 	postgres                        string
@@ -106,7 +108,8 @@ func run() int {
 	flag.IntVar(&o.flowConns, "flow-conns", 8, "most authorization-code flows (logins) at once; the authcode scenario's workers")
 	flag.IntVar(&o.tokens, "tokens", 1000, "access tokens minted for the introspection scenarios")
 	flag.IntVar(&o.users, "users", 16, "users created for the authorization-code flows")
-	flag.IntVar(&o.keys, "keys", 0, "API keys written into the database before the server starts (0 = one key created over HTTP)")
+	keyCounts := flag.String("keys", "0", "API keys written into the database before the server starts (0 = one key created over HTTP); "+
+		"a comma-separated list runs each backend once per count")
 	flag.IntVar(&o.keySample, "key-sample", 1000, "with -keys: how many of the stored keys the key scenarios present")
 	scenarios := flag.String("scenarios", defaultScenarios, "comma-separated scenarios to run, in this order")
 	mix := flag.String("mix", defaultMix, "the mixed scenario's proportions: scenario=weight,…")
@@ -116,10 +119,13 @@ func run() int {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binary, data, server logs)")
 	flag.Parse()
 	usage := func(msg string) int { fmt.Fprintln(os.Stderr, "loadgen:", msg); return 2 }
-	if o.conns < 1 || o.flowConns < 1 || o.duration <= 0 || o.warmup < 0 || o.tokens < 1 || o.users < 1 || o.keys < 0 || o.keySample < 1 {
-		return usage("-conns, -flow-conns, -duration, -tokens, -users and -key-sample must be positive; -keys and -warmup not negative")
+	if o.conns < 1 || o.flowConns < 1 || o.duration <= 0 || o.warmup < 0 || o.tokens < 1 || o.users < 1 || o.keySample < 1 {
+		return usage("-conns, -flow-conns, -duration, -tokens, -users and -key-sample must be positive; -warmup not negative")
 	}
 	var err error
+	if o.keyCounts, err = parseCounts(*keyCounts); err != nil {
+		return usage(err.Error())
+	}
 	if o.scenarios, err = parseScenarios(*scenarios); err != nil {
 		return usage(err.Error())
 	}
@@ -156,23 +162,25 @@ func run() int {
 	var all []Result
 	failed := false
 	for _, be := range backends {
-		res, bad, err := runBackend(ctx, &o, bin, filepath.Join(dir, be), be)
-		if ctx.Err() != nil { // partial windows: no numbers rather than wrong ones
-			fmt.Fprintln(os.Stderr, "loadgen: interrupted")
-			return 130
+		for _, n := range o.keyCounts {
+			res, bad, err := runBackend(ctx, &o, bin, filepath.Join(dir, fmt.Sprintf("%s-%d", be, n)), be, n)
+			if ctx.Err() != nil { // partial windows: no numbers rather than wrong ones
+				fmt.Fprintln(os.Stderr, "loadgen: interrupted")
+				return 130
+			}
+			if err != nil {
+				return fail(fmt.Errorf("%s: %w", be, err))
+			}
+			printTable(os.Stdout, be, n, res, &o)
+			all = append(all, res...)
+			failed = failed || bad
 		}
-		if err != nil {
-			return fail(fmt.Errorf("%s: %w", be, err))
-		}
-		printTable(os.Stdout, be, res, &o)
-		all = append(all, res...)
-		failed = failed || bad
 	}
 	if o.jsonOut != "" {
 		b, _ := json.MarshalIndent(map[string]any{
 			"date": time.Now().UTC().Format(time.RFC3339), "go": runtime.Version(), "cpus": runtime.NumCPU(),
 			"conns": o.conns, "flow_conns": o.flowConns, "duration": o.duration.String(), "warmup": o.warmup.String(),
-			"stored_keys": o.keys, "mix": *mix, "results": all,
+			"mix": *mix, "results": all,
 		}, "", "  ")
 		if err := os.WriteFile(o.jsonOut, append(b, '\n'), 0o644); err != nil {
 			return fail(err)
@@ -185,10 +193,10 @@ func run() int {
 	return 0
 }
 
-// runBackend starts a server on backend, runs every scenario and stops it.
-// bad reports 5xx responses, transport errors, bad bodies or broken flows
+// runBackend starts a server on backend with keys stored API keys, runs
+// every scenario and stops it. bad reports 5xx responses, transport errors, bad bodies or broken flows
 // (the server log's tail is printed then).
-func runBackend(ctx context.Context, o *options, bin, dir, backend string) (results []Result, bad bool, err error) {
+func runBackend(ctx context.Context, o *options, bin, dir, backend string, keys int) (results []Result, bad bool, err error) {
 	s, err := newServer(ctx, bin, dir, backend, o.postgres)
 	if s != nil {
 		defer s.stop()
@@ -196,7 +204,7 @@ func runBackend(ctx context.Context, o *options, bin, dir, backend string) (resu
 	if err != nil {
 		return nil, false, err
 	}
-	if err := s.prepare(ctx, o); err != nil {
+	if err := s.prepare(ctx, o, keys); err != nil {
 		return nil, false, err
 	}
 	if err := s.start(ctx); err != nil {
@@ -223,7 +231,7 @@ func runBackend(ctx context.Context, o *options, bin, dir, backend string) (resu
 		}
 		fmt.Fprintf(os.Stderr, "loadgen: %s: %s: %d conns, %v warm-up + %v …\n", backend, name, conns, o.warmup, o.duration)
 		res := measure(ctx, sc, conns, o.warmup, o.duration, s.cmd.Process.Pid)
-		res.Backend = backend
+		res.Backend, res.StoredKeys = backend, keys
 		if res.Status5xx > 0 || res.Transport > 0 || res.BadBody > 0 {
 			bad = true
 			if res.FirstError != "" {
@@ -273,6 +281,18 @@ func parseScenarios(s string) ([]string, error) {
 	}
 	if len(out) == 0 {
 		return nil, errors.New("-scenarios names no scenario")
+	}
+	return out, nil
+}
+
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("-keys: %q is not a count", f)
+		}
+		out = append(out, n)
 	}
 	return out, nil
 }

@@ -20,6 +20,7 @@ import (
 // Result is one scenario's measurement on one backend.
 type Result struct {
 	Backend      string  `json:"backend"`
+	StoredKeys   int     `json:"stored_keys"` // -keys: API keys written before the server started
 	Scenario     string  `json:"scenario"`
 	Conns        int     `json:"conns"`
 	Requests     int64   `json:"requests"` // 2xx responses (completed flows) inside the measured window
@@ -205,11 +206,11 @@ func procStatus(pid int, field string) float64 {
 }
 
 // printTable writes one backend's results as a Markdown table.
-func printTable(w io.Writer, backend string, rs []Result, o *options) {
+func printTable(w io.Writer, backend string, storedKeys int, rs []Result, o *options) {
 	name := map[string]string{backendSQLite: "SQLite", backendPostgres: "PostgreSQL"}[backend]
 	keys := "one API key"
-	if o.keys > 0 {
-		keys = fmt.Sprintf("%d stored API keys (%d of them presented)", o.keys, min(o.keys, o.keySample))
+	if storedKeys > 0 {
+		keys = fmt.Sprintf("%d stored API keys (%d of them presented)", storedKeys, min(storedKeys, o.keySample))
 	}
 	fmt.Fprintf(w, "\n%s — %s, %d CPUs, %d conns (authcode %d), %v warm-up + %v per scenario, %s; "+
 		"limits on but never refusing (key tier \"loadgen\", token_per_minute 100000000, login_per_minute 1000000)\n\n",

@@ -151,7 +151,7 @@ func redactDSN(dsn string) string {
 // the user "bench" and the two clients through the CLI (the first command
 // migrates the database and creates the secrets), the flow users, and with
 // -keys the stored keys, written straight into the database.
-func (s *server) prepare(ctx context.Context, o *options) error {
+func (s *server) prepare(ctx context.Context, o *options, keys int) error {
 	if _, err := s.cli(ctx, "user", "create", "--username", benchUser, "--password", benchPassword); err != nil {
 		return err
 	}
@@ -185,16 +185,17 @@ func (s *server) prepare(ctx context.Context, o *options) error {
 		}
 		s.flowUsers = append(s.flowUsers, name)
 	}
-	if o.keys == 0 {
+	if keys == 0 {
 		return nil
 	}
-	return s.fillKeys(ctx, db, o)
+	return s.fillKeys(ctx, db, keys, o.keySample)
 }
 
-// fillKeys writes -keys keys of "bench" on the "loadgen" tier with every
+// fillKeys writes n keys of "bench" on the "loadgen" tier with every
 // fine-grained scope (what a key created without scopes by its owner
-// gets), digested under the pepper the server will use.
-func (s *server) fillKeys(ctx context.Context, db *storage.DB, o *options) error {
+// gets), digested under the pepper the server will use, and keeps sample
+// of them for the key scenarios.
+func (s *server) fillKeys(ctx context.Context, db *storage.DB, n, sample int) error {
 	sec, err := s.cfg.EnsureSecrets() // the CLI made them; this reads them
 	if err != nil {
 		return err
@@ -215,13 +216,13 @@ func (s *server) fillKeys(ctx context.Context, db *storage.DB, o *options) error
 	}
 	start := time.Now()
 	s.storedKeys, err = keyfill.Fill(ctx, db, keyfill.Spec{
-		N: o.keys, UserID: u.ID, Tier: "loadgen", Scopes: scopes,
-		Format: keys.NewFormat(s.cfg.Keys.Prefix), Hasher: hasher, Sample: o.keySample,
+		N: n, UserID: u.ID, Tier: "loadgen", Scopes: scopes,
+		Format: keys.NewFormat(s.cfg.Keys.Prefix), Hasher: hasher, Sample: sample,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "loadgen: %s: stored %d keys in %v\n", s.backend, o.keys, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "loadgen: %s: stored %d keys in %v\n", s.backend, n, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
