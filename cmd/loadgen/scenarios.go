@@ -48,8 +48,8 @@ type bench struct {
 	s  *server
 	o  *options
 	hc *http.Client
-	// apiKeys are the keys the key scenarios present: the sampled stored
-	// keys, or the one key created over HTTP.
+	// apiKeys are the keys the key scenarios present (a sample of the
+	// stored ones).
 	apiKeys     []string
 	introOnce   sync.Once
 	introErr    error
@@ -58,22 +58,14 @@ type bench struct {
 	flowSlots chan struct{}
 }
 
-// newBench builds the shared HTTP client and, without -keys, creates the
-// API key over HTTP Basic.
-func newBench(ctx context.Context, s *server, o *options) (*bench, error) {
+// newBench builds the shared HTTP client.
+func newBench(s *server, o *options) *bench {
 	b := &bench{s: s, o: o, flowSlots: make(chan struct{}, o.flowConns), apiKeys: s.storedKeys}
 	b.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: o.conns, MaxIdleConnsPerHost: o.conns, IdleConnTimeout: time.Minute,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 	}}
-	if len(b.apiKeys) == 0 {
-		k, err := s.createKey(ctx, b.hc)
-		if err != nil {
-			return nil, err
-		}
-		b.apiKeys = []string{k}
-	}
-	return b, nil
+	return b
 }
 
 // scenarios returns every scenario by name.

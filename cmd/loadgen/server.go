@@ -56,7 +56,7 @@ type server struct {
 
 	machine, web creds    // client_credentials client; authorization-code client
 	flowUsers    []string // usernames for the flows (password benchPassword)
-	storedKeys   []string // with -keys: the sample of stored keys
+	storedKeys   []string // the sample of stored keys the key scenarios present
 }
 
 // newServer prepares the environment of a server on backend in dir: a free
@@ -149,8 +149,8 @@ func redactDSN(dsn string) string {
 
 // prepare sets up everything the scenarios need before the server starts:
 // the user "bench" and the two clients through the CLI (the first command
-// migrates the database and creates the secrets), the flow users, and with
-// -keys the stored keys, written straight into the database.
+// migrates the database and creates the secrets), the flow users, and the
+// stored keys (one without -keys), written straight into the database.
 func (s *server) prepare(ctx context.Context, o *options, keys int) error {
 	if _, err := s.cli(ctx, "user", "create", "--username", benchUser, "--password", benchPassword); err != nil {
 		return err
@@ -185,10 +185,7 @@ func (s *server) prepare(ctx context.Context, o *options, keys int) error {
 		}
 		s.flowUsers = append(s.flowUsers, name)
 	}
-	if keys == 0 {
-		return nil
-	}
-	return s.fillKeys(ctx, db, keys, o.keySample)
+	return s.fillKeys(ctx, db, max(keys, 1), o.keySample)
 }
 
 // fillKeys writes n keys of "bench" on the "loadgen" tier with every
@@ -222,7 +219,9 @@ func (s *server) fillKeys(ctx context.Context, db *storage.DB, n, sample int) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "loadgen: %s: stored %d keys in %v\n", s.backend, n, time.Since(start).Round(time.Millisecond))
+	if n > 1 {
+		fmt.Fprintf(os.Stderr, "loadgen: %s: stored %d keys in %v\n", s.backend, n, time.Since(start).Round(time.Millisecond))
+	}
 	return nil
 }
 
@@ -293,25 +292,6 @@ func (s *server) req(method, path, body string) *http.Request {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	return r
-}
-
-// createKey creates, as "bench" (HTTP Basic), an API key with its full
-// rights on the "loadgen" tier and returns it.
-func (s *server) createKey(ctx context.Context, hc *http.Client) (string, error) {
-	r, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/user/keys", strings.NewReader(`{"handle":"bench","tier":"loadgen"}`))
-	r.Header.Set("Content-Type", "application/json")
-	r.SetBasicAuth(benchUser, benchPassword)
-	code, body, err := do(ctx, hc, r)
-	if err != nil || code != http.StatusCreated {
-		return "", fmt.Errorf("create key: %d %v %s", code, err, body)
-	}
-	var k struct {
-		Key string `json:"key"`
-	}
-	if err := json.Unmarshal(body, &k); err != nil || k.Key == "" {
-		return "", fmt.Errorf("create key: unexpected answer %s", body)
-	}
-	return k.Key, nil
 }
 
 // stop sends SIGTERM, waits up to 10s (then kills) and drops the schema.
