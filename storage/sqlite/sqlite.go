@@ -20,9 +20,10 @@ import (
 // readerCacheKiB is each reader connection's page cache, in KiB (SQLite's
 // default is 2,000). With the default, the interior pages of the api_keys
 // and token indexes are pushed out by the leaf pages of random lookups once
-// a table holds about a million rows, and an uncached key verification
-// then costs ~30 % more CPU than with a thousand keys stored
-// (keys.BenchmarkVerifyStoredKeys); with 16 MiB the difference was ~11 %.
+// a table holds about a million rows: an uncached key verification with
+// 1,000,000 keys stored took ~22 % longer (~19 % more CPU) than with 1,000
+// (keys.BenchmarkVerifyStoredKeys, both sizes measured interleaved in one
+// process); with 16 MiB, ~13 % (~10 %).
 // The cache holds only pages that were read, so a small database costs
 // nothing; a large one at most readers × 16 MiB.
 const readerCacheKiB = 16 << 10
