@@ -91,7 +91,12 @@ func Fill(ctx context.Context, db *storage.DB, spec Spec) ([]string, error) {
 	// Which keys to return, chosen up front so generation can run on
 	// every core.
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	picked := map[int]int{} // key index -> position in sample
+	picked := map[int]int{} // key index -> position in sample + 1
+	if spec.Sample >= spec.N {
+		for i := range spec.N {
+			picked[i] = i + 1
+		}
+	}
 	for len(picked) < min(spec.Sample, spec.N) {
 		if i := rng.IntN(spec.N); picked[i] == 0 {
 			picked[i] = len(picked) + 1
