@@ -196,8 +196,9 @@ func run() int {
 }
 
 // runBackend starts a server on backend with keys stored API keys, runs
-// every scenario and stops it. bad reports 5xx responses, transport errors, bad bodies or broken flows
-// (the server log's tail is printed then).
+// every scenario and stops it. bad reports 5xx responses, transport
+// errors, bad bodies or broken flows (the server log's tail is printed
+// then).
 func runBackend(ctx context.Context, o *options, bin, dir, backend string, keys int) (results []Result, bad bool, err error) {
 	s, err := newServer(ctx, bin, dir, backend, o.postgres)
 	if s != nil {
