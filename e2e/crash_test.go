@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,7 +133,11 @@ func crashAndCheck(t *testing.T, e env, sqliteFile string) {
 	}
 	basic := func(r *http.Request) { r.SetBasicAuth(user, pass) }
 	client := func(r *http.Request) { r.SetBasicAuth(url.QueryEscape(cl.ClientID), url.QueryEscape(cl.ClientSecret)) }
+	var killed atomic.Bool // requests after the kill are refused, not worth counting
 	attempt := func(kind string) {
+		if killed.Load() {
+			return
+		}
 		l.mu.Lock()
 		l.attempts[kind]++
 		l.mu.Unlock()
@@ -251,6 +256,7 @@ func crashAndCheck(t *testing.T, e env, sqliteFile string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(time.Duration(rand.IntN(150)) * time.Millisecond)
+	killed.Store(true)
 	in.kill()
 	stopLoad()
 	wg.Wait()
