@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/flowtest"
 )
 
 // outcome is the result of one unit of work: one request, or one whole
@@ -158,11 +160,6 @@ func (b *bench) mint(ctx context.Context) ([]string, error) {
 	return bodies, errors.Join(ctx.Err(), errors.Join(errs...))
 }
 
-var (
-	csrfRe      = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
-	challengeRe = regexp.MustCompile(`name="challenge" value="([^"]+)"`)
-)
-
 // flow runs one authorization-code flow (RFC 6749 §4.1 with PKCE S256,
 // RFC 7636) as a new browser and the app would: the authorization request
 // (prompt=consent, so the consent form is shown every time) is sent to the
@@ -203,7 +200,7 @@ func (b *bench) flow(ctx context.Context, rng *rand.Rand) outcome {
 	}
 	next := loginURL.Query().Get("next")
 	r, err = send(ctx, c, http.MethodGet, s.base+loginURL.String(), nil, nil)
-	token := formField(csrfRe, r.body)
+	token := formField(flowtest.CSRFRe, r.body)
 	if err != nil || r.status != http.StatusOK || token == "" {
 		return broken("login form", r, err)
 	}
@@ -213,7 +210,7 @@ func (b *bench) flow(ctx context.Context, rng *rand.Rand) outcome {
 		return broken("login", r, err)
 	}
 	r, err = send(ctx, c, http.MethodGet, s.base+next, nil, nil)
-	token, challenge := formField(csrfRe, r.body), formField(challengeRe, r.body)
+	token, challenge := formField(flowtest.CSRFRe, r.body), formField(flowtest.ChallengeRe, r.body)
 	if err != nil || r.status != http.StatusOK || token == "" || challenge == "" {
 		return broken("consent form", r, err)
 	}
