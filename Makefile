@@ -21,7 +21,7 @@ test:
 
 ## bench: micro-benchmarks (keys=1000000 fills a 0.4 GB database first), then
 ## whole-server load on loopback on SQLite and, when LATCHKEY_TEST_POSTGRES_DSN
-## is set, on PostgreSQL in a fresh schema (see BENCHMARKS.md; ~4-5 minutes)
+## is set, on PostgreSQL in a fresh schema (see BENCHMARKS.md; 3-5 minutes)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./secret/ ./keys/ ./ratelimit/
 	$(GO) run ./cmd/loadgen -duration 8s $(if $(LATCHKEY_TEST_POSTGRES_DSN),-postgres '$(LATCHKEY_TEST_POSTGRES_DSN)')

@@ -17,15 +17,14 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// readerCacheKiB is each reader connection's page cache, in KiB (SQLite's
-// default is 2,000). With the default, the interior pages of the api_keys
-// and token indexes are pushed out by the leaf pages of random lookups once
-// a table holds about a million rows: an uncached key verification with
-// 1,000,000 keys stored took 1.25× as long as with 1,000
-// (keys.BenchmarkVerifyStoredKeys/interleaved, two runs); with 16 MiB,
-// 1.10-1.14×.
-// The cache holds only pages that were read, so a small database costs
-// nothing; a large one at most readers × 16 MiB.
+// readerCacheKiB is each reader connection's page cache, in KiB. SQLite's
+// default, 2,000 KiB (~500 pages), no longer holds the upper levels of the
+// api_keys table and digest index plus the pages random lookups touch once
+// a million keys are stored: an uncached key verification then took 1.25×
+// as long as with 1,000 keys stored (keys.BenchmarkVerifyStoredKeys/
+// interleaved, two runs); with 16 MiB, 1.10-1.14×. The cache holds only
+// pages that were read, so a small database costs nothing; a large one at
+// most readers × 16 MiB.
 const readerCacheKiB = 16 << 10
 
 // Open opens (creating when needed) the SQLite file at path and returns a
