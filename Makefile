@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin/latchkey
 export CGO_ENABLED = 1
 
-.PHONY: run build test bench fmt smoke clean
+.PHONY: run build test bench bench-keys fmt smoke clean
 
 ## run: build and serve on SQLite with ./config.yaml (data in ./data)
 run: build
@@ -19,10 +19,16 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-## bench: whole-server load on loopback (see BENCHMARKS.md) plus micro-benchmarks
+## bench: micro-benchmarks (keys=1000000 fills a 0.4 GB database first), then
+## whole-server load on loopback on SQLite and, when LATCHKEY_TEST_POSTGRES_DSN
+## is set, on PostgreSQL in a fresh schema (see BENCHMARKS.md; 3-5 minutes)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./secret/ ./keys/ ./ratelimit/
-	$(GO) run ./cmd/loadgen
+	$(GO) run ./cmd/loadgen -duration 8s $(if $(LATCHKEY_TEST_POSTGRES_DSN),-postgres '$(LATCHKEY_TEST_POSTGRES_DSN)')
+
+## bench-keys: whole-server key verification with 1,000 and 1,000,000 stored keys
+bench-keys:
+	$(GO) run ./cmd/loadgen -keys 1000,1000000 -scenarios healthz,users_me_key,tokens_generate $(if $(LATCHKEY_TEST_POSTGRES_DSN),-postgres '$(LATCHKEY_TEST_POSTGRES_DSN)')
 
 ## smoke: the operator contract check from ../shared/checks
 smoke:

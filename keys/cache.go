@@ -17,6 +17,9 @@ import (
 const keyCacheMax = 100_000
 
 func newCache(s *Service) *ttlcache.Cache[*storage.APIKey] {
+	if s.cfg.NoCache {
+		return nil // a nil cache stores nothing: every Verify queries the store
+	}
 	return ttlcache.New[*storage.APIKey](s.cfg.CacheTTL, keyCacheMax, s.cfg.Now)
 }
 

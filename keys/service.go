@@ -53,6 +53,11 @@ type Config struct {
 	// 1s). Changes made by other instances are seen at the latest after
 	// it, or as soon as they are pushed through Invalidate.
 	CacheTTL time.Duration
+	// NoCache turns the verification cache off, so every Verify of a
+	// well-formed key runs the indexed digest query: the worst case, used
+	// by the benchmarks that compare verification cost at different
+	// numbers of stored keys. Servers leave it false.
+	NoCache bool
 	// RevokeTokens revokes every OAuth access token exchanged from a key;
 	// called when the key is revoked or rotated with no grace.
 	RevokeTokens func(ctx context.Context, keyID string) error

@@ -336,3 +336,51 @@ func TestCacheInvalidationFromOtherInstances(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifyNoCache checks that NoCache sends every verification of a
+// well-formed key to the store, so a change made behind the service's back
+// (another instance revoking the key) is seen on the next call.
+func TestVerifyNoCache(t *testing.T) {
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "k.db"), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := secret.NewHasher(1, map[int][]byte{1: bytes.Repeat([]byte{3}, 32)})
+	cs := &countingStore{DB: db}
+	s := New(Config{Format: NewFormat("lk"), Hasher: h, Scopes: allScopes, NoCache: true}, cs)
+	t.Cleanup(func() { _ = s.Close(context.Background()); _ = db.Close() })
+	ctx := t.Context()
+	k, plain, err := s.Create(ctx, "u1", allScopes, CreateRequest{Handle: "nc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := s.Verify(ctx, plain, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unknown, _ := NewFormat("lk").New(EnvLive)
+	for i := 0; i < 3; i++ {
+		if _, err := s.Verify(ctx, unknown, ""); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("unknown key: %v", err)
+		}
+	}
+	if n := cs.lookups.Load(); n != 8 {
+		t.Fatalf("%d lookups for 8 verifications without a cache, want 8", n)
+	}
+	// Revoked directly in the store, as another instance would: no cache
+	// entry hides it.
+	if err := db.UpdateAPIKey(ctx, k.ID, func(r *storage.APIKey) error {
+		now := time.Now()
+		r.RevokedAt = &now
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(ctx, plain, ""); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("after revocation in the store: %v, want ErrRevoked", err)
+	}
+}
