@@ -343,7 +343,9 @@ func (a *app) close() {
 // handler builds the HTTP handler serving every endpoint.
 func (a *app) handler() (http.Handler, error) {
 	failures := throttle.New(a.cfg.RateLimits.LoginPerMinute, time.Minute, time.Now)
+	passwords := secret.NewPasswordGate(secret.DefaultPasswordChecks) // one gate for every argon2id run
 	pages, err := web.New(web.Config{
+		PasswordGate:     passwords,
 		CookieHashKey:    a.secrets.CookieHashKey,
 		CookieBlockKey:   a.secrets.CookieBlockKey,
 		CSRFKey:          a.secrets.CSRFKey,
@@ -364,7 +366,7 @@ func (a *app) handler() (http.Handler, error) {
 	apiHandler := api.New(api.Config{
 		Keys: a.keys, Tokens: a.provider, Users: a.db, SessionUser: pages.SessionUserID,
 		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
-		PasswordFailures: failures, RateLimits: limits,
+		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords,
 		CredentialFailures: throttle.New(a.cfg.RateLimits.TokenPerMinute, time.Minute, time.Now),
 		OnRateLimited:      a.metrics.RateLimited,
 	})

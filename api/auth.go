@@ -104,21 +104,18 @@ type Config struct {
 	// client_quota, client_burst, user_quota, user_burst (RateLimits),
 	// login (PasswordFailures) or credential_guessing (CredentialFailures).
 	OnRateLimited func(scope string)
-	Now           func() time.Time
+	// PasswordGate bounds concurrent argon2id runs (HTTP Basic), shared
+	// with the login form; nil = a gate of its own.
+	PasswordGate *secret.PasswordGate
+	Now          func() time.Time
 }
 
 // Handler serves the JSON API.
 type Handler struct {
 	cfg Config
-	// argon bounds concurrent password checks: each argon2id run holds
-	// 64 MiB, so a burst of Basic requests must not exhaust memory.
-	argon chan struct{}
 	// limitFailures counts requests that met an unavailable limiter.
 	limitFailures limiterFailures
 }
-
-// maxConcurrentPasswordChecks bounds argon2id memory to 4 × 64 MiB.
-const maxConcurrentPasswordChecks = 4
 
 // New returns the API handler.
 func New(cfg Config) *Handler {
@@ -128,7 +125,10 @@ func New(cfg Config) *Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
-	return &Handler{cfg: cfg, argon: make(chan struct{}, maxConcurrentPasswordChecks)}
+	if cfg.PasswordGate == nil {
+		cfg.PasswordGate = secret.NewPasswordGate(0)
+	}
+	return &Handler{cfg: cfg}
 }
 
 const principalKey = "latchkey.principal"
@@ -261,12 +261,11 @@ func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
 				fmt.Sprintf("Too many failed sign-in attempts. Try again in %d seconds.", int(math.Ceil(wait.Seconds())))
 		}
 	}
-	select {
-	case h.argon <- struct{}{}:
-		defer func() { <-h.argon }()
-	case <-ctx.Done():
+	release, err := h.cfg.PasswordGate.Enter(ctx)
+	if err != nil {
 		return nil, http.StatusServiceUnavailable, "unavailable", "The request was cancelled."
 	}
+	defer release()
 	u, err := h.cfg.Users.GetUserByUsername(ctx, user)
 	if err != nil {
 		_ = secret.VerifyNoUser(pass) // same cost as a wrong password

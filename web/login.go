@@ -97,6 +97,12 @@ func (h *Handler) Login(c *gin.Context) {
 		h.render(c.Writer, r, http.StatusBadRequest, "login", "Sign in", nil, page)
 		return
 	}
+	release, err := h.cfg.PasswordGate.Enter(r.Context())
+	if err != nil { // the browser went away while queued
+		h.renderError(c.Writer, r, http.StatusServiceUnavailable, "unavailable", "Sign-in is busy; try again.")
+		return
+	}
+	defer release()
 	u, err := h.store.GetUserByUsername(r.Context(), username)
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {

@@ -237,7 +237,13 @@ func (h *Handler) Signup(c *gin.Context) {
 		return
 	}
 	h.throttle.Fail(ipKey)
+	release, err := h.cfg.PasswordGate.Enter(r.Context())
+	if err != nil { // the browser went away while queued
+		h.renderError(c.Writer, r, http.StatusServiceUnavailable, "unavailable", "Sign-up is busy; try again.")
+		return
+	}
 	hash, err := secret.HashPassword(form.Password)
+	release()
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "hash password", "error", err)
 		h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Sign-up is unavailable right now.")

@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/templates"
 	"github.com/latchkey/latchkey/throttle"
@@ -48,6 +49,9 @@ type Store interface {
 
 // Config holds the pages' settings and secrets.
 type Config struct {
+	// PasswordGate bounds concurrent argon2id runs (login and sign-up),
+	// shared with the API's HTTP Basic; nil = a gate of its own.
+	PasswordGate   *secret.PasswordGate
 	CookieHashKey  []byte
 	CookieBlockKey []byte
 	CSRFKey        []byte
@@ -107,6 +111,9 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.PasswordGate == nil {
+		cfg.PasswordGate = secret.NewPasswordGate(0)
 	}
 	if cfg.LoginLimit <= 0 {
 		cfg.LoginLimit = 10

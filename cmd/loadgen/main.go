@@ -87,6 +87,10 @@ type options struct {
 	postgres                        string
 	sqlite, keep                    bool
 	jsonOut                         string
+	// set are extra LATCHKEY_* settings for the server (-set); sample is
+	// the interval of the timeline printed during each scenario (-sample).
+	set    []string
+	sample time.Duration
 }
 
 // mixPart is one scenario's share of the mixed scenario.
@@ -119,6 +123,15 @@ func run() int {
 	flag.BoolVar(&o.sqlite, "sqlite", true, "run the scenarios on SQLite")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binary, data, server logs)")
+	flag.Func("set", "extra server setting LATCHKEY_NAME=value (repeatable; e.g. short token lifespans for a soak run)", func(v string) error {
+		if !strings.HasPrefix(v, "LATCHKEY_") || !strings.Contains(v, "=") {
+			return errors.New("want LATCHKEY_NAME=value")
+		}
+		o.set = append(o.set, v)
+		return nil
+	})
+	flag.DurationVar(&o.sample, "sample", 0, "during each scenario, print a timeline line this often: server RSS, Go heap, "+
+		"stored rows per table (a soak run's evidence); 0 = none")
 	flag.Parse()
 	usage := func(msg string) int { fmt.Fprintln(os.Stderr, "loadgen:", msg); return 2 }
 	if o.conns < 1 || o.flowConns < 1 || o.duration <= 0 || o.warmup < 0 || o.tokens < 1 || o.users < 1 || o.keySample < 1 {
@@ -200,7 +213,7 @@ func run() int {
 // errors, bad bodies or broken flows (the server log's tail is printed
 // then).
 func runBackend(ctx context.Context, o *options, bin, dir, backend string, keys int) (results []Result, bad bool, err error) {
-	s, err := newServer(ctx, bin, dir, backend, o.postgres)
+	s, err := newServer(ctx, bin, dir, backend, o.postgres, o.set)
 	if s != nil {
 		defer s.stop()
 	}
@@ -229,7 +242,9 @@ func runBackend(ctx context.Context, o *options, bin, dir, backend string, keys 
 			conns = sc.conns
 		}
 		fmt.Fprintf(os.Stderr, "loadgen: %s: %s: %d conns, %v warm-up + %v …\n", backend, name, conns, o.warmup, o.duration)
+		stopSampling := s.timeline(ctx, os.Stdout, name, o.sample)
 		res := measure(ctx, sc, conns, o.warmup, o.duration, s.cmd.Process.Pid)
+		stopSampling()
 		res.Backend, res.StoredKeys = backend, keys
 		if res.Status5xx > 0 || res.Transport > 0 || res.BadBody > 0 {
 			bad = true

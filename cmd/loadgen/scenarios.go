@@ -52,10 +52,12 @@ type bench struct {
 	hc *http.Client
 	// apiKeys are the keys the key scenarios present (a sample of the
 	// stored ones).
-	apiKeys     []string
-	introOnce   sync.Once
-	introErr    error
-	introBodies []string
+	apiKeys   []string
+	introOnce sync.Once
+	introErr  error
+	intro     atomic.Pointer[minted]
+	reminting atomic.Bool
+	introCtx  context.Context
 	// flowSlots bounds the flows (logins) running at once.
 	flowSlots chan struct{}
 }
@@ -98,7 +100,8 @@ func (b *bench) scenarios() map[string]scenario {
 		"client_credentials": {run: single(func(*rand.Rand) *http.Request { return machine("/oauth/token", ccBody) },
 			has(`"access_token":"`))},
 		"introspect": {setup: b.mintOnce, run: single(func(rng *rand.Rand) *http.Request {
-			return machine("/oauth/introspect", b.introBodies[rng.IntN(len(b.introBodies))])
+			bodies := b.introspectBodies()
+			return machine("/oauth/introspect", bodies[rng.IntN(len(bodies))])
 		}, has(`"active":true`))},
 		"users_me_key": {run: single(func(rng *rand.Rand) *http.Request { return keyReq(rng, http.MethodGet, "/v1/users/me") },
 			has(`"username":"`+benchUser+`"`))},
@@ -130,8 +133,36 @@ func (b *bench) scenarios() map[string]scenario {
 // mintOnce issues -tokens access tokens with the client credentials grant
 // for the introspection scenarios (once per server).
 func (b *bench) mintOnce(ctx context.Context) error {
-	b.introOnce.Do(func() { b.introBodies, b.introErr = b.mint(ctx) })
+	b.introOnce.Do(func() {
+		var bodies []string
+		bodies, b.introErr = b.mint(ctx)
+		b.intro.Store(&minted{bodies: bodies, at: time.Now()})
+		b.introCtx = ctx
+	})
 	return b.introErr
+}
+
+// minted is one batch of pre-minted tokens (introspection request bodies).
+type minted struct {
+	bodies []string
+	at     time.Time
+}
+
+// introspectBodies returns the current batch. Once it is half as old as
+// the server's access-token lifespan (short in a soak run), one caller
+// mints a fresh batch in the background, so introspection keeps asking
+// about live tokens.
+func (b *bench) introspectBodies() []string {
+	cur := b.intro.Load()
+	if time.Since(cur.at) > b.s.cfg.OAuth.AccessTokenLifespan.Duration()/2 && b.reminting.CompareAndSwap(false, true) {
+		go func() {
+			defer b.reminting.Store(false)
+			if bodies, err := b.mint(b.introCtx); err == nil {
+				b.intro.Store(&minted{bodies: bodies, at: time.Now()})
+			}
+		}()
+	}
+	return cur.bodies
 }
 
 func (b *bench) mint(ctx context.Context) ([]string, error) {

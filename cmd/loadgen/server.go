@@ -63,7 +63,7 @@ type server struct {
 // loopback port, its own data directory and, on PostgreSQL, a fresh schema
 // in the database named by pgDSN. The returned server (non-nil once
 // something needs undoing) must be stopped even when err != nil.
-func newServer(ctx context.Context, bin, dir, backend, pgDSN string) (*server, error) {
+func newServer(ctx context.Context, bin, dir, backend, pgDSN string, set []string) (*server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -100,6 +100,7 @@ func newServer(ctx context.Context, bin, dir, backend, pgDSN string) (*server, e
 		s.dropSchema = drop
 		s.env = append(s.env, "LATCHKEY_STORAGE_DSN="+dsn)
 	}
+	s.env = append(s.env, set...) // last wins, for the server and for config.Load
 	if s.cfg, err = config.Load("", s.env); err != nil {
 		return s, fmt.Errorf("configuration: %w", err)
 	}
