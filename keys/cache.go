@@ -42,4 +42,3 @@ func (s *Service) Invalidate(inv storage.Invalidation) {
 // other instances are arriving: false drops every entry and bypasses the
 // cache (each verification queries the database) until true.
 func (s *Service) SetListening(ok bool) { s.cache.SetBypass(!ok) }
-
