@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -342,7 +343,7 @@ func (a *app) close() {
 
 // handler builds the HTTP handler serving every endpoint.
 func (a *app) handler() (http.Handler, error) {
-	failures := throttle.New(a.cfg.RateLimits.LoginPerMinute, time.Minute, time.Now)
+	failures := a.guessingThrottle("login:", a.cfg.RateLimits.LoginPerMinute)
 	passwords := secret.NewPasswordGate(secret.DefaultPasswordChecks) // one gate for every argon2id run
 	pages, err := web.New(web.Config{
 		PasswordGate:     passwords,
@@ -367,7 +368,7 @@ func (a *app) handler() (http.Handler, error) {
 		Keys: a.keys, Tokens: a.provider, Users: a.db, SessionUser: pages.SessionUserID,
 		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
 		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords,
-		CredentialFailures: throttle.New(a.cfg.RateLimits.TokenPerMinute, time.Minute, time.Now),
+		CredentialFailures: a.guessingThrottle("credentials:", a.cfg.RateLimits.TokenPerMinute),
 		OnRateLimited:      a.metrics.RateLimited,
 	})
 	return server.New(a.observability(server.Deps{
@@ -455,4 +456,21 @@ func (a *app) janitor() *janitor.Janitor {
 		Logger:         a.log,
 		OnPurged:       a.metrics.JanitorPurged,
 	}, a.db)
+}
+
+// guessingThrottle counts failed password or credential checks per
+// username and per client IP, limit per minute: in Redis when redis.url is
+// set, so the limit holds across every instance (with a per-instance
+// fallback while Redis is unreachable), else in this process.
+func (a *app) guessingThrottle(name string, limit int) throttle.Counter {
+	if a.redis == nil {
+		return throttle.New(limit, time.Minute, time.Now)
+	}
+	var failures atomic.Int64
+	return throttle.NewRedis(a.redis, guessingKeyPrefix+name, limit, time.Minute, func(err error) {
+		a.metrics.RateLimitBackendError()
+		if n := failures.Add(1); n == 1 || n%100 == 0 { // a down Redis must not flood the log
+			a.log.Warn("guessing throttle: Redis unreachable; counting in this instance", "throttle", name, "failures", n, "error", err)
+		}
+	})
 }

@@ -19,6 +19,9 @@ import (
 // redisKeyPrefix starts every rate-limit key Latchkey stores in Redis.
 const redisKeyPrefix = "latchkey:rl:"
 
+// guessingKeyPrefix starts every failed-attempt counter kept in Redis.
+const guessingKeyPrefix = "latchkey:fail:"
+
 // newLimiter returns the limiter behind the API tiers and the token
 // endpoint (SPEC §3.6): shared through Redis when redis.url is set (the
 // client is returned for closing), else in memory.

@@ -90,12 +90,12 @@ type Config struct {
 	MaxBodyBytes int64
 	// PasswordFailures throttles HTTP Basic failures per username and per
 	// client IP (shared with the login page); nil disables throttling.
-	PasswordFailures *throttle.Failures
+	PasswordFailures throttle.Counter
 	// CredentialFailures throttles failed API-key and access-token
 	// authentications (any endpoint, /tokens/generate included) and failed
 	// POST /v1/keys/verify answers per client IP, so keys cannot be guessed
 	// at speed; nil disables it.
-	CredentialFailures *throttle.Failures
+	CredentialFailures throttle.Counter
 	// RateLimits limits authenticated requests per credential; nil
 	// disables rate limiting.
 	RateLimits *RateLimits

@@ -65,7 +65,7 @@ type Config struct {
 	// Failures, when set, is the failed-sign-in counter shared with the
 	// JSON API's HTTP Basic authentication; otherwise one is made from
 	// LoginLimit.
-	Failures *throttle.Failures
+	Failures throttle.Counter
 	// Clients registers OAuth clients and hashes their secrets for /apps.
 	Clients ClientRegistrar
 	// Scopes are the registered scope names, offered on /apps.
@@ -87,7 +87,7 @@ type Handler struct {
 	pages    map[string]*template.Template
 	sessions *sessions.CookieStore
 	csrf     func(http.Handler) http.Handler
-	throttle *throttle.Failures
+	throttle throttle.Counter
 	log      *slog.Logger
 }
 
