@@ -467,7 +467,7 @@ func (a *app) guessingThrottle(name string, limit int) throttle.Counter {
 		return throttle.New(limit, time.Minute, time.Now)
 	}
 	var failures atomic.Int64
-	return throttle.NewRedis(a.redis, guessingKeyPrefix+name, limit, time.Minute, func(err error) {
+	return throttle.NewRedis(a.redis, a.cfg.Redis.KeyPrefix+"fail:"+name, limit, time.Minute, func(err error) {
 		a.metrics.RateLimitBackendError()
 		if n := failures.Add(1); n == 1 || n%100 == 0 { // a down Redis must not flood the log
 			a.log.Warn("guessing throttle: Redis unreachable; counting in this instance", "throttle", name, "failures", n, "error", err)

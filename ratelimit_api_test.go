@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/oauth"
 )
@@ -345,5 +347,45 @@ func TestClientTier(t *testing.T) {
 		if i <= 3 && (code != 200 || h.Get("X-RateLimit-Limit") != "3") || i == 4 && code != 429 {
 			t.Fatalf("request %d: %d %v", i, code, h)
 		}
+	}
+}
+
+// TestTwoInstancesShareGuessingThrottle: failed password checks at two
+// instances on one Redis add up, so spreading a guess over the instances
+// gains nothing; a deployment with another redis.key_prefix on the same
+// Redis keeps its own counts.
+func TestTwoInstancesShareGuessingThrottle(t *testing.T) {
+	redisURL := os.Getenv("LATCHKEY_TEST_REDIS_URL")
+	if redisURL == "" {
+		t.Skip("LATCHKEY_TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0); skipping the shared guessing-throttle test")
+	}
+	shared := t.TempDir()
+	prefix := "latchkey-test-" + uuid.NewString()[:8] + ":"
+	cfg := func(prefix string) func(c *config.Config) {
+		return func(c *config.Config) {
+			c.DataDir = shared
+			c.Redis.URL = redisURL
+			c.Redis.KeyPrefix = prefix
+			c.RateLimits.LoginPerMinute = 3
+		}
+	}
+	a := newTestServerWith(t, cfg(prefix))
+	b := newTestServerWith(t, cfg(prefix))
+	other := newTestServerWith(t, cfg(prefix+"other:"))
+	a.createUser(t, "vera", "vera-password-123")
+	wrong, right := basicHeader("vera", "not-her-password"), basicHeader("vera", "vera-password-123")
+
+	for i, s := range []*testServer{a, b, a} { // 3 failures over two instances
+		if code := send(t, "GET", s.URL+"/user", wrong); code != http.StatusUnauthorized {
+			t.Fatalf("wrong password #%d: %d, want 401", i+1, code)
+		}
+	}
+	for name, s := range map[string]*testServer{"A": a, "B": b} {
+		if code := send(t, "GET", s.URL+"/user", right); code != http.StatusTooManyRequests {
+			t.Errorf("instance %s after 3 failures spread over A and B: %d, want 429 (the throttle is shared)", name, code)
+		}
+	}
+	if code := send(t, "GET", other.URL+"/user", right); code != http.StatusOK {
+		t.Errorf("a deployment with another key prefix: %d, want 200 (its own counts)", code)
 	}
 }

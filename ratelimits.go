@@ -16,11 +16,6 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// redisKeyPrefix starts every rate-limit key Latchkey stores in Redis.
-const redisKeyPrefix = "latchkey:rl:"
-
-// guessingKeyPrefix starts every failed-attempt counter kept in Redis.
-const guessingKeyPrefix = "latchkey:fail:"
 
 // newLimiter returns the limiter behind the API tiers and the token
 // endpoint (SPEC §3.6): shared through Redis when redis.url is set (the
@@ -35,7 +30,7 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (ratelimit.Limiter, *redis
 	}
 	rdb := redis.NewClient(opt)
 	log.Info("rate limits shared through Redis", "addr", opt.Addr, "fail_open", cfg.RateLimits.FailOpen)
-	return ratelimit.NewRedis(rdb, redisKeyPrefix), rdb, nil
+	return ratelimit.NewRedis(rdb, cfg.Redis.KeyPrefix+"rl:"), rdb, nil
 }
 
 // apiRateLimits wires the API tiers.

@@ -91,7 +91,8 @@ const (
 
 // RedisConfig configures the optional Redis; an empty URL means none.
 type RedisConfig struct {
-	URL string `yaml:"url"`
+	URL       string `yaml:"url"`
+	KeyPrefix string `yaml:"key_prefix"`
 }
 
 // KeysConfig configures API key formatting and storage.
@@ -215,6 +216,7 @@ func Defaults() *Config {
 		},
 		DataDir: "./data",
 		Storage: StorageConfig{MaxOpenConns: 16, AutoMigrate: true},
+		Redis:   RedisConfig{KeyPrefix: "latchkey:"},
 		Keys:    KeysConfig{Prefix: "lk"},
 		OAuth: OAuthConfig{
 			AccessTokenLifespan:   Duration(time.Hour),
@@ -416,6 +418,9 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
 			bad("redis.url", "must be a redis://, rediss:// or unix:// URL")
 		}
+	}
+	if c.Redis.KeyPrefix == "" || len(c.Redis.KeyPrefix) > 64 || strings.ContainsAny(c.Redis.KeyPrefix, " \t\r\n") {
+		bad("redis.key_prefix", "must be 1 to 64 characters without spaces")
 	}
 	if !keyPrefixRE.MatchString(c.Keys.Prefix) {
 		bad("keys.prefix", "must match ^[a-z][a-z0-9_]{0,15}$, got %q", c.Keys.Prefix)

@@ -240,6 +240,8 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{func(c *Config) { c.Log.Level = "loud" }, "log.level"},
 		{func(c *Config) { c.Redis.URL = "http://r" }, "redis.url"},
+		{func(c *Config) { c.Redis.KeyPrefix = "" }, "redis.key_prefix"},
+		{func(c *Config) { c.Redis.KeyPrefix = "a b" }, "redis.key_prefix"},
 		{func(c *Config) { c.Storage.MaxOpenConns = 0 }, "storage.max_open_conns"},
 		{func(c *Config) { c.Storage.CacheTTL = -1 }, "storage.cache_ttl"},
 		{func(c *Config) { c.Storage.CacheTTL = Duration(2 * time.Hour) }, "storage.cache_ttl: must be between 0 (automatic) and 1h"},
