@@ -16,7 +16,6 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-
 // newLimiter returns the limiter behind the API tiers and the token
 // endpoint (SPEC §3.6): shared through Redis when redis.url is set (the
 // client is returned for closing), else in memory.
