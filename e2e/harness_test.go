@@ -276,3 +276,12 @@ func basic(user, pass string) func(*http.Request) {
 func bearer(key string) func(*http.Request) {
 	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+key) }
 }
+
+// envSchema returns the search_path (the fresh schema) of a DSN made by postgresDSN.
+func envSchema(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("search_path")
+}

@@ -45,9 +45,13 @@ func newCluster(t *testing.T) *cluster {
 	dsn, rurl := postgresDSN(t), redisURL(t)
 	tiers := `[{"name":"free","requests_per_hour":1000,"burst":50},{"name":"pro","requests_per_hour":10000,"burst":200},` +
 		`{"name":"enterprise","requests_per_hour":0,"burst":1000},{"name":"tiny","requests_per_hour":3,"burst":3}]`
+	// One key prefix for the two instances, unlike any other run's, so
+	// limits and failure counts left in Redis by other tests never count.
+	redisPrefix := "latchkey-e2e-" + strings.TrimPrefix(envSchema(dsn), "e2e_") + ":"
 	shared := func(e env) env {
 		e["LATCHKEY_STORAGE_DSN"] = dsn
 		e["LATCHKEY_REDIS_URL"] = rurl
+		e["LATCHKEY_REDIS_KEY_PREFIX"] = redisPrefix
 		e["LATCHKEY_STORAGE_CACHE_TTL"] = clusterCacheTTL
 		e["LATCHKEY_RATE_LIMITS_TIERS"] = tiers
 		return e
