@@ -95,15 +95,8 @@ func (l *ledger) counts() (created, revoked, exchanged, machine int) {
 func crashAndCheck(t *testing.T, e env, sqliteFile string) {
 	const user, pass = "crash", "crash-password-0123456789"
 	cli(t, e, "user", "create", "--username", user, "--password", pass)
-	var cl struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	out := cli(t, e, "client", "create", "--name", "crash", "--redirect-uri", "http://127.0.0.1:9/cb",
+	clientID, clientSecret := createClient(t, e, "--name", "crash", "--redirect-uri", "http://127.0.0.1:9/cb",
 		"--grant-types", "client_credentials", "--scopes", "users:read,keys:verify", "--tier", "enterprise")
-	if err := json.Unmarshal([]byte(out), &cl); err != nil || cl.ClientID == "" {
-		t.Fatalf("client create: %v %q", err, out)
-	}
 	in := start(t, e)
 
 	l := &ledger{keys: map[string]*ackKey{}, revoke: make(chan *ackKey, 10_000), attempts: map[string]int{}}
@@ -128,7 +121,7 @@ func crashAndCheck(t *testing.T, e env, sqliteFile string) {
 		return resp.StatusCode, b, err
 	}
 	basic := func(r *http.Request) { r.SetBasicAuth(user, pass) }
-	client := func(r *http.Request) { r.SetBasicAuth(url.QueryEscape(cl.ClientID), url.QueryEscape(cl.ClientSecret)) }
+	client := func(r *http.Request) { r.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(clientSecret)) }
 	var killed atomic.Bool // requests after the kill are refused, not worth counting
 	attempt := func(kind string) {
 		if killed.Load() {
@@ -265,9 +258,9 @@ func crashAndCheck(t *testing.T, e env, sqliteFile string) {
 	}
 
 	in2 := start(t, e) // fails the test if it does not come up
-	verifier := flowtest.ClientToken(t, in2.URL, cl.ClientID, cl.ClientSecret, "keys:verify")
+	verifier := flowtest.ClientToken(t, in2.URL, clientID, clientSecret, "keys:verify")
 	checkKeys(t, in2.URL, verifier, l)
-	checkTokens(t, in2.URL, cl.ClientID, cl.ClientSecret, l)
+	checkTokens(t, in2.URL, clientID, clientSecret, l)
 }
 
 // checkKeys verifies every acknowledged key through POST /v1/keys/verify:

@@ -165,6 +165,21 @@ func cli(t testing.TB, e env, args ...string) string {
 	return stdout.String()
 }
 
+// createClient registers an OAuth client with `latchkey client create
+// ARGS` and returns its id and secret.
+func createClient(t testing.TB, e env, args ...string) (id, secret string) {
+	t.Helper()
+	out := cli(t, e, append([]string{"client", "create"}, args...)...)
+	var c struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(out), &c); err != nil || c.ClientID == "" {
+		t.Fatalf("client create: %v %q", err, out)
+	}
+	return c.ClientID, c.ClientSecret
+}
+
 // postgresDSN returns a DSN for a fresh schema on the PostgreSQL named by
 // LATCHKEY_TEST_POSTGRES_DSN (dropped when the test ends), or skips.
 func postgresDSN(t testing.TB) string {

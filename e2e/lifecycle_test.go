@@ -148,17 +148,10 @@ func TestJanitorRunsInServe(t *testing.T) {
 	e["LATCHKEY_JANITOR_INTERVAL"] = "1s"
 	e["LATCHKEY_OAUTH_ACCESS_TOKEN_LIFESPAN"] = "1s"
 	in := start(t, e)
-	var c struct {
-		ID     string `json:"client_id"`
-		Secret string `json:"client_secret"`
-	}
-	out := cli(t, e, "client", "create", "--name", "jan", "--redirect-uri", "http://127.0.0.1:9/cb", "--grant-types", "client_credentials", "--scopes", "keys:verify")
-	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &c); err != nil {
-		t.Fatal(err)
-	}
+	id, secret := createClient(t, e, "--name", "jan", "--redirect-uri", "http://127.0.0.1:9/cb", "--grant-types", "client_credentials", "--scopes", "keys:verify")
 	const tokens = 5
 	for range tokens {
-		tokenFor(t, in.URL, c.ID, c.Secret)
+		flowtest.ClientToken(t, in.URL, id, secret, "keys:verify")
 	}
 	db := filepath.Join(e["LATCHKEY_DATA_DIR"], "latchkey.db")
 	if n := countRows(t, db, "SELECT count(*) FROM requests WHERE kind = 'access'"); n != tokens {
@@ -181,21 +174,6 @@ func TestJanitorRunsInServe(t *testing.T) {
 	_, page := flowtest.Get(t, http.DefaultClient, in.URL+"/metrics")
 	if want := fmt.Sprintf(`latchkey_janitor_purged_rows_total{table="access_tokens"} %d`, tokens); !strings.Contains(page, want) {
 		t.Errorf("/metrics lacks %s", want)
-	}
-}
-
-func tokenFor(t testing.TB, base, id, secret string) {
-	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/oauth/token", strings.NewReader("grant_type=client_credentials&scope=keys:verify"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("client_credentials: %d", resp.StatusCode)
 	}
 }
 

@@ -102,14 +102,7 @@ func (c *cluster) user(t *testing.T, name string) string {
 // client registers a client with the CLI and returns its id and secret.
 func (c *cluster) client(t *testing.T, args ...string) (id, secret string) {
 	t.Helper()
-	var out struct {
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}
-	if err := json.Unmarshal([]byte(cli(t, c.envA, append([]string{"client", "create"}, args...)...)), &out); err != nil || out.ClientID == "" {
-		t.Fatalf("client create: %v", err)
-	}
-	return out.ClientID, out.ClientSecret
+	return createClient(t, c.envA, args...)
 }
 
 // awaitStatus polls check until it returns want and returns how long
@@ -295,9 +288,7 @@ func (c *cluster) testRefreshAcrossInstances(t *testing.T) {
 	wantInvalidGrant(t, err)
 }
 
-func asUser(name string) func(*http.Request) {
-	return func(r *http.Request) { r.SetBasicAuth(name, clusterPass) }
-}
+func asUser(name string) func(*http.Request) { return basic(name, clusterPass) }
 
 // createKey creates an API key at in (enterprise tier, so polling never
 // meets a rate limit) and returns it.

@@ -244,6 +244,7 @@ func newPagesFixture(t *testing.T) *pagesFixture {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
+	e.POST("/login", h.Login)
 	e.GET("/signup", h.SignupForm)
 	e.POST("/signup", h.Signup)
 	e.GET("/account", h.Account)
