@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -99,7 +100,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := db.CreateUser(t.Context(), &storage.User{ID: f.userID, Username: "alice", PasswordHash: "-"}); err != nil {
 		t.Fatal(err)
 	}
-	api := New(Config{Keys: ks, Tokens: p, Users: db,
+	api := New(Config{Keys: ks, Tokens: p, Users: db, Logger: slog.New(slog.DiscardHandler),
 		SessionUser: func(r *http.Request) (string, bool) {
 			return f.userID, r.Header.Get("X-Test-Session") == "alice"
 		}})
@@ -313,6 +314,25 @@ func TestConcurrentRotationsAnswer409(t *testing.T) {
 	}
 	if seen[http.StatusCreated] == 0 || seen[http.StatusCreated]+seen[http.StatusConflict] != 6 {
 		t.Fatalf("answers %v, want 201 and 409 only", seen)
+	}
+	// Each success replaced a different key: one key holds the handle,
+	// every other one was replaced exactly once.
+	_, list, _ := f.do(owner, http.MethodGet, "/user/keys", nil)
+	ks := list["keys"].([]any)
+	if len(ks) != seen[http.StatusCreated]+1 {
+		t.Fatalf("%d keys after %d successful rotations", len(ks), seen[http.StatusCreated])
+	}
+	current := 0
+	for _, k := range ks {
+		kv := k.(map[string]any)
+		if kv["handle"] == "hot" && kv["replaced_by"] == nil {
+			current++
+		} else if kv["replaced_by"] == nil {
+			t.Errorf("key %v was neither replaced nor holds the handle", kv["handle"])
+		}
+	}
+	if current != 1 {
+		t.Fatalf("%d current keys named hot", current)
 	}
 }
 
