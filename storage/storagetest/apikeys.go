@@ -161,7 +161,9 @@ func wantRevoked(t *testing.T, ctx context.Context, s storage.Store, id string, 
 func testAPIKeyLineage(t *testing.T, ctx context.Context, s storage.Store) {
 	var heard []string
 	var mu sync.Mutex
-	if o, ok := s.(interface{ OnChange(func(storage.Invalidation)) }); ok {
+	if o, ok := s.(interface {
+		OnChange(func(storage.Invalidation))
+	}); ok {
 		o.OnChange(func(inv storage.Invalidation) {
 			mu.Lock()
 			heard = append(heard, string(inv.Topic)+":"+inv.ID)
