@@ -223,6 +223,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		Scopes:                scopes,
 		MaxBodyBytes:          cfg.Server.MaxBodyBytes,
 		IntrospectKey:         func(ctx context.Context, t string) (map[string]any, bool) { return ks.Introspect(ctx, t) },
+		KeyState:              func(ctx context.Context, id string) (oauth.KeyState, error) { return keyState(ctx, ks, id) },
 		LimitClient:           tokenLimit(cfg, lim, log, m.RateLimited),
 		OnTokenIssued:         m.TokenIssued,
 		Logger:                log,
@@ -234,6 +235,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return fail(err)
 	}
+	// Keys revoked by a storage-level cascade (an OAuth grant or client
+	// ended) leave this process's verification cache at once.
+	db.OnChange(ks.Invalidate)
 	if bus != nil {
 		// Both caches are bypassed from here until the listener connects.
 		bus.Subscribe(db)
@@ -245,6 +249,25 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		return fail(err)
 	}
 	return a, nil
+}
+
+// keyState reports the API key keyID as it is now, for the tokens
+// exchanged from it (oauth.Config.KeyState): through the key service's
+// verification cache, so a revocation, rotation or PATCH reaches the
+// tokens as fast as the key.
+func keyState(ctx context.Context, ks *keys.Service, keyID string) (oauth.KeyState, error) {
+	k, err := ks.Current(ctx, keyID)
+	switch {
+	case errors.Is(err, keys.ErrRevoked), errors.Is(err, keys.ErrExpired), errors.Is(err, keys.ErrNotFound):
+		return oauth.KeyState{}, fmt.Errorf("%w: %w", oauth.ErrInvalidToken, err)
+	case err != nil:
+		return oauth.KeyState{}, err
+	}
+	st := oauth.KeyState{Scopes: k.Scopes}
+	if k.ExpiresAt != nil {
+		st.ExpiresAt = *k.ExpiresAt
+	}
+	return st, nil
 }
 
 // prepareSchema applies pending migrations when migrate (storage.auto_migrate)
@@ -370,6 +393,7 @@ func (a *app) handler() (http.Handler, error) {
 		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords,
 		CredentialFailures: a.guessingThrottle("credentials:", a.cfg.RateLimits.TokenPerMinute),
 		OnRateLimited:      a.metrics.RateLimited,
+		Logger:             a.log,
 	})
 	return server.New(a.observability(server.Deps{
 		OAuth: a.provider, Pages: pages, API: apiHandler, SessionCookie: pages.SessionCookie(),

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"slices"
@@ -36,9 +37,11 @@ const (
 
 // Principal is the authenticated caller of an API request.
 type Principal struct {
-	Kind      string
-	UserID    string
-	ClientID  string
+	Kind     string
+	UserID   string
+	ClientID string
+	// GrantID is the OAuth grant (request id) of an OAuth access token.
+	GrantID   string
 	KeyID     string
 	Scopes    []string
 	ExpiresAt *time.Time
@@ -49,17 +52,32 @@ type Principal struct {
 // Has reports whether the credential carries scope.
 func (p *Principal) Has(scope string) bool { return slices.Contains(p.Scopes, scope) }
 
+// authority is what the credential may do to keys (keys.Authority): the
+// owner signed in (session, password) has every right and no expiry; an
+// API key, an API token or an OAuth token has its scopes and its expiry,
+// and keys it creates record it as their parent.
+func (p *Principal) authority() keys.Authority {
+	if p.Kind == KindSession || p.Kind == KindPassword {
+		return keys.OwnerAuthority(p.Scopes)
+	}
+	a := keys.Authority{Scopes: p.Scopes, ExpiresAt: p.ExpiresAt, CanRead: p.Has("keys:read"), KeyID: p.KeyID}
+	if p.Kind == KindOAuthToken {
+		a.GrantID, a.ClientID = p.GrantID, p.ClientID
+	}
+	return a
+}
+
 // Keys is the key service the API uses.
 type Keys interface {
 	Format() keys.Format
 	Scopes() []string
 	Verify(ctx context.Context, raw, ip string) (*storage.APIKey, error)
-	Create(ctx context.Context, userID string, callerScopes []string, req keys.CreateRequest) (*storage.APIKey, string, error)
+	Create(ctx context.Context, userID string, a keys.Authority, req keys.CreateRequest) (*storage.APIKey, string, error)
 	Get(ctx context.Context, userID, handle string) (*storage.APIKey, error)
 	List(ctx context.Context, userID string) ([]storage.APIKey, error)
-	Update(ctx context.Context, userID, handle string, p keys.Patch) (*storage.APIKey, error)
-	Revoke(ctx context.Context, userID, handle, ip string) (*storage.APIKey, error)
-	Rotate(ctx context.Context, userID, handle string, grace time.Duration, ip string) (*storage.APIKey, string, error)
+	Update(ctx context.Context, userID, handle string, a keys.Authority, p keys.Patch) (*storage.APIKey, error)
+	Revoke(ctx context.Context, userID, handle string, a keys.Authority, ip string) (*storage.APIKey, error)
+	Rotate(ctx context.Context, userID, handle string, a keys.Authority, grace time.Duration, ip string) (*storage.APIKey, string, error)
 	Reveal(k *storage.APIKey) (string, error)
 	Audit(ctx context.Context, k *storage.APIKey, typ, ip, detail string)
 }
@@ -107,7 +125,10 @@ type Config struct {
 	// PasswordGate bounds concurrent argon2id runs (HTTP Basic), shared
 	// with the login form; nil = a gate of its own.
 	PasswordGate *secret.PasswordGate
-	Now          func() time.Time
+	// Logger receives the causes of refused and failed key operations
+	// (default slog.Default()).
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Handler serves the JSON API.
@@ -127,6 +148,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.PasswordGate == nil {
 		cfg.PasswordGate = secret.NewPasswordGate(0)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	return &Handler{cfg: cfg}
 }
@@ -230,13 +254,15 @@ func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred str
 		}
 		return nil, http.StatusServiceUnavailable, "unavailable", "Credentials cannot be checked right now."
 	}
-	p := &Principal{Kind: KindOAuthToken, UserID: info.Subject, ClientID: info.ClientID, KeyID: info.KeyID, Scopes: info.Scopes}
+	// A token exchanged from a key arrives bound by the key as it is now
+	// (oauth.Config.KeyState): its scopes and expiry are the key's at most.
+	p := &Principal{Kind: KindOAuthToken, UserID: info.Subject, ClientID: info.ClientID, GrantID: info.GrantID, KeyID: info.KeyID, Scopes: info.Scopes}
 	if !info.ExpiresAt.IsZero() {
 		e := info.ExpiresAt
 		p.ExpiresAt = &e
 	}
 	if info.KeyID != "" {
-		p.Kind = KindAPIToken
+		p.Kind, p.GrantID = KindAPIToken, ""
 	} else if info.ClientID != "" && info.Subject == info.ClientID {
 		// A client_credentials token acts for its client, not for a user.
 		p.UserID = ""

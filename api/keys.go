@@ -34,6 +34,18 @@ type keyView struct {
 	UsageCount  int64      `json:"usage_count"`
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
 	RotatedFrom string     `json:"rotated_from,omitempty"`
+	ReplacedBy  string     `json:"replaced_by,omitempty"`
+	// Parent is the credential that created the key (absent for keys the
+	// owner made signed in): revoking it revokes this key.
+	Parent *keyParent `json:"parent,omitempty"`
+}
+
+// keyParent is a key's lineage: the key behind the creating credential,
+// or the OAuth grant and client of the access token that created it.
+type keyParent struct {
+	KeyID    string `json:"key_id,omitempty"`
+	GrantID  string `json:"grant_id,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
 }
 
 func (h *Handler) view(k *storage.APIKey, plain string) keyView {
@@ -41,11 +53,16 @@ func (h *Handler) view(k *storage.APIKey, plain string) keyView {
 	if scopes == nil {
 		scopes = []string{}
 	}
-	return keyView{
+	v := keyView{
 		ID: k.ID, Handle: k.Handle, Alias: k.Alias, Prefix: k.Display, Key: plain, Scopes: scopes,
 		Environment: k.Environment, Tier: k.Tier, Status: keys.Status(k, h.cfg.Now()), CreatedAt: k.CreatedAt,
 		ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, UsageCount: k.UsageCount, RevokedAt: k.RevokedAt, RotatedFrom: k.RotatedFrom,
+		ReplacedBy: k.ReplacedBy,
 	}
+	if k.ParentKeyID != "" || k.ParentGrantID != "" || k.ParentClientID != "" {
+		v.Parent = &keyParent{KeyID: k.ParentKeyID, GrantID: k.ParentGrantID, ClientID: k.ParentClientID}
+	}
+	return v
 }
 
 // decodeJSON reads a JSON object body strictly: the right content type, at
@@ -107,13 +124,23 @@ type createKeyBody struct {
 	Tier        string   `json:"tier"`
 }
 
-// keyError maps key-service errors onto §3.5 responses.
-func keyError(c *gin.Context, err error) {
+// keyError maps key-service errors onto §3.5 responses; the cause of a
+// refusal by state (conflict) and of every failure is logged.
+func (h *Handler) keyError(c *gin.Context, err error) {
+	ctx := c.Request.Context()
 	switch {
 	case errors.Is(err, keys.ErrConflict):
+		h.cfg.Logger.InfoContext(ctx, "key operation refused", "path", c.FullPath(), "error", err)
 		writeError(c, http.StatusConflict, "conflict", "You already have a key with this handle.")
+	case errors.Is(err, keys.ErrRotated):
+		h.cfg.Logger.InfoContext(ctx, "key operation refused", "path", c.FullPath(), "error", err)
+		writeError(c, http.StatusConflict, "conflict", "This key was replaced by a rotation; change or rotate the key that replaced it.")
 	case errors.Is(err, keys.ErrScopeExceeded):
 		writeError(c, http.StatusForbidden, "forbidden", "A key cannot have more rights than the credential creating it: "+err.Error())
+	case errors.Is(err, keys.ErrForbidden):
+		writeError(c, http.StatusForbidden, "forbidden", "No key with this handle that this credential may change: a credential cannot change a key with more rights or a longer life than its own.")
+	case errors.Is(err, keys.ErrExpiryExtended):
+		writeError(c, http.StatusForbidden, "forbidden", "A credential can only shorten a key's expiry; sign in to lengthen it.")
 	case errors.Is(err, keys.ErrInvalid):
 		writeError(c, http.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, keys.ErrNotFound):
@@ -124,6 +151,7 @@ func keyError(c *gin.Context, err error) {
 		writeError(c, http.StatusConflict, "conflict", "This key has expired.")
 	default:
 		_ = c.Error(err)
+		h.cfg.Logger.ErrorContext(ctx, "key operation failed", "path", c.FullPath(), "error", err)
 		writeError(c, http.StatusInternalServerError, "server_error", "Something went wrong on our side.")
 	}
 }
@@ -143,9 +171,9 @@ func (h *Handler) CreateKey(c *gin.Context) {
 		}
 		req.ExpiresIn = time.Duration(*b.ExpiresIn) * time.Second
 	}
-	k, plain, err := h.cfg.Keys.Create(c.Request.Context(), p.UserID, p.Scopes, req)
+	k, plain, err := h.cfg.Keys.Create(c.Request.Context(), p.UserID, p.authority(), req)
 	if err != nil {
-		keyError(c, err)
+		h.keyError(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
@@ -156,7 +184,7 @@ func (h *Handler) CreateKey(c *gin.Context) {
 func (h *Handler) ListKeys(c *gin.Context) {
 	ks, err := h.cfg.Keys.List(c.Request.Context(), principal(c).UserID)
 	if err != nil {
-		keyError(c, err)
+		h.keyError(c, err)
 		return
 	}
 	out := make([]keyView, 0, len(ks))
@@ -172,7 +200,7 @@ func (h *Handler) GetKey(c *gin.Context) {
 	p := principal(c)
 	k, err := h.cfg.Keys.Get(c.Request.Context(), p.UserID, c.Param("handle"))
 	if err != nil {
-		keyError(c, err)
+		h.keyError(c, err)
 		return
 	}
 	v := h.view(k, "")
@@ -191,7 +219,9 @@ type patchKeyBody struct {
 	ExpiresIn *int64    `json:"expires_in"`
 }
 
-// UpdateKey serves PATCH /user/keys/{handle}: alias, narrower scopes, expiry.
+// UpdateKey serves PATCH /user/keys/{handle}: alias, narrower scopes,
+// expiry (keys.Service.Update has the rules). The changed key is returned
+// only to a caller that may read keys (keys:read); others get 204.
 func (h *Handler) UpdateKey(c *gin.Context) {
 	p := principal(c)
 	var b patchKeyBody
@@ -213,20 +243,25 @@ func (h *Handler) UpdateKey(c *gin.Context) {
 		d := time.Duration(*b.ExpiresIn) * time.Second
 		patch.ExpiresIn = &d
 	}
-	k, err := h.cfg.Keys.Update(c.Request.Context(), p.UserID, c.Param("handle"), patch)
+	k, err := h.cfg.Keys.Update(c.Request.Context(), p.UserID, c.Param("handle"), p.authority(), patch)
 	if err != nil {
-		keyError(c, err)
+		h.keyError(c, err)
+		return
+	}
+	if !p.Has("keys:read") {
+		c.Status(http.StatusNoContent)
 		return
 	}
 	c.JSON(http.StatusOK, h.view(k, ""))
 }
 
-// DeleteKey serves DELETE /user/keys/{handle}: the key (and every token
-// exchanged from it) is rejected from the next request on.
+// DeleteKey serves DELETE /user/keys/{handle}: the key, every token
+// exchanged from it and every key it created are rejected from the next
+// request on.
 func (h *Handler) DeleteKey(c *gin.Context) {
 	p := principal(c)
-	if _, err := h.cfg.Keys.Revoke(c.Request.Context(), p.UserID, c.Param("handle"), c.ClientIP()); err != nil {
-		keyError(c, err)
+	if _, err := h.cfg.Keys.Revoke(c.Request.Context(), p.UserID, c.Param("handle"), p.authority(), c.ClientIP()); err != nil {
+		h.keyError(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -236,7 +271,8 @@ type rotateBody struct {
 	GraceSeconds *int64 `json:"grace_seconds"`
 }
 
-// RotateKey serves POST /user/keys/{handle}/rotate.
+// RotateKey serves POST /user/keys/{handle}/rotate. The answer describes
+// only the new key, which is within the caller's rights.
 func (h *Handler) RotateKey(c *gin.Context) {
 	p := principal(c)
 	var b rotateBody
@@ -251,9 +287,9 @@ func (h *Handler) RotateKey(c *gin.Context) {
 		}
 		grace = time.Duration(*b.GraceSeconds) * time.Second
 	}
-	k, plain, err := h.cfg.Keys.Rotate(c.Request.Context(), p.UserID, c.Param("handle"), grace, c.ClientIP())
+	k, plain, err := h.cfg.Keys.Rotate(c.Request.Context(), p.UserID, c.Param("handle"), p.authority(), grace, c.ClientIP())
 	if err != nil {
-		keyError(c, err)
+		h.keyError(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")

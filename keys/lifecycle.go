@@ -2,6 +2,7 @@ package keys
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -19,9 +20,14 @@ type Patch struct {
 	IP        string
 }
 
-// Update applies p to the user's key: alias, narrower scopes, expiry.
-func (s *Service) Update(ctx context.Context, userID, handle string, p Patch) (*storage.APIKey, error) {
-	k, err := s.Get(ctx, userID, handle)
+// Update applies p to the user's key on behalf of the credential a:
+// alias, narrower scopes, expiry. The key must be within a (see
+// Authority); revoked, expired and rotated-out keys are refused
+// (ErrRevoked, ErrExpired, ErrRotated), so a PATCH never revives a key;
+// only the owner signed in may lengthen a key's life (ErrExpiryExtended).
+// The key's descendants are narrowed with it (limitDescendants).
+func (s *Service) Update(ctx context.Context, userID, handle string, a Authority, p Patch) (*storage.APIKey, error) {
+	k, err := s.target(ctx, userID, handle, a)
 	if err != nil {
 		return nil, err
 	}
@@ -43,44 +49,83 @@ func (s *Service) Update(ctx context.Context, userID, handle string, p Patch) (*
 		return nil, fmt.Errorf("%w: expires_in must be positive", ErrInvalid)
 	}
 	var out *storage.APIKey
-	err = s.store.UpdateAPIKey(ctx, k.ID, func(r *storage.APIKey) error {
-		if r.RevokedAt != nil {
-			return ErrRevoked
+	var below []*storage.APIKey
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		err := s.store.UpdateAPIKey(ctx, k.ID, func(r *storage.APIKey) error {
+			if err := changeable(r, s.cfg.Now()); err != nil {
+				return err
+			}
+			if p.Alias != nil {
+				r.Alias = *p.Alias
+			}
+			if p.Scopes != nil {
+				r.Scopes = intersect(narrowed, r.Scopes)
+			}
+			if p.ExpiresIn != nil {
+				exp := s.cfg.Now().UTC().Add(*p.ExpiresIn).Truncate(time.Second)
+				if !a.Owner && r.ExpiresAt != nil && exp.After(*r.ExpiresAt) {
+					return ErrExpiryExtended
+				}
+				r.ExpiresAt = &exp
+			}
+			out = r
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		if p.Alias != nil {
-			r.Alias = *p.Alias
-		}
-		if p.Scopes != nil {
-			r.Scopes = narrowed
-		}
-		if p.ExpiresIn != nil {
-			exp := s.cfg.Now().UTC().Add(*p.ExpiresIn).Truncate(time.Second)
-			r.ExpiresAt = &exp
-		}
-		out = r
-		return nil
+		below, err = s.limitDescendants(ctx, out)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.cache.Invalidate(string(k.Digest))
 	s.Audit(ctx, out, "updated", p.IP, "")
+	for _, d := range below {
+		s.cache.Invalidate(string(d.Digest))
+		s.Audit(ctx, d, "updated", p.IP, "narrowed with its parent "+out.Display)
+	}
 	return out, nil
 }
 
-// Revoke revokes the user's key from the next request on.
-func (s *Service) Revoke(ctx context.Context, userID, handle, ip string) (*storage.APIKey, error) {
-	k, err := s.Get(ctx, userID, handle)
+// changeable refuses changes to a key that is revoked, expired or
+// rotated out.
+func changeable(k *storage.APIKey, now time.Time) error {
+	switch {
+	case k.RevokedAt != nil:
+		return ErrRevoked
+	case k.ReplacedBy != "":
+		return ErrRotated
+	case Status(k, now) == StatusExpired:
+		return ErrExpired
+	}
+	return nil
+}
+
+// Revoke revokes the user's key on behalf of the credential a (the key
+// must be within it, see Authority) from the next request on, together
+// with every key descending from it and the tokens exchanged from them.
+func (s *Service) Revoke(ctx context.Context, userID, handle string, a Authority, ip string) (*storage.APIKey, error) {
+	k, err := s.target(ctx, userID, handle, a)
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.UpdateAPIKey(ctx, k.ID, func(r *storage.APIKey) error {
-		if r.RevokedAt == nil {
-			now := s.cfg.Now().UTC()
-			r.RevokedAt = &now
+	var below []storage.APIKey
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		err := s.store.UpdateAPIKey(ctx, k.ID, func(r *storage.APIKey) error {
+			if r.RevokedAt == nil {
+				now := s.cfg.Now().UTC()
+				r.RevokedAt = &now
+			}
+			k = r
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		k = r
-		return nil
+		below, err = s.store.RevokeAPIKeysByParent(ctx, storage.KeyParent{KeyID: k.ID})
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -88,54 +133,72 @@ func (s *Service) Revoke(ctx context.Context, userID, handle, ip string) (*stora
 	s.cache.Invalidate(string(k.Digest))
 	s.revokeTokens(ctx, k.ID)
 	s.Audit(ctx, k, "revoked", ip, "")
+	for i := range below {
+		s.cache.Invalidate(string(below[i].Digest))
+		s.Audit(ctx, &below[i], "revoked", ip, "with its parent "+k.Display)
+	}
 	return k, nil
 }
 
-// Rotate issues a new key inheriting scopes, tier, environment and expiry;
-// the old key's expiry becomes min(original, now + grace), so grace 0
-// retires it at once.
-func (s *Service) Rotate(ctx context.Context, userID, handle string, grace time.Duration, ip string) (*storage.APIKey, string, error) {
+// Rotate issues a new key inheriting scopes, tier, environment, expiry and
+// lineage, on behalf of the credential a (the old key must be within it,
+// see Authority); the old key's expiry becomes min(original, now +
+// grace), so grace 0 retires it at once, and the keys it created are
+// limited to that expiry too. A key is rotated at most once: a second or
+// concurrent rotation of the same key gets ErrRotated.
+func (s *Service) Rotate(ctx context.Context, userID, handle string, a Authority, grace time.Duration, ip string) (*storage.APIKey, string, error) {
 	if grace < 0 || grace > 30*24*time.Hour {
 		return nil, "", fmt.Errorf("%w: grace_seconds must be between 0 and 2592000", ErrInvalid)
 	}
-	old, err := s.Get(ctx, userID, handle)
+	old, err := s.target(ctx, userID, handle, a)
 	if err != nil {
 		return nil, "", err
 	}
-	if old.RevokedAt != nil {
-		return nil, "", ErrRevoked
-	}
 	now := s.cfg.Now().UTC()
-	if old.ExpiresAt != nil && !now.Before(*old.ExpiresAt) {
-		return nil, "", ErrExpired
+	if err := changeable(old, now); err != nil {
+		return nil, "", err
 	}
 	fresh := &storage.APIKey{
 		ID: uuid.NewString(), UserID: userID, Alias: old.Alias,
 		Environment: old.Environment, Tier: old.Tier, Scopes: old.Scopes,
 		ExpiresAt: old.ExpiresAt, RotatedFrom: old.ID, CreatedAt: now,
+		ParentKeyID: old.ParentKeyID, ParentGrantID: old.ParentGrantID, ParentClientID: old.ParentClientID,
 	}
 	plain, err := s.mint(fresh)
 	if err != nil {
 		return nil, "", err
 	}
 	retireAt := now.Add(grace)
+	var retired *storage.APIKey
+	var below []*storage.APIKey
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		err := s.store.UpdateAPIKey(ctx, old.ID, func(r *storage.APIKey) error {
-			if r.RevokedAt != nil {
-				return ErrRevoked
+			// Checked again under the row lock: of concurrent rotations
+			// of one key exactly one gets here first.
+			if err := changeable(r, now); err != nil {
+				return err
 			}
 			// The handle moves to the new key; the old one keeps a dated handle.
 			fresh.Handle = r.Handle
-			r.Handle = retiredHandle(r.Handle, now)
+			r.Handle = retiredHandle(r.Handle, r.ID, now)
+			r.ReplacedBy = fresh.ID
 			if r.ExpiresAt == nil || retireAt.Before(*r.ExpiresAt) {
 				r.ExpiresAt = &retireAt
 			}
+			retired = r
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		return s.store.CreateAPIKey(ctx, fresh)
+		if err := s.store.CreateAPIKey(ctx, fresh); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				return fmt.Errorf("%w: %q", ErrConflict, fresh.Handle)
+			}
+			return err
+		}
+		below, err = s.limitDescendants(ctx, retired)
+		return err
 	})
 	if err != nil {
 		return nil, "", err
@@ -145,12 +208,18 @@ func (s *Service) Rotate(ctx context.Context, userID, handle string, grace time.
 		s.revokeTokens(ctx, old.ID)
 	}
 	s.Audit(ctx, fresh, "rotated", ip, "replaces "+old.Display)
+	for _, d := range below {
+		s.cache.Invalidate(string(d.Digest))
+		s.Audit(ctx, d, "updated", ip, "limited to its rotated-out parent "+old.Display)
+	}
 	return fresh, plain, nil
 }
 
-// retiredHandle renames a rotated-out key so the handle can move on.
-func retiredHandle(h string, now time.Time) string {
-	suffix := "~" + now.Format("20060102T150405")
+// retiredHandle renames a rotated-out key so the handle can move on:
+// <handle>~<time>-<first 8 characters of the key id>, unique even for
+// several rotations within one second.
+func retiredHandle(h, id string, now time.Time) string {
+	suffix := "~" + now.Format("20060102T150405") + "-" + id[:min(8, len(id))]
 	if len(h)+len(suffix) > 64 {
 		h = h[:64-len(suffix)]
 	}

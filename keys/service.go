@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/latchkey/latchkey/internal/ttlcache"
 	"github.com/latchkey/latchkey/secret"
@@ -64,7 +65,11 @@ type Config struct {
 	// OnVerify, when set, is called once per Verify with its result: one
 	// of the Verify* constants.
 	OnVerify func(result string)
-	Now      func() time.Time
+	// NewIPEventsPerMinute bounds the "new_ip" audit entries (first use
+	// of a key from an address) written per key and minute (default 10);
+	// the addresses beyond it are counted in the next entry.
+	NewIPEventsPerMinute int
+	Now                  func() time.Time
 }
 
 // Service creates, verifies, rotates and revokes API keys.
@@ -72,6 +77,9 @@ type Service struct {
 	cfg   Config
 	store Store
 	cache *ttlcache.Cache[*storage.APIKey]
+	// ids maps key ids to digests (which never change), so Current finds
+	// a key's entry in cache by id.
+	ids   *lru.Cache[string, string]
 	usage *usageBatcher
 }
 
@@ -86,9 +94,13 @@ func New(cfg Config, store Store) *Service {
 	if cfg.DefaultTier == "" {
 		cfg.DefaultTier = "free"
 	}
+	if cfg.NewIPEventsPerMinute <= 0 {
+		cfg.NewIPEventsPerMinute = 10
+	}
 	s := &Service{cfg: cfg, store: store}
 	s.cache = newCache(s)
-	s.usage = newUsageBatcher(store, cfg.Now)
+	s.ids, _ = lru.New[string, string](keyCacheMax)
+	s.usage = newUsageBatcher(store, cfg.Now, cfg.NewIPEventsPerMinute)
 	return s
 }
 
@@ -146,10 +158,11 @@ type CreateRequest struct {
 	IP          string
 }
 
-// Create makes a key for userID. callerScopes are the rights of the
-// credential making the request; a key can never exceed them, and a key
-// created without scopes gets exactly them (its owner's rights).
-func (s *Service) Create(ctx context.Context, userID string, callerScopes []string, req CreateRequest) (*storage.APIKey, string, error) {
+// Create makes a key for userID on behalf of the credential a (see
+// Authority): a key can never exceed a's scopes, a key created without
+// scopes gets exactly them, it never outlives a (no expiry asked for →
+// a's), and it records a as its parent.
+func (s *Service) Create(ctx context.Context, userID string, a Authority, req CreateRequest) (*storage.APIKey, string, error) {
 	if !handleRe.MatchString(req.Handle) {
 		return nil, "", fmt.Errorf("%w: handle must be 1-64 letters, digits, '.', '_' or '-'", ErrInvalid)
 	}
@@ -173,19 +186,25 @@ func (s *Service) Create(ctx context.Context, userID string, callerScopes []stri
 	if req.ExpiresIn < 0 {
 		return nil, "", fmt.Errorf("%w: expires_in must be positive", ErrInvalid)
 	}
-	scopes, err := s.grantable(req.Scopes, callerScopes)
+	scopes, err := s.grantable(req.Scopes, a.Scopes)
 	if err != nil {
 		return nil, "", err
 	}
 	now := s.cfg.Now().UTC()
+	if a.ExpiresAt != nil && !now.Before(*a.ExpiresAt) {
+		return nil, "", ErrForbidden // the credential itself has ended
+	}
 	rec := &storage.APIKey{
 		ID: uuid.NewString(), UserID: userID, Handle: req.Handle, Alias: req.Alias,
 		Environment: env, Tier: tier, Scopes: scopes, CreatedAt: now,
+		ParentKeyID: a.KeyID, ParentGrantID: a.GrantID, ParentClientID: a.ClientID,
 	}
+	var exp *time.Time
 	if req.ExpiresIn > 0 {
-		exp := now.Add(req.ExpiresIn).Truncate(time.Second)
-		rec.ExpiresAt = &exp
+		e := now.Add(req.ExpiresIn).Truncate(time.Second)
+		exp = &e
 	}
+	rec.ExpiresAt = a.clampExpiry(exp)
 	plain, err := s.mint(rec)
 	if err != nil {
 		return nil, "", err

@@ -20,6 +20,9 @@ import (
 
 var allScopes = []string{"keys:read", "keys:write", "keys:verify", "users:read"}
 
+// owner is the authority of the owner signed in.
+var owner = OwnerAuthority(allScopes)
+
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -35,7 +38,13 @@ func (c *clock) add(d time.Duration) {
 // countingStore counts digest lookups to prove the cache works.
 type countingStore struct {
 	*storage.DB
-	lookups atomic.Int64
+	lookups   atomic.Int64
+	idLookups atomic.Int64
+}
+
+func (c *countingStore) GetAPIKey(ctx context.Context, id string) (*storage.APIKey, error) {
+	c.idLookups.Add(1)
+	return c.DB.GetAPIKey(ctx, id)
 }
 
 func (c *countingStore) GetAPIKeyByDigest(ctx context.Context, d []byte) (*storage.APIKey, error) {
@@ -71,7 +80,7 @@ func newService(t *testing.T, recoverable bool) (*Service, *countingStore, *cloc
 func TestCreateAndVerify(t *testing.T) {
 	s, cs, clk, _ := newService(t, false)
 	ctx := t.Context()
-	k, plain, err := s.Create(ctx, "u1", allScopes, CreateRequest{Handle: "ci", Alias: "CI", ExpiresIn: time.Hour})
+	k, plain, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "ci", Alias: "CI", ExpiresIn: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +140,7 @@ func TestCreateAndVerify(t *testing.T) {
 func TestCreateRejects(t *testing.T) {
 	s, _, _, _ := newService(t, false)
 	ctx := t.Context()
-	if _, _, err := s.Create(ctx, "u1", allScopes, CreateRequest{Handle: "dup"}); err != nil {
+	if _, _, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "dup"}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -153,15 +162,15 @@ func TestCreateRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, _, err := s.Create(ctx, "u1", tc.caller, tc.req); !errors.Is(err, tc.want) {
+			if _, _, err := s.Create(ctx, "u1", Authority{Scopes: tc.caller}, tc.req); !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
 		})
 	}
-	if _, _, err := s.Create(ctx, "u2", allScopes, CreateRequest{Handle: "dup"}); err != nil {
+	if _, _, err := s.Create(ctx, "u2", owner, CreateRequest{Handle: "dup"}); err != nil {
 		t.Fatalf("handles are unique per user only: %v", err)
 	}
-	k, _, err := s.Create(ctx, "u1", allScopes, CreateRequest{Handle: "ro", Scopes: []string{"read-only"}, Environment: "test", Tier: "pro"})
+	k, _, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "ro", Scopes: []string{"read-only"}, Environment: "test", Tier: "pro"})
 	if err != nil || len(k.Scopes) != 2 || k.Scopes[0] != "keys:read" || k.Scopes[1] != "users:read" || k.Environment != "test" || k.Tier != "pro" {
 		t.Fatalf("read-only key %+v %v", k, err)
 	}
@@ -170,14 +179,14 @@ func TestCreateRejects(t *testing.T) {
 func TestRotateRevokeUpdate(t *testing.T) {
 	s, _, clk, revoked := newService(t, true)
 	ctx := t.Context()
-	k, plain, err := s.Create(ctx, "u1", allScopes, CreateRequest{Handle: "svc", Scopes: []string{"keys:read", "users:read"}, Tier: "pro", ExpiresIn: 48 * time.Hour})
+	k, plain, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "svc", Scopes: []string{"keys:read", "users:read"}, Tier: "pro", ExpiresIn: 48 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Reveal(k); err != nil || got != plain {
 		t.Fatalf("recoverable key: %q %v", got, err)
 	}
-	fresh, plain2, err := s.Rotate(ctx, "u1", "svc", time.Hour, "")
+	fresh, plain2, err := s.Rotate(ctx, "u1", "svc", owner, time.Hour, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +203,7 @@ func TestRotateRevokeUpdate(t *testing.T) {
 	if _, err := s.Verify(ctx, plain2, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Rotate(ctx, "u1", "svc", 0, ""); err != nil {
+	if _, _, err := s.Rotate(ctx, "u1", "svc", owner, 0, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Verify(ctx, plain2, ""); !errors.Is(err, ErrExpired) {
@@ -203,25 +212,25 @@ func TestRotateRevokeUpdate(t *testing.T) {
 	if len(*revoked) != 1 || (*revoked)[0] != fresh.ID {
 		t.Fatalf("tokens of the retired key revoked: %v", *revoked)
 	}
-	if _, err := s.Update(ctx, "u1", "svc", Patch{Scopes: []string{"keys:write"}}); !errors.Is(err, ErrScopeExceeded) {
+	if _, err := s.Update(ctx, "u1", "svc", owner, Patch{Scopes: []string{"keys:write"}}); !errors.Is(err, ErrScopeExceeded) {
 		t.Fatalf("widening scopes: %v", err)
 	}
 	alias := "renamed"
-	up, err := s.Update(ctx, "u1", "svc", Patch{Alias: &alias, Scopes: []string{"users:read"}})
+	up, err := s.Update(ctx, "u1", "svc", owner, Patch{Alias: &alias, Scopes: []string{"users:read"}})
 	if err != nil || up.Alias != "renamed" || len(up.Scopes) != 1 {
 		t.Fatalf("update %+v %v", up, err)
 	}
 	cur, _ := s.Get(ctx, "u1", "svc")
-	if _, err := s.Revoke(ctx, "u1", "svc", ""); err != nil {
+	if _, err := s.Revoke(ctx, "u1", "svc", owner, ""); err != nil {
 		t.Fatal(err)
 	}
 	if cur2, _ := s.Get(ctx, "u1", "svc"); cur2.RevokedAt == nil {
 		t.Fatal("not revoked")
 	}
-	if _, _, err := s.Rotate(ctx, "u1", "svc", 0, ""); !errors.Is(err, ErrRevoked) {
+	if _, _, err := s.Rotate(ctx, "u1", "svc", owner, 0, ""); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("rotating a revoked key: %v", err)
 	}
-	if _, err := s.Revoke(ctx, "u1", "nope", ""); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Revoke(ctx, "u1", "nope", owner, ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("revoking a missing key: %v", err)
 	}
 	if (*revoked)[len(*revoked)-1] != cur.ID {
@@ -235,7 +244,7 @@ func TestRotateRevokeUpdate(t *testing.T) {
 
 func TestVerifyConcurrent(t *testing.T) {
 	s, _, _, _ := newService(t, false)
-	_, plain, err := s.Create(t.Context(), "u1", allScopes, CreateRequest{Handle: "c"})
+	_, plain, err := s.Create(t.Context(), "u1", owner, CreateRequest{Handle: "c"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +274,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 	h, _ := secret.NewHasher(1, map[int][]byte{1: bytes.Repeat([]byte{3}, 32)})
 	s := New(Config{Format: NewFormat("lk"), Hasher: h, Scopes: allScopes}, db)
 	defer s.Close(context.Background())
-	_, plain, _ := s.Create(context.Background(), "u", allScopes, CreateRequest{Handle: "b"})
+	_, plain, _ := s.Create(context.Background(), "u", owner, CreateRequest{Handle: "b"})
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -283,7 +292,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 func TestCacheInvalidationFromOtherInstances(t *testing.T) {
 	s, cs, _, _ := newService(t, false)
 	ctx := t.Context()
-	k, plain, err := s.Create(ctx, "u1", allScopes, CreateRequest{Handle: "ci"})
+	k, plain, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "ci"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +320,7 @@ func TestCacheInvalidationFromOtherInstances(t *testing.T) {
 	verify(t, ErrRevoked)
 
 	t.Run("bypassed while not listening", func(t *testing.T) {
-		_, plain2, err := s.Create(ctx, "u1", allScopes, CreateRequest{Handle: "ci2"})
+		_, plain2, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "ci2"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -353,7 +362,7 @@ func TestVerifyNoCache(t *testing.T) {
 	s := New(Config{Format: NewFormat("lk"), Hasher: h, Scopes: allScopes, NoCache: true}, cs)
 	t.Cleanup(func() { _ = s.Close(context.Background()); _ = db.Close() })
 	ctx := t.Context()
-	k, plain, err := s.Create(ctx, "u1", allScopes, CreateRequest{Handle: "nc"})
+	k, plain, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "nc"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,41 +5,68 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
 	"github.com/latchkey/latchkey/storage"
 )
 
 // usageBatcher accumulates last-used times and use counts in memory and
 // writes them in one transaction per flush, so verification never writes
 // synchronously. It also remembers which source addresses each key was
-// seen from, to audit the first use from a new address.
+// seen from, to audit the first use from a new address: the (key,
+// address) pairs live in a bounded LRU, and each key may write at most
+// newIPLimit such audit entries a minute — the rest are counted and
+// reported in the next entry — so a key used from ever new addresses
+// costs a bounded number of writes.
 type usageBatcher struct {
-	store storage.APIKeys
-	now   func() time.Time
+	store      storage.APIKeys
+	now        func() time.Time
+	newIPLimit int
 
 	mu      sync.Mutex
 	pending map[string]*storage.KeyUsage
-	seen    map[string]map[string]struct{}
+	seen    *simplelru.LRU[string, struct{}]
+	budgets *simplelru.LRU[string, *ipBudget]
 
 	stop chan struct{}
 	done chan struct{}
 }
 
-const flushEvery = 2 * time.Second
+// ipBudget is a key's fixed one-minute window of new_ip audit entries.
+type ipBudget struct {
+	start   time.Time
+	n       int
+	dropped int // new addresses not audited since the last entry
+}
 
-func newUsageBatcher(store storage.APIKeys, now func() time.Time) *usageBatcher {
+const (
+	flushEvery = 2 * time.Second
+	// seenMax bounds the remembered (key, address) pairs and budgetsMax
+	// the keys whose new_ip budget is tracked.
+	seenMax    = 100_000
+	budgetsMax = 10_000
+	// newIPWindow is the window of Config.NewIPEventsPerMinute.
+	newIPWindow = time.Minute
+)
+
+func newUsageBatcher(store storage.APIKeys, now func() time.Time, newIPLimit int) *usageBatcher {
+	seen, _ := simplelru.NewLRU[string, struct{}](seenMax, nil)
+	budgets, _ := simplelru.NewLRU[string, *ipBudget](budgetsMax, nil)
 	b := &usageBatcher{
-		store: store, now: now,
+		store: store, now: now, newIPLimit: newIPLimit,
 		pending: map[string]*storage.KeyUsage{},
-		seen:    map[string]map[string]struct{}{},
-		stop:    make(chan struct{}), done: make(chan struct{}),
+		seen:    seen, budgets: budgets,
+		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go b.loop()
 	return b
 }
 
-// record notes one use; it reports whether ip is new for this key (as
-// far as this process has seen).
-func (b *usageBatcher) record(keyID string, at time.Time, ip string) bool {
+// record notes one use. It reports whether to audit a first use from ip
+// (new for this key as far as this process remembers, and within the
+// key's budget of audit entries), and how many new addresses went
+// unaudited since the key's last such entry.
+func (b *usageBatcher) record(keyID string, at time.Time, ip string) (audit bool, dropped int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	u := b.pending[keyID]
@@ -52,23 +79,28 @@ func (b *usageBatcher) record(keyID string, at time.Time, ip string) bool {
 		u.LastUsed = at
 	}
 	if ip == "" {
-		return false
+		return false, 0
 	}
-	ips := b.seen[keyID]
-	if ips == nil {
-		if len(b.seen) > 100_000 {
-			b.seen = map[string]map[string]struct{}{}
-		}
-		ips = map[string]struct{}{}
-		b.seen[keyID] = ips
+	pair := keyID + " " + ip
+	if _, ok := b.seen.Get(pair); ok {
+		return false, 0
 	}
-	if _, ok := ips[ip]; ok {
-		return false
+	b.seen.Add(pair, struct{}{})
+	bud, ok := b.budgets.Get(keyID)
+	if !ok {
+		bud = &ipBudget{start: at}
+		b.budgets.Add(keyID, bud)
 	}
-	if len(ips) < 64 {
-		ips[ip] = struct{}{}
+	if at.Sub(bud.start) >= newIPWindow {
+		bud.start, bud.n = at, 0
 	}
-	return true
+	if bud.n >= b.newIPLimit {
+		bud.dropped++
+		return false, 0
+	}
+	bud.n++
+	dropped, bud.dropped = bud.dropped, 0
+	return true, dropped
 }
 
 func (b *usageBatcher) flush(ctx context.Context) error {

@@ -3,6 +3,7 @@ package keys
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -45,8 +46,50 @@ func (s *Service) Verify(ctx context.Context, raw string, ip string) (*storage.A
 		return k, ErrExpired
 	}
 	s.verified(VerifyValid)
-	if s.usage.record(k.ID, now, ip) {
-		s.Audit(ctx, k, "new_ip", ip, "first use from this address")
+	if audit, dropped := s.usage.record(k.ID, now, ip); audit {
+		detail := "first use from this address"
+		if dropped > 0 {
+			detail += fmt.Sprintf("; %d more new addresses before it were not recorded (at most %d a minute)", dropped, s.cfg.NewIPEventsPerMinute)
+		}
+		s.Audit(ctx, k, "new_ip", ip, detail)
+	}
+	return k, nil
+}
+
+// Current returns the key with id as it is now, for a credential derived
+// from it (an API token), on each use: through the verification cache,
+// which revocation, rotation and PATCH invalidate on every instance, so a
+// change to the key reaches its tokens as fast as the key itself. Like
+// Verify it returns the key together with ErrRevoked or ErrExpired when
+// it may not be used, and ErrNotFound for an unknown id. It records no
+// usage: the key was not presented.
+func (s *Service) Current(ctx context.Context, id string) (*storage.APIKey, error) {
+	var k *storage.APIKey
+	ticket := s.cache.Ticket()
+	if digest, known := s.ids.Get(id); known {
+		c, hit, t := s.cache.Get(digest)
+		if hit {
+			k = c
+		} else {
+			ticket = t
+		}
+	}
+	if k == nil {
+		rec, err := s.store.GetAPIKey(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, ErrNotFound
+		} else if err != nil {
+			return nil, err
+		}
+		k = rec
+		s.ids.Add(id, string(k.Digest))
+		s.cache.Put(string(k.Digest), k, ticket)
+	}
+	switch Status(k, s.cfg.Now()) {
+	case StatusRevoked:
+		return k, ErrRevoked
+	case StatusExpired:
+		return k, ErrExpired
 	}
 	return k, nil
 }

@@ -13,15 +13,15 @@ func TestVerifyResultsAndCacheStats(t *testing.T) {
 	ctx := t.Context()
 	var results []string
 	s.cfg.OnVerify = func(r string) { results = append(results, r) }
-	_, live, err := s.Create(ctx, "u1", allScopes, CreateRequest{Handle: "live", ExpiresIn: time.Hour})
+	_, live, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "live", ExpiresIn: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, gone, err := s.Create(ctx, "u1", allScopes, CreateRequest{Handle: "gone"})
+	_, gone, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "gone"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, "u1", "gone", ""); err != nil {
+	if _, err := s.Revoke(ctx, "u1", "gone", owner, ""); err != nil {
 		t.Fatal(err)
 	}
 	unknown, _ := NewFormat("lk").New(EnvTest)

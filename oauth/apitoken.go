@@ -24,8 +24,10 @@ const GrantAPIKeyExchange = "api_key_exchange"
 
 // MintKeyToken issues an opaque OAuth access token for an API key
 // (POST /tokens/generate). The token is an ordinary access token —
-// introspectable and revocable at /oauth/revoke — whose grant id is the
-// key id, so revoking the key revokes every token exchanged from it.
+// introspectable, and revocable at /oauth/revoke by presenting it
+// (revokeKeyToken) — whose grant id is the key id, so revoking the key
+// revokes every token exchanged from it; on every use it is bound by the
+// key as it is then (Config.KeyState).
 func (p *Provider) MintKeyToken(ctx context.Context, g KeyGrant) (string, time.Time, error) {
 	now := time.Now().UTC().Truncate(time.Second)
 	exp := now.Add(p.cfg.AccessTokenLifespan)
@@ -68,9 +70,13 @@ func (p *Provider) RevokeKeyTokens(ctx context.Context, keyID string) error {
 
 // TokenInfo is what a resource endpoint learns from a valid access token.
 type TokenInfo struct {
-	Subject   string
-	Username  string
-	ClientID  string
+	Subject  string
+	Username string
+	ClientID string
+	// GrantID is the grant (request id) the token belongs to: every token
+	// of one authorization and its refreshes share it; for a token
+	// exchanged from an API key it is the key id.
+	GrantID   string
 	KeyID     string
 	Scopes    []string
 	ExpiresAt time.Time
@@ -86,7 +92,8 @@ func LooksLikeAccessToken(s string) bool {
 }
 
 // ValidateAccessToken checks an access token presented to a resource
-// endpoint (RFC 6750 §2.1) and returns what it grants.
+// endpoint (RFC 6750 §2.1) and returns what it grants; a token exchanged
+// from an API key grants no more than the key now (Config.KeyState).
 func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*TokenInfo, error) {
 	use, ar, err := p.f.IntrospectToken(ctx, token, fosite.AccessToken, NewSession(""))
 	if err == nil && use != fosite.AccessToken {
@@ -101,10 +108,14 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 		}
 		return nil, ErrInvalidToken
 	}
+	if err := p.boundByKey(ctx, ar); err != nil {
+		return nil, err
+	}
 	sess, _ := ar.GetSession().(*Session)
 	info := &TokenInfo{
 		Subject:   ar.GetSession().GetSubject(),
 		ClientID:  ar.GetClient().GetID(),
+		GrantID:   ar.GetID(),
 		Scopes:    ar.GetGrantedScopes(),
 		ExpiresAt: ar.GetSession().GetExpiresAt(fosite.AccessToken),
 	}

@@ -44,6 +44,14 @@ type Config struct {
 	// IntrospectKey, when set, answers introspection (RFC 7662) for API
 	// keys: ok is false when token is not an API key of this deployment.
 	IntrospectKey func(ctx context.Context, token string) (body map[string]any, ok bool)
+	// KeyState, when set, reports the API key with keyID as it is now; it
+	// is asked on every use of a token exchanged from that key (resource
+	// requests, introspection, userinfo), so such a token is never more
+	// than its key now: its scopes are intersected with the key's and its
+	// expiry is clamped to the key's. It returns an error wrapping
+	// ErrInvalidToken when the key may not be used (revoked, expired,
+	// rotated out, unknown); other errors mean it could not be checked.
+	KeyState func(ctx context.Context, keyID string) (KeyState, error)
 	// LimitClient, when set, is asked once per token request after the
 	// client has authenticated and before anything is issued or consumed.
 	// A positive wait refuses the request: 429 (RFC 6585 §4) with

@@ -23,6 +23,9 @@ type Backend interface {
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error
 	JTIKnown(ctx context.Context, jti string) (bool, error)
+	// RevokeAPIKeysByParent revokes the API keys a grant created
+	// (storage.APIKeys).
+	RevokeAPIKeysByParent(ctx context.Context, p storage.KeyParent) ([]storage.APIKey, error)
 	BeginTx(ctx context.Context) (context.Context, error)
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
@@ -307,9 +310,15 @@ func (s *fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig str
 }
 
 // RevokeRefreshToken implements oauth2.TokenRevocationStorage (RFC 7009 §2.1):
-// every refresh token of the grant is deactivated (kept for reuse detection).
+// every refresh token of the grant is deactivated (kept for reuse
+// detection), and the API keys the grant's tokens created are revoked with
+// it. fosite calls it whenever a grant ends: revocation of any of its
+// tokens, refresh-token reuse, authorization-code replay.
 func (s *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
-	_, err := s.db.DeactivateByRequestID(ctx, storage.KindRefresh, requestID)
+	if _, err := s.db.DeactivateByRequestID(ctx, storage.KindRefresh, requestID); err != nil {
+		return err
+	}
+	_, err := s.db.RevokeAPIKeysByParent(ctx, storage.KeyParent{GrantID: requestID})
 	return err
 }
 

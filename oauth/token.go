@@ -223,6 +223,9 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 		p.f.WriteRevocationResponse(ctx, w, err)
 		return
 	}
+	if p.revokeKeyTokenRequest(w, r) {
+		return
+	}
 	p.f.WriteRevocationResponse(ctx, w, clientAuthMissingToInvalidClient(p.f.NewRevocationRequest(ctx, r)))
 }
 
@@ -254,6 +257,16 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 		}
 		p.writeIntrospectionError(w, r, err)
 		return
+	}
+	if ir.IsActive() && ir.GetTokenUse() == fosite.AccessToken {
+		if err := p.boundByKey(ctx, ir.GetAccessRequester()); errors.Is(err, ErrInvalidToken) {
+			writeJSON(w, http.StatusOK, map[string]any{"active": false})
+			return
+		} else if err != nil {
+			p.log.ErrorContext(ctx, "introspection: the API key behind the token cannot be checked", "error", err)
+			p.writeIntrospectionError(w, r, fosite.ErrServerError.WithWrap(err))
+			return
+		}
 	}
 	p.writeIntrospection(w, r, ir)
 }

@@ -24,13 +24,25 @@ type APIKey struct {
 	PepperVersion int      `gorm:"not null"`
 	Sealed        []byte
 	// RotatedFrom is the id of the key this one replaced.
-	RotatedFrom string     `gorm:"size:64"`
-	CreatedAt   time.Time  `gorm:"not null"`
-	UpdatedAt   time.Time  `gorm:"not null"`
-	ExpiresAt   *time.Time `gorm:"index"`
-	RevokedAt   *time.Time
-	LastUsedAt  *time.Time
-	UsageCount  int64 `gorm:"not null;default:0"`
+	RotatedFrom string `gorm:"size:64"`
+	// ReplacedBy is the id of the key that replaced this one by rotation
+	// ("" while it has not been rotated).
+	ReplacedBy string `gorm:"size:64"`
+	// The lineage: the credential that created the key. ParentKeyID is the
+	// key behind it (the API key itself, or the key a token was exchanged
+	// from); ParentGrantID and ParentClientID are the OAuth grant (request
+	// id) and client of the access token that created it. All are empty
+	// for keys made by the owner signed in (session or password).
+	// Revoking the parent revokes the key (RevokeAPIKeysByParent).
+	ParentKeyID    string     `gorm:"size:64;index"`
+	ParentGrantID  string     `gorm:"size:64;index"`
+	ParentClientID string     `gorm:"size:64;index"`
+	CreatedAt      time.Time  `gorm:"not null"`
+	UpdatedAt      time.Time  `gorm:"not null"`
+	ExpiresAt      *time.Time `gorm:"index"`
+	RevokedAt      *time.Time
+	LastUsedAt     *time.Time
+	UsageCount     int64 `gorm:"not null;default:0"`
 }
 
 // KeyEvent is one entry of a key's audit log.
@@ -77,6 +89,26 @@ type APIKeys interface {
 	// PurgeKeyEvents deletes at most limit audit entries recorded before
 	// before (the oldest first) and returns how many it removed.
 	PurgeKeyEvents(ctx context.Context, before time.Time, limit int) (int64, error)
+	// ListAPIKeyChildren returns the keys, not revoked, whose ParentKeyID
+	// is parentKeyID, oldest first.
+	ListAPIKeyChildren(ctx context.Context, parentKeyID string) ([]APIKey, error)
+	// RevokeAPIKeysByParent revokes, in one transaction, every key not yet
+	// revoked that p selects and, transitively, every key descending from
+	// them (by ParentKeyID); it deletes the access tokens exchanged from
+	// them (their grant id is the key id) and publishes an invalidation
+	// for each, like UpdateAPIKey. It returns the keys it revoked. A p
+	// selecting nothing (no KeyID, GrantID or ClientID) revokes nothing.
+	RevokeAPIKeysByParent(ctx context.Context, p KeyParent) ([]APIKey, error)
+}
+
+// KeyParent selects keys by their lineage: the fields set must all match
+// (KeyID against ParentKeyID, GrantID against ParentGrantID, ClientID
+// against ParentClientID, UserID against the owner).
+type KeyParent struct {
+	KeyID    string
+	GrantID  string
+	ClientID string
+	UserID   string
 }
 
 // CreateAPIKey implements APIKeys.
@@ -215,4 +247,85 @@ func (d *DB) PurgeKeyEvents(ctx context.Context, before time.Time, limit int) (i
 		return 0, fmt.Errorf("purge key events: %w", translate(res.Error))
 	}
 	return res.RowsAffected, nil
+}
+
+// ListAPIKeyChildren implements APIKeys.
+func (d *DB) ListAPIKeyChildren(ctx context.Context, parentKeyID string) ([]APIKey, error) {
+	var ks []APIKey
+	err := d.r(ctx).Where("parent_key_id = ? AND revoked_at IS NULL", parentKeyID).Order("created_at, id").Find(&ks).Error
+	if err != nil {
+		return nil, fmt.Errorf("key children: %w", translate(err))
+	}
+	return ks, nil
+}
+
+// revokeBatch bounds the ids of one IN list of RevokeAPIKeysByParent.
+const revokeBatch = 500
+
+// RevokeAPIKeysByParent implements APIKeys: breadth first, one UPDATE and
+// one token DELETE per level (in batches), so a deep or wide lineage costs
+// a few statements, never one per key.
+func (d *DB) RevokeAPIKeysByParent(ctx context.Context, p KeyParent) ([]APIKey, error) {
+	if p.KeyID == "" && p.GrantID == "" && p.ClientID == "" {
+		return nil, nil
+	}
+	var out []APIKey
+	err := d.InTx(ctx, func(ctx context.Context) error {
+		out = nil
+		q := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).Where("revoked_at IS NULL")
+		if p.KeyID != "" {
+			q = q.Where("parent_key_id = ?", p.KeyID)
+		}
+		if p.GrantID != "" {
+			q = q.Where("parent_grant_id = ?", p.GrantID)
+		}
+		if p.ClientID != "" {
+			q = q.Where("parent_client_id = ?", p.ClientID)
+		}
+		if p.UserID != "" {
+			q = q.Where("user_id = ?", p.UserID)
+		}
+		var level []APIKey
+		if err := q.Order("id").Find(&level).Error; err != nil {
+			return translate(err)
+		}
+		now := d.now().UTC()
+		for len(level) > 0 {
+			var next []APIKey
+			for start := 0; start < len(level); start += revokeBatch {
+				batch := level[start:min(start+revokeBatch, len(level))]
+				ids := make([]string, len(batch))
+				for i := range batch {
+					ids[i] = batch[i].ID
+				}
+				if err := d.w(ctx).Model(&APIKey{}).Where("id IN ? AND revoked_at IS NULL", ids).
+					Updates(map[string]any{"revoked_at": now, "updated_at": now}).Error; err != nil {
+					return translate(err)
+				}
+				if err := d.w(ctx).Where("kind = ? AND request_id IN ?", KindAccess, ids).Delete(&Request{}).Error; err != nil {
+					return translate(err)
+				}
+				for i := range batch {
+					k := batch[i]
+					k.RevokedAt, k.UpdatedAt = &now, now
+					out = append(out, k)
+					if err := d.changed(ctx, Invalidation{Topic: TopicAPIKey, ID: hex.EncodeToString(k.Digest)}); err != nil {
+						return err
+					}
+				}
+				var children []APIKey
+				if err := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).
+					Where("parent_key_id IN ? AND revoked_at IS NULL", ids).Order("id").Find(&children).Error; err != nil {
+					return translate(err)
+				}
+				next = append(next, children...)
+			}
+			level = next
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("revoke keys by parent: %w", err)
+	}
+	return out, nil
 }

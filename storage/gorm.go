@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -29,6 +30,8 @@ type DB struct {
 	// behind every session and key-authenticated call) then cost no query.
 	users   *ttlcache.Cache[User]
 	clients *ttlcache.Cache[Client]
+	// onChange hears this process's own invalidations (OnChange).
+	onChange atomic.Pointer[[]func(Invalidation)]
 }
 
 // readCacheMax bounds each read cache.
@@ -305,6 +308,9 @@ func (d *DB) DeleteClient(ctx context.Context, id string) error {
 		}
 		if err := d.w(ctx).Where("client_id = ?", id).Delete(&Consent{}).Error; err != nil {
 			return translate(err)
+		}
+		if _, err := d.RevokeAPIKeysByParent(ctx, KeyParent{ClientID: id}); err != nil {
+			return err
 		}
 		return d.changed(ctx, Invalidation{Topic: TopicClient, ID: id})
 	})

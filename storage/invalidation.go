@@ -71,8 +71,36 @@ func (d *DB) changed(ctx context.Context, inv Invalidation) error {
 			return translate(err)
 		}
 	}
-	afterCommit(ctx, func() { d.Invalidate(inv) })
+	afterCommit(ctx, func() {
+		d.Invalidate(inv)
+		if fns := d.onChange.Load(); fns != nil {
+			for _, fn := range *fns {
+				fn(inv)
+			}
+		}
+	})
 	return nil
+}
+
+// OnChange registers fn to hear, in this process and after the commit,
+// every invalidation that this DB's own writes publish. The API-key
+// verification cache (package keys) uses it, so keys a storage-level
+// cascade revoked (RevokeGrants, DeleteClient, RevokeAPIKeysByParent) are
+// refused by this instance from the next request on, also on SQLite where
+// no bus carries invalidations. Other instances still learn of the change
+// through the Publisher. fn must be quick and must not write.
+func (d *DB) OnChange(fn func(Invalidation)) {
+	for {
+		old := d.onChange.Load()
+		var fns []func(Invalidation)
+		if old != nil {
+			fns = append(fns, *old...)
+		}
+		fns = append(fns, fn)
+		if d.onChange.CompareAndSwap(old, &fns) {
+			return
+		}
+	}
 }
 
 // txState is the transaction carried in a context, with the functions to

@@ -73,9 +73,13 @@ func (d *DB) DeleteByRequestID(ctx context.Context, kind Kind, requestID string)
 	return res.RowsAffected, translate(res.Error)
 }
 
-// RevokeGrants implements Requests.
+// RevokeGrants implements Requests. The API keys those grants created
+// (and their descendants) are revoked with them.
 func (d *DB) RevokeGrants(ctx context.Context, subject, clientID string) error {
 	return d.InTx(ctx, func(ctx context.Context) error {
+		if _, err := d.RevokeAPIKeysByParent(ctx, KeyParent{ClientID: clientID, UserID: subject}); err != nil {
+			return err
+		}
 		if err := d.w(ctx).Where("kind = ? AND subject = ? AND client_id = ?", KindAccess, subject, clientID).
 			Delete(&Request{}).Error; err != nil {
 			return translate(err)

@@ -233,7 +233,8 @@ type Clients interface {
 	// transaction (read-modify-write). ErrNotFound when it does not exist.
 	UpdateClient(ctx context.Context, id string, fn func(*Client) error) error
 	// DeleteClient removes the client and every request record and consent
-	// that belongs to it. ErrNotFound when it does not exist.
+	// that belongs to it, and revokes the API keys its tokens created
+	// (RevokeAPIKeysByParent). ErrNotFound when it does not exist.
 	DeleteClient(ctx context.Context, id string) error
 	// ListClientsByOwner returns the clients owned by a user, oldest first.
 	ListClientsByOwner(ctx context.Context, ownerID string) ([]Client, error)
@@ -257,7 +258,8 @@ type Requests interface {
 	// DeleteByRequestID deletes every record of kind for a grant.
 	DeleteByRequestID(ctx context.Context, kind Kind, requestID string) (int64, error)
 	// RevokeGrants deletes access tokens and deactivates refresh tokens that
-	// subject holds for clientID (an "Authorized apps" revocation).
+	// subject holds for clientID (an "Authorized apps" revocation), and
+	// revokes the API keys those grants created (RevokeAPIKeysByParent).
 	RevokeGrants(ctx context.Context, subject, clientID string) error
 }
 

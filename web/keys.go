@@ -18,11 +18,11 @@ import (
 // KeyService is what the /keys pages need from the key service.
 type KeyService interface {
 	Scopes() []string
-	Create(ctx context.Context, userID string, callerScopes []string, req keys.CreateRequest) (*storage.APIKey, string, error)
+	Create(ctx context.Context, userID string, a keys.Authority, req keys.CreateRequest) (*storage.APIKey, string, error)
 	List(ctx context.Context, userID string) ([]storage.APIKey, error)
 	Get(ctx context.Context, userID, handle string) (*storage.APIKey, error)
-	Rotate(ctx context.Context, userID, handle string, grace time.Duration, ip string) (*storage.APIKey, string, error)
-	Revoke(ctx context.Context, userID, handle, ip string) (*storage.APIKey, error)
+	Rotate(ctx context.Context, userID, handle string, a keys.Authority, grace time.Duration, ip string) (*storage.APIKey, string, error)
+	Revoke(ctx context.Context, userID, handle string, a keys.Authority, ip string) (*storage.APIKey, error)
 	Events(ctx context.Context, keyID string) ([]storage.KeyEvent, error)
 }
 
@@ -172,7 +172,7 @@ func (h *Handler) CreateKeyForm(c *gin.Context) {
 		h.renderKeys(c, u, http.StatusBadRequest, form)
 		return
 	}
-	k, plain, err := h.cfg.Keys.Create(c.Request.Context(), u.ID, h.cfg.Keys.Scopes(), req)
+	k, plain, err := h.cfg.Keys.Create(c.Request.Context(), u.ID, keys.OwnerAuthority(h.cfg.Keys.Scopes()), req)
 	if err != nil {
 		switch {
 		case errors.Is(err, keys.ErrConflict):
@@ -256,12 +256,12 @@ func (h *Handler) RotateKeyForm(c *gin.Context) {
 		h.renderError(c.Writer, c.Request, http.StatusBadRequest, "invalid_request", "Choose how long the old key keeps working.")
 		return
 	}
-	k, plain, err := h.cfg.Keys.Rotate(c.Request.Context(), u.ID, c.Param("handle"), grace, c.ClientIP())
+	k, plain, err := h.cfg.Keys.Rotate(c.Request.Context(), u.ID, c.Param("handle"), keys.OwnerAuthority(h.cfg.Keys.Scopes()), grace, c.ClientIP())
 	if err != nil {
 		status, msg := http.StatusConflict, "This key can no longer be rotated (it is revoked or expired)."
 		if errors.Is(err, keys.ErrNotFound) {
 			status, msg = http.StatusNotFound, "You have no key with this name."
-		} else if !errors.Is(err, keys.ErrRevoked) && !errors.Is(err, keys.ErrExpired) {
+		} else if !errors.Is(err, keys.ErrRevoked) && !errors.Is(err, keys.ErrExpired) && !errors.Is(err, keys.ErrRotated) {
 			h.log.ErrorContext(c.Request.Context(), "rotate key", "error", err)
 			status, msg = http.StatusInternalServerError, "The key could not be rotated."
 		}
@@ -283,7 +283,7 @@ func (h *Handler) RevokeKeyForm(c *gin.Context) {
 		h.flashRedirect(c, "/keys/"+url.PathEscape(handle), "Tick the confirmation box to revoke the key.")
 		return
 	}
-	if _, err := h.cfg.Keys.Revoke(c.Request.Context(), u.ID, handle, c.ClientIP()); err != nil {
+	if _, err := h.cfg.Keys.Revoke(c.Request.Context(), u.ID, handle, keys.OwnerAuthority(h.cfg.Keys.Scopes()), c.ClientIP()); err != nil {
 		h.renderError(c.Writer, c.Request, http.StatusNotFound, "not_found", "You have no key with this name.")
 		return
 	}

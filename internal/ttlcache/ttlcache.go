@@ -99,6 +99,18 @@ func (c *Cache[V]) Get(k string) (v V, ok bool, t Ticket) {
 	return e.v, true, 0
 }
 
+// Ticket returns a ticket for a value about to be read from the source
+// under a key the caller could not look up first (it learns the key from
+// the value itself); pass it to Put like one from Get.
+func (c *Cache[V]) Ticket() Ticket {
+	if c == nil {
+		return 0
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return Ticket(c.gen)
+}
+
 // Put stores v under k unless the cache was invalidated, flushed or
 // bypassed since t was handed out.
 func (c *Cache[V]) Put(k string, v V, t Ticket) {

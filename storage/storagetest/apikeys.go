@@ -3,7 +3,10 @@ package storagetest
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,5 +122,123 @@ func testPurgeKeyEvents(t *testing.T, ctx context.Context, s storage.Store) {
 	must(t, err, "list")
 	if len(es) != 1 || es[0].Type != "created" {
 		t.Fatalf("after the purge: %+v, want only the recent event", es)
+	}
+}
+
+// lineageKey is newKey with a lineage.
+func lineageKey(id, user string, digest byte, parentKey, grant, client string) *storage.APIKey {
+	k := newKey(id, user, id, digest)
+	k.ParentKeyID, k.ParentGrantID, k.ParentClientID = parentKey, grant, client
+	return k
+}
+
+func revokedIDs(ks []storage.APIKey) []string {
+	ids := make([]string, 0, len(ks))
+	for _, k := range ks {
+		if k.RevokedAt == nil {
+			ids = append(ids, k.ID+"(not revoked)")
+			continue
+		}
+		ids = append(ids, k.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func wantRevoked(t *testing.T, ctx context.Context, s storage.Store, id string, revoked bool) {
+	t.Helper()
+	k, err := s.GetAPIKey(ctx, id)
+	must(t, err, "GetAPIKey("+id+")")
+	if (k.RevokedAt != nil) != revoked {
+		t.Errorf("key %s revoked = %v, want %v", id, k.RevokedAt != nil, revoked)
+	}
+}
+
+// testAPIKeyLineage: ListAPIKeyChildren and RevokeAPIKeysByParent walk the
+// recorded lineage, revoke descendants transitively, delete the tokens
+// exchanged from them and announce each key; RevokeGrants and DeleteClient
+// revoke the keys their grants created.
+func testAPIKeyLineage(t *testing.T, ctx context.Context, s storage.Store) {
+	var heard []string
+	var mu sync.Mutex
+	if o, ok := s.(interface {
+		OnChange(func(storage.Invalidation))
+	}); ok {
+		o.OnChange(func(inv storage.Invalidation) {
+			mu.Lock()
+			heard = append(heard, string(inv.Topic)+":"+inv.ID)
+			mu.Unlock()
+		})
+	}
+	for _, k := range []*storage.APIKey{
+		lineageKey("root", "alice", 1, "", "", ""),
+		lineageKey("child", "alice", 2, "root", "", ""),
+		lineageKey("grandchild", "alice", 3, "child", "", ""),
+		lineageKey("other-root", "alice", 4, "", "", ""),
+		lineageKey("from-grant", "alice", 5, "", "g1", "c1"),
+		lineageKey("from-grant-child", "alice", 6, "from-grant", "", ""),
+		lineageKey("bob-from-c1", "bob", 7, "", "g2", "c1"),
+		lineageKey("alice-from-c1-g3", "alice", 8, "", "g3", "c1"),
+		lineageKey("from-c2", "alice", 9, "", "g4", "c2"),
+		lineageKey("revoked-child", "alice", 10, "root", "", ""),
+	} {
+		must(t, s.CreateAPIKey(ctx, k), "create "+k.ID)
+	}
+	now := time.Now().UTC()
+	must(t, s.UpdateAPIKey(ctx, "revoked-child", func(k *storage.APIKey) error { k.RevokedAt = &now; return nil }), "revoke revoked-child")
+	exp := future()
+	createRequests(t, ctx, s,
+		newRequest(storage.KindAccess, "at-root", "root", "", "alice", exp),
+		newRequest(storage.KindAccess, "at-child", "child", "", "alice", exp),
+		newRequest(storage.KindAccess, "at-grandchild", "grandchild", "", "alice", exp),
+	)
+
+	children, err := s.ListAPIKeyChildren(ctx, "root")
+	must(t, err, "ListAPIKeyChildren")
+	if len(children) != 1 || children[0].ID != "child" {
+		t.Fatalf("children of root = %+v, want only child (revoked keys are left out)", children)
+	}
+
+	got, err := s.RevokeAPIKeysByParent(ctx, storage.KeyParent{KeyID: "root"})
+	must(t, err, "RevokeAPIKeysByParent(root)")
+	wantStrings(t, "revoked below root", revokedIDs(got), []string{"child", "grandchild"})
+	wantRevoked(t, ctx, s, "root", false)
+	wantRevoked(t, ctx, s, "other-root", false)
+	wantState(t, ctx, s, storage.KindAccess, "at-root", "active")
+	wantState(t, ctx, s, storage.KindAccess, "at-child", "missing")
+	wantState(t, ctx, s, storage.KindAccess, "at-grandchild", "missing")
+	got, err = s.RevokeAPIKeysByParent(ctx, storage.KeyParent{KeyID: "root"})
+	must(t, err, "second RevokeAPIKeysByParent(root)")
+	if len(got) != 0 {
+		t.Fatalf("a second revocation revoked %v again", revokedIDs(got))
+	}
+
+	got, err = s.RevokeAPIKeysByParent(ctx, storage.KeyParent{GrantID: "g1"})
+	must(t, err, "RevokeAPIKeysByParent(grant g1)")
+	wantStrings(t, "revoked with grant g1", revokedIDs(got), []string{"from-grant", "from-grant-child"})
+
+	got, err = s.RevokeAPIKeysByParent(ctx, storage.KeyParent{UserID: "alice"})
+	must(t, err, "RevokeAPIKeysByParent(no parent)")
+	if len(got) != 0 {
+		t.Fatalf("a selector without a parent revoked %v", revokedIDs(got))
+	}
+
+	must(t, s.RevokeGrants(ctx, "alice", "c1"), "RevokeGrants(alice, c1)")
+	wantRevoked(t, ctx, s, "alice-from-c1-g3", true)
+	wantRevoked(t, ctx, s, "bob-from-c1", false)
+	wantRevoked(t, ctx, s, "from-c2", false)
+
+	must(t, s.CreateClient(ctx, newClient("c2", "alice")), "CreateClient(c2)")
+	must(t, s.DeleteClient(ctx, "c2"), "DeleteClient(c2)")
+	wantRevoked(t, ctx, s, "from-c2", true)
+	wantRevoked(t, ctx, s, "bob-from-c1", false)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if heard != nil { // the backend offers OnChange
+		child, _ := s.GetAPIKey(ctx, "child")
+		if !slices.Contains(heard, "key:"+hex.EncodeToString(child.Digest)) {
+			t.Errorf("the cascade did not announce the revoked key child: heard %q", heard)
+		}
 	}
 }

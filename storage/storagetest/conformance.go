@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"APIKeys/Usage", testAPIKeyUsage},
 		{"APIKeys/Events", testKeyEvents},
 		{"APIKeys/PurgeEvents", testPurgeKeyEvents},
+		{"APIKeys/Lineage", testAPIKeyLineage},
 
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},

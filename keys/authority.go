@@ -1,0 +1,169 @@
+package keys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Errors of the authority rule (Authority).
+var (
+	// ErrForbidden means the key is beyond the calling credential's
+	// rights: it carries a scope the credential lacks, or outlives it. For
+	// a credential that may not read keys it also stands for "no such
+	// key", so the answer never tells which handles exist.
+	ErrForbidden = errors.New("keys: the key is beyond the credential's rights")
+	// ErrExpiryExtended means a credential other than the owner signed in
+	// tried to lengthen a key's life: credentials can only shorten it.
+	ErrExpiryExtended = errors.New("keys: a credential can only shorten a key's expiry")
+	// ErrRotated means the key was already replaced by a rotation: a
+	// rotated-out key is never changed or rotated again (a concurrent
+	// rotation of the same key loses with this error).
+	ErrRotated = errors.New("keys: the key was rotated")
+)
+
+// Authority is what the credential behind a key request may do. It is
+// the one home of the rule that the result of a key operation never
+// exceeds the calling credential's rights (SPEC §3.3 "a key can never
+// exceed its owner's rights", and the credential creating it):
+//
+//   - create: the key's scopes are a subset of Scopes, it expires no later
+//     than ExpiresAt (no expiry asked for → ExpiresAt), and it records the
+//     credential as its parent (KeyID, or GrantID and ClientID);
+//   - rotate, update, revoke: the target key must be within the
+//     credential (covers): every scope of it in Scopes and no later expiry
+//     than ExpiresAt; else ErrForbidden — which a credential without
+//     CanRead also gets for a handle that does not exist;
+//   - update: only the owner signed in (Owner) may lengthen a key's life.
+//
+// Reading (get, list) needs keys:read and shows every key of the owner
+// without its secret; the caller checks that scope.
+type Authority struct {
+	// Scopes are the credential's rights now.
+	Scopes []string
+	// ExpiresAt is when the credential ends; nil = never (the owner's
+	// session or password, or a key without expiry).
+	ExpiresAt *time.Time
+	// Owner is the owner signed in by session or password.
+	Owner bool
+	// CanRead is whether the credential may read keys (keys:read).
+	CanRead bool
+	// KeyID is the API key behind the credential: the key itself or the
+	// key an API token was exchanged from. Keys it creates record it as
+	// their parent and are revoked with it.
+	KeyID string
+	// GrantID and ClientID are the OAuth grant (request id) and client of
+	// an access token; keys it creates are revoked when the grant is.
+	GrantID, ClientID string
+}
+
+// OwnerAuthority is the authority of the owner signed in by session or
+// password: every scope, no expiry, may read.
+func OwnerAuthority(scopes []string) Authority {
+	return Authority{Scopes: scopes, Owner: true, CanRead: true}
+}
+
+// covers reports whether k is within the credential: every scope of k is
+// one of a's, and k ends no later than a.
+func (a Authority) covers(k *storage.APIKey) bool {
+	for _, sc := range k.Scopes {
+		if !slices.Contains(a.Scopes, sc) {
+			return false
+		}
+	}
+	if a.ExpiresAt != nil && (k.ExpiresAt == nil || k.ExpiresAt.After(*a.ExpiresAt)) {
+		return false
+	}
+	return true
+}
+
+// clampExpiry returns the expiry of a key the credential creates: the
+// requested one (nil = never), but never later than the credential's own.
+func (a Authority) clampExpiry(requested *time.Time) *time.Time {
+	if a.ExpiresAt == nil {
+		return requested
+	}
+	if requested == nil || requested.After(*a.ExpiresAt) {
+		e := a.ExpiresAt.UTC()
+		return &e
+	}
+	return requested
+}
+
+// target returns the user's key by handle for a change by a: ErrNotFound
+// when there is none (ErrForbidden for a credential that may not read
+// keys, so the answer is the same as for a key it may not touch), and
+// ErrForbidden when the key is beyond the credential.
+func (s *Service) target(ctx context.Context, userID, handle string, a Authority) (*storage.APIKey, error) {
+	k, err := s.Get(ctx, userID, handle)
+	switch {
+	case errors.Is(err, ErrNotFound) && !a.CanRead:
+		return nil, fmt.Errorf("%w (or no such key)", ErrForbidden)
+	case err != nil:
+		return nil, err
+	case !a.covers(k):
+		if !a.CanRead {
+			return nil, fmt.Errorf("%w (or no such key)", ErrForbidden)
+		}
+		return nil, ErrForbidden
+	}
+	return k, nil
+}
+
+// limitDescendants makes every key descending from parent no more than
+// parent now: scopes narrowed to the parent's, expiry no later than the
+// parent's (so children die when a rotated-out parent's grace ends). It
+// runs inside the caller's transaction, after parent was changed.
+func (s *Service) limitDescendants(ctx context.Context, parent *storage.APIKey) ([]*storage.APIKey, error) {
+	children, err := s.store.ListAPIKeyChildren(ctx, parent.ID)
+	if err != nil {
+		return nil, err
+	}
+	var changed []*storage.APIKey
+	for i := range children {
+		c := &children[i]
+		if subset(c.Scopes, parent.Scopes) && !later(c.ExpiresAt, parent.ExpiresAt) {
+			continue
+		}
+		var upd *storage.APIKey
+		err := s.store.UpdateAPIKey(ctx, c.ID, func(r *storage.APIKey) error {
+			r.Scopes = intersect(r.Scopes, parent.Scopes)
+			if later(r.ExpiresAt, parent.ExpiresAt) {
+				e := *parent.ExpiresAt
+				r.ExpiresAt = &e
+			}
+			upd = r
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		below, err := s.limitDescendants(ctx, upd)
+		if err != nil {
+			return nil, err
+		}
+		changed = append(append(changed, upd), below...)
+	}
+	return changed, nil
+}
+
+// later reports whether expiry a ends after b (nil = never).
+func later(a, b *time.Time) bool {
+	if b == nil {
+		return false
+	}
+	return a == nil || a.After(*b)
+}
+
+func subset(a, b []string) bool {
+	for _, v := range a {
+		if !slices.Contains(b, v) {
+			return false
+		}
+	}
+	return true
+}

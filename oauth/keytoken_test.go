@@ -1,0 +1,202 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// fakeKeys is a Config.KeyState whose answers a test sets per key.
+type fakeKeys struct {
+	mu    sync.Mutex
+	state map[string]KeyState
+	calls int
+}
+
+func (f *fakeKeys) set(id string, st *KeyState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st == nil {
+		delete(f.state, id)
+		return
+	}
+	f.state[id] = *st
+}
+
+func (f *fakeKeys) get(_ context.Context, id string) (KeyState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	st, ok := f.state[id]
+	if !ok {
+		return KeyState{}, ErrInvalidToken
+	}
+	return st, nil
+}
+
+// introspect posts token to /oauth/introspect as client id/secret.
+func introspect(t *testing.T, p *Provider, id, secretValue, token string) map[string]any {
+	t.Helper()
+	req := httptest.NewRequest("POST", "/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secretValue)
+	w := httptest.NewRecorder()
+	p.Introspect(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("introspect: %d %s", w.Code, w.Body)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestKeyTokenBoundByKeyNow (issue 10, medium 5): a token exchanged from
+// an API key is, on every use and at introspection, never more than the
+// key as Config.KeyState reports it now: narrowed scopes, a shortened
+// expiry, and inactive once the key may not be used.
+func TestKeyTokenBoundByKeyNow(t *testing.T) {
+	p, db := newTestProvider(t)
+	keys := &fakeKeys{state: map[string]KeyState{}}
+	p.cfg.KeyState = keys.get
+	rec, sec, err := p.NewClientRecord(ClientSpec{Name: "RS", GrantTypes: []string{"client_credentials"}, Scopes: []string{"users:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateClient(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	keys.set("k1", &KeyState{Scopes: []string{"keys:read", "users:read"}})
+	tok, _, err := p.MintKeyToken(t.Context(), KeyGrant{KeyID: "k1", UserID: "u1", Scopes: []string{"keys:read", "users:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, wantActive bool, wantScope string, wantExpBefore time.Time) {
+		t.Helper()
+		info, err := p.ValidateAccessToken(t.Context(), tok)
+		body := introspect(t, p, rec.ID, sec, tok)
+		if !wantActive {
+			if !errors.Is(err, ErrInvalidToken) || body["active"] != false || len(body) != 1 {
+				t.Fatalf("want inactive: validate %v, introspection %v", err, body)
+			}
+			return
+		}
+		if err != nil || strings.Join(info.Scopes, " ") != wantScope || body["active"] != true || body["scope"] != wantScope {
+			t.Fatalf("validate %+v %v, introspection %v; want scope %q", info, err, body, wantScope)
+		}
+		if exp := int64(body["exp"].(float64)); exp > wantExpBefore.Unix() || info.ExpiresAt.After(wantExpBefore) {
+			t.Fatalf("expiry %d / %v, want at most %v", exp, info.ExpiresAt, wantExpBefore)
+		}
+	}
+	check(t, true, "keys:read users:read", time.Now().Add(time.Hour+time.Second))
+
+	soon := time.Now().Add(10 * time.Minute).Truncate(time.Second)
+	keys.set("k1", &KeyState{Scopes: []string{"users:read", "keys:write"}, ExpiresAt: soon})
+	check(t, true, "users:read", soon)
+
+	keys.set("k1", &KeyState{Scopes: []string{"users:read"}, ExpiresAt: time.Now().Add(-time.Second)})
+	check(t, false, "", time.Time{})
+
+	keys.set("k1", nil) // revoked, rotated out or gone
+	check(t, false, "", time.Time{})
+
+	t.Run("other tokens are not looked up", func(t *testing.T) {
+		before := keys.calls
+		req := httptest.NewRequest("POST", "/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(rec.ID, sec)
+		w := httptest.NewRecorder()
+		p.Token(w, req)
+		var out struct {
+			AccessToken string `json:"access_token"`
+		}
+		_ = json.Unmarshal(w.Body.Bytes(), &out)
+		if _, err := p.ValidateAccessToken(t.Context(), out.AccessToken); err != nil {
+			t.Fatal(err)
+		}
+		if keys.calls != before {
+			t.Fatal("a client token was checked against a key")
+		}
+	})
+}
+
+// TestRevokeKeyTokenByPresentingIt (issue 10, low): /oauth/revoke ends a
+// token from /tokens/generate when it is presented (such tokens belong to
+// no client), that token only; everywhere it is refused afterwards.
+func TestRevokeKeyTokenByPresentingIt(t *testing.T) {
+	p, _ := newTestProvider(t)
+	tok, _, err := p.MintKeyToken(t.Context(), KeyGrant{KeyID: "k1", UserID: "u1", Scopes: []string{"users:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := p.MintKeyToken(t.Context(), KeyGrant{KeyID: "k1", UserID: "u1", Scopes: []string{"users:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke := func(token string) int {
+		req := httptest.NewRequest("POST", "/oauth/revoke", strings.NewReader(url.Values{"token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := httptest.NewRecorder()
+		p.Revoke(w, req)
+		return w.Code
+	}
+	if code := revoke(tok); code != http.StatusOK {
+		t.Fatalf("revoke: %d", code)
+	}
+	if _, err := p.ValidateAccessToken(t.Context(), tok); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("the revoked token still validates: %v", err)
+	}
+	if _, err := p.ValidateAccessToken(t.Context(), other); err != nil {
+		t.Fatalf("another token of the same key was revoked too: %v", err)
+	}
+	// Once gone, it is an unknown token like any other: without client
+	// authentication that is invalid_client (RFC 7009 §2.1, RFC 6749 §5.2).
+	for _, token := range []string{tok, "ory_at_made.up"} {
+		if code := revoke(token); code != http.StatusUnauthorized {
+			t.Fatalf("unknown token without client authentication: %d, want 401 invalid_client", code)
+		}
+	}
+}
+
+// TestEndingGrantRevokesItsKeys (issue 10, low): when fosite ends a grant
+// (revocation, refresh-token reuse, code replay all call
+// RevokeRefreshToken), the API keys its tokens created are revoked.
+func TestEndingGrantRevokesItsKeys(t *testing.T) {
+	p, db := newTestProvider(t)
+	ctx := t.Context()
+	for _, k := range []*storage.APIKey{
+		{ID: "from-g1", UserID: "u1", Handle: "a", Display: "lk_live_aaaa", Environment: "live", Tier: "free", Digest: []byte("11111111111111111111111111111111"), ParentGrantID: "g1", ParentClientID: "c1"},
+		{ID: "from-g2", UserID: "u1", Handle: "b", Display: "lk_live_bbbb", Environment: "live", Tier: "free", Digest: []byte("22222222222222222222222222222222"), ParentGrantID: "g2", ParentClientID: "c1"},
+	} {
+		if err := db.CreateAPIKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.store.RevokeRefreshToken(ctx, "g1"); err != nil {
+		t.Fatal(err)
+	}
+	var revoked []string
+	for _, id := range []string{"from-g1", "from-g2"} {
+		k, err := db.GetAPIKey(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.RevokedAt != nil {
+			revoked = append(revoked, id)
+		}
+	}
+	if !slices.Equal(revoked, []string{"from-g1"}) {
+		t.Fatalf("revoked %v, want the key of grant g1 only", revoked)
+	}
+}
