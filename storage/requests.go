@@ -73,12 +73,16 @@ func (d *DB) DeleteByRequestID(ctx context.Context, kind Kind, requestID string)
 	return res.RowsAffected, translate(res.Error)
 }
 
-// RevokeGrants implements Requests.
+// RevokeGrants implements Requests. Codes go first: on PostgreSQL the
+// delete waits for a concurrent exchange holding the code's row, and the
+// statements after it then see the tokens that exchange committed.
 func (d *DB) RevokeGrants(ctx context.Context, subject, clientID string) error {
 	return d.InTx(ctx, func(ctx context.Context) error {
-		if err := d.w(ctx).Where("kind = ? AND subject = ? AND client_id = ?", KindAccess, subject, clientID).
-			Delete(&Request{}).Error; err != nil {
-			return translate(err)
+		for _, kind := range []Kind{KindCode, KindPKCE, KindOIDC, KindAccess} {
+			if err := d.w(ctx).Where("kind = ? AND subject = ? AND client_id = ?", kind, subject, clientID).
+				Delete(&Request{}).Error; err != nil {
+				return translate(err)
+			}
 		}
 		return translate(d.w(ctx).Model(&Request{}).
 			Where("kind = ? AND subject = ? AND client_id = ?", KindRefresh, subject, clientID).
