@@ -240,7 +240,9 @@ func TestFlareStylePrefixAndIntrospection(t *testing.T) {
 	if code, b, _ := apiCall(t, "POST", s.URL+"/user/keys", "Bearer "+key, `{"handle":"x"}`); code != 403 || b["message"] != "This operation requires a read-write key" {
 		t.Fatalf("read-only key writing: %d %v", code, b)
 	}
-	id, sec := s.createClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}})
+	// Only a client flagged as a resource server may introspect keys and
+	// tokens of others (issue 10).
+	id, sec := s.createClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}, ResourceServer: true})
 	for _, hint := range []string{"", "api_key"} {
 		m := introspect(t, s, id, sec, key, hint)
 		if m["active"] != true || m["token_type"] != "api_key" || m["key_id"] != k["id"] || m["scope"] != "keys:read users:read" {

@@ -295,7 +295,8 @@ func (f *biFixture) rows(t testing.TB) []biRow {
 		{name: "userinfo/garbage_token", req: biRequest{method: "GET", path: "/oauth/userinfo", header: map[string]string{"Authorization": "Bearer garbage.garbage"}}, status: 401, kind: biJSON, errCode: "invalid_token"},
 		{name: "userinfo/long_token", req: biRequest{method: "GET", path: "/oauth/userinfo", header: map[string]string{"Authorization": "Bearer " + longHdr}}, status: 401, kind: biJSON, errCode: "invalid_token"},
 		{name: "userinfo/unicode_token", req: biRequest{method: "GET", path: "/oauth/userinfo", header: map[string]string{"Authorization": "Bearer \u202e🔥ｔｏｋｅｎ"}}, status: 401, kind: biJSON, errCode: "invalid_token"},
-		{name: "userinfo/post_form_garbage_token", req: form("/oauth/userinfo", "access_token", "garbage\x00"), status: 401, kind: biJSON, errCode: "invalid_token"},
+		// Tokens are taken from the Authorization header only (issue 10).
+		{name: "userinfo/post_form_garbage_token", req: form("/oauth/userinfo", "access_token", "garbage\x00"), status: 400, kind: biJSON, errCode: "invalid_request"},
 		// --- /login (a browser asks for HTML; a script gets the JSON error) ---
 		{name: "login/no_csrf_token", req: page("/login", "username", "alice", "password", biPassword), status: 403, kind: biHTML, errCode: "invalid_request"},
 		{name: "login/no_csrf_token_script", req: form("/login", "username", "alice", "password", biPassword), status: 403, kind: biJSON, errCode: "forbidden"},

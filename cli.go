@@ -78,6 +78,8 @@ func clientCreate(ctx context.Context, a *app, args []string, out io.Writer) err
 	method := fs.String("auth-method", "", "token endpoint auth method: client_secret_basic, client_secret_post (default: both)")
 	owner := fs.String("owner", "", "id of the user who owns the client")
 	tier := fs.String("tier", "", "rate-limit tier of the client's own requests (default: rate_limits.default_tier)")
+	requirePKCE := fs.Bool("require-pkce", true, "refuse authorization requests without PKCE (always on for public clients)")
+	resourceServer := fs.Bool("resource-server", false, "may introspect every token and API key (other clients only their own tokens)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -86,7 +88,7 @@ func clientCreate(ctx context.Context, a *app, args []string, out io.Writer) err
 	}
 	rec, plain, err := a.provider.NewClientRecord(oauth.ClientSpec{
 		Name: *name, OwnerID: *owner, RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes,
-		Public: *public, AuthMethod: *method, Tier: *tier,
+		Public: *public, AuthMethod: *method, Tier: *tier, RequirePKCE: *requirePKCE, ResourceServer: *resourceServer,
 	})
 	if err != nil {
 		return err
@@ -101,6 +103,7 @@ func clientCreate(ctx context.Context, a *app, args []string, out io.Writer) err
 	res := map[string]any{
 		"client_id": rec.ID, "name": rec.Name, "redirect_uris": rec.RedirectURIs, "grant_types": rec.GrantTypes,
 		"scopes": rec.Scopes, "public": rec.Public, "token_endpoint_auth_method": method2, "tier": rec.Tier,
+		"require_pkce": rec.RequirePKCE, "resource_server": rec.ResourceServer,
 	}
 	if plain != "" {
 		res["client_secret"] = plain

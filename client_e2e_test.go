@@ -67,8 +67,9 @@ func TestClientE2E(t *testing.T) {
 		}
 	}
 
-	// A resource server.
-	cid, csec := s.createClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}})
+	// A resource server: it introspects tokens of other clients, so it is
+	// flagged as one (latchkey client create --resource-server).
+	cid, csec := s.createClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}, ResourceServer: true})
 	v := client.NewVerifier(s.URL, cid, csec, client.WithCacheTTL(0))
 	mux := http.NewServeMux()
 	mux.Handle("/plain", v.Middleware("users:read")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -75,7 +75,10 @@ func TestE2EPublicClient(t *testing.T) {
 		if tok.AccessToken == "" || tok.RefreshToken == "" {
 			t.Fatalf("token response %+v", tok)
 		}
-		m := e.introspect(t, tok.AccessToken)
+		// A public client cannot authenticate to introspect; a resource
+		// server may introspect its tokens (issue 10).
+		rsID, rsSec := e.s.createClient(t, oauth.ClientSpec{Name: "RS", GrantTypes: []string{"client_credentials"}, ResourceServer: true})
+		m := e.introspectAs(t, rsID, rsSec, tok.AccessToken)
 		if m["active"] != true || m["client_id"] != id {
 			t.Fatalf("introspection %v", m)
 		}

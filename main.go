@@ -5,6 +5,7 @@
 //	latchkey user create --username U --password P [--email E] [--name N] [--admin]
 //	latchkey client create --name N --redirect-uri URI [--redirect-uri URI …] [--public]
 //	                       [--grant-types a,b] [--scopes a,b] [--auth-method M] [--tier T]
+//	                       [--require-pkce=false] [--resource-server]
 //
 // Configuration comes from ./config.yaml (or $LATCHKEY_CONFIG) and
 // LATCHKEY_* environment variables; see config.yaml.
@@ -56,6 +57,7 @@ const usage = `usage:
   latchkey user create --username U --password P [--email E] [--name N] [--admin]
   latchkey client create --name N --redirect-uri URI [--redirect-uri URI ...] [--public]
                          [--grant-types a,b] [--scopes a,b] [--auth-method M] [--owner USER_ID] [--tier T]
+                         [--require-pkce=false] [--resource-server]
 `
 
 func main() {
@@ -216,6 +218,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		RefreshTokenLifespan:  cfg.OAuth.RefreshTokenLifespan.Duration(),
 		AuthorizeCodeLifespan: cfg.OAuth.AuthorizeCodeLifespan.Duration(),
 		IDTokenLifespan:       cfg.OAuth.IDTokenLifespan.Duration(),
+		RefreshFamilyLifetime: cfg.OAuth.RefreshFamilyLifetime.Duration(),
 		HMACKey:               sec.HMACKey,
 		SigningKey:            sec.SigningKey,
 		SigningKeyID:          sec.SigningKeyID,
@@ -227,6 +230,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		LimitClient:           tokenLimit(cfg, lim, log, m.RateLimited),
 		OnTokenIssued:         m.TokenIssued,
 		Logger:                log,
+		// Failed introspections (bad client credentials, unknown tokens)
+		// per client IP, token_per_minute like the API's credential throttle.
+		IntrospectFailures: newGuessingThrottle(cfg, rdb, m, log, "introspect:", cfg.RateLimits.TokenPerMinute),
 	}, db, db)
 	if err != nil {
 		return fail(err)
@@ -487,14 +493,18 @@ func (a *app) janitor() *janitor.Janitor {
 // set, so the limit holds across every instance (with a per-instance
 // fallback while Redis is unreachable), else in this process.
 func (a *app) guessingThrottle(name string, limit int) throttle.Counter {
-	if a.redis == nil {
+	return newGuessingThrottle(a.cfg, a.redis, a.metrics, a.log, name, limit)
+}
+
+func newGuessingThrottle(cfg *config.Config, rdb *redis.Client, m *metrics.Metrics, log *slog.Logger, name string, limit int) throttle.Counter {
+	if rdb == nil {
 		return throttle.New(limit, time.Minute, time.Now)
 	}
 	var failures atomic.Int64
-	return throttle.NewRedis(a.redis, a.cfg.Redis.KeyPrefix+"fail:"+name, limit, time.Minute, func(err error) {
-		a.metrics.RateLimitBackendError()
+	return throttle.NewRedis(rdb, cfg.Redis.KeyPrefix+"fail:"+name, limit, time.Minute, func(err error) {
+		m.RateLimitBackendError()
 		if n := failures.Add(1); n == 1 || n%100 == 0 { // a down Redis must not flood the log
-			a.log.Warn("guessing throttle: Redis unreachable; counting in this instance", "throttle", name, "failures", n, "error", err)
+			log.Warn("guessing throttle: Redis unreachable; counting in this instance", "throttle", name, "failures", n, "error", err)
 		}
 	})
 }

@@ -43,7 +43,8 @@ func (h *Handler) LimiterFailures() int64 { return h.limitFailures.n.Load() }
 
 // RateLimit limits every authenticated request by its credential: the API
 // key id (an API token counts against the key it was exchanged from), else
-// the OAuth client id, else the user id. Every response after it carries
+// the OAuth client — per person for a token the client holds for a user,
+// the client's own budget for a client_credentials token — else the user id. Every response after it carries
 // the rate-limit headers (ratelimit.Decision.SetHeaders), including 4xx
 // answers of later handlers; a refusal is 429 with Retry-After and
 // {"error":"rate_limit_exceeded","message":"Rate limit exceeded. Try again in N seconds."}.
@@ -130,6 +131,12 @@ func (h *Handler) limitKey(ctx context.Context, p *Principal) (string, ratelimit
 			if name, err = f(ctx, p.ClientID); err != nil {
 				h.limitLogger().WarnContext(ctx, "client tier lookup failed; using the default tier", "error", err)
 			}
+		}
+		if p.UserID != "" {
+			// A delegated token: each person using the app has a budget of
+			// the client's tier, so one person's traffic never spends
+			// another's.
+			return "client:" + p.ClientID + ":user:" + p.UserID, h.tier(name)
 		}
 		return "client:" + p.ClientID, h.tier(name)
 	default:

@@ -1,7 +1,12 @@
 package api
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/latchkey/latchkey/ratelimit"
 )
@@ -28,5 +33,43 @@ func TestRefusalScope(t *testing.T) {
 				t.Errorf("refusalScope = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestDelegatedTokensHaveABudgetPerUser: tokens an app holds for two
+// people spend two budgets, so one person's traffic never gets the other
+// a 429; the app's own client_credentials token has a third.
+func TestDelegatedTokensHaveABudgetPerUser(t *testing.T) {
+	gin.SetMode(gin.TestMode)
+	tiny := ratelimit.Tier{Name: "tiny", PerHour: 2, Burst: 2}
+	h := New(Config{RateLimits: &RateLimits{
+		Limiter: ratelimit.NewMemory(time.Now), Tiers: map[string]ratelimit.Tier{"tiny": tiny}, DefaultTier: "tiny",
+	}})
+	call := func(p *Principal) int {
+		w := httptest.NewRecorder()
+		c, e := gin.CreateTestContext(w)
+		e.GET("/", func(c *gin.Context) { c.Set(principalKey, p) }, h.RateLimit(), func(c *gin.Context) { c.Status(http.StatusOK) })
+		c.Request = httptest.NewRequest(http.MethodGet, "/", nil)
+		e.HandleContext(c)
+		return w.Code
+	}
+	alice := &Principal{Kind: KindOAuthToken, ClientID: "app", UserID: "alice"}
+	bob := &Principal{Kind: KindOAuthToken, ClientID: "app", UserID: "bob"}
+	app := &Principal{Kind: KindOAuthToken, ClientID: "app"}
+	for i := range 2 {
+		if got := call(alice); got != http.StatusOK {
+			t.Fatalf("alice's request %d: %d, want 200", i+1, got)
+		}
+	}
+	if got := call(alice); got != http.StatusTooManyRequests {
+		t.Fatalf("alice's third request: %d, want 429 (her budget is spent)", got)
+	}
+	for i := range 2 {
+		if got := call(bob); got != http.StatusOK {
+			t.Errorf("bob's request %d through the same app: %d, want 200 (alice's traffic must not spend his budget)", i+1, got)
+		}
+	}
+	if got := call(app); got != http.StatusOK {
+		t.Errorf("the app's own client_credentials token: %d, want 200 (its own budget)", got)
 	}
 }

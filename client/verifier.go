@@ -114,7 +114,9 @@ type cacheEntry struct {
 // NewVerifier returns a Verifier for the Latchkey server at baseURL that
 // authenticates as the OAuth client clientID / clientSecret. The client
 // must be registered for the client_credentials grant and the keys:verify
-// scope to verify API keys; any confidential client may introspect tokens.
+// scope to verify API keys, and as a resource server (`latchkey client
+// create --resource-server`) to introspect tokens issued to other clients;
+// any other client learns only about its own tokens.
 func NewVerifier(baseURL, clientID, clientSecret string, opts ...Option) *Verifier {
 	o := newOptions(opts)
 	hc := o.httpClient

@@ -113,6 +113,9 @@ type OAuthConfig struct {
 	RefreshTokenLifespan  Duration `yaml:"refresh_token_lifespan"`
 	AuthorizeCodeLifespan Duration `yaml:"authorize_code_lifespan"`
 	IDTokenLifespan       Duration `yaml:"id_token_lifespan"`
+	// RefreshFamilyLifetime bounds how long a grant's refresh tokens can be
+	// rotated after the person approved it; 0 = no bound.
+	RefreshFamilyLifetime Duration `yaml:"refresh_family_lifetime"`
 	JWTAccessTokens       bool     `yaml:"jwt_access_tokens"`
 	Scopes                []Scope  `yaml:"scopes"`
 }
@@ -223,6 +226,7 @@ func Defaults() *Config {
 			RefreshTokenLifespan:  Duration(720 * time.Hour),
 			AuthorizeCodeLifespan: Duration(10 * time.Minute),
 			IDTokenLifespan:       Duration(time.Hour),
+			RefreshFamilyLifetime: Duration(2160 * time.Hour),
 			Scopes: []Scope{
 				{"openid", "Confirm your identity"},
 				{"profile", "Read your name and username"},
@@ -437,6 +441,9 @@ func (c *Config) Validate() error {
 		if l.d <= 0 {
 			bad(l.name, "must be greater than zero")
 		}
+	}
+	if c.OAuth.RefreshFamilyLifetime < 0 {
+		bad("oauth.refresh_family_lifetime", "must be 0 (no bound) or greater")
 	}
 	seen := map[string]bool{}
 	for i, s := range c.OAuth.Scopes {

@@ -158,6 +158,7 @@ func TestEnvOverrides(t *testing.T) {
 		{"LATCHKEY_METRICS_TOKEN=0123456789abcdef0", func(c *Config) bool { return c.Metrics.Token == "0123456789abcdef0" }},
 		{"LATCHKEY_STORAGE_CACHE_TTL=1m", func(c *Config) bool { return c.Storage.CacheTTL.Duration() == time.Minute }},
 		{"LATCHKEY_OAUTH_ACCESS_TOKEN_LIFESPAN=5m", func(c *Config) bool { return c.OAuth.AccessTokenLifespan.Duration() == 5*time.Minute }},
+		{"LATCHKEY_OAUTH_REFRESH_FAMILY_LIFETIME=0s", func(c *Config) bool { return c.OAuth.RefreshFamilyLifetime == 0 }},
 		{`LATCHKEY_OAUTH_SCOPES=[{"name":"a","description":"A"}]`, func(c *Config) bool {
 			return reflect.DeepEqual(c.OAuth.Scopes, []Scope{{"a", "A"}})
 		}},
@@ -229,6 +230,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Keys.Prefix = "LK" }, "keys.prefix"},
 		{func(c *Config) { c.Keys.Prefix = "a_very_long_prefix_x" }, "keys.prefix"},
 		{func(c *Config) { c.OAuth.RefreshTokenLifespan = -1 }, "oauth.refresh_token_lifespan"},
+		{func(c *Config) { c.OAuth.RefreshFamilyLifetime = -1 }, "oauth.refresh_family_lifetime"},
 		{func(c *Config) { c.OAuth.Scopes = append(c.OAuth.Scopes, Scope{Name: "bad scope"}) }, "oauth.scopes[8].name"},
 		{func(c *Config) { c.OAuth.Scopes = append(c.OAuth.Scopes, Scope{Name: "email"}) }, "duplicate scope"},
 		{func(c *Config) { c.RateLimits.DefaultTier = "gold" }, "rate_limits.default_tier"},

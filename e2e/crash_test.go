@@ -96,7 +96,8 @@ func crashAndCheck(t *testing.T, e env, sqliteFile string) {
 	const user, pass = "crash", "crash-password-0123456789"
 	cli(t, e, "user", "create", "--username", user, "--password", pass)
 	clientID, clientSecret := createClient(t, e, "--name", "crash", "--redirect-uri", "http://127.0.0.1:9/cb",
-		"--grant-types", "client_credentials", "--scopes", "users:read,keys:verify", "--tier", "enterprise")
+		"--grant-types", "client_credentials", "--scopes", "users:read,keys:verify", "--tier", "enterprise",
+		"--resource-server") // it introspects tokens exchanged from keys (issue 10)
 	in := start(t, e)
 
 	l := &ledger{keys: map[string]*ackKey{}, revoke: make(chan *ackKey, 10_000), attempts: map[string]int{}}

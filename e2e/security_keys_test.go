@@ -180,7 +180,7 @@ func TestKeysWriteOnlyCredentialCannotExceedItself(t *testing.T) {
 // API, at introspection, and it is revocable at /oauth/revoke.
 func TestKeyTokenFollowsItsKey(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, in *instance, e env) {
-		rsID, rsSecret := createClient(t, e, "--name", "Resource server", "--grant-types", "client_credentials", "--scopes", "keys:verify")
+		rsID, rsSecret := createClient(t, e, "--name", "Resource server", "--grant-types", "client_credentials", "--scopes", "keys:verify", "--resource-server")
 		key, _ := ownerKey(t, in, map[string]any{"handle": "svc", "scopes": []string{"read-write"}, "expires_in": 2 * 86400})
 		tok := exchange(t, in, key)
 		introspect := func() map[string]any {

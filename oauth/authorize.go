@@ -24,6 +24,11 @@ func (a *AuthorizeRequest) ClientID() string { return a.ar.GetClient().GetID() }
 // Scopes are the requested scopes.
 func (a *AuthorizeRequest) Scopes() []string { return a.ar.GetRequestedScopes() }
 
+// PublicClient reports whether the requesting client is public (RFC 6749
+// §2.1): anyone can use its client_id, so remembered consent must not
+// approve its requests unseen.
+func (a *AuthorizeRequest) PublicClient() bool { return a.ar.GetClient().IsPublic() }
+
 // Prompt returns the OIDC prompt values (OpenID Connect Core §3.1.2.1).
 func (a *AuthorizeRequest) Prompt() []string {
 	return strings.Fields(a.ar.GetRequestForm().Get("prompt"))
@@ -66,7 +71,33 @@ func (p *Provider) ParseAuthorize(r *http.Request) (*AuthorizeRequest, error) {
 		r.Body = http.MaxBytesReader(nil, r.Body, p.cfg.MaxBodyBytes)
 	}
 	ar, err := p.f.NewAuthorizeRequest(r.Context(), r)
+	if err == nil {
+		err = checkPKCE(ar)
+	}
 	return &AuthorizeRequest{ar: ar}, err
+}
+
+// pkceClient is a client that may demand PKCE (client.RequiresPKCE).
+type pkceClient interface{ RequiresPKCE() bool }
+
+// checkPKCE applies the PKCE rules (RFC 7636) when an authorization
+// request is parsed, so the person is never sent to sign in or consent for
+// a request that would fail afterwards: a client that requires PKCE must
+// send a code_challenge (RFC 7636 §4.4.1), and a challenge must use S256
+// (plain is refused, §4.2). fosite checks the same again when it issues
+// the code.
+func checkPKCE(ar fosite.AuthorizeRequester) error {
+	form := ar.GetRequestForm()
+	if form.Get("code_challenge") == "" {
+		if c, ok := ar.GetClient().(pkceClient); ok && c.RequiresPKCE() {
+			return fosite.ErrInvalidRequest.WithHint("This client requires PKCE: send code_challenge and code_challenge_method=S256 (RFC 7636).")
+		}
+		return nil
+	}
+	if form.Get("code_challenge_method") != "S256" {
+		return fosite.ErrInvalidRequest.WithHint("The code_challenge_method must be S256; plain and other methods are not allowed.")
+	}
+	return nil
 }
 
 // Redirectable reports whether errors for this request may be sent to its
@@ -128,6 +159,7 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 	sess := NewSession(g.Subject)
 	sess.Username = g.Username
 	sess.ClientID = ar.GetClient().GetID()
+	sess.GrantedAt = p.cfg.Now().UTC().Truncate(time.Second)
 	extra := map[string]interface{}{}
 	if ar.GetGrantedScopes().Has("profile") {
 		extra["preferred_username"] = g.Username
@@ -208,6 +240,11 @@ func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar, err := p.f.NewPushedAuthorizeRequest(ctx, r)
+	if err == nil {
+		// RFC 9126 §2.1: pushed requests are validated as the
+		// authorization endpoint would.
+		err = checkPKCE(ar)
+	}
 	if err != nil {
 		p.f.WritePushedAuthorizeError(ctx, w, ar, clientAuthMissingToInvalidClient(err))
 		return

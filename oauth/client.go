@@ -34,6 +34,7 @@ type client struct {
 	scopes        []string
 	audience      []string
 	public        bool
+	requirePKCE   bool
 }
 
 type oidcClient struct {
@@ -55,6 +56,7 @@ func newClient(c *storage.Client, h *secretHasher) fosite.Client {
 		scopes:        c.Scopes,
 		audience:      c.Audience,
 		public:        c.Public,
+		requirePKCE:   c.RequirePKCE || c.Public,
 	}
 	if len(c.SecretDigest) > 0 {
 		base.hashed = h.encode(c.SecretDigest, c.SecretVersion)
@@ -78,6 +80,11 @@ func (c *client) GetResponseTypes() fosite.Arguments { return orDefault(c.respon
 func (c *client) GetScopes() fosite.Arguments        { return c.scopes }
 func (c *client) IsPublic() bool                     { return c.public }
 func (c *client) GetAudience() fosite.Arguments      { return c.audience }
+
+// RequiresPKCE reports whether authorization requests of this client must
+// carry a PKCE challenge (storage.Client.RequirePKCE; always for public
+// clients).
+func (c *client) RequiresPKCE() bool { return c.requirePKCE }
 
 func (c *oidcClient) GetRequestURIs() []string                     { return nil }
 func (c *oidcClient) GetJSONWebKeys() *jose.JSONWebKeySet          { return nil }

@@ -31,6 +31,14 @@ type ClientSpec struct {
 	// Tier is the client's rate-limit tier ("" = the default); the caller
 	// checks the name against the configured tiers.
 	Tier string
+	// RequirePKCE refuses authorization requests without a PKCE challenge
+	// (RFC 7636). Registrars default it to true for new clients, as OAuth
+	// 2.1 requires; a public client always requires PKCE.
+	RequirePKCE bool
+	// ResourceServer lets the client introspect every token and API key
+	// (RFC 7662 §4); set only by operators (`latchkey client create
+	// --resource-server`), never from the /apps pages.
+	ResourceServer bool
 }
 
 // SupportedGrants lists the grant types a client may be registered for.
@@ -57,6 +65,9 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 	}
 	if spec.Public && slices.Contains(spec.GrantTypes, "client_credentials") {
 		return bad("a public client cannot use client_credentials")
+	}
+	if spec.Public && spec.ResourceServer {
+		return bad("a public client cannot be a resource server: introspection needs a client secret")
 	}
 	needsRedirect := slices.Contains(spec.GrantTypes, "authorization_code")
 	if needsRedirect && len(spec.RedirectURIs) == 0 {
@@ -113,6 +124,8 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 		LogoURI:                 spec.LogoURI,
 		ClientURI:               spec.ClientURI,
 		Tier:                    spec.Tier,
+		RequirePKCE:             spec.RequirePKCE || spec.Public,
+		ResourceServer:          spec.ResourceServer,
 	}
 	if spec.Public {
 		return rec, "", nil

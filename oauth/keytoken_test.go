@@ -44,24 +44,6 @@ func (f *fakeKeys) get(_ context.Context, id string) (KeyState, error) {
 	return st, nil
 }
 
-// introspect posts token to /oauth/introspect as client id/secret.
-func introspect(t *testing.T, p *Provider, id, secretValue, token string) map[string]any {
-	t.Helper()
-	req := httptest.NewRequest("POST", "/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, secretValue)
-	w := httptest.NewRecorder()
-	p.Introspect(w, req)
-	if w.Code != http.StatusOK {
-		t.Fatalf("introspect: %d %s", w.Code, w.Body)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestKeyTokenBoundByKeyNow (issue 10, medium 5): a token exchanged from
 // an API key is, on every use and at introspection, never more than the
 // key as Config.KeyState reports it now: narrowed scopes, a shortened
@@ -70,13 +52,7 @@ func TestKeyTokenBoundByKeyNow(t *testing.T) {
 	p, db := newTestProvider(t)
 	keys := &fakeKeys{state: map[string]KeyState{}}
 	p.cfg.KeyState = keys.get
-	rec, sec, err := p.NewClientRecord(ClientSpec{Name: "RS", GrantTypes: []string{"client_credentials"}, Scopes: []string{"users:read"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CreateClient(t.Context(), rec); err != nil {
-		t.Fatal(err)
-	}
+	rs := registerClient(t, p, db, ClientSpec{Name: "RS", GrantTypes: []string{"client_credentials"}, Scopes: []string{"users:read"}, ResourceServer: true})
 	keys.set("k1", &KeyState{Scopes: []string{"keys:read", "users:read"}})
 	tok, _, err := p.MintKeyToken(t.Context(), KeyGrant{KeyID: "k1", UserID: "u1", Scopes: []string{"keys:read", "users:read"}})
 	if err != nil {
@@ -85,7 +61,10 @@ func TestKeyTokenBoundByKeyNow(t *testing.T) {
 	check := func(t *testing.T, wantActive bool, wantScope string, wantExpBefore time.Time) {
 		t.Helper()
 		info, err := p.ValidateAccessToken(t.Context(), tok)
-		body := introspect(t, p, rec.ID, sec, tok)
+		status, body := introspect(t, p, rs, tok)
+		if status != http.StatusOK {
+			t.Fatalf("introspect: %d %v", status, body)
+		}
 		if !wantActive {
 			if !errors.Is(err, ErrInvalidToken) || body["active"] != false || len(body) != 1 {
 				t.Fatalf("want inactive: validate %v, introspection %v", err, body)
@@ -115,7 +94,7 @@ func TestKeyTokenBoundByKeyNow(t *testing.T) {
 		before := keys.calls
 		req := httptest.NewRequest("POST", "/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(rec.ID, sec)
+		req.SetBasicAuth(rs.ID, rs.Secret)
 		w := httptest.NewRecorder()
 		p.Token(w, req)
 		var out struct {

@@ -22,6 +22,13 @@ import (
 
 func newTestProvider(t *testing.T) (*Provider, *storage.DB) {
 	t.Helper()
+	return newTestProviderWith(t, nil, nil)
+}
+
+// newTestProviderWith is newTestProvider with configuration changes and,
+// when wrap is set, the provider's storage seen through wrap.
+func newTestProviderWith(t *testing.T, mutate func(*Config), wrap func(*storage.DB) Backend) (*Provider, *storage.DB) {
+	t.Helper()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "o.db"), 2)
 	if err != nil {
 		t.Fatal(err)
@@ -38,11 +45,19 @@ func newTestProvider(t *testing.T) (*Provider, *storage.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(Config{
+	cfg := Config{
 		Issuer: "https://issuer.example", AccessTokenLifespan: time.Hour, RefreshTokenLifespan: 24 * time.Hour,
 		AuthorizeCodeLifespan: 10 * time.Minute, IDTokenLifespan: time.Hour,
 		HMACKey: bytes.Repeat([]byte{7}, 32), SigningKey: key, SigningKeyID: "k1", Hasher: h, MaxBodyBytes: 1024,
-	}, db, db)
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	var backend Backend = db
+	if wrap != nil {
+		backend = wrap(db)
+	}
+	p, err := New(cfg, backend, db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/ory/fosite"
@@ -41,8 +43,13 @@ type Config struct {
 	Scopes []string
 	// MaxBodyBytes bounds request bodies of the protocol endpoints.
 	MaxBodyBytes int64
+	// RefreshFamilyLifetime bounds a grant's refresh tokens: a refresh
+	// more than this after the person approved the authorization fails with
+	// invalid_grant. 0 = no bound beyond RefreshTokenLifespan.
+	RefreshFamilyLifetime time.Duration
 	// IntrospectKey, when set, answers introspection (RFC 7662) for API
 	// keys: ok is false when token is not an API key of this deployment.
+	// Only resource-server clients reach it.
 	IntrospectKey func(ctx context.Context, token string) (body map[string]any, ok bool)
 	// KeyState, when set, reports the API key with keyID as it is now; it
 	// is asked on every use of a token exchanged from that key (resource
@@ -52,6 +59,15 @@ type Config struct {
 	// ErrInvalidToken when the key may not be used (revoked, expired,
 	// rotated out, unknown); other errors mean it could not be checked.
 	KeyState func(ctx context.Context, keyID string) (KeyState, error)
+	// IntrospectFailures, when set, is the guessing throttle of
+	// /oauth/introspect: failed client authentications and tokens answered
+	// inactive count against the caller's IP, and a blocked IP gets 429.
+	IntrospectFailures FailureCounter
+	// ClientIP returns the address a request counts against in
+	// IntrospectFailures; nil = the connection's remote address.
+	ClientIP func(r *http.Request) string
+	// Now is the clock of the refresh-family bound; nil = time.Now.
+	Now func() time.Time
 	// LimitClient, when set, is asked once per token request after the
 	// client has authenticated and before anything is issued or consumed.
 	// A positive wait refuses the request: 429 (RFC 6585 §4) with
@@ -63,6 +79,13 @@ type Config struct {
 	// "api_key_exchange" for MintKeyToken.
 	OnTokenIssued func(grant string)
 	Logger        *slog.Logger
+}
+
+// FailureCounter counts failed attempts per key and says how long a key is
+// blocked (throttle.Counter satisfies it).
+type FailureCounter interface {
+	Blocked(keys ...string) time.Duration
+	Fail(keys ...string)
 }
 
 // UserSource looks users up for the userinfo endpoint and ID-token claims.
@@ -85,8 +108,9 @@ type Provider struct {
 
 // New composes fosite explicitly (never ComposeAllEnabled, which would turn
 // on the implicit and password grants): authorization code (RFC 6749 §4.1)
-// with PKCE (RFC 7636, S256 only, required for public clients), refresh
-// tokens with rotation (RFC 6749 §6), client credentials (RFC 6749 §4.4),
+// with PKCE (RFC 7636, S256 only, required for public clients and clients
+// flagged RequirePKCE), refresh tokens with rotation, scope narrowing and a
+// family lifetime (RFC 6749 §6, refreshHandler), client credentials (RFC 6749 §4.4),
 // OpenID Connect code flow and refresh, revocation (RFC 7009),
 // introspection (RFC 7662) and PAR (RFC 9126).
 func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
@@ -98,6 +122,12 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = remoteIP
 	}
 	alg := "RS256"
 	switch cfg.SigningKey.(type) {
@@ -136,10 +166,11 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keyGetter, fc),
 		Signer:                     &jwt.DefaultSigner{GetPrivateKey: keyGetter},
 	}
+	store.codeSignature = strategy.AuthorizeCodeSignature
 	f := compose.Compose(fc, store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
-		compose.OAuth2RefreshTokenGrantFactory,
+		refreshFactory(cfg.RefreshFamilyLifetime, cfg.Now),
 		compose.OpenIDConnectExplicitFactory,
 		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,
@@ -159,6 +190,14 @@ func (p *Provider) Issuer() string { return p.cfg.Issuer }
 // HashSecret returns the digest and pepper version to store for a new client secret.
 func (p *Provider) HashSecret(secretValue string) ([]byte, int) {
 	return p.cfg.Hasher.Digest([]byte(secretValue))
+}
+
+// remoteIP is the host of the connection's remote address.
+func remoteIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 // NewClientSecret generates a client secret with 256 bits of entropy.

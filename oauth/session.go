@@ -19,6 +19,14 @@ type Session struct {
 	ClientID string `json:"client_id,omitempty"`
 	// KeyID is set on access tokens exchanged from an API key.
 	KeyID string `json:"key_id,omitempty"`
+	// GrantedAt is when the person approved the authorization; every
+	// refresh token of the grant carries it, and a refresh after
+	// Config.RefreshFamilyLifetime has passed is refused.
+	GrantedAt time.Time `json:"granted_at,omitzero"`
+	// FamilyScope is set while a refresh narrows the access token's scope
+	// (RFC 6749 §6): the refresh token issued with it keeps this, the
+	// scope originally granted.
+	FamilyScope []string `json:"family_scope,omitempty"`
 }
 
 // NewSession returns an empty session for subject.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -39,6 +40,9 @@ type Backend interface {
 type fositeStore struct {
 	db     Backend
 	hasher *secretHasher
+	// codeSignature is the authorization-code strategy's signature
+	// function: OpenID Connect sessions are keyed by it, never by the code.
+	codeSignature func(ctx context.Context, code string) string
 }
 
 // Compile-time proof that the adapter satisfies the union of roles.
@@ -265,8 +269,23 @@ func (s *fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) 
 	return s.db.DeleteRequest(ctx, storage.KindAccess, sig)
 }
 
-// CreateRefreshTokenSession implements oauth2.RefreshTokenStorage.
+// CreateRefreshTokenSession implements oauth2.RefreshTokenStorage. When a
+// refresh narrowed the access token's scope (Session.FamilyScope), the new
+// refresh token keeps the scope originally granted (RFC 6749 §6).
 func (s *fositeStore) CreateRefreshTokenSession(ctx context.Context, sig, accessSig string, r fosite.Requester) error {
+	if sess, ok := r.GetSession().(*Session); ok && len(sess.FamilyScope) > 0 {
+		req, ok := r.(*fosite.Request)
+		if !ok {
+			return fmt.Errorf("oauth: unexpected refresh request type %T", r)
+		}
+		cp := *req
+		cp.GrantedScope = slices.Clone(sess.FamilyScope)
+		cp.RequestedScope = slices.Clone(sess.FamilyScope)
+		clone := sess.Clone().(*Session)
+		clone.FamilyScope = nil
+		cp.Session = clone
+		r = &cp
+	}
 	return s.create(ctx, storage.KindRefresh, sig, r, expiry(r, fosite.RefreshToken, 30*24*time.Hour), accessSig)
 }
 
@@ -344,18 +363,21 @@ func (s *fositeStore) DeletePKCERequestSession(ctx context.Context, sig string) 
 }
 
 // CreateOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
+// fosite passes the authorization code itself; the record is keyed by the
+// code's signature, like the code's own record, so the database never
+// holds a code that could be redeemed.
 func (s *fositeStore) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
-	return s.create(ctx, storage.KindOIDC, code, r, expiry(r, fosite.AuthorizeCode, 10*time.Minute), "")
+	return s.create(ctx, storage.KindOIDC, s.codeSignature(ctx, code), r, expiry(r, fosite.AuthorizeCode, 10*time.Minute), "")
 }
 
 // GetOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
 func (s *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
-	return s.get(ctx, storage.KindOIDC, code, r.GetSession(), openid.ErrNoSessionFound)
+	return s.get(ctx, storage.KindOIDC, s.codeSignature(ctx, code), r.GetSession(), openid.ErrNoSessionFound)
 }
 
 // DeleteOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
 func (s *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return s.db.DeleteRequest(ctx, storage.KindOIDC, code)
+	return s.db.DeleteRequest(ctx, storage.KindOIDC, s.codeSignature(ctx, code))
 }
 
 // CreatePARSession implements fosite.PARStorage (RFC 9126).

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // errBodyTooLarge marks a body over the configured limit.
@@ -181,6 +183,12 @@ func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar f
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 	case errors.Is(err, fosite.ErrInactiveToken) && !errors.Is(err, fosite.ErrInvalidGrant):
 		err = fosite.ErrInvalidGrant.WithHint("The refresh token was already used.")
+	case errors.Is(err, fosite.ErrNotFound) && fosite.ErrorToRFC6749Error(err).CodeField >= 500:
+		// The code vanished between fosite's read and its write: a
+		// revocation ("Authorized apps", client deletion) raced the
+		// exchange. The grant is gone, which RFC 6749 §5.2 calls
+		// invalid_grant, not a server error.
+		err = fosite.ErrInvalidGrant.WithHint("The grant was revoked while this request was being processed.")
 	}
 	if ar == nil && errors.Is(err, fosite.ErrInvalidRequest) {
 		// fosite answers (nil, invalid_request) only when no handler
@@ -230,9 +238,19 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // Introspect serves POST /oauth/introspect (RFC 7662 §2). The caller must
-// authenticate as a client with HTTP Basic credentials.
+// authenticate as a client with HTTP Basic credentials. A client flagged
+// as a resource server may introspect every token and API key; any other
+// client only tokens issued to itself — anything else is reported as
+// {"active": false}, as RFC 7662 §2.2 allows for tokens a caller may not
+// see. Failed client authentications and inactive answers count in
+// Config.IntrospectFailures per client IP (RFC 7662 §4: guard against
+// token scanning); a blocked IP gets 429 until its window ends.
 func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	ipKey := "ip:" + p.cfg.ClientIP(r)
+	if p.introspectBlocked(w, ipKey) {
+		return
+	}
 	if err := p.normalizeBody(w, r); err != nil {
 		if errors.Is(err, errBodyTooLarge) {
 			p.writeBodyError(w, r, err)
@@ -242,20 +260,49 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fosite.AccessTokenFromRequest(r) != "" {
+		p.introspectFailed(ipKey)
 		p.writeIntrospectionError(w, r, fosite.ErrRequestUnauthorized.WithHint("Authenticate as an OAuth client with HTTP Basic credentials to introspect tokens."))
 		return
 	}
 	ir, err := p.f.NewIntrospectionRequest(ctx, r, NewSession(""))
+	if err != nil && !errors.Is(err, fosite.ErrInactiveToken) {
+		if errors.Is(err, fosite.ErrRequestUnauthorized) {
+			p.introspectFailed(ipKey)
+		}
+		p.writeIntrospectionError(w, r, err)
+		return
+	}
+	// The caller authenticated (fosite checks the client before the token).
+	caller, cerr := p.introspectionCaller(r)
+	switch {
+	case errors.Is(cerr, storage.ErrNotFound): // deleted a moment ago
+		p.writeIntrospectionError(w, r, fosite.ErrRequestUnauthorized.WithHint("The client no longer exists."))
+		return
+	case cerr != nil:
+		p.log.ErrorContext(ctx, "introspection caller lookup", "error", cerr)
+		p.writeIntrospectionError(w, r, fosite.ErrServerError.WithWrap(cerr))
+		return
+	}
 	if err != nil {
-		// The caller authenticated, but the token is no OAuth token: it may
-		// be an API key (token_type_hint=api_key, or recognised by format).
-		if errors.Is(err, fosite.ErrInactiveToken) && p.cfg.IntrospectKey != nil {
+		// No active OAuth token: it may be an API key (token_type_hint=
+		// api_key, or recognised by format), which only resource servers
+		// may introspect.
+		if caller.ResourceServer && p.cfg.IntrospectKey != nil {
 			if body, ok := p.cfg.IntrospectKey(ctx, r.PostForm.Get("token")); ok {
+				if active, _ := body["active"].(bool); !active {
+					p.introspectFailed(ipKey)
+				}
 				writeJSON(w, http.StatusOK, body)
 				return
 			}
 		}
+		p.introspectFailed(ipKey)
 		p.writeIntrospectionError(w, r, err)
+		return
+	}
+	if !caller.ResourceServer && ir.GetAccessRequester().GetClient().GetID() != caller.ID {
+		p.introspectFailed(ipKey)
+		writeJSON(w, http.StatusOK, map[string]any{"active": false})
 		return
 	}
 	if ir.IsActive() && ir.GetTokenUse() == fosite.AccessToken {
@@ -269,6 +316,49 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.writeIntrospection(w, r, ir)
+}
+
+// introspectionCaller returns the client that authenticated an
+// introspection request with HTTP Basic (its id form-urlencoded, RFC 6749
+// §2.3.1, as fosite decodes it).
+func (p *Provider) introspectionCaller(r *http.Request) (*storage.Client, error) {
+	id, _, _ := r.BasicAuth()
+	clientID, err := url.QueryUnescape(id)
+	if err != nil {
+		return nil, err
+	}
+	return p.store.db.GetClient(r.Context(), clientID)
+}
+
+// introspectBlocked answers 429 when the guessing throttle blocks ipKey,
+// and reports whether it did.
+func (p *Provider) introspectBlocked(w http.ResponseWriter, ipKey string) bool {
+	if p.cfg.IntrospectFailures == nil {
+		return false
+	}
+	wait := p.cfg.IntrospectFailures.Blocked(ipKey)
+	if wait <= 0 {
+		return false
+	}
+	writeTooManyRequests(w, wait, "Too many failed introspection requests. Try again in %d seconds.")
+	return true
+}
+
+// writeTooManyRequests answers 429 (RFC 6585 §4) with Retry-After: wait
+// in whole seconds (at least 1), which format's %d also shows.
+func writeTooManyRequests(w http.ResponseWriter, wait time.Duration, format string) {
+	secs := max(int64((wait+time.Second-1)/time.Second), 1)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	writeJSON(w, http.StatusTooManyRequests, map[string]string{
+		"error":             "rate_limit_exceeded",
+		"error_description": fmt.Sprintf(format, secs),
+	})
+}
+
+func (p *Provider) introspectFailed(ipKey string) {
+	if f := p.cfg.IntrospectFailures; f != nil {
+		f.Fail(ipKey)
+	}
 }
 
 // writeIntrospection writes fosite's RFC 7662 §2.2 response and adds what
@@ -363,12 +453,7 @@ func (p *Provider) limitClient(w http.ResponseWriter, r *http.Request, clientID 
 		})
 		return true
 	case wait > 0:
-		secs := max(int64((wait+time.Second-1)/time.Second), 1)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		writeJSON(w, http.StatusTooManyRequests, map[string]string{
-			"error":             "rate_limit_exceeded",
-			"error_description": fmt.Sprintf("Rate limit exceeded. Try again in %d seconds.", secs),
-		})
+		writeTooManyRequests(w, wait, "Rate limit exceeded. Try again in %d seconds.")
 		return true
 	}
 	return false

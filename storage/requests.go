@@ -73,10 +73,19 @@ func (d *DB) DeleteByRequestID(ctx context.Context, kind Kind, requestID string)
 	return res.RowsAffected, translate(res.Error)
 }
 
-// RevokeGrants implements Requests. The API keys those grants created
-// (and their descendants) are revoked with them.
+// RevokeGrants implements Requests. Codes go first: on PostgreSQL the
+// delete waits for a concurrent exchange holding the code's row, and the
+// statements after it then see the tokens that exchange committed. The
+// API keys those grants created (and their descendants) are revoked with
+// them.
 func (d *DB) RevokeGrants(ctx context.Context, subject, clientID string) error {
 	return d.InTx(ctx, func(ctx context.Context) error {
+		for _, kind := range []Kind{KindCode, KindPKCE, KindOIDC} {
+			if err := d.w(ctx).Where("kind = ? AND subject = ? AND client_id = ?", kind, subject, clientID).
+				Delete(&Request{}).Error; err != nil {
+				return translate(err)
+			}
+		}
 		if _, err := d.RevokeAPIKeysByParent(ctx, KeyParent{ClientID: clientID, UserID: subject}); err != nil {
 			return err
 		}

@@ -85,11 +85,18 @@ type Client struct {
 	Tier string `gorm:"size:32"`
 	// TokenEndpointAuthMethod is "" for a confidential client that accepts
 	// both client_secret_basic and client_secret_post, or one RFC 7591 method.
-	TokenEndpointAuthMethod string    `gorm:"size:32"`
-	LogoURI                 string    `gorm:"size:2000"`
-	ClientURI               string    `gorm:"size:2000"`
-	CreatedAt               time.Time `gorm:"not null"`
-	UpdatedAt               time.Time `gorm:"not null"`
+	TokenEndpointAuthMethod string `gorm:"size:32"`
+	LogoURI                 string `gorm:"size:2000"`
+	ClientURI               string `gorm:"size:2000"`
+	// RequirePKCE refuses authorization requests without a PKCE challenge
+	// (RFC 7636; OAuth 2.1 requires it of every client). Always true for
+	// public clients.
+	RequirePKCE bool `gorm:"not null;default:false"`
+	// ResourceServer lets the client introspect any token and API key
+	// (RFC 7662 §4); other clients introspect only their own tokens.
+	ResourceServer bool      `gorm:"not null;default:false"`
+	CreatedAt      time.Time `gorm:"not null"`
+	UpdatedAt      time.Time `gorm:"not null"`
 }
 
 // Request is one OAuth request record: a code, token or protocol session,
@@ -257,9 +264,13 @@ type Requests interface {
 	DeactivateByRequestID(ctx context.Context, kind Kind, requestID string) (int64, error)
 	// DeleteByRequestID deletes every record of kind for a grant.
 	DeleteByRequestID(ctx context.Context, kind Kind, requestID string) (int64, error)
-	// RevokeGrants deletes access tokens and deactivates refresh tokens that
-	// subject holds for clientID (an "Authorized apps" revocation), and
-	// revokes the API keys those grants created (RevokeAPIKeysByParent).
+	// RevokeGrants ends everything subject granted clientID (an "Authorized
+	// apps" revocation), in one transaction: pending authorization codes and
+	// the PKCE and OpenID Connect sessions bound to them are deleted (so a
+	// code issued before the revocation can no longer be redeemed), the API
+	// keys those grants created are revoked (RevokeAPIKeysByParent), access
+	// tokens are deleted and refresh tokens deactivated. PAR sessions carry
+	// no subject (they are consumed before anyone signs in) and are left.
 	RevokeGrants(ctx context.Context, subject, clientID string) error
 }
 

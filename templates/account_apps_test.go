@@ -27,9 +27,9 @@ type (
 		Checked            bool
 	}
 	pgAppForm struct {
-		Name, RedirectURIs string
-		Public             bool
-		Scopes, Grants     []pgOption
+		Name, RedirectURIs  string
+		Public, RequirePKCE bool
+		Scopes, Grants      []pgOption
 	}
 	pgAppErrors struct{ Name, RedirectURIs, Type, Scopes, Grants, Form string }
 	pgAppRow    struct {
@@ -44,7 +44,7 @@ type (
 	}
 	pgAppDetail struct {
 		ID, Name, Type, AuthMethod string
-		Public                     bool
+		Public, RequirePKCE        bool
 		Grants, RedirectURIs       []string
 		Scopes                     []string
 		Created, Updated           pgTime
@@ -68,7 +68,7 @@ var pgWhen = pgTime{Text: "4 Mar 2026, 05:06 UTC", ISO: "2026-03-04T05:06:00Z"}
 
 func pgForm() pgAppForm {
 	return pgAppForm{
-		Name: `My <App>`, RedirectURIs: "https://a.example/cb\nhttps://a.example/cb2",
+		Name: `My <App>`, RedirectURIs: "https://a.example/cb\nhttps://a.example/cb2", RequirePKCE: true,
 		Scopes: []pgOption{{Value: "openid", Label: "openid", Hint: "Confirm <you>", Checked: true}, {Value: "keys:read", Label: "keys:read"}},
 		Grants: []pgOption{{Value: "authorization_code", Label: "authorization_code", Checked: true}, {Value: "client_credentials", Label: "client_credentials"}},
 	}
@@ -123,6 +123,7 @@ func TestApps(t *testing.T) {
 		`name="client_type" value="confidential" checked`, `name="client_type" value="public">`,
 		`id="scope-0" name="scopes" value="openid" checked`, `id="scope-1" name="scopes" value="keys:read">`, "Confirm &lt;you&gt;",
 		`id="grant-0" name="grant_types" value="authorization_code" checked`, `id="grant-1" name="grant_types" value="client_credentials">`,
+		`name="require_pkce" value="on" checked`,
 	)
 	mustNotContain(t, "apps", empty, "field-error", "form-error")
 
@@ -149,7 +150,7 @@ func TestApp(t *testing.T) {
 	mustContain(t, "app", out,
 		`href="/apps"`, "Bot &lt;1&gt;", `id="client-id" type="text" value="c-1" readonly`, `data-copy-target="client-id"`,
 		`action="/apps/c-1/rotate"`, `action="/apps/c-1"`, `action="/apps/c-1/delete"`, "Delete app",
-		`<script src="/static/copy.js"></script>`,
+		`<script src="/static/copy.js"></script>`, "<dt>PKCE</dt><dd>Optional</dd>", `name="require_pkce" value="on" checked`,
 	)
 	if n := strings.Count(out, csrfMarker); n != 4 { // logout, rotate, edit, delete
 		t.Errorf("app: %d CSRF fields, want 4", n)

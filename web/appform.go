@@ -36,6 +36,9 @@ type appForm struct {
 	Public       bool
 	Scopes       []string
 	Grants       []string
+	// RequirePKCE refuses authorization requests without PKCE (on for new
+	// apps; a public app always requires it).
+	RequirePKCE bool
 }
 
 // appErrors holds one message per field; empty means fine.
@@ -64,6 +67,8 @@ func parseAppForm(c *gin.Context) appForm {
 		Public: c.PostForm("client_type") == "public",
 		Scopes: c.PostFormArray("scopes"),
 		Grants: c.PostFormArray("grant_types"),
+		// An unticked checkbox sends nothing.
+		RequirePKCE: c.PostForm("require_pkce") != "",
 	}
 	for _, line := range strings.Split(c.PostForm("redirect_uris"), "\n") {
 		if u := strings.TrimSpace(line); u != "" && !slices.Contains(f.RedirectURIs, u) {
@@ -114,7 +119,7 @@ func (f appForm) check(known []string) appErrors {
 func (f appForm) spec(ownerID string) oauth.ClientSpec {
 	return oauth.ClientSpec{
 		Name: f.Name, OwnerID: ownerID, RedirectURIs: f.RedirectURIs,
-		GrantTypes: f.Grants, Scopes: f.Scopes, Public: f.Public,
+		GrantTypes: f.Grants, Scopes: f.Scopes, Public: f.Public, RequirePKCE: f.RequirePKCE,
 	}
 }
 
@@ -149,12 +154,13 @@ type appFormView struct {
 	Name         string
 	RedirectURIs string
 	Public       bool
+	RequirePKCE  bool
 	Scopes       []option
 	Grants       []option
 }
 
 func (h *Handler) appFormView(f appForm) appFormView {
-	v := appFormView{Name: f.Name, RedirectURIs: strings.Join(f.RedirectURIs, "\n"), Public: f.Public}
+	v := appFormView{Name: f.Name, RedirectURIs: strings.Join(f.RedirectURIs, "\n"), Public: f.Public, RequirePKCE: f.RequirePKCE || f.Public}
 	for _, s := range h.cfg.Scopes {
 		v.Scopes = append(v.Scopes, option{Value: s, Label: s, Hint: h.scopeWords(s), Checked: slices.Contains(f.Scopes, s)})
 	}

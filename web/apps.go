@@ -54,7 +54,8 @@ func (h *Handler) Apps(c *gin.Context) {
 	if u == nil {
 		return
 	}
-	f := appForm{Scopes: slices.DeleteFunc(slices.Clone(defaultAppScopes), func(s string) bool { return !slices.Contains(h.cfg.Scopes, s) }), Grants: defaultAppGrants}
+	f := appForm{Scopes: slices.DeleteFunc(slices.Clone(defaultAppScopes), func(s string) bool { return !slices.Contains(h.cfg.Scopes, s) }), Grants: defaultAppGrants,
+		RequirePKCE: true} // OAuth 2.1: PKCE for every client unless the owner opts out
 	h.renderApps(c, u, http.StatusOK, f, appErrors{})
 }
 
@@ -178,7 +179,7 @@ var errNotOwner = errors.New("web: client not owned by the user")
 // appDetail is one app as its page shows it.
 type appDetail struct {
 	ID, Name, Type, AuthMethod string
-	Public                     bool
+	Public, RequirePKCE        bool
 	Grants, RedirectURIs       []string
 	Scopes                     []string
 	Created, Updated           pageTime
@@ -200,7 +201,7 @@ func (h *Handler) App(c *gin.Context) {
 	if cl == nil {
 		return
 	}
-	f := appForm{Name: cl.Name, RedirectURIs: cl.RedirectURIs, Public: cl.Public, Scopes: cl.Scopes, Grants: cl.GrantTypes}
+	f := appForm{Name: cl.Name, RedirectURIs: cl.RedirectURIs, Public: cl.Public, Scopes: cl.Scopes, Grants: cl.GrantTypes, RequirePKCE: cl.RequirePKCE}
 	h.renderApp(c, u, cl, http.StatusOK, f, appErrors{})
 }
 
@@ -221,7 +222,7 @@ func (h *Handler) renderApp(c *gin.Context, u *storage.User, cl *storage.Client,
 	}
 	page := appPage{
 		App: appDetail{
-			ID: cl.ID, Name: cl.Name, Type: clientType(cl), AuthMethod: method, Public: cl.Public,
+			ID: cl.ID, Name: cl.Name, Type: clientType(cl), AuthMethod: method, Public: cl.Public, RequirePKCE: cl.RequirePKCE || cl.Public,
 			Grants: cl.GrantTypes, RedirectURIs: cl.RedirectURIs, Scopes: cl.Scopes,
 			Created: newPageTime(cl.CreatedAt), Updated: newPageTime(cl.UpdatedAt),
 		},
@@ -230,8 +231,10 @@ func (h *Handler) renderApp(c *gin.Context, u *storage.User, cl *storage.Client,
 	h.render(c.Writer, c.Request, status, "app", cl.Name, u, page)
 }
 
-// UpdateApp serves POST /apps/{id}: change the name, redirect URIs and
-// scopes. The type and grants stay as registered.
+// UpdateApp serves POST /apps/{id}: change the name, redirect URIs,
+// scopes and whether PKCE is required (always, for a public app). The type
+// and grants stay as registered; the resource-server flag is the
+// operator's (CLI) and never changes here.
 func (h *Handler) UpdateApp(c *gin.Context) {
 	u := h.signedIn(c)
 	if u == nil || h.noRegistrar(c) {
@@ -265,6 +268,7 @@ func (h *Handler) UpdateApp(c *gin.Context) {
 			return errNotOwner
 		}
 		s.Name, s.RedirectURIs, s.Scopes = f.Name, f.RedirectURIs, f.Scopes
+		s.RequirePKCE = f.RequirePKCE || s.Public
 		return nil
 	})
 	if h.appGone(c, u, err) {

@@ -102,8 +102,15 @@ func (h *Handler) authorizeFailed(c *gin.Context, a *oauth.AuthorizeRequest, err
 	h.renderError(c.Writer, c.Request, status, code, desc)
 }
 
-// consented reports whether the user already granted every requested scope.
+// consented reports whether the user already granted every requested scope
+// and that consent may stand in for the page. It never does for a public
+// client: anyone can send its client_id with a redirect URI it registered
+// (RFC 8252 §8.6, RFC 9700 §4.1.3 on client impersonation), so the person
+// sees the consent page every time.
 func (h *Handler) consented(c *gin.Context, userID string, a *oauth.AuthorizeRequest) bool {
+	if a.PublicClient() {
+		return false
+	}
 	cs, err := h.store.GetConsent(c.Request.Context(), userID, a.ClientID())
 	if err != nil {
 		return false

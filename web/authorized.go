@@ -16,7 +16,8 @@ type GrantStore interface {
 	ListConsents(ctx context.Context, userID string) ([]storage.Consent, error)
 	// DeleteConsent removes a consent; storage.ErrNotFound when there was none.
 	DeleteConsent(ctx context.Context, userID, clientID string) error
-	// RevokeGrants revokes every token subject holds for clientID.
+	// RevokeGrants revokes every token subject holds for clientID and ends
+	// its pending authorization codes.
 	RevokeGrants(ctx context.Context, subject, clientID string) error
 	// InTx runs fn in one transaction.
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
@@ -67,8 +68,9 @@ func (h *Handler) Authorized(c *gin.Context) {
 }
 
 // RevokeAuthorized serves POST /authorized/{client_id}/revoke: the consent
-// goes and every token the app holds for this person is revoked, in one
-// transaction, so the app must ask again.
+// goes, every token the app holds for this person is revoked and every
+// code issued to it for this person ends, in one transaction, so the app
+// must ask again.
 func (h *Handler) RevokeAuthorized(c *gin.Context) {
 	u := h.signedIn(c)
 	if u == nil {

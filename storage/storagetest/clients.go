@@ -21,6 +21,7 @@ func wantClient(t *testing.T, what string, got, want *storage.Client) {
 	t.Helper()
 	if got.ID != want.ID || got.Name != want.Name || got.OwnerID != want.OwnerID ||
 		got.SecretVersion != want.SecretVersion || got.Public != want.Public ||
+		got.RequirePKCE != want.RequirePKCE || got.ResourceServer != want.ResourceServer ||
 		got.TokenEndpointAuthMethod != want.TokenEndpointAuthMethod ||
 		got.LogoURI != want.LogoURI || got.ClientURI != want.ClientURI {
 		t.Errorf("%s = %+v, want %+v", what, got, want)
@@ -39,6 +40,7 @@ func wantClient(t *testing.T, what string, got, want *storage.Client) {
 func testClientCreateGet(t *testing.T, ctx context.Context, s storage.Store) {
 	c := newClient("c1", "u1")
 	c.TokenEndpointAuthMethod = "private_key_jwt"
+	c.RequirePKCE, c.ResourceServer = true, true
 	must(t, s.CreateClient(ctx, c), "CreateClient")
 	got, err := s.GetClient(ctx, "c1")
 	must(t, err, "GetClient")

@@ -37,6 +37,7 @@ func RunMigrations(t *testing.T, fresh Fresh) {
 		{"Embedded/FreshDatabase", testEmbeddedFresh},
 		{"Embedded/ParityWithAutoMigrate", testSchemaParity},
 		{"Embedded/UpgradeInPlace", testUpgradeInPlace},
+		{"Embedded/UpgradeClientHardening", testUpgradeClientHardening},
 		{"Embedded/Concurrent", testMigrateConcurrent},
 		{"Embedded/NextMigrationApplies", testNextMigration},
 	}

@@ -214,11 +214,19 @@ func testRequestRevokeGrants(t *testing.T, ctx context.Context, s storage.Store)
 		newRequest(storage.KindAccess, "at-alice-c1-a", "g1", "c1", "alice", exp),
 		newRequest(storage.KindAccess, "at-alice-c1-b", "g2", "c1", "alice", exp),
 		newRequest(storage.KindRefresh, "rt-alice-c1", "g1", "c1", "alice", exp),
+		// A code issued before the revocation, with its PKCE and OIDC sessions.
 		newRequest(storage.KindCode, "code-alice-c1", "g3", "c1", "alice", exp),
+		newRequest(storage.KindPKCE, "code-alice-c1", "g3", "c1", "alice", exp),
+		newRequest(storage.KindOIDC, "code-alice-c1", "g3", "c1", "alice", exp),
 		newRequest(storage.KindAccess, "at-alice-c2", "g4", "c2", "alice", exp),
 		newRequest(storage.KindRefresh, "rt-alice-c2", "g4", "c2", "alice", exp),
+		newRequest(storage.KindCode, "code-alice-c2", "g6", "c2", "alice", exp),
 		newRequest(storage.KindAccess, "at-bob-c1", "g5", "c1", "bob", exp),
 		newRequest(storage.KindRefresh, "rt-bob-c1", "g5", "c1", "bob", exp),
+		newRequest(storage.KindCode, "code-bob-c1", "g7", "c1", "bob", exp),
+		newRequest(storage.KindPKCE, "code-bob-c1", "g7", "c1", "bob", exp),
+		// A pushed request belongs to no one yet.
+		newRequest(storage.KindPAR, "urn:par-c1", "g8", "c1", "", exp),
 	)
 	must(t, s.RevokeGrants(ctx, "alice", "c1"), "RevokeGrants")
 	for _, w := range []struct {
@@ -229,11 +237,17 @@ func testRequestRevokeGrants(t *testing.T, ctx context.Context, s storage.Store)
 		{storage.KindAccess, "at-alice-c1-a", "missing"},
 		{storage.KindAccess, "at-alice-c1-b", "missing"},
 		{storage.KindRefresh, "rt-alice-c1", "inactive"},
-		{storage.KindCode, "code-alice-c1", "active"},
+		{storage.KindCode, "code-alice-c1", "missing"},
+		{storage.KindPKCE, "code-alice-c1", "missing"},
+		{storage.KindOIDC, "code-alice-c1", "missing"},
 		{storage.KindAccess, "at-alice-c2", "active"},
 		{storage.KindRefresh, "rt-alice-c2", "active"},
+		{storage.KindCode, "code-alice-c2", "active"},
 		{storage.KindAccess, "at-bob-c1", "active"},
 		{storage.KindRefresh, "rt-bob-c1", "active"},
+		{storage.KindCode, "code-bob-c1", "active"},
+		{storage.KindPKCE, "code-bob-c1", "active"},
+		{storage.KindPAR, "urn:par-c1", "active"},
 	} {
 		wantState(t, ctx, s, w.kind, w.sig, w.state)
 	}

@@ -88,7 +88,8 @@ func testTxCompoundCallsJoin(t *testing.T, ctx context.Context, s storage.Store)
 	createRequests(t, ctx, s,
 		newRequest(storage.KindAccess, "at", "g1", "c1", "alice", future()),
 		newRequest(storage.KindRefresh, "rt", "g1", "c1", "alice", future()),
-		newRequest(storage.KindCode, "code", "g1", "c1", "alice", future()),
+		// bob's code: RevokeGrants for alice leaves it for DeactivateRequest.
+		newRequest(storage.KindCode, "code", "g3", "c1", "bob", future()),
 		newRequest(storage.KindAccess, "at2", "g2", "c2", "alice", future()),
 	)
 
