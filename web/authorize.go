@@ -53,7 +53,8 @@ func (h *Handler) Authorize(c *gin.Context) {
 // our own forms, has one shape.
 func (h *Handler) AuthorizePost(c *gin.Context) {
 	r := c.Request
-	if !h.readBody(c.Writer, r) {
+	if p := readBody(c.Writer, r); p != nil {
+		h.renderError(c.Writer, r, p.status, "invalid_request", p.pageMsg)
 		return
 	}
 	defer removeMultipart(r)

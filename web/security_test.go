@@ -382,8 +382,8 @@ func TestPageBodiesBoundedBeforeCSRF(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.ContentLength = -1
 		rec := httptest.NewRecorder()
-		if !h.readBody(rec, req) {
-			t.Fatalf("refused: %d", rec.Code)
+		if p := readBody(rec, req); p != nil {
+			t.Fatalf("refused: %d", p.status)
 		}
 		var big *http.MaxBytesError
 		if n, err := io.Copy(io.Discard, req.Body); !errors.As(err, &big) || n > maxPageBody {

@@ -176,7 +176,8 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 // (readBody); whatever a handler parsed is removed afterwards.
 func (h *Handler) CSRF() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !h.readBody(c.Writer, c.Request) {
+		if p := readBody(c.Writer, c.Request); p != nil {
+			h.refuse(c.Writer, c.Request, p.status, p.apiCode, p.apiMsg, "invalid_request", p.pageMsg)
 			c.Abort()
 			return
 		}
