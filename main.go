@@ -166,6 +166,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
+	if sec.DataDirWasMode != 0 {
+		log.Warn("data_dir was open to other users; tightened to 0700", "data_dir", cfg.DataDir, "was", sec.DataDirWasMode.String())
+	}
 	reg, m, err := newMetrics(cfg)
 	if err != nil {
 		return nil, err
@@ -380,6 +383,7 @@ func (a *app) handler() (http.Handler, error) {
 		CookieBlockKey:   a.secrets.CookieBlockKey,
 		CSRFKey:          a.secrets.CSRFKey,
 		Secure:           a.cfg.SecureCookies(),
+		SessionLifetime:  a.cfg.Web.SessionAbsoluteLifetime.Duration(),
 		ScopeDescription: a.cfg.ScopeDescription,
 		Clients:          a.provider,
 		Scopes:           scopeNames(a.cfg),
@@ -403,7 +407,7 @@ func (a *app) handler() (http.Handler, error) {
 	})
 	return server.New(a.observability(server.Deps{
 		OAuth: a.provider, Pages: pages, API: apiHandler, SessionCookie: pages.SessionCookie(),
-		DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies(),
+		DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies(), TrustedProxies: a.cfg.Server.TrustedProxies,
 	})), nil
 }
 

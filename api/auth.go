@@ -19,6 +19,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/secret"
@@ -99,8 +100,11 @@ type Config struct {
 	Keys   Keys
 	Tokens Tokens
 	Users  Users
-	// SessionUser returns the signed-in user of a browser request, if any.
-	// The server has already checked the CSRF header on unsafe methods.
+	// SessionUser returns the signed-in user of a browser request, if any:
+	// the pages' own session check (web.Handler.SessionUserID), so a
+	// session the pages refuse — logged out, past its lifetime — is refused
+	// here too. The server has already checked the CSRF header on unsafe
+	// methods.
 	SessionUser func(r *http.Request) (string, bool)
 	// SessionCookie is the name of the browser session cookie.
 	SessionCookie string
@@ -222,7 +226,7 @@ func (h *Handler) bearer(ctx context.Context, c *gin.Context, cred string) (*Pri
 	if cred == "" {
 		return nil, http.StatusUnauthorized, "missing_api_key", "The Authorization header carries no credential."
 	}
-	ipKey := "auth-ip:" + c.ClientIP()
+	ipKey := "auth-ip:" + clientip.FromRequest(c.Request)
 	if wait := h.credentialBlocked(c, ipKey); wait > 0 {
 		return nil, http.StatusTooManyRequests, "rate_limit_exceeded", retryMessage(wait)
 	}
@@ -235,7 +239,7 @@ func (h *Handler) bearer(ctx context.Context, c *gin.Context, cred string) (*Pri
 
 func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred string) (*Principal, int, string, string) {
 	if h.cfg.Keys.Format().Looks(cred) {
-		k, err := h.cfg.Keys.Verify(ctx, cred, c.ClientIP())
+		k, err := h.cfg.Keys.Verify(ctx, cred, clientip.FromRequest(c.Request))
 		switch {
 		case err == nil:
 			return &Principal{Kind: KindAPIKey, UserID: k.UserID, KeyID: k.ID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, Key: k}, 0, "", ""
@@ -271,14 +275,18 @@ func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred str
 }
 
 // basic authenticates the owner with username and password (argon2id;
-// unknown usernames cost the same as wrong passwords).
+// unknown usernames cost the same as wrong passwords). It counts in the
+// login form's counter under the same keys (username, client IP); having
+// no cookies, it never presents a device cookie, so it always meets the
+// untrusted-client limit — and its failures lock the username for other
+// untrusted clients, never for the owner's known browsers.
 func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
 	user, pass, ok := c.Request.BasicAuth()
 	if !ok || user == "" || len(user) > 64 || len(pass) > 1024 {
 		return nil, http.StatusUnauthorized, "unauthorized", "Malformed Basic credentials."
 	}
 	ctx := c.Request.Context()
-	keys := []string{"u:" + strings.ToLower(user), "ip:" + c.ClientIP()}
+	keys := []string{"u:" + strings.ToLower(user), "ip:" + clientip.FromRequest(c.Request)}
 	if f := h.cfg.PasswordFailures; f != nil {
 		if wait := f.Blocked(keys...); wait > 0 {
 			h.rateLimited("login")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -163,7 +164,7 @@ func (h *Handler) CreateKey(c *gin.Context) {
 	if !h.decodeJSON(c, &b, false) {
 		return
 	}
-	req := keys.CreateRequest{Handle: b.Handle, Alias: b.Alias, Scopes: b.Scopes, Environment: b.Environment, Tier: b.Tier, IP: c.ClientIP()}
+	req := keys.CreateRequest{Handle: b.Handle, Alias: b.Alias, Scopes: b.Scopes, Environment: b.Environment, Tier: b.Tier, IP: clientip.FromRequest(c.Request)}
 	if b.ExpiresIn != nil {
 		if *b.ExpiresIn <= 0 || *b.ExpiresIn > 10*365*24*3600 {
 			writeError(c, http.StatusBadRequest, "invalid_request", "expires_in must be between 1 and 315360000 seconds.")
@@ -228,7 +229,7 @@ func (h *Handler) UpdateKey(c *gin.Context) {
 	if !h.decodeJSON(c, &b, false) {
 		return
 	}
-	patch := keys.Patch{Alias: b.Alias, IP: c.ClientIP()}
+	patch := keys.Patch{Alias: b.Alias, IP: clientip.FromRequest(c.Request)}
 	if b.Scopes != nil {
 		patch.Scopes = *b.Scopes
 		if patch.Scopes == nil {
@@ -260,7 +261,7 @@ func (h *Handler) UpdateKey(c *gin.Context) {
 // request on.
 func (h *Handler) DeleteKey(c *gin.Context) {
 	p := principal(c)
-	if _, err := h.cfg.Keys.Revoke(c.Request.Context(), p.UserID, c.Param("handle"), p.authority(), c.ClientIP()); err != nil {
+	if _, err := h.cfg.Keys.Revoke(c.Request.Context(), p.UserID, c.Param("handle"), p.authority(), clientip.FromRequest(c.Request)); err != nil {
 		h.keyError(c, err)
 		return
 	}
@@ -287,7 +288,7 @@ func (h *Handler) RotateKey(c *gin.Context) {
 		}
 		grace = time.Duration(*b.GraceSeconds) * time.Second
 	}
-	k, plain, err := h.cfg.Keys.Rotate(c.Request.Context(), p.UserID, c.Param("handle"), p.authority(), grace, c.ClientIP())
+	k, plain, err := h.cfg.Keys.Rotate(c.Request.Context(), p.UserID, c.Param("handle"), p.authority(), grace, clientip.FromRequest(c.Request))
 	if err != nil {
 		h.keyError(c, err)
 		return

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/storage"
@@ -37,7 +38,7 @@ func (h *Handler) GenerateToken(c *gin.Context) {
 		writeError(c, http.StatusInternalServerError, "server_error", "The token could not be issued.")
 		return
 	}
-	h.cfg.Keys.Audit(ctx, p.Key, "exchanged", c.ClientIP(), "")
+	h.cfg.Keys.Audit(ctx, p.Key, "exchanged", clientip.FromRequest(c.Request), "")
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{
 		"token":      tok,
@@ -123,7 +124,7 @@ func (h *Handler) VerifyKey(c *gin.Context) {
 	if !h.decodeJSON(c, &b, false) {
 		return
 	}
-	ipKey := "verify-ip:" + c.ClientIP()
+	ipKey := "verify-ip:" + clientip.FromRequest(c.Request)
 	if wait := h.credentialBlocked(c, ipKey); wait > 0 {
 		writeError(c, http.StatusTooManyRequests, "rate_limit_exceeded", retryMessage(wait))
 		return

@@ -47,6 +47,16 @@ type Config struct {
 	RateLimits RateLimitConfig `yaml:"rate_limits"`
 	Metrics    MetricsConfig   `yaml:"metrics"`
 	Janitor    JanitorConfig   `yaml:"janitor"`
+	Web        WebConfig       `yaml:"web"`
+}
+
+// WebConfig holds the browser pages' session settings.
+type WebConfig struct {
+	// SessionAbsoluteLifetime bounds a sign-in from the moment of login,
+	// however active the session stays (pages and the cookie-authenticated
+	// JSON API alike); the cookie's own 12-hour lifetime, renewed whenever
+	// it is re-issued, is the sliding bound beside it.
+	SessionAbsoluteLifetime Duration `yaml:"session_absolute_lifetime"`
 }
 
 // JanitorConfig schedules the purge of expired codes, tokens, protocol
@@ -63,6 +73,10 @@ type ServerConfig struct {
 	Issuer          string   `yaml:"issuer"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
+	// TrustedProxies are the IP addresses and CIDR ranges of the reverse
+	// proxies whose X-Forwarded-For is believed. Empty = none: the TCP
+	// peer is the client IP.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // StorageConfig selects the database. An empty DSN means a SQLite file in DataDir.
@@ -216,6 +230,7 @@ func Defaults() *Config {
 			Issuer:          "http://localhost:8080",
 			ShutdownTimeout: Duration(15 * time.Second),
 			MaxBodyBytes:    65536,
+			TrustedProxies:  []string{},
 		},
 		DataDir: "./data",
 		Storage: StorageConfig{MaxOpenConns: 16, AutoMigrate: true},
@@ -252,6 +267,7 @@ func Defaults() *Config {
 			TokenPerMinute: 600,
 		},
 		Janitor: JanitorConfig{Interval: Duration(time.Minute), BatchSize: 500, AuditRetention: Duration(90 * 24 * time.Hour)},
+		Web:     WebConfig{SessionAbsoluteLifetime: Duration(24 * time.Hour)},
 	}
 }
 
@@ -409,6 +425,14 @@ func (c *Config) Validate() error {
 	if c.Server.MaxBodyBytes <= 0 {
 		bad("server.max_body_bytes", "must be greater than zero")
 	}
+	for i, p := range c.Server.TrustedProxies {
+		switch ones, ok := proxyMaskBits(p); {
+		case !ok:
+			bad(fmt.Sprintf("server.trusted_proxies[%d]", i), "must be an IP address or CIDR range (e.g. \"10.0.0.0/8\"), got %q", p)
+		case ones == 0:
+			bad(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q trusts every address, so any client could choose its IP; list your proxies", p)
+		}
+	}
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")
 	}
@@ -486,6 +510,9 @@ func (c *Config) Validate() error {
 	if c.Janitor.AuditRetention < 0 {
 		bad("janitor.audit_retention", "must be 0 (keep forever) or more")
 	}
+	if l := c.Web.SessionAbsoluteLifetime.Duration(); l < time.Minute || l > maxSessionLifetime {
+		bad("web.session_absolute_lifetime", "must be between 1m and %s, got %s", Duration(maxSessionLifetime), c.Web.SessionAbsoluteLifetime)
+	}
 	return errors.Join(errs...)
 }
 
@@ -523,6 +550,28 @@ func (r *RateLimitConfig) validate() []error {
 		bad("token_per_minute", "must be at least 1")
 	}
 	return errs
+}
+
+// maxSessionLifetime is the longest web.session_absolute_lifetime (30 days).
+const maxSessionLifetime = 30 * 24 * time.Hour
+
+// proxyMaskBits parses a server.trusted_proxies entry — an IP address or
+// a CIDR range, as gin's SetTrustedProxies accepts them — and returns the
+// prefix length (an address is a full-length prefix).
+func proxyMaskBits(p string) (int, bool) {
+	if strings.Contains(p, "/") {
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			return 0, false
+		}
+		ones, _ := n.Mask.Size()
+		return ones, true
+	}
+	ip := net.ParseIP(p)
+	if ip == nil {
+		return 0, false
+	}
+	return len(ip) * 8, true
 }
 
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()

@@ -162,6 +162,10 @@ func TestEnvOverrides(t *testing.T) {
 		{`LATCHKEY_OAUTH_SCOPES=[{"name":"a","description":"A"}]`, func(c *Config) bool {
 			return reflect.DeepEqual(c.OAuth.Scopes, []Scope{{"a", "A"}})
 		}},
+		{"LATCHKEY_SERVER_TRUSTED_PROXIES=10.0.0.0/8, 192.0.2.10,2001:db8::/32", func(c *Config) bool {
+			return reflect.DeepEqual(c.Server.TrustedProxies, []string{"10.0.0.0/8", "192.0.2.10", "2001:db8::/32"})
+		}},
+		{"LATCHKEY_WEB_SESSION_ABSOLUTE_LIFETIME=8h", func(c *Config) bool { return c.Web.SessionAbsoluteLifetime.Duration() == 8*time.Hour }},
 		{`LATCHKEY_RATE_LIMITS_TIERS=[{"name":"free","requests_per_hour":7,"burst":3}]`, func(c *Config) bool {
 			return reflect.DeepEqual(c.RateLimits.Tiers, []Tier{{"free", 7, 3}})
 		}},
@@ -256,6 +260,16 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Janitor.BatchSize = 10001 }, "janitor.batch_size"},
 		{func(c *Config) { c.Janitor.AuditRetention = -1 }, "janitor.audit_retention"},
 		{func(c *Config) { c.Metrics.Token = "0123456789abcdef" }, ""},
+		{func(c *Config) {
+			c.Server.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.10", "::1", "2001:db8::/32"}
+		}, ""},
+		{func(c *Config) { c.Server.TrustedProxies = []string{"10.0.0.0/33"} }, "server.trusted_proxies[0]: must be an IP address or CIDR range"},
+		{func(c *Config) { c.Server.TrustedProxies = []string{"192.0.2.10", "proxy.example"} }, "server.trusted_proxies[1]: must be an IP address"},
+		{func(c *Config) { c.Server.TrustedProxies = []string{"0.0.0.0/0"} }, "server.trusted_proxies[0]: \"0.0.0.0/0\" trusts every address"},
+		{func(c *Config) { c.Server.TrustedProxies = []string{"::/0"} }, "trusts every address"},
+		{func(c *Config) { c.Web.SessionAbsoluteLifetime = Duration(time.Hour) }, ""},
+		{func(c *Config) { c.Web.SessionAbsoluteLifetime = 0 }, "web.session_absolute_lifetime: must be between 1m and 720h"},
+		{func(c *Config) { c.Web.SessionAbsoluteLifetime = Duration(31 * 24 * time.Hour) }, "web.session_absolute_lifetime"},
 		{func(c *Config) { c.Metrics.Token = "short" }, "metrics.token: must be at least 16"},
 		{func(c *Config) { c.Metrics.Token = "0123456789 abcdef" }, "metrics.token"},
 	} {
@@ -334,6 +348,50 @@ func TestSecretsGeneratedAndPersisted(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(c.DataDir); len(entries) != 2 {
 		t.Errorf("unexpected files in data dir: %v", entries)
+	}
+}
+
+// TestDataDirTightenedTo0700: an existing data directory that group or
+// others may read (it holds secrets.json, the signing key and the SQLite
+// database) is narrowed to 0700 at start, and the old mode is reported so
+// the server can log it; a private or new one is left alone.
+func TestDataDirTightenedTo0700(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		create bool
+		mode   os.FileMode
+		was    os.FileMode
+	}{
+		{"world readable", true, 0o755, 0o755},
+		{"group writable", true, 0o770, 0o770},
+		{"already private", true, 0o700, 0},
+		{"created", false, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testConfig(t)
+			if tc.create {
+				if err := os.Mkdir(c.DataDir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(c.DataDir, tc.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := c.EnsureSecrets()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(c.DataDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fi.Mode().Perm(); got != 0o700 {
+				t.Errorf("data_dir mode %v, want 0700", got)
+			}
+			if s.DataDirWasMode != tc.was {
+				t.Errorf("DataDirWasMode = %v, want %v", s.DataDirWasMode, tc.was)
+			}
+		})
 	}
 }
 

@@ -39,6 +39,10 @@ type Secrets struct {
 	CSRFKey        []byte // CSRF token key (>= 32 bytes)
 	SigningKey     crypto.Signer
 	SigningKeyID   string // base64url of the first 12 bytes of SHA-256 of the DER public key
+	// DataDirWasMode is the permission bits the data directory had when
+	// EnsureSecrets found it readable or writable by group or others and
+	// tightened it to 0700 (the caller logs it); 0 when it was not.
+	DataDirWasMode fs.FileMode
 }
 
 // String redacts the secrets.
@@ -138,17 +142,21 @@ func decodeSecret(s string) []byte {
 	return []byte(s)
 }
 
-// EnsureSecrets resolves every secret. It creates DataDir (0700) if needed.
+// EnsureSecrets resolves every secret. It creates DataDir (0700) if needed,
+// and tightens an existing DataDir that group or others may enter to 0700
+// (reported in Secrets.DataDirWasMode), since it holds the secrets and the
+// SQLite database.
 // Configured secrets (from YAML or env) win and are never written to disk;
 // the others are read from DataDir/secrets.json or generated with crypto/rand
 // and saved there atomically with mode 0600. The signing key comes from
 // secrets.signing_key_file, or DataDir/signing-key.pem (RSA 2048, generated on
 // first run). Repeated calls on the same DataDir return identical secrets.
 func (c *Config) EnsureSecrets() (*Secrets, error) {
-	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+	was, err := privateDir(c.DataDir)
+	if err != nil {
 		return nil, fmt.Errorf("config: data_dir: %w", err)
 	}
-	s := &Secrets{PepperVersion: c.Secrets.PepperVersion}
+	s := &Secrets{PepperVersion: c.Secrets.PepperVersion, DataDirWasMode: was}
 	var missing []secretSpec
 	for _, sp := range c.secretSpecs(s) {
 		if sp.value == "" {
@@ -319,6 +327,29 @@ func parseSigningKey(data []byte) (crypto.Signer, error) {
 			return nil, fmt.Errorf("unsupported key type %T (need RSA or EC P-256)", key)
 		}
 	}
+}
+
+// privateDir creates dir with mode 0700, or tightens an existing dir that
+// group or others can use to 0700, returning its former permission bits
+// (0 when nothing changed).
+func privateDir(dir string) (fs.FileMode, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return 0, err
+	}
+	if !fi.IsDir() {
+		return 0, fmt.Errorf("%s is not a directory", dir)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return 0, fmt.Errorf("tighten permissions of %s to 0700: %w", dir, err)
+		}
+		return perm, nil
+	}
+	return 0, nil
 }
 
 // readPrivate reads a secret file, first tightening its mode to 0600 if it

@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/ory/fosite"
@@ -63,9 +61,6 @@ type Config struct {
 	// /oauth/introspect: failed client authentications and tokens answered
 	// inactive count against the caller's IP, and a blocked IP gets 429.
 	IntrospectFailures FailureCounter
-	// ClientIP returns the address a request counts against in
-	// IntrospectFailures; nil = the connection's remote address.
-	ClientIP func(r *http.Request) string
 	// Now is the clock of the refresh-family bound; nil = time.Now.
 	Now func() time.Time
 	// LimitClient, when set, is asked once per token request after the
@@ -125,9 +120,6 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.ClientIP == nil {
-		cfg.ClientIP = remoteIP
 	}
 	alg := "RS256"
 	switch cfg.SigningKey.(type) {
@@ -190,14 +182,6 @@ func (p *Provider) Issuer() string { return p.cfg.Issuer }
 // HashSecret returns the digest and pepper version to store for a new client secret.
 func (p *Provider) HashSecret(secretValue string) ([]byte, int) {
 	return p.cfg.Hasher.Digest([]byte(secretValue))
-}
-
-// remoteIP is the host of the connection's remote address.
-func remoteIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
 }
 
 // NewClientSecret generates a client secret with 256 bits of entropy.

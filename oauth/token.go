@@ -15,6 +15,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -247,7 +248,7 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 // token scanning); a blocked IP gets 429 until its window ends.
 func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ipKey := "ip:" + p.cfg.ClientIP(r)
+	ipKey := "ip:" + clientip.FromRequest(r)
 	if p.introspectBlocked(w, ipKey) {
 		return
 	}

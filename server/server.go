@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/latchkey/latchkey/api"
+	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/logging"
 )
 
@@ -116,6 +117,9 @@ type Deps struct {
 	// records every request.
 	Metrics  http.Handler
 	Observer RequestObserver
+	// TrustedProxies are the IPs and CIDRs (server.trusted_proxies) whose
+	// X-Forwarded-For is believed; empty = none, the TCP peer is the client.
+	TrustedProxies []string
 }
 
 // New returns the configured engine.
@@ -127,6 +131,7 @@ func New(d Deps) *gin.Engine {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.RemoveExtraSlash = false
+	e.Use(resolveClientIP(e, d.TrustedProxies, d.Logger))
 	if d.Observer != nil {
 		e.Use(observe(d.Observer))
 	}
@@ -262,11 +267,13 @@ func accessLog(l *slog.Logger) gin.HandlerFunc {
 		start := time.Now()
 		c.Next()
 		status := c.Writer.Status()
+		// 4xx lines (every refused credential, every 429 of a guessing
+		// attack) stay at debug so an attacker cannot flood the log at
+		// info; failed sign-ins are logged as security events by the
+		// pages, and 429s are counted in latchkey_rate_limited_total.
 		level := slog.LevelDebug
 		if status >= 500 {
 			level = slog.LevelError
-		} else if status >= 400 {
-			level = slog.LevelInfo
 		}
 		l.Log(c.Request.Context(), level, "request",
 			"request_id", c.GetString("request_id"),
@@ -274,7 +281,37 @@ func accessLog(l *slog.Logger) gin.HandlerFunc {
 			"path", c.Request.URL.Path,
 			"status", status,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
-			"remote", c.ClientIP())
+			"remote", clientip.FromRequest(c.Request))
+	}
+}
+
+// resolveClientIP configures e to believe X-Forwarded-For only from
+// trusted (server.trusted_proxies; gin trusts every peer unless told
+// otherwise) and returns the middleware that resolves each request's
+// client IP once — the rightmost X-Forwarded-For entry that is not a
+// trusted proxy when the peer is one, else the TCP peer — and stores it
+// for clientip.FromRequest, the one accessor every package uses. X-Real-IP
+// and platform headers are ignored. A list the config check let through
+// but gin refuses leaves no proxy trusted (fail closed).
+func resolveClientIP(e *gin.Engine, trusted []string, l *slog.Logger) gin.HandlerFunc {
+	e.ForwardedByClientIP = len(trusted) > 0
+	e.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	e.TrustedPlatform = ""
+	if len(trusted) == 0 {
+		trusted = nil
+	}
+	if err := e.SetTrustedProxies(trusted); err != nil {
+		l.Error("server.trusted_proxies: trusting no proxy", "error", err)
+		_ = e.SetTrustedProxies(nil)
+		e.ForwardedByClientIP = false
+	}
+	return func(c *gin.Context) {
+		ip := c.ClientIP()
+		if ip == "" {
+			ip = clientip.Peer(c.Request)
+		}
+		c.Request = c.Request.WithContext(clientip.WithIP(c.Request.Context(), ip))
+		c.Next()
 	}
 }
 

@@ -138,7 +138,7 @@ func (h *Handler) noRegistrar(c *gin.Context) bool {
 // exactly one view of /apps/{id}/secret, so reloading or going back never
 // re-submits a form or shows the secret again.
 func (h *Handler) showSecretNext(c *gin.Context, clientID, plain, flash string) {
-	s, _ := h.sessions.Get(c.Request, sessionName)
+	s, _ := h.sessions.Get(c.Request, h.sessionName)
 	s.Values[secretClientKey] = clientID
 	s.Values[secretValueKey] = plain
 	s.Values["flash"] = flash
@@ -307,7 +307,7 @@ func (h *Handler) AppSecret(c *gin.Context) {
 	if cl == nil {
 		return
 	}
-	s, _ := h.sessions.Get(c.Request, sessionName)
+	s, _ := h.sessions.Get(c.Request, h.sessionName)
 	forID, _ := s.Values[secretClientKey].(string)
 	plain, _ := s.Values[secretValueKey].(string)
 	if forID != cl.ID || plain == "" {

@@ -53,16 +53,11 @@ func (h *Handler) Authorize(c *gin.Context) {
 // our own forms, has one shape.
 func (h *Handler) AuthorizePost(c *gin.Context) {
 	r := c.Request
-	r.Body = http.MaxBytesReader(c.Writer, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			h.renderError(c.Writer, r, http.StatusRequestEntityTooLarge, "invalid_request", "The authorization request is too large.")
-			return
-		}
-		h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request", "The authorization request could not be read.")
+	if p := readBody(c.Writer, r); p != nil {
+		h.renderError(c.Writer, r, p.status, "invalid_request", p.pageMsg)
 		return
 	}
+	defer removeMultipart(r)
 	c.Redirect(http.StatusSeeOther, authorizeURL(r.Form, false))
 }
 
@@ -151,7 +146,7 @@ func (h *Handler) showConsent(c *gin.Context, a *oauth.AuthorizeRequest, u *stor
 		h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_client", "The application is not registered.")
 		return
 	}
-	s, _ := h.sessions.Get(r, sessionName)
+	s, _ := h.sessions.Get(r, h.sessionName)
 	challenge := randomToken()
 	s.Values["consent_challenge"] = challenge
 	s.Values["consent_request"] = authorizeURL(a.ResumeForm(), true)
@@ -189,7 +184,7 @@ var errConsentExpired = errors.New("consent request expired")
 func (h *Handler) Consent(c *gin.Context) {
 	r := c.Request
 	user, authTime := h.currentUser(r)
-	s, _ := h.sessions.Get(r, sessionName)
+	s, _ := h.sessions.Get(r, h.sessionName)
 	want, _ := s.Values["consent_challenge"].(string)
 	pending, _ := s.Values["consent_request"].(string)
 	forUser, _ := s.Values["consent_user"].(string)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -148,7 +149,7 @@ func (h *Handler) CreateKeyForm(c *gin.Context) {
 	for i := range form.Expiry {
 		form.Expiry[i].Selected = form.Expiry[i].Value == expiry
 	}
-	req := keys.CreateRequest{Handle: form.Handle, Alias: form.Alias, Environment: form.Environment, IP: c.ClientIP()}
+	req := keys.CreateRequest{Handle: form.Handle, Alias: form.Alias, Environment: form.Environment, IP: clientip.FromRequest(c.Request)}
 	switch form.Preset {
 	case "read-only", "read-write":
 		req.Scopes = []string{form.Preset}
@@ -256,7 +257,7 @@ func (h *Handler) RotateKeyForm(c *gin.Context) {
 		h.renderError(c.Writer, c.Request, http.StatusBadRequest, "invalid_request", "Choose how long the old key keeps working.")
 		return
 	}
-	k, plain, err := h.cfg.Keys.Rotate(c.Request.Context(), u.ID, c.Param("handle"), keys.OwnerAuthority(h.cfg.Keys.Scopes()), grace, c.ClientIP())
+	k, plain, err := h.cfg.Keys.Rotate(c.Request.Context(), u.ID, c.Param("handle"), keys.OwnerAuthority(h.cfg.Keys.Scopes()), grace, clientip.FromRequest(c.Request))
 	if err != nil {
 		status, msg := http.StatusConflict, "This key can no longer be rotated (it is revoked or expired)."
 		if errors.Is(err, keys.ErrNotFound) {
@@ -283,7 +284,7 @@ func (h *Handler) RevokeKeyForm(c *gin.Context) {
 		h.flashRedirect(c, "/keys/"+url.PathEscape(handle), "Tick the confirmation box to revoke the key.")
 		return
 	}
-	if _, err := h.cfg.Keys.Revoke(c.Request.Context(), u.ID, handle, keys.OwnerAuthority(h.cfg.Keys.Scopes()), c.ClientIP()); err != nil {
+	if _, err := h.cfg.Keys.Revoke(c.Request.Context(), u.ID, handle, keys.OwnerAuthority(h.cfg.Keys.Scopes()), clientip.FromRequest(c.Request)); err != nil {
 		h.renderError(c.Writer, c.Request, http.StatusNotFound, "not_found", "You have no key with this name.")
 		return
 	}

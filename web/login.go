@@ -2,8 +2,8 @@ package web
 
 import (
 	"errors"
+	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -12,38 +12,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
 )
-
-// currentUser returns the signed-in user and when they authenticated.
-func (h *Handler) currentUser(r *http.Request) (*storage.User, time.Time) {
-	s, err := h.sessions.Get(r, sessionName)
-	if err != nil {
-		return nil, time.Time{}
-	}
-	uid, _ := s.Values["uid"].(string)
-	at, _ := s.Values["auth_time"].(int64)
-	if uid == "" {
-		return nil, time.Time{}
-	}
-	u, err := h.store.GetUser(r.Context(), uid)
-	if err != nil {
-		return nil, time.Time{}
-	}
-	if u.SessionsNotBefore != nil {
-		// Sessions older than the user's last logout are over, wherever
-		// their cookie turns up.
-		ns, ok := s.Values["auth_ns"].(int64)
-		if !ok {
-			ns = at * int64(time.Second)
-		}
-		if ns < u.SessionsNotBefore.UnixNano() {
-			return nil, time.Time{}
-		}
-	}
-	return u, time.Unix(at, 0)
-}
 
 type loginPage struct {
 	Username string
@@ -75,20 +47,39 @@ func (h *Handler) LoginForm(c *gin.Context) {
 
 const badLogin = "The username or password is not right."
 
-// Login serves POST /login: throttled per username and per client IP,
-// with a message that never says whether the username exists.
+// Login serves POST /login, with a message that never says whether the
+// username exists. Guessing is throttled as OWASP's device-cookie scheme
+// describes (see deviceCookies): a browser holding a valid device cookie
+// for the username is counted, and refused, per that cookie alone, so a
+// locked-out username or a blocked address does not refuse the owner's
+// correct password on their own browser; every other attempt is counted
+// per username and per client IP (clientip.FromRequest, the same IP the
+// API's HTTP Basic counts under, in the same counter) and refused while
+// either is blocked. Each failure is logged as a security event.
 func (h *Handler) Login(c *gin.Context) {
 	r := c.Request
+	ctx := r.Context()
 	username := strings.TrimSpace(c.PostForm("username"))
 	password := c.PostForm("password")
 	next := safeNext(c.PostForm("next"))
 	page := loginPage{Username: username, Next: next}
-	ip := clientIP(r)
+	ip := clientip.FromRequest(r)
 	userKey := "u:" + strings.ToLower(username)
-	if wait := h.throttle.Blocked(userKey, "ip:"+ip); wait > 0 {
+	keys := []string{userKey, "ip:" + ip}
+	deviceKey, knownDevice := h.devices.known(r, username)
+	if knownDevice {
+		keys = []string{deviceKey}
+	}
+	event := func(level slog.Level, msg, name string, extra ...any) {
+		h.log.Log(ctx, level, msg, append([]any{"event", name, "username", logUsername(username),
+			"client_ip", ip, "known_device", knownDevice}, extra...)...)
+	}
+	if wait := h.throttle.Blocked(keys...); wait > 0 {
 		h.rateLimited("login")
-		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		page.Error = "Too many failed sign-in attempts. Wait a minute and try again."
+		secs := int(math.Ceil(wait.Seconds()))
+		event(slog.LevelInfo, "login refused: too many failures", "login_throttled", "retry_after_s", secs)
+		c.Header("Retry-After", strconv.Itoa(secs))
+		page.Error = waitMessage(wait)
 		h.render(c.Writer, r, http.StatusTooManyRequests, "login", "Sign in", nil, page)
 		return
 	}
@@ -97,37 +88,62 @@ func (h *Handler) Login(c *gin.Context) {
 		h.render(c.Writer, r, http.StatusBadRequest, "login", "Sign in", nil, page)
 		return
 	}
-	release, err := h.cfg.PasswordGate.Enter(r.Context())
+	release, err := h.cfg.PasswordGate.Enter(ctx)
 	if err != nil { // the browser went away while queued
 		h.renderError(c.Writer, r, http.StatusServiceUnavailable, "unavailable", "Sign-in is busy; try again.")
 		return
 	}
 	defer release()
-	u, err := h.store.GetUserByUsername(r.Context(), username)
+	u, err := h.store.GetUserByUsername(ctx, username)
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
-			h.log.ErrorContext(r.Context(), "login lookup", "error", err)
+			h.log.ErrorContext(ctx, "login lookup", "error", err)
 			h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Sign-in is unavailable right now.")
 			return
 		}
 		_ = secret.VerifyNoUser(password) // equal cost for unknown users
 	}
 	if u == nil || secret.VerifyPassword(u.PasswordHash, password) != nil {
-		h.throttle.Fail(userKey, "ip:"+ip)
+		h.throttle.Fail(keys...)
+		event(slog.LevelWarn, "login failed", "login_failed")
 		page.Error = badLogin
 		h.render(c.Writer, r, http.StatusUnauthorized, "login", "Sign in", nil, page)
 		return
 	}
-	h.throttle.Reset(userKey)
+	// A success clears the failures it was counted under: the username's
+	// (never the address's, which an attacker's own account would clear)
+	// or the device cookie's. A known device's success leaves the
+	// username's untrusted-client count alone.
+	h.throttle.Reset(keys[0])
 	// A fresh session on login: every old value is dropped and a new
 	// session id issued, so a planted cookie cannot be fixed in place.
 	if err := h.startSession(c.Writer, r, u, "Signed in as "+u.Username+"."); err != nil {
-		h.log.ErrorContext(r.Context(), "save session", "error", err)
+		h.log.ErrorContext(ctx, "save session", "error", err)
 		h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Sign-in is unavailable right now.")
 		return
 	}
-	h.log.InfoContext(r.Context(), "login", "user_id", u.ID)
+	if err := h.devices.issue(c.Writer, u.Username); err != nil {
+		h.log.WarnContext(ctx, "device cookie", "error", err)
+	}
+	h.log.InfoContext(ctx, "login", "event", "login", "user_id", u.ID, "client_ip", ip, "known_device", knownDevice)
 	c.Redirect(http.StatusSeeOther, next)
+}
+
+// waitMessage tells a throttled person how long to wait, in minutes (the
+// Retry-After header carries the seconds).
+func waitMessage(wait time.Duration) string {
+	if m := int(math.Ceil(wait.Minutes())); m > 1 {
+		return "Too many failed sign-in attempts. Try again in " + strconv.Itoa(m) + " minutes."
+	}
+	return "Too many failed sign-in attempts. Try again in 1 minute."
+}
+
+// logUsername bounds a typed username for a log line.
+func logUsername(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // Logout serves POST /logout: the cookie is expired and, on the server,
@@ -141,17 +157,10 @@ func (h *Handler) Logout(c *gin.Context) {
 			return
 		}
 	}
-	s, _ := h.sessions.New(c.Request, sessionName)
+	s, _ := h.sessions.New(c.Request, h.sessionName)
 	s.Values = map[interface{}]interface{}{}
 	s.Options.MaxAge = -1
 	_ = s.Save(c.Request, c.Writer)
+	h.dropCSRFToken(c.Writer)
 	c.Redirect(http.StatusSeeOther, "/login")
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

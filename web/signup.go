@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -224,7 +225,7 @@ func (h *Handler) Signup(c *gin.Context) {
 		Password: c.PostForm("password"),
 	}
 	page := signupPage{Form: signupForm{Username: form.Username, Email: form.Email}, Next: safeNext(c.PostForm("next"))}
-	ipKey := "signup-ip:" + clientIP(r)
+	ipKey := "signup-ip:" + clientip.FromRequest(r)
 	if wait := h.throttle.Blocked(ipKey); wait > 0 {
 		h.rateLimited("signup")
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
@@ -269,28 +270,11 @@ func (h *Handler) Signup(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, page.Next)
 }
 
-// startSession signs u in on a fresh session (a new session id, every old
-// value dropped) with an optional flash message for the next page.
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storage.User, flash string) error {
-	s, _ := h.sessions.New(r, sessionName)
-	now := h.cfg.Now()
-	s.Values = map[interface{}]interface{}{
-		"uid":       u.ID,
-		"sid":       randomToken(),
-		"auth_time": now.Unix(),
-		"auth_ns":   now.UnixNano(),
-	}
-	if flash != "" {
-		s.Values["flash"] = flash
-	}
-	return s.Save(r, w)
-}
-
 // flashRedirect stores msg to be shown on the next page and redirects
 // there with 303 See Other (the Post/Redirect/Get pattern).
 func (h *Handler) flashRedirect(c *gin.Context, to, msg string) {
 	// Get returns a usable new session even when the cookie was bad.
-	s, _ := h.sessions.Get(c.Request, sessionName)
+	s, _ := h.sessions.Get(c.Request, h.sessionName)
 	s.Values["flash"] = msg
 	if err := s.Save(c.Request, c.Writer); err != nil {
 		h.log.WarnContext(c.Request.Context(), "save flash", "error", err)

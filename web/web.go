@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -55,8 +56,14 @@ type Config struct {
 	CookieHashKey  []byte
 	CookieBlockKey []byte
 	CSRFKey        []byte
-	// Secure marks cookies Secure (the issuer is https).
+	// Secure marks cookies Secure (the issuer is https) and gives them the
+	// __Host- name prefix, which browsers accept only from a secure origin
+	// for the whole host (Path=/, no Domain), so a sibling subdomain or a
+	// network attacker on plain http cannot plant or overwrite them.
 	Secure bool
+	// SessionLifetime bounds a sign-in from its login, however active it
+	// stays (web.session_absolute_lifetime); 0 = 24 hours.
+	SessionLifetime time.Duration
 	// ScopeDescription returns the words shown for a scope on the consent page.
 	ScopeDescription func(scope string) (string, bool)
 	// LoginLimit is how many failed logins per username and per IP are
@@ -88,10 +95,20 @@ type Handler struct {
 	sessions *sessions.CookieStore
 	csrf     func(http.Handler) http.Handler
 	throttle throttle.Counter
+	devices  *deviceCookies
 	log      *slog.Logger
+	// Cookie names: __Host-latchkey_… when Secure, else latchkey_….
+	sessionName, csrfName string
 }
 
-const sessionName = "latchkey_session"
+// cookieName returns name with the __Host- prefix when cookies are Secure
+// (RFC 6265bis §4.1.3.2); plain on http, where browsers refuse the prefix.
+func cookieName(name string, secure bool) string {
+	if secure {
+		return "__Host-" + name
+	}
+	return name
+}
 
 // rateLimited reports a 429 to Config.OnRateLimited.
 func (h *Handler) rateLimited(scope string) {
@@ -118,13 +135,25 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 	if cfg.LoginLimit <= 0 {
 		cfg.LoginLimit = 10
 	}
+	if cfg.SessionLifetime <= 0 {
+		cfg.SessionLifetime = 24 * time.Hour
+	}
 	cs := sessions.NewCookieStore(cfg.CookieHashKey, cfg.CookieBlockKey)
+	// The codec refuses values issued more than sessionIdle ago, so a
+	// copied cookie dies on the server when the browser's copy would.
+	cs.MaxAge(int(sessionIdle.Seconds()))
 	cs.Options = &sessions.Options{
-		Path: "/", MaxAge: 12 * 3600, HttpOnly: true, Secure: cfg.Secure, SameSite: http.SameSiteLaxMode,
+		Path: "/", MaxAge: int(sessionIdle.Seconds()), HttpOnly: true, Secure: cfg.Secure, SameSite: http.SameSiteLaxMode,
+	}
+	devices, err := newDeviceCookies(cfg.CookieHashKey, cfg.Secure)
+	if err != nil {
+		return nil, err
 	}
 	h := &Handler{
 		cfg: cfg, auth: auth, store: store, pages: pages, sessions: cs, log: cfg.Logger,
-		throttle: cfg.Failures,
+		throttle: cfg.Failures, devices: devices,
+		sessionName: cookieName("latchkey_session", cfg.Secure),
+		csrfName:    cookieName("latchkey_csrf", cfg.Secure),
 	}
 	if h.throttle == nil {
 		h.throttle = throttle.New(cfg.LoginLimit, time.Minute, cfg.Now)
@@ -134,7 +163,7 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 		csrf.HttpOnly(true),
 		csrf.SameSite(csrf.SameSiteLaxMode),
 		csrf.Path("/"),
-		csrf.CookieName("latchkey_csrf"),
+		csrf.CookieName(h.csrfName),
 		csrf.FieldName("csrf_token"),
 		csrf.RequestHeader("X-CSRF-Token"),
 		csrf.ErrorHandler(http.HandlerFunc(h.csrfFailed)),
@@ -143,9 +172,17 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 }
 
 // CSRF is gin middleware enforcing gorilla/csrf on every unsafe method.
+// Before the check reads anything, the body is bounded and a form parsed
+// (readBody); whatever a handler parsed is removed afterwards.
 func (h *Handler) CSRF() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if p := readBody(c.Writer, c.Request); p != nil {
+			h.refuse(c.Writer, c.Request, p.status, p.apiCode, p.apiMsg, "invalid_request", p.pageMsg)
+			c.Abort()
+			return
+		}
 		r := c.Request
+		defer func() { removeMultipart(r); removeMultipart(c.Request) }()
 		if !h.cfg.Secure {
 			r = csrf.PlaintextHTTPRequest(r)
 		}
@@ -163,30 +200,28 @@ func (h *Handler) CSRF() gin.HandlerFunc {
 
 func (h *Handler) csrfFailed(w http.ResponseWriter, r *http.Request) {
 	h.log.InfoContext(r.Context(), "csrf check failed", "reason", csrf.FailureReason(r).Error(), "path", r.URL.Path)
+	h.refuse(w, r, http.StatusForbidden,
+		"forbidden", "Send the X-CSRF-Token header (from a page response) with cookie-authenticated requests.",
+		"invalid_request", "This form has expired or did not come from this site. Go back, reload the page and try again.")
+}
+
+// refuse answers a request the CSRF middleware stopped: the error page to
+// a browser's form (Accept: text/html), else — a script calling the JSON
+// API with the session cookie — the API's error body (SPEC §3.5).
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, apiCode, apiMsg, pageCode, pageMsg string) {
 	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
-		// A script calling the JSON API with the session cookie.
+		b, _ := json.Marshal(map[string]string{"error": apiCode, "message": apiMsg})
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write([]byte(`{"error":"forbidden","message":"Send the X-CSRF-Token header (from a page response) with cookie-authenticated requests."}` + "\n"))
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_, _ = w.Write(append(b, '\n'))
 		return
 	}
-	h.renderError(w, r, http.StatusForbidden, "invalid_request",
-		"This form has expired or did not come from this site. Go back, reload the page and try again.")
+	h.renderError(w, r, status, pageCode, pageMsg)
 }
 
 // SessionCookie is the name of the session cookie.
-func (h *Handler) SessionCookie() string { return sessionName }
-
-// SessionUserID returns the id of the user signed in on this browser
-// request, for the JSON API's cookie authentication.
-func (h *Handler) SessionUserID(r *http.Request) (string, bool) {
-	s, err := h.sessions.Get(r, sessionName)
-	if err != nil {
-		return "", false
-	}
-	uid, _ := s.Values["uid"].(string)
-	return uid, uid != ""
-}
+func (h *Handler) SessionCookie() string { return h.sessionName }
 
 // Static serves the stylesheet and other embedded assets under /static/.
 func (h *Handler) Static() http.Handler {
@@ -217,7 +252,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	if user != nil {
 		pd.User = &pageUser{ID: user.ID, Username: user.Username}
 	}
-	if s, err := h.sessions.Get(r, sessionName); err == nil {
+	if s, err := h.sessions.Get(r, h.sessionName); err == nil {
 		if f, ok := s.Values["flash"].(string); ok && f != "" {
 			pd.Flash = f
 			delete(s.Values, "flash")

@@ -1,0 +1,96 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// sessionIdle is the sliding bound of a browser session: the cookie's
+// Max-Age, renewed whenever the session is saved again, and enforced on
+// the server too (the cookie codec refuses older values). The absolute
+// bound beside it is Config.SessionLifetime.
+const sessionIdle = 12 * time.Hour
+
+// currentUser returns the signed-in user of r and when they authenticated,
+// or nil. It is the one session check, for the pages and — through
+// SessionUserID — the JSON API's cookie authentication alike. A session
+// counts only when its cookie is authentic and was issued within
+// sessionIdle, its login lies within Config.SessionLifetime, its user
+// still exists, and it began after the user's last logout
+// (User.SessionsNotBefore, set by Logout on every instance's database).
+func (h *Handler) currentUser(r *http.Request) (*storage.User, time.Time) {
+	s, err := h.sessions.Get(r, h.sessionName)
+	if err != nil {
+		return nil, time.Time{}
+	}
+	uid, _ := s.Values["uid"].(string)
+	at, _ := s.Values["auth_time"].(int64)
+	if uid == "" {
+		return nil, time.Time{}
+	}
+	ns, ok := s.Values["auth_ns"].(int64)
+	if !ok {
+		ns = at * int64(time.Second)
+	}
+	login := time.Unix(0, ns)
+	if h.cfg.Now().Sub(login) >= h.cfg.SessionLifetime {
+		return nil, time.Time{} // past the absolute lifetime: sign in again
+	}
+	u, err := h.store.GetUser(r.Context(), uid)
+	if err != nil {
+		return nil, time.Time{}
+	}
+	if u.SessionsNotBefore != nil && ns < u.SessionsNotBefore.UnixNano() {
+		// Sessions older than the user's last logout are over, wherever
+		// their cookie turns up.
+		return nil, time.Time{}
+	}
+	return u, time.Unix(at, 0)
+}
+
+// SessionUserID returns the id of the user signed in on this browser
+// request, for the JSON API's cookie authentication. It is currentUser,
+// so a cookie the pages refuse (logged out, expired, user gone) is refused
+// by the API too.
+func (h *Handler) SessionUserID(r *http.Request) (string, bool) {
+	u, _ := h.currentUser(r)
+	if u == nil {
+		return "", false
+	}
+	return u.ID, true
+}
+
+// startSession signs u in on a fresh session (a new session id, every old
+// value dropped) with an optional flash message for the next page. The
+// CSRF token is dropped too, so a token learned before the sign-in (say,
+// planted for a login CSRF) is worthless after it; the next page issues a
+// new one.
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storage.User, flash string) error {
+	s, _ := h.sessions.New(r, h.sessionName)
+	now := h.cfg.Now()
+	s.Values = map[interface{}]interface{}{
+		"uid":       u.ID,
+		"sid":       randomToken(),
+		"auth_time": now.Unix(),
+		"auth_ns":   now.UnixNano(),
+	}
+	if flash != "" {
+		s.Values["flash"] = flash
+	}
+	if err := s.Save(r, w); err != nil {
+		return err
+	}
+	h.dropCSRFToken(w)
+	return nil
+}
+
+// dropCSRFToken expires the CSRF cookie; the next page the browser loads
+// gets a new token.
+func (h *Handler) dropCSRFToken(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: h.csrfName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: h.cfg.Secure, SameSite: http.SameSiteLaxMode,
+	})
+}
