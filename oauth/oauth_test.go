@@ -22,6 +22,13 @@ import (
 
 func newTestProvider(t *testing.T) (*Provider, *storage.DB) {
 	t.Helper()
+	return newTestProviderOn(t, nil)
+}
+
+// newTestProviderOn is newTestProvider with the provider's Backend made by
+// wrap from the database (nil: the database itself).
+func newTestProviderOn(t testing.TB, wrap func(*storage.DB) Backend) (*Provider, *storage.DB) {
+	t.Helper()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "o.db"), 2)
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +36,10 @@ func newTestProvider(t *testing.T) (*Provider, *storage.DB) {
 	t.Cleanup(func() { _ = db.Close() })
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	var backend Backend = db
+	if wrap != nil {
+		backend = wrap(db)
 	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -42,7 +53,7 @@ func newTestProvider(t *testing.T) (*Provider, *storage.DB) {
 		Issuer: "https://issuer.example", AccessTokenLifespan: time.Hour, RefreshTokenLifespan: 24 * time.Hour,
 		AuthorizeCodeLifespan: 10 * time.Minute, IDTokenLifespan: time.Hour,
 		HMACKey: bytes.Repeat([]byte{7}, 32), SigningKey: key, SigningKeyID: "k1", Hasher: h, MaxBodyBytes: 1024,
-	}, db, db)
+	}, backend, db)
 	if err != nil {
 		t.Fatal(err)
 	}
