@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin/latchkey
 export CGO_ENABLED = 1
 
-.PHONY: run build test bench bench-keys fmt smoke clean
+.PHONY: run build test fuzz bench bench-keys fmt smoke clean
 
 ## run: build and serve on SQLite with ./config.yaml (data in ./data)
 run: build
@@ -18,6 +18,18 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## fuzz: run each fuzz target (package:Target) for FUZZTIME; their committed
+## corpora (testdata/fuzz/) also run as ordinary tests in `make test`
+FUZZTIME ?= 10s
+FUZZ_TARGETS = keys:FuzzParse oauth:FuzzTokenEndpoint web:FuzzSafeNext api:FuzzAuthorization \
+	api:FuzzDecodeJSON internal/textcheck:FuzzJSON
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "fuzz $$name in ./$$pkg/ for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg/; \
+	done
 
 ## bench: micro-benchmarks (keys=1000000 fills a 0.4 GB database first), then
 ## whole-server load on loopback on SQLite and, when LATCHKEY_TEST_POSTGRES_DSN

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/oauth"
 )
 
@@ -113,6 +114,7 @@ type biFixture struct {
 	pID              string // public client
 	code, verifier   string // an unredeemed code issued to cID
 	csrf             string // a CSRF token valid for sess
+	key              string // an API key of alice's (enterprise tier: the concurrent run stays under its burst)
 	cRedirect        string
 	c2Redirect       string
 	pRedirect        string
@@ -124,9 +126,9 @@ const biPassword = "alice-password-123"
 // biBrowserAccept is what a browser sends when it submits a form.
 const biBrowserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
-func newBIFixture(t *testing.T) *biFixture {
+func newBIFixture(t *testing.T, b testBackend) *biFixture {
 	t.Helper()
-	s := newTestServer(t)
+	s := newTestServerWith(t, func(c *config.Config) { b.configure(t, c) })
 	s.createUser(t, "alice", biPassword)
 	f := &biFixture{s: s, plain: biNoRedirectClient(), sess: browser(t),
 		cRedirect: "http://127.0.0.1:9/cb", c2Redirect: "http://127.0.0.1:9/cb2", pRedirect: "http://127.0.0.1:9/pcb"}
@@ -160,6 +162,10 @@ func newBIFixture(t *testing.T) *biFixture {
 	}
 	_, page := get(t, f.sess, s.URL+"/login")
 	f.csrf = formValue(t, csrfRe, page)
+	code, k, _ := apiCall(t, "POST", s.URL+"/user/keys", basicHeader("alice", biPassword), `{"handle":"bi","tier":"enterprise"}`)
+	if f.key, _ = k["key"].(string); code != http.StatusCreated || f.key == "" {
+		t.Fatalf("setup: create key: %d %v", code, k)
+	}
 	return f
 }
 
@@ -189,6 +195,14 @@ func (f *biFixture) rows(t testing.TB) []biRow {
 	}
 	challenge := oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())
 	form := func(path string, kv ...string) biRequest { return post(path, nil, kv...) }
+	// keyAPI calls the JSON API with alice's key.
+	keyAPI := func(method, path, body string) biRequest {
+		q := biRequest{method: method, path: path, body: body, header: map[string]string{"Authorization": "Bearer " + f.key}}
+		if body != "" {
+			q.ctype = jsonCT
+		}
+		return q
+	}
 	// page posts a form the way a browser does: asking for HTML.
 	page := func(path string, kv ...string) biRequest {
 		q := post(path, nil, kv...)
@@ -205,7 +219,8 @@ func (f *biFixture) rows(t testing.TB) []biRow {
 		{name: "token/grant_token", req: post(tok, c, "grant_type", "token"), status: 400, kind: biJSON, errCode: "unsupported_grant_type"},
 		{name: "token/grant_device_code", req: post(tok, c, "grant_type", "urn:ietf:params:oauth:grant-type:device_code", "device_code", "abc"), status: 400, kind: biJSON, errCode: "unsupported_grant_type"},
 		{name: "token/grant_jwt_bearer", req: post(tok, c, "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion", "x.y.z"), status: 400, kind: biJSON, errCode: "unsupported_grant_type"},
-		{name: "token/grant_unicode_garbage", req: post(tok, c, "grant_type", "\u202e🔥\uffff\u0000ﾠ"), status: 400, kind: biJSON, errCode: "unsupported_grant_type"},
+		{name: "token/grant_unicode_garbage", req: post(tok, c, "grant_type", "\u202e🔥\uffffﾠ"), status: 400, kind: biJSON, errCode: "unsupported_grant_type"},
+		{name: "token/grant_type_null_byte", req: post(tok, c, "grant_type", "client_credentials\x00"), status: 400, kind: biJSON, errCode: "invalid_request"},
 		{name: "token/grant_type_twice", req: post(tok, c, "grant_type", "client_credentials", "grant_type", "client_credentials"), status: 400, kind: biJSON, errCode: "invalid_request"},
 		{name: "token/client_id_twice", req: form(tok, "grant_type", "client_credentials", "client_id", f.cID, "client_id", f.c2ID, "client_secret", f.cSec), status: 400, kind: biJSON, errCode: "invalid_request"},
 		// --- /oauth/token: body encoding ----------------------------------
@@ -232,7 +247,12 @@ func (f *biFixture) rows(t testing.TB) []biRow {
 		{name: "token/no_client_auth", req: form(tok, "grant_type", "client_credentials"), status: 401, kind: biJSON, errCode: "invalid_client"},
 		{name: "token/secret_for_public_client_post", req: form(tok, "grant_type", "authorization_code", "code", "garbage", "redirect_uri", f.pRedirect, "client_id", f.pID, "client_secret", "made-up"), status: 401, kind: biJSON, errCode: "invalid_client"},
 		{name: "token/secret_for_public_client_basic", req: post(tok, []string{f.pID, "made-up"}, "grant_type", "authorization_code", "code", "garbage", "redirect_uri", f.pRedirect), status: 401, kind: biJSON, errCode: "invalid_client"},
-		{name: "token/null_byte_client_id", req: form(tok, "grant_type", "client_credentials", "client_id", f.cID+"\x00", "client_secret", f.cSec), status: 401, kind: biJSON, errCode: "invalid_client"},
+		{name: "token/null_byte_client_id", req: form(tok, "grant_type", "client_credentials", "client_id", f.cID+"\x00", "client_secret", f.cSec), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "token/null_byte_basic_client_id", req: post(tok, []string{f.cID + "\x00", f.cSec}, "grant_type", "client_credentials"), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "token/invalid_utf8_basic_secret", req: biRequest{method: "POST", path: tok, ctype: formCT, body: biForm("grant_type", "client_credentials"), header: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(f.cID+":\xff"))}}, status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "token/json_null_byte_client_id", req: postJSON(tok, biJSONBody(t, map[string]any{"grant_type": "client_credentials", "client_id": f.cID + "\x00", "client_secret": f.cSec})), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "token/json_invalid_utf8", req: postJSON(tok, `{"grant_type":"client_credentials","client_id":"`+f.cID+`","client_secret":"`+f.cSec+"\xff"+`"}`), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "token/null_byte_in_query", req: biRequest{method: "POST", path: tok + "?client_id=%00", ctype: formCT, body: biForm("grant_type", "client_credentials"), basic: c}, status: 400, kind: biJSON, errCode: "invalid_request"},
 		{name: "token/long_authorization_header", req: biRequest{method: "POST", path: tok, ctype: formCT, body: biForm("grant_type", "client_credentials"), header: map[string]string{"Authorization": "Basic " + longHdr}}, status: 401, kind: biJSON, errCode: "invalid_client"},
 		{name: "token/long_basic_credentials", req: post(tok, []string{longHdr, longHdr}, "grant_type", "client_credentials"), status: 401, kind: biJSON, errCode: "invalid_client"},
 		{name: "token/basic_not_base64", req: biRequest{method: "POST", path: tok, ctype: formCT, body: biForm("grant_type", "client_credentials"), header: map[string]string{"Authorization": "Basic %%%not-base64%%%"}}, status: 401, kind: biJSON, errCode: "invalid_client"},
@@ -241,7 +261,7 @@ func (f *biFixture) rows(t testing.TB) []biRow {
 		// --- /oauth/token: authorization_code ------------------------------
 		{name: "token/missing_code", req: post(tok, c, "grant_type", "authorization_code", "redirect_uri", f.cRedirect), status: 400, kind: biJSON, errCode: "invalid_grant"},
 		{name: "token/garbage_code", req: post(tok, c, "grant_type", "authorization_code", "code", "garbage.garbage", "redirect_uri", f.cRedirect, "code_verifier", f.verifier), status: 400, kind: biJSON, errCode: "invalid_grant"},
-		{name: "token/null_byte_code", req: post(tok, c, "grant_type", "authorization_code", "code", f.code+"\x00", "redirect_uri", f.cRedirect, "code_verifier", f.verifier), status: 400, kind: biJSON, errCode: "invalid_grant"},
+		{name: "token/null_byte_code", req: post(tok, c, "grant_type", "authorization_code", "code", f.code+"\x00", "redirect_uri", f.cRedirect, "code_verifier", f.verifier), status: 400, kind: biJSON, errCode: "invalid_request"},
 		{name: "token/code_for_another_client", req: post(tok, c2, "grant_type", "authorization_code", "code", f.code, "redirect_uri", f.c2Redirect, "code_verifier", f.verifier), status: 400, kind: biJSON, errCode: "invalid_grant"},
 		{name: "token/code_mismatched_redirect_uri", req: post(tok, c, "grant_type", "authorization_code", "code", f.code, "redirect_uri", f.cRedirect+"/other", "code_verifier", f.verifier), status: 400, kind: biJSON, errCode: "invalid_grant"},
 		{name: "token/code_missing_redirect_uri", req: post(tok, c, "grant_type", "authorization_code", "code", f.code, "code_verifier", f.verifier), status: 400, kind: biJSON, errCode: "invalid_grant"},
@@ -249,7 +269,8 @@ func (f *biFixture) rows(t testing.TB) []biRow {
 		// --- /oauth/token: refresh_token and client_credentials -------------
 		{name: "token/refresh_garbage", req: post(tok, c, "grant_type", "refresh_token", "refresh_token", "garbage.garbage"), status: 400, kind: biJSON, errCode: "invalid_grant"},
 		{name: "token/refresh_missing", req: post(tok, c, "grant_type", "refresh_token"), status: 400, kind: biJSON, errCode: "invalid_grant"},
-		{name: "token/refresh_unicode", req: post(tok, c, "grant_type", "refresh_token", "refresh_token", "ｒｅｆｒｅｓｈ\u200b\U0001F600.\xff\xfe"), status: 400, kind: biJSON, errCode: "invalid_grant"},
+		{name: "token/refresh_unicode", req: post(tok, c, "grant_type", "refresh_token", "refresh_token", "ｒｅｆｒｅｓｈ\u200b\U0001F600.\u202e\uffff"), status: 400, kind: biJSON, errCode: "invalid_grant"},
+		{name: "token/refresh_invalid_utf8", req: post(tok, c, "grant_type", "refresh_token", "refresh_token", "refresh.\xff\xfe"), status: 400, kind: biJSON, errCode: "invalid_request"},
 		{name: "token/client_credentials_unknown_scope", req: post(tok, c, "grant_type", "client_credentials", "scope", "admin:everything"), status: 400, kind: biJSON, errCode: "invalid_scope"},
 		{name: "token/client_credentials_not_allowed", req: post(tok, c2, "grant_type", "client_credentials"), status: 400, kind: biJSON, errCode: "unauthorized_client"},
 		{name: "token/GET", req: biRequest{method: "GET", path: tok + "?grant_type=client_credentials"}, status: 405, kind: biJSON, errCode: "invalid_request"},
@@ -261,7 +282,8 @@ func (f *biFixture) rows(t testing.TB) []biRow {
 		{name: "revoke/text_plain", req: biRequest{method: "POST", path: rev, ctype: "text/plain", body: "token=garbage", basic: c}, status: 400, kind: biJSON, errCode: "invalid_request"},
 		{name: "revoke/token_twice", req: post(rev, c, "token", "a", "token", "b"), status: 400, kind: biJSON, errCode: "invalid_request"},
 		{name: "revoke/form_1MB", req: biRequest{method: "POST", path: rev, ctype: formCT, body: "token=" + strings.Repeat("a", 1<<20), basic: c}, status: 413, kind: biJSON, errCode: "invalid_request"},
-		{name: "revoke/garbage_token_is_200", req: post(rev, c, "token", "garbage\x00🔥"), status: 200, kind: biEmpty},
+		{name: "revoke/garbage_token_is_200", req: post(rev, c, "token", "garbage.\u202e🔥"), status: 200, kind: biEmpty},
+		{name: "revoke/null_byte_token", req: post(rev, c, "token", "garbage.\x00🔥"), status: 400, kind: biJSON, errCode: "invalid_request"},
 		{name: "revoke/GET", req: biRequest{method: "GET", path: rev + "?token=x"}, status: 405, kind: biJSON, errCode: "invalid_request"},
 		// --- /oauth/introspect -------------------------------------------
 		{name: "introspect/no_auth", req: form(intro, "token", "garbage"), status: 401, kind: biJSON, errCode: "invalid_client"},
@@ -272,17 +294,20 @@ func (f *biFixture) rows(t testing.TB) []biRow {
 		{name: "introspect/json_nested_object", req: biRequest{method: "POST", path: intro, ctype: jsonCT, body: `{"token":{"$ne":""}}`, basic: c}, status: 400, kind: biJSON, errCode: "invalid_request"},
 		{name: "introspect/form_1MB", req: biRequest{method: "POST", path: intro, ctype: formCT, body: "token=" + strings.Repeat("a", 1<<20), basic: c}, status: 413, kind: biJSON, errCode: "invalid_request"},
 		{name: "introspect/empty_body", req: post(intro, c), status: 400, kind: biJSON, errCode: "invalid_request"},
-		{name: "introspect/garbage_token_inactive", req: post(intro, c, "token", "garbage\x00\u202e"), status: 200, kind: biJSON},
+		{name: "introspect/garbage_token_inactive", req: post(intro, c, "token", "garbage.\u202e"), status: 200, kind: biJSON},
+		{name: "introspect/null_byte_token", req: post(intro, c, "token", "garbage.\x00"), status: 400, kind: biJSON, errCode: "invalid_request"},
 		// --- /oauth/authorize -------------------------------------------
 		{name: "authorize/unregistered_redirect_uri", req: biRequest{method: "GET", path: authz("response_type", "code", "client_id", f.cID, "redirect_uri", "https://evil.example/cb", "scope", "openid", "state", "state-123456789")}, status: 400, kind: biHTML, errCode: "invalid_request"},
 		{name: "authorize/redirect_uri_suffix", req: biRequest{method: "GET", path: authz("response_type", "code", "client_id", f.cID, "redirect_uri", f.cRedirect+"/../evil", "scope", "openid", "state", "state-123456789")}, status: 400, kind: biHTML, errCode: "invalid_request"},
 		{name: "authorize/redirect_uri_null_byte", req: biRequest{method: "GET", path: authz("response_type", "code", "client_id", f.cID, "redirect_uri", f.cRedirect+"\x00", "scope", "openid", "state", "state-123456789")}, status: 400, kind: biHTML, errCode: "invalid_request"},
 		{name: "authorize/unknown_client", req: biRequest{method: "GET", path: authz("response_type", "code", "client_id", "no-such-client", "redirect_uri", f.cRedirect, "state", "state-123456789")}, status: 400, kind: biHTML, errCode: "invalid_client"},
 		{name: "authorize/missing_client_id", req: biRequest{method: "GET", path: authz("response_type", "code", "redirect_uri", f.cRedirect)}, status: 400, kind: biHTML, errCode: "invalid_client"},
-		{name: "authorize/unicode_client_id", req: biRequest{method: "GET", path: authz("response_type", "code", "client_id", "\u202e🔥\x00\uffff", "redirect_uri", f.cRedirect)}, status: 400, kind: biHTML, errCode: "invalid_client"},
+		{name: "authorize/unicode_client_id", req: biRequest{method: "GET", path: authz("response_type", "code", "client_id", "\u202e🔥\uffff", "redirect_uri", f.cRedirect)}, status: 400, kind: biHTML, errCode: "invalid_client"},
+		{name: "authorize/null_byte_client_id", req: biRequest{method: "GET", path: authz("response_type", "code", "client_id", f.cID+"\x00", "redirect_uri", f.cRedirect)}, status: 400, kind: biHTML, errCode: "invalid_request"},
+		{name: "authorize/invalid_utf8_state", req: biRequest{method: "GET", path: authz("response_type", "code", "client_id", f.cID, "redirect_uri", f.cRedirect, "scope", "openid", "state", "state-\xff")}, status: 400, kind: biHTML, errCode: "invalid_request"},
 		{name: "authorize/missing_response_type", req: biRequest{method: "GET", path: authz("client_id", f.cID, "redirect_uri", f.cRedirect, "scope", "openid", "state", "state-123456789")}, status: 303, kind: biRedirect, errCode: "unsupported_response_type"},
 		{name: "authorize/response_type_token", req: biRequest{method: "GET", path: authz("response_type", "token", "client_id", f.cID, "redirect_uri", f.cRedirect, "scope", "openid", "state", "state-123456789")}, status: 303, kind: biRedirect, errCode: "unsupported_response_type"},
-		{name: "authorize/response_type_garbage", req: biRequest{method: "GET", path: authz("response_type", "code\x00🔥", "client_id", f.cID, "redirect_uri", f.cRedirect, "scope", "openid", "state", "state-123456789")}, status: 303, kind: biRedirect, errCode: "unsupported_response_type"},
+		{name: "authorize/response_type_garbage", req: biRequest{method: "GET", path: authz("response_type", "code🔥", "client_id", f.cID, "redirect_uri", f.cRedirect, "scope", "openid", "state", "state-123456789")}, status: 303, kind: biRedirect, errCode: "unsupported_response_type"},
 		{name: "authorize/unknown_scope", req: biRequest{method: "GET", path: authz("response_type", "code", "client_id", f.cID, "redirect_uri", f.cRedirect, "scope", "openid admin:everything", "state", "state-123456789")}, status: 303, kind: biRedirect, errCode: "invalid_scope"},
 		{name: "authorize/prompt_none_without_session", req: biRequest{method: "GET", path: authz("response_type", "code", "client_id", f.cID, "redirect_uri", f.cRedirect, "scope", "openid", "state", "state-123456789", "prompt", "none", "code_challenge", challenge, "code_challenge_method", "S256")}, status: 303, kind: biRedirect, errCode: "login_required"},
 		{name: "authorize/pkce_plain_confidential", session: true, req: biRequest{method: "GET", path: authz("response_type", "code", "client_id", f.cID, "redirect_uri", f.cRedirect, "scope", "openid", "state", "state-123456789", "code_challenge", challenge, "code_challenge_method", "plain")}, status: 303, kind: biRedirect, errCode: "invalid_request"},
@@ -310,6 +335,32 @@ func (f *biFixture) rows(t testing.TB) []biRow {
 		{name: "consent/without_challenge", session: true, req: page("/oauth/consent", "decision", "allow", "csrf_token", f.csrf), status: 400, kind: biHTML, errCode: "invalid_request"},
 		{name: "consent/wrong_challenge", session: true, req: page("/oauth/consent", "decision", "allow", "csrf_token", f.csrf, "challenge", "\u202e🔥"), status: 400, kind: biHTML, errCode: "invalid_request"},
 		{name: "consent/GET", req: biRequest{method: "GET", path: "/oauth/consent"}, status: 405, kind: biJSON, errCode: "invalid_request"},
+		// --- NUL bytes and invalid UTF-8 (PostgreSQL refuses both in text) ---
+		{name: "api/null_byte_key_handle_path", req: keyAPI("GET", "/user/keys/ab%00c", ""), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/invalid_utf8_key_handle_path", req: keyAPI("DELETE", "/user/keys/ab%FFc", ""), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/null_byte_key_handle_rotate", req: keyAPI("POST", "/user/keys/%00/rotate", ""), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/null_byte_alias", req: keyAPI("POST", "/user/keys", `{"handle":"nul","alias":"a\u0000b"}`), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/null_byte_handle", req: keyAPI("POST", "/user/keys", `{"handle":"a\u0000b"}`), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/null_byte_scope", req: keyAPI("POST", "/user/keys", `{"handle":"nul2","scopes":["keys:read","\u0000"]}`), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/null_byte_json_key", req: keyAPI("POST", "/user/keys", `{"handle":"nul3","a\u0000":1}`), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/invalid_utf8_alias", req: keyAPI("POST", "/user/keys", "{\"handle\":\"bad\",\"alias\":\"a\xffb\"}"), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/null_byte_alias_patch", req: keyAPI("PATCH", "/user/keys/bi", `{"alias":"\u0000"}`), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/null_byte_query", req: keyAPI("GET", "/user/keys?x=%00", ""), status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/invalid_utf8_bearer", req: biRequest{method: "GET", path: "/user/keys", header: map[string]string{"Authorization": "Bearer " + f.key + "\xff"}}, status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/null_byte_basic_username", req: biRequest{method: "GET", path: "/user", header: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("al\x00ice:"+biPassword))}}, status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/invalid_utf8_request_id", req: biRequest{method: "GET", path: "/healthz", header: map[string]string{"X-Request-Id": "id-\xff"}}, status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "api/key_still_works", req: keyAPI("GET", "/user/keys/bi", ""), status: 200, kind: biJSON},
+		{name: "userinfo/invalid_utf8_bearer", req: biRequest{method: "GET", path: "/oauth/userinfo", header: map[string]string{"Authorization": "Bearer tok.\xff"}}, status: 400, kind: biJSON, errCode: "invalid_request"},
+		{name: "login/null_byte_username", session: true, req: page("/login", "username", "al\x00ice", "password", biPassword, "csrf_token", f.csrf), status: 400, kind: biHTML, errCode: "invalid_request"},
+		{name: "login/invalid_utf8_password", session: true, req: page("/login", "username", "alice", "password", "\xff"+biPassword, "csrf_token", f.csrf), status: 400, kind: biHTML, errCode: "invalid_request"},
+		{name: "login/null_byte_next_query", req: biRequest{method: "GET", path: "/login?next=/keys%00", header: map[string]string{"Accept": biBrowserAccept}}, status: 400, kind: biHTML, errCode: "invalid_request"},
+		{name: "signup/null_byte_username", session: true, req: page("/signup", "username", "bob\x00", "email", "bob@example.com", "password", biPassword, "csrf_token", f.csrf), status: 400, kind: biHTML, errCode: "invalid_request"},
+		{name: "signup/invalid_utf8_email", session: true, req: page("/signup", "username", "bob", "email", "bob@\xff.example", "password", biPassword, "csrf_token", f.csrf), status: 400, kind: biHTML, errCode: "invalid_request"},
+		{name: "apps/null_byte_client_name", session: true, req: page("/apps", "name", "App\x00", "client_type", "confidential", "redirect_uris", "https://app.example/cb", "csrf_token", f.csrf), status: 400, kind: biHTML, errCode: "invalid_request"},
+		{name: "apps/null_byte_redirect_uri", session: true, req: page("/apps", "name", "App", "client_type", "confidential", "redirect_uris", "https://app.example/cb\x00", "csrf_token", f.csrf), status: 400, kind: biHTML, errCode: "invalid_request"},
+		{name: "keys_page/null_byte_alias", session: true, req: page("/keys", "handle", "page-nul", "alias", "\x00", "preset", "read-only", "csrf_token", f.csrf), status: 400, kind: biHTML, errCode: "invalid_request"},
+		{name: "keys_page/null_byte_handle_path", session: true, req: biRequest{method: "GET", path: "/keys/ab%00c", header: map[string]string{"Accept": biBrowserAccept}}, status: 400, kind: biHTML, errCode: "invalid_request"},
+		{name: "apps/invalid_utf8_id_path", session: true, req: biRequest{method: "GET", path: "/apps/%FF", header: map[string]string{"Accept": biBrowserAccept}}, status: 400, kind: biHTML, errCode: "invalid_request"},
 	}
 }
 
@@ -429,16 +480,27 @@ func (f *biFixture) biCheck(t *testing.T, row biRow, resp *http.Response, body s
 	default:
 		t.Fatalf("row kind %q", row.kind)
 	}
-	for _, s := range []string{f.cSec, f.c2Sec, biPassword} {
+	for _, s := range []string{f.cSec, f.c2Sec, biPassword, f.key} {
 		if strings.Contains(body, s) || strings.Contains(loc, s) {
 			t.Errorf("response echoes a secret")
 		}
 	}
 }
 
+// TestBadInput runs the bad-input table against the whole server on every
+// backend (testBackends): SQLite, and PostgreSQL when
+// LATCHKEY_TEST_POSTGRES_DSN is set, which refuses text SQLite stores.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
-	f := newBIFixture(t)
+	for _, b := range testBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			runBadInput(t, newBIFixture(t, b))
+		})
+	}
+}
+
+func runBadInput(t *testing.T, f *biFixture) {
 	rows := f.rows(t)
 	if len(rows) < 45 {
 		t.Fatalf("only %d rows", len(rows))

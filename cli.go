@@ -47,6 +47,9 @@ func userCreate(ctx context.Context, a *app, args []string, out io.Writer) error
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	if err := flagText(fs); err != nil {
+		return err
+	}
 	if *username == "" || *password == "" {
 		return fmt.Errorf("%w: --username and --password are required", errUsage)
 	}
@@ -82,6 +85,9 @@ func clientCreate(ctx context.Context, a *app, args []string, out io.Writer) err
 	resourceServer := fs.Bool("resource-server", false, "may introspect every token and API key (other clients only their own tokens)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := flagText(fs); err != nil {
+		return err
 	}
 	if *tier != "" && !slices.ContainsFunc(a.cfg.RateLimits.Tiers, func(t config.Tier) bool { return t.Name == *tier }) {
 		return fmt.Errorf("%w: unknown tier %q (see rate_limits.tiers)", errUsage, *tier)

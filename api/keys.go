@@ -87,6 +87,9 @@ func (h *Handler) decodeJSON(c *gin.Context, v any, allowEmpty bool) bool {
 		writeError(c, http.StatusUnsupportedMediaType, "invalid_request", "Send the body as application/json.")
 		return false
 	}
+	if !jsonTextOK(c, body) {
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

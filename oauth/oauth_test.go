@@ -25,9 +25,16 @@ func newTestProvider(t *testing.T) (*Provider, *storage.DB) {
 	return newTestProviderWith(t, nil, nil)
 }
 
+// newTestProviderOn is newTestProvider with the provider's Backend made by
+// wrap from the database (nil: the database itself).
+func newTestProviderOn(t testing.TB, wrap func(*storage.DB) Backend) (*Provider, *storage.DB) {
+	t.Helper()
+	return newTestProviderWith(t, nil, wrap)
+}
+
 // newTestProviderWith is newTestProvider with configuration changes and,
 // when wrap is set, the provider's storage seen through wrap.
-func newTestProviderWith(t *testing.T, mutate func(*Config), wrap func(*storage.DB) Backend) (*Provider, *storage.DB) {
+func newTestProviderWith(t testing.TB, mutate func(*Config), wrap func(*storage.DB) Backend) (*Provider, *storage.DB) {
 	t.Helper()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "o.db"), 2)
 	if err != nil {

@@ -60,6 +60,9 @@ func (p *Provider) normalizeBody(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return fosite.ErrInvalidRequest.WithHint("Content-Type must be application/x-www-form-urlencoded or application/json.")
 	}
+	if err := checkBodyText(mt, body, form); err != nil {
+		return err
+	}
 	for k, v := range form {
 		if len(v) > 1 {
 			return fosite.ErrInvalidRequest.WithHintf("The parameter '%s' is included more than once.", k)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/latchkey/latchkey/api"
 	"github.com/latchkey/latchkey/clientip"
+	"github.com/latchkey/latchkey/internal/textcheck"
 	"github.com/latchkey/latchkey/logging"
 )
 
@@ -33,6 +34,8 @@ type OAuth interface {
 type Pages interface {
 	CSRF() gin.HandlerFunc
 	Static() http.Handler
+	// ErrorPage answers with the HTML error page (status, error code, sentence).
+	ErrorPage(c *gin.Context, status int, code, desc string)
 	Home(c *gin.Context)
 	LoginForm(c *gin.Context)
 	Login(c *gin.Context)
@@ -135,7 +138,7 @@ func New(d Deps) *gin.Engine {
 	if d.Observer != nil {
 		e.Use(observe(d.Observer))
 	}
-	e.Use(requestID(), accessLog(d.Logger), recovery(d.Logger), securityHeaders(d.Secure))
+	e.Use(requestID(), accessLog(d.Logger), recovery(d.Logger), securityHeaders(d.Secure), checkInput(d.Pages))
 	e.NoRoute(func(c *gin.Context) {
 		apiError(c, http.StatusNotFound, "not_found", "No such endpoint.")
 	})
@@ -162,7 +165,7 @@ func New(d Deps) *gin.Engine {
 
 	// Pages: cookie session + CSRF on every unsafe method.
 	e.GET("/static/*path", gin.WrapH(d.Pages.Static()))
-	pages := e.Group("/", d.Pages.CSRF())
+	pages := e.Group("/", d.Pages.CSRF(), checkForm(d.Pages))
 	pages.GET("/", d.Pages.Home)
 	pages.GET("/login", d.Pages.LoginForm)
 	pages.POST("/login", d.Pages.Login)
@@ -246,7 +249,7 @@ func apiError(c *gin.Context, status int, code, msg string) {
 func requestID() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader("X-Request-Id")
-		if id == "" || len(id) > 64 || strings.ContainsAny(id, "\r\n\" ") {
+		if id == "" || len(id) > 64 || strings.ContainsAny(id, "\r\n\" ") || !textcheck.Valid(id) {
 			b := make([]byte, 8)
 			_, _ = rand.Read(b)
 			id = hex.EncodeToString(b)

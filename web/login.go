@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 
@@ -33,7 +34,7 @@ func safeNext(next string) string {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return "/"
 	}
-	if strings.ContainsAny(next, "\r\n\t") {
+	if strings.ContainsFunc(next, unicode.IsControl) { // url.Parse does not check the fragment
 		return "/"
 	}
 	return next

@@ -1,0 +1,22 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+
+	"github.com/latchkey/latchkey/internal/textcheck"
+)
+
+// flagText applies textcheck's rule to every flag given on the command
+// line: a NUL byte or invalid UTF-8 in a username, password, e-mail, client
+// name or redirect URI is a usage error, on SQLite as on PostgreSQL (which
+// would refuse the row).
+func flagText(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if err == nil && !textcheck.Valid(f.Value.String()) {
+			err = fmt.Errorf("%w: --%s holds a NUL byte or is not valid UTF-8", errUsage, f.Name)
+		}
+	})
+	return err
+}
