@@ -308,6 +308,9 @@ func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
 		if f := h.cfg.PasswordFailures; f != nil {
 			f.Fail(keys...)
 		}
+		// A security event, as on the login form (never the password).
+		h.cfg.Logger.WarnContext(ctx, "login failed", "event", "login_failed", "via", "http_basic",
+			"username", user, "client_ip", clientip.FromRequest(c.Request))
 		return nil, http.StatusUnauthorized, "unauthorized", "The username or password is not right."
 	}
 	if f := h.cfg.PasswordFailures; f != nil {
