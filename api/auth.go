@@ -46,6 +46,9 @@ type Principal struct {
 	KeyID     string
 	Scopes    []string
 	ExpiresAt *time.Time
+	// KeyExpiresAt is the expiry now of the API key behind an API key or
+	// API token (nil = the key does not expire).
+	KeyExpiresAt *time.Time
 	// Key is set when the credential is an API key.
 	Key *storage.APIKey
 }
@@ -54,16 +57,27 @@ type Principal struct {
 func (p *Principal) Has(scope string) bool { return slices.Contains(p.Scopes, scope) }
 
 // authority is what the credential may do to keys (keys.Authority): the
-// owner signed in (session, password) has every right and no expiry; an
-// API key, an API token or an OAuth token has its scopes and its expiry,
-// and keys it creates record it as their parent.
+// owner signed in (session, password) has every right and no expiry
+// bound; any other credential has its scopes now, and its expiry bound is
+// the life of what it stands for, not of the bearer string — an API
+// key's or API token's is the key's expiry now (keys it creates record
+// the key as parent and die with it), an OAuth access token of a grant
+// has none (keys it creates record the grant and client and are revoked
+// when the grant ends: revoked at /authorized or /oauth/revoke, a reused
+// refresh token, the client deleted).
 func (p *Principal) authority() keys.Authority {
 	if p.Kind == KindSession || p.Kind == KindPassword {
 		return keys.OwnerAuthority(p.Scopes)
 	}
 	a := keys.Authority{Scopes: p.Scopes, ExpiresAt: p.ExpiresAt, CanRead: p.Has("keys:read"), KeyID: p.KeyID}
-	if p.Kind == KindOAuthToken {
+	switch p.Kind {
+	case KindAPIKey, KindAPIToken:
+		a.ExpiresAt = p.KeyExpiresAt
+	case KindOAuthToken:
 		a.GrantID, a.ClientID = p.GrantID, p.ClientID
+		if p.GrantID != "" {
+			a.ExpiresAt = nil // bound by the grant's lineage, not by time
+		}
 	}
 	return a
 }
@@ -242,7 +256,7 @@ func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred str
 		k, err := h.cfg.Keys.Verify(ctx, cred, clientip.FromRequest(c.Request))
 		switch {
 		case err == nil:
-			return &Principal{Kind: KindAPIKey, UserID: k.UserID, KeyID: k.ID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, Key: k}, 0, "", ""
+			return &Principal{Kind: KindAPIKey, UserID: k.UserID, KeyID: k.ID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, KeyExpiresAt: k.ExpiresAt, Key: k}, 0, "", ""
 		case errors.Is(err, keys.ErrExpired):
 			return nil, http.StatusUnauthorized, "token_expired", "This API key has expired."
 		case errors.Is(err, keys.ErrRevoked), errors.Is(err, keys.ErrNotFound):
@@ -267,6 +281,10 @@ func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred str
 	}
 	if info.KeyID != "" {
 		p.Kind, p.GrantID = KindAPIToken, ""
+		if !info.KeyExpiresAt.IsZero() {
+			e := info.KeyExpiresAt
+			p.KeyExpiresAt = &e
+		}
 	} else if info.ClientID != "" && info.Subject == info.ClientID {
 		// A client_credentials token acts for its client, not for a user.
 		p.UserID = ""

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -191,7 +192,7 @@ func TestRotateWithKeysWriteOnlyCannotExceedCaller(t *testing.T) {
 	f := newFixture(t)
 	f.create(owner, map[string]any{"handle": "admin", "scopes": []string{"read-write"}})
 	writer, _ := f.create(owner, map[string]any{"handle": "writer", "scopes": []string{"keys:write"}})
-	// Within both credentials: no more scopes, and a shorter life than the token's hour.
+	// Within both credentials: no more scopes, and no longer life than the writer key's.
 	f.create(owner, map[string]any{"handle": "narrow", "scopes": []string{"keys:write"}, "expires_in": 600})
 
 	for _, cred := range []struct{ name, value string }{{"api key", writer}, {"api token", f.token(writer)}} {
@@ -236,7 +237,7 @@ func TestRotateWithKeysWriteOnlyCannotExceedCaller(t *testing.T) {
 // TestKeyTokenNeverMoreThanItsKey (issue 10, medium 5): a token from
 // /tokens/generate follows its key on every use — narrowed with a PATCH,
 // clamped to a shortened expiry, refused once a rotation's grace has
-// ended — and the keys it creates never outlive it.
+// ended — and the keys it creates never outlive its key.
 func TestKeyTokenNeverMoreThanItsKey(t *testing.T) {
 	f := newFixture(t)
 	key, _ := f.create(owner, map[string]any{"handle": "svc", "scopes": []string{"read-write"}, "expires_in": 48 * 3600})
@@ -247,15 +248,16 @@ func TestKeyTokenNeverMoreThanItsKey(t *testing.T) {
 		t.Fatalf("fresh token: %d %v", st, info)
 	}
 
-	t.Run("keys created by the token never outlive it", func(t *testing.T) {
-		_, child := f.create(tok, map[string]any{"handle": "from-token"})
+	t.Run("keys created by the token never outlive its key", func(t *testing.T) {
+		_, kv, _ := f.do(owner, http.MethodGet, "/user/keys/svc", nil)
+		keyExp, _ := time.Parse(time.RFC3339, kv["expires_at"].(string))
+		_, child := f.create(tok, map[string]any{"handle": "from-token", "expires_in": 30 * 86400})
 		exp, _ := time.Parse(time.RFC3339, child["expires_at"].(string))
-		tokExp, _ := time.Parse(time.RFC3339, info["expires_at"].(string))
-		if child["expires_at"] == nil || exp.After(tokExp) {
-			t.Fatalf("a key made by a token expiring at %v expires at %v", tokExp, child["expires_at"])
+		if child["expires_at"] == nil || exp.After(keyExp) {
+			t.Fatalf("a key made by the token of a key expiring at %v expires at %v", keyExp, child["expires_at"])
 		}
 		parent, _ := child["parent"].(map[string]any)
-		if parent == nil || parent["key_id"] == "" {
+		if parent == nil || parent["key_id"] != kv["id"] {
 			t.Fatalf("no lineage on %v", child)
 		}
 	})
@@ -289,6 +291,108 @@ func TestKeyTokenNeverMoreThanItsKey(t *testing.T) {
 			t.Fatalf("token after the grace: %d %s", st, raw)
 		}
 	})
+}
+
+// TestAPITokenExpiryBoundIsItsKeys (issue 10, finding 1/5 refined): a
+// token from /tokens/generate acts on keys with its key's life now, not
+// with its own hour — the token of a key without expiry rotates and
+// changes that key and creates keys without expiry; the token of a key
+// ending at T creates keys ending no later than T, however long they are
+// asked to live, follows a PATCH shortening T, and still cannot touch a
+// key that outlives T.
+func TestAPITokenExpiryBoundIsItsKeys(t *testing.T) {
+	f := newFixture(t)
+
+	t.Run("key without expiry", func(t *testing.T) {
+		key, kv := f.create(owner, map[string]any{"handle": "forever", "scopes": []string{"read-write"}})
+		tok := f.token(key)
+		if _, info, _ := f.do(tok, http.MethodGet, "/tokens/test", nil); info["expires_at"] == nil {
+			t.Fatalf("the token itself should still expire: %v", info)
+		}
+		_, child := f.create(tok, map[string]any{"handle": "forever-child"})
+		if child["expires_at"] != nil {
+			t.Fatalf("a key made by the token of a key without expiry expires at %v", child["expires_at"])
+		}
+		if p, _ := child["parent"].(map[string]any); p == nil || p["key_id"] != kv["id"] {
+			t.Fatalf("child's parent %v, want key %v", child["parent"], kv["id"])
+		}
+		if st, _, raw := f.do(tok, http.MethodPatch, "/user/keys/forever", map[string]any{"alias": "renamed"}); st != http.StatusOK {
+			t.Fatalf("the token patching its own key: %d %s", st, raw)
+		}
+		st, fresh, raw := f.do(tok, http.MethodPost, "/user/keys/forever/rotate", map[string]any{"grace_seconds": 60})
+		if st != http.StatusCreated {
+			t.Fatalf("the token rotating its own key: %d %s", st, raw)
+		}
+		if fresh["expires_at"] != nil || fresh["id"] == kv["id"] {
+			t.Fatalf("the rotated key: %v", fresh)
+		}
+		if st, _, raw := f.do(fresh["key"].(string), http.MethodGet, "/tokens/test", nil); st != http.StatusOK {
+			t.Fatalf("the new key: %d %s", st, raw)
+		}
+	})
+
+	t.Run("key ending at T", func(t *testing.T) {
+		key, kv := f.create(owner, map[string]any{"handle": "dated", "scopes": []string{"read-write"}, "expires_in": 48 * 3600})
+		keyExp, _ := time.Parse(time.RFC3339, kv["expires_at"].(string))
+		tok := f.token(key)
+		for i, body := range []map[string]any{{}, {"expires_in": 30 * 86400}} {
+			body["handle"] = fmt.Sprintf("dated-child-%d", i)
+			_, child := f.create(tok, body)
+			exp, _ := time.Parse(time.RFC3339, fmt.Sprint(child["expires_at"]))
+			if child["expires_at"] == nil || !exp.Equal(keyExp) {
+				t.Fatalf("%v: child expires at %v, want its key's %v (not the token's hour)", body, child["expires_at"], keyExp)
+			}
+		}
+		// The key without expiry outlives T: the token cannot touch it.
+		f.create(owner, map[string]any{"handle": "undated", "scopes": []string{"users:read"}})
+		if st, _, raw := f.do(tok, http.MethodPost, "/user/keys/undated/rotate", nil); st != http.StatusForbidden {
+			t.Fatalf("rotating a key outliving the token's key: %d %s", st, raw)
+		}
+		// The bound is the key's expiry now.
+		if st, _, raw := f.do(owner, http.MethodPatch, "/user/keys/dated", map[string]any{"expires_in": 600}); st != http.StatusOK {
+			t.Fatalf("PATCH: %d %s", st, raw)
+		}
+		_, child := f.create(tok, map[string]any{"handle": "after-patch", "expires_in": 3600})
+		if exp, _ := time.Parse(time.RFC3339, fmt.Sprint(child["expires_at"])); child["expires_at"] == nil || exp.After(f.clock.now().Add(601*time.Second)) {
+			t.Fatalf("after the key was shortened to 10 minutes its token made a key expiring at %v", child["expires_at"])
+		}
+	})
+}
+
+// TestAuthorityExpiryBound (issue 10, finding 1/5 refined): the expiry
+// bound of a credential acting on keys is the life of what it stands for —
+// an API key's or API token's key, no time for an OAuth grant's token (its
+// keys end with the grant), none for the owner signed in — never the
+// bearer string's own hour.
+func TestAuthorityExpiryBound(t *testing.T) {
+	hour := time.Now().Add(time.Hour)
+	day := time.Now().Add(24 * time.Hour)
+	tests := []struct {
+		name  string
+		p     Principal
+		want  *time.Time
+		grant string
+	}{
+		{"api key", Principal{Kind: KindAPIKey, KeyID: "k", ExpiresAt: &day, KeyExpiresAt: &day}, &day, ""},
+		{"api key without expiry", Principal{Kind: KindAPIKey, KeyID: "k"}, nil, ""},
+		{"api token of a key without expiry", Principal{Kind: KindAPIToken, KeyID: "k", ExpiresAt: &hour}, nil, ""},
+		{"api token of a key ending in a day", Principal{Kind: KindAPIToken, KeyID: "k", ExpiresAt: &hour, KeyExpiresAt: &day}, &day, ""},
+		{"oauth token of a grant", Principal{Kind: KindOAuthToken, GrantID: "g", ClientID: "c", ExpiresAt: &hour}, nil, "g"},
+		{"oauth token without a grant", Principal{Kind: KindOAuthToken, ClientID: "c", ExpiresAt: &hour}, &hour, ""},
+		{"session", Principal{Kind: KindSession}, nil, ""},
+		{"password", Principal{Kind: KindPassword}, nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := tc.p.authority()
+			if (a.ExpiresAt == nil) != (tc.want == nil) || (a.ExpiresAt != nil && !a.ExpiresAt.Equal(*tc.want)) {
+				t.Fatalf("expiry bound %v, want %v", a.ExpiresAt, tc.want)
+			}
+			if a.GrantID != tc.grant || a.KeyID != tc.p.KeyID {
+				t.Fatalf("lineage: grant %q key %q", a.GrantID, a.KeyID)
+			}
+		})
+	}
 }
 
 // TestConcurrentRotationsAnswer409 (issue 10, low): of concurrent

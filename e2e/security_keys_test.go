@@ -116,7 +116,9 @@ func appToken(t *testing.T, in *instance, e env, scopes ...string) (token, clien
 // and an OAuth app's token, holding only keys:write neither rotate nor
 // change nor revoke the owner's read-write key — 403, answered exactly as
 // for a handle that does not exist — and a PATCH by them returns no
-// metadata.
+// metadata. The app's token is not bound by its own hour: it rotates a
+// keys:write key without expiry, and the keys it creates do not expire
+// but are revoked with the app's access.
 func TestKeysWriteOnlyCredentialCannotExceedItself(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, in *instance, e env) {
 		adminKey, _ := ownerKey(t, in, map[string]any{"handle": "admin", "scopes": []string{"read-write"}})
@@ -146,17 +148,26 @@ func TestKeysWriteOnlyCredentialCannotExceedItself(t *testing.T) {
 			t.Fatalf("admin key after the attempts: %d %v", st, m)
 		}
 
+		t.Run("the app rotates a key within its scopes that does not expire", func(t *testing.T) {
+			ownerKey(t, in, map[string]any{"handle": "app-scoped", "scopes": []string{"keys:write"}})
+			st, fresh, _ := api(t, http.MethodPost, in.URL+"/user/keys/app-scoped/rotate", bearer(app), nil)
+			if st != http.StatusCreated || fresh["expires_at"] != nil {
+				t.Fatalf("rotation by the app: %d %v", st, fresh)
+			}
+		})
+
 		t.Run("a key the app creates dies with the app's access", func(t *testing.T) {
 			st, child, _ := api(t, http.MethodPost, in.URL+"/user/keys", bearer(app), map[string]any{"handle": "from-app"})
 			if st != http.StatusCreated {
 				t.Fatalf("create by the app: %d %v", st, child)
 			}
 			parent, _ := child["parent"].(map[string]any)
-			if parent == nil || parent["client_id"] != clientID || child["expires_at"] == nil {
-				t.Fatalf("a key made by an app token: parent %v, expires_at %v", child["parent"], child["expires_at"])
+			if parent == nil || parent["client_id"] != clientID || parent["grant_id"] == nil {
+				t.Fatalf("a key made by an app token: parent %v", child["parent"])
 			}
-			if exp, _ := time.Parse(time.RFC3339, child["expires_at"].(string)); exp.After(time.Now().Add(time.Hour + time.Minute)) {
-				t.Fatalf("a key made by a one-hour token expires at %v", exp)
+			// Not the access token's hour: the key lives as long as the grant.
+			if child["expires_at"] != nil {
+				t.Fatalf("a key made by an app token without expires_in expires at %v", child["expires_at"])
 			}
 			browser := flowtest.Browser(t)
 			flowtest.Login(t, browser, in.URL, "alice", securityPass)
@@ -246,5 +257,38 @@ func TestKeyTokenFollowsItsKey(t *testing.T) {
 				t.Fatalf("a revoked token still works: %d", st)
 			}
 		})
+	})
+}
+
+// TestKeyTokenActsWithItsKeysLife (issue 10, finding 1/5 refined): a token
+// from /tokens/generate acts on keys with its key's life, not its own
+// hour: the token of a key without expiry rotates that key and the new key
+// does not expire; the token of a key ending at T creates keys ending at
+// T at the latest, however long they are asked to live.
+func TestKeyTokenActsWithItsKeysLife(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, in *instance, e env) {
+		key, _ := ownerKey(t, in, map[string]any{"handle": "forever", "scopes": []string{"read-write"}})
+		tok := exchange(t, in, key)
+		st, fresh, _ := api(t, http.MethodPost, in.URL+"/user/keys/forever/rotate", bearer(tok), map[string]any{"grace_seconds": 60})
+		if st != http.StatusCreated || fresh["expires_at"] != nil {
+			t.Fatalf("the token of a key without expiry rotating it: %d %v", st, fresh)
+		}
+		if st, m, _ := api(t, http.MethodGet, in.URL+"/tokens/test", bearer(fresh["key"].(string)), nil); st != http.StatusOK {
+			t.Fatalf("the new key: %d %v", st, m)
+		}
+
+		dated, dv := ownerKey(t, in, map[string]any{"handle": "dated", "scopes": []string{"read-write"}, "expires_in": 2 * 86400})
+		keyExp, _ := time.Parse(time.RFC3339, dv["expires_at"].(string))
+		st, child, _ := api(t, http.MethodPost, in.URL+"/user/keys", bearer(exchange(t, in, dated)), map[string]any{"handle": "dated-child", "expires_in": 30 * 86400})
+		if st != http.StatusCreated || child["expires_at"] == nil {
+			t.Fatalf("create by the token of a dated key: %d %v", st, child)
+		}
+		exp, _ := time.Parse(time.RFC3339, child["expires_at"].(string))
+		if exp.After(keyExp) || !exp.After(time.Now().Add(2*time.Hour)) {
+			t.Fatalf("a key made by the token of a key ending at %v expires at %v; want that end, not the token's hour", keyExp, exp)
+		}
+		if parent, _ := child["parent"].(map[string]any); parent == nil || parent["key_id"] != dv["id"] {
+			t.Fatalf("child's parent %v, want key %v", child["parent"], dv["id"])
+		}
 	})
 }

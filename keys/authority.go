@@ -40,13 +40,21 @@ var (
 //     CanRead also gets for a handle that does not exist;
 //   - update: only the owner signed in (Owner) may lengthen a key's life.
 //
+// The expiry bound (ExpiresAt) is the life of what the credential stands
+// for, not of the bearer string: an API key's own expiry; for an API
+// token, its key's expiry now (the token follows its key, and keys it
+// creates record the key as parent and die with it); none for an OAuth
+// access token of a grant (keys it creates are revoked with the grant);
+// none for the owner signed in.
+//
 // Reading (get, list) needs keys:read and shows every key of the owner
 // without its secret; the caller checks that scope.
 type Authority struct {
 	// Scopes are the credential's rights now.
 	Scopes []string
-	// ExpiresAt is when the credential ends; nil = never (the owner's
-	// session or password, or a key without expiry).
+	// ExpiresAt is the credential's expiry bound (see above); nil = none
+	// (the owner signed in, a key without expiry or a token of one, an
+	// OAuth grant's access token).
 	ExpiresAt *time.Time
 	// Owner is the owner signed in by session or password.
 	Owner bool

@@ -69,9 +69,10 @@ func TestRotateWithKeysWriteOnlyCannotExceedCaller(t *testing.T) {
 }
 
 // TestKeyNeverOutlivesCreatingCredential (issue 10, low: children never
-// outlive their parent): a credential that ends at T creates keys ending
-// no later than T (T when no expiry is asked for), records itself as their
-// parent, and cannot rotate a key that outlives it.
+// outlive their parent): a credential whose expiry bound is T (a key
+// ending at T, or a token of it) creates keys ending no later than T (T
+// when no expiry is asked for), records itself as their parent, and
+// cannot rotate a key that outlives it.
 func TestKeyNeverOutlivesCreatingCredential(t *testing.T) {
 	s, _, clk, _ := newService(t, false)
 	ctx := t.Context()

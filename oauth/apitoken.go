@@ -80,6 +80,10 @@ type TokenInfo struct {
 	KeyID     string
 	Scopes    []string
 	ExpiresAt time.Time
+	// KeyExpiresAt is, for a token exchanged from an API key, the key's
+	// expiry now (Config.KeyState); zero = the key does not expire, or
+	// the token is not a key's.
+	KeyExpiresAt time.Time
 }
 
 // ErrInvalidToken means an access token is unknown, expired or revoked.
@@ -108,7 +112,8 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 		}
 		return nil, ErrInvalidToken
 	}
-	if err := p.boundByKey(ctx, ar); err != nil {
+	key, err := p.boundByKey(ctx, ar)
+	if err != nil {
 		return nil, err
 	}
 	sess, _ := ar.GetSession().(*Session)
@@ -122,6 +127,9 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 	if sess != nil {
 		info.Username = sess.Username
 		info.KeyID = sess.KeyID
+	}
+	if key != nil {
+		info.KeyExpiresAt = key.ExpiresAt
 	}
 	return info, nil
 }

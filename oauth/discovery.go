@@ -119,7 +119,7 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 		err = fosite.ErrInvalidTokenFormat // a refresh token is not a bearer credential
 	}
 	if err == nil {
-		err = p.boundByKey(ctx, ar) // a key's token is never more than the key now
+		_, err = p.boundByKey(ctx, ar) // a key's token is never more than the key now
 	}
 	if err != nil {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is missing, expired or revoked.")

@@ -27,15 +27,16 @@ type KeyState struct {
 // returns ErrInvalidToken when the key may not be used any more
 // (revoked, expired, rotated out after its grace) or the clamped expiry
 // has passed, and the hook's other errors as they are (the key could not
-// be checked). Other tokens pass unchanged.
-func (p *Provider) boundByKey(ctx context.Context, ar fosite.Requester) error {
+// be checked). For such a token it returns the key's state it applied;
+// other tokens pass unchanged (nil state).
+func (p *Provider) boundByKey(ctx context.Context, ar fosite.Requester) (*KeyState, error) {
 	sess, _ := ar.GetSession().(*Session)
 	if sess == nil || sess.KeyID == "" || p.cfg.KeyState == nil {
-		return nil
+		return nil, nil
 	}
 	st, err := p.cfg.KeyState(ctx, sess.KeyID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var scopes fosite.Arguments
 	for _, s := range ar.GetGrantedScopes() {
@@ -49,7 +50,7 @@ func (p *Provider) boundByKey(ctx context.Context, ar fosite.Requester) error {
 	case *fosite.Request:
 		r.GrantedScope = scopes
 	default:
-		return fmt.Errorf("oauth: cannot narrow a request of type %T", ar)
+		return nil, fmt.Errorf("oauth: cannot narrow a request of type %T", ar)
 	}
 	exp := sess.GetExpiresAt(fosite.AccessToken)
 	if !st.ExpiresAt.IsZero() && (exp.IsZero() || st.ExpiresAt.Before(exp)) {
@@ -57,9 +58,9 @@ func (p *Provider) boundByKey(ctx context.Context, ar fosite.Requester) error {
 		sess.SetExpiresAt(fosite.AccessToken, exp)
 	}
 	if !exp.IsZero() && !time.Now().Before(exp) {
-		return ErrInvalidToken
+		return nil, ErrInvalidToken
 	}
-	return nil
+	return &st, nil
 }
 
 // revokeKeyToken revokes a token exchanged from an API key (POST

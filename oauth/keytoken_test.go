@@ -47,7 +47,9 @@ func (f *fakeKeys) get(_ context.Context, id string) (KeyState, error) {
 // TestKeyTokenBoundByKeyNow (issue 10, medium 5): a token exchanged from
 // an API key is, on every use and at introspection, never more than the
 // key as Config.KeyState reports it now: narrowed scopes, a shortened
-// expiry, and inactive once the key may not be used.
+// expiry, and inactive once the key may not be used; ValidateAccessToken
+// reports the key's expiry now (KeyExpiresAt), the bound of what the token
+// may do to keys.
 func TestKeyTokenBoundByKeyNow(t *testing.T) {
 	p, db := newTestProvider(t)
 	keys := &fakeKeys{state: map[string]KeyState{}}
@@ -58,7 +60,7 @@ func TestKeyTokenBoundByKeyNow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := func(t *testing.T, wantActive bool, wantScope string, wantExpBefore time.Time) {
+	check := func(t *testing.T, wantActive bool, wantScope string, wantExpBefore, wantKeyExp time.Time) {
 		t.Helper()
 		info, err := p.ValidateAccessToken(t.Context(), tok)
 		status, body := introspect(t, p, rs, tok)
@@ -77,18 +79,25 @@ func TestKeyTokenBoundByKeyNow(t *testing.T) {
 		if exp := int64(body["exp"].(float64)); exp > wantExpBefore.Unix() || info.ExpiresAt.After(wantExpBefore) {
 			t.Fatalf("expiry %d / %v, want at most %v", exp, info.ExpiresAt, wantExpBefore)
 		}
+		if info.KeyID != "k1" || !info.KeyExpiresAt.Equal(wantKeyExp) {
+			t.Fatalf("key %q expiring at %v, want k1 expiring at %v", info.KeyID, info.KeyExpiresAt, wantKeyExp)
+		}
 	}
-	check(t, true, "keys:read users:read", time.Now().Add(time.Hour+time.Second))
+	check(t, true, "keys:read users:read", time.Now().Add(time.Hour+time.Second), time.Time{})
 
 	soon := time.Now().Add(10 * time.Minute).Truncate(time.Second)
 	keys.set("k1", &KeyState{Scopes: []string{"users:read", "keys:write"}, ExpiresAt: soon})
-	check(t, true, "users:read", soon)
+	check(t, true, "users:read", soon, soon)
+
+	later := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+	keys.set("k1", &KeyState{Scopes: []string{"users:read"}, ExpiresAt: later})
+	check(t, true, "users:read", time.Now().Add(time.Hour+time.Second), later)
 
 	keys.set("k1", &KeyState{Scopes: []string{"users:read"}, ExpiresAt: time.Now().Add(-time.Second)})
-	check(t, false, "", time.Time{})
+	check(t, false, "", time.Time{}, time.Time{})
 
 	keys.set("k1", nil) // revoked, rotated out or gone
-	check(t, false, "", time.Time{})
+	check(t, false, "", time.Time{}, time.Time{})
 
 	t.Run("other tokens are not looked up", func(t *testing.T) {
 		before := keys.calls
@@ -101,8 +110,8 @@ func TestKeyTokenBoundByKeyNow(t *testing.T) {
 			AccessToken string `json:"access_token"`
 		}
 		_ = json.Unmarshal(w.Body.Bytes(), &out)
-		if _, err := p.ValidateAccessToken(t.Context(), out.AccessToken); err != nil {
-			t.Fatal(err)
+		if info, err := p.ValidateAccessToken(t.Context(), out.AccessToken); err != nil || !info.KeyExpiresAt.IsZero() {
+			t.Fatalf("client token: %+v %v", info, err)
 		}
 		if keys.calls != before {
 			t.Fatal("a client token was checked against a key")

@@ -310,7 +310,7 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ir.IsActive() && ir.GetTokenUse() == fosite.AccessToken {
-		if err := p.boundByKey(ctx, ir.GetAccessRequester()); errors.Is(err, ErrInvalidToken) {
+		if _, err := p.boundByKey(ctx, ir.GetAccessRequester()); errors.Is(err, ErrInvalidToken) {
 			writeJSON(w, http.StatusOK, map[string]any{"active": false})
 			return
 		} else if err != nil {
