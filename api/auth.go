@@ -49,6 +49,9 @@ type Principal struct {
 	// KeyExpiresAt is the expiry now of the API key behind an API key or
 	// API token (nil = the key does not expire).
 	KeyExpiresAt *time.Time
+	// GrantEndsAt is the last moment the OAuth grant behind a person's
+	// access token can yield tokens (nil = no bound in time).
+	GrantEndsAt *time.Time
 	// Key is set when the credential is an API key.
 	Key *storage.APIKey
 }
@@ -76,7 +79,9 @@ func (p *Principal) authority() keys.Authority {
 	case KindOAuthToken:
 		a.GrantID, a.ClientID = p.GrantID, p.ClientID
 		if p.GrantID != "" {
-			a.ExpiresAt = nil // bound by the grant's lineage, not by time
+			// The grant, not this one access token: keys it creates are
+			// revoked with the grant and never outlive its end.
+			a.ExpiresAt = p.GrantEndsAt
 		}
 	}
 	return a
@@ -285,7 +290,11 @@ func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred str
 			e := info.KeyExpiresAt
 			p.KeyExpiresAt = &e
 		}
-	} else if info.ClientID != "" && info.Subject == info.ClientID {
+	} else if !info.GrantEndsAt.IsZero() {
+		e := info.GrantEndsAt
+		p.GrantEndsAt = &e
+	}
+	if info.KeyID == "" && info.ClientID != "" && info.Subject == info.ClientID {
 		// A client_credentials token acts for its client, not for a user.
 		p.UserID = ""
 	}

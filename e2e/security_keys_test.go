@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -116,14 +117,16 @@ func appToken(t *testing.T, in *instance, e env, scopes ...string) (token, clien
 // and an OAuth app's token, holding only keys:write neither rotate nor
 // change nor revoke the owner's read-write key — 403, answered exactly as
 // for a handle that does not exist — and a PATCH by them returns no
-// metadata. The app's token is not bound by its own hour: it rotates a
-// keys:write key without expiry, and the keys it creates do not expire
-// but are revoked with the app's access.
+// metadata. The app's token is bound by its grant, not by its own hour:
+// with offline_access the grant lasts oauth.refresh_family_lifetime (90
+// days), so the app rotates a keys:write key ending within that but not
+// one that never expires, and the keys it creates end with the grant at
+// the latest and are revoked with the app's access.
 func TestKeysWriteOnlyCredentialCannotExceedItself(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, in *instance, e env) {
 		adminKey, _ := ownerKey(t, in, map[string]any{"handle": "admin", "scopes": []string{"read-write"}})
 		writer, _ := ownerKey(t, in, map[string]any{"handle": "writer", "scopes": []string{"keys:write"}})
-		app, clientID := appToken(t, in, e, "keys:write")
+		app, clientID := appToken(t, in, e, "keys:write", "offline_access")
 
 		for _, cred := range []struct{ name, value string }{{"keys:write key", writer}, {"app token with keys:write", app}} {
 			t.Run(cred.name, func(t *testing.T) {
@@ -148,11 +151,17 @@ func TestKeysWriteOnlyCredentialCannotExceedItself(t *testing.T) {
 			t.Fatalf("admin key after the attempts: %d %v", st, m)
 		}
 
-		t.Run("the app rotates a key within its scopes that does not expire", func(t *testing.T) {
-			ownerKey(t, in, map[string]any{"handle": "app-scoped", "scopes": []string{"keys:write"}})
+		t.Run("the app rotates a key within its scopes and its grant's life", func(t *testing.T) {
+			month := time.Now().Add(30 * 24 * time.Hour)
+			ownerKey(t, in, map[string]any{"handle": "app-scoped", "scopes": []string{"keys:write"}, "expires_in": 30 * 86400})
 			st, fresh, _ := api(t, http.MethodPost, in.URL+"/user/keys/app-scoped/rotate", bearer(app), nil)
-			if st != http.StatusCreated || fresh["expires_at"] != nil {
+			exp, _ := time.Parse(time.RFC3339, fmt.Sprint(fresh["expires_at"]))
+			if st != http.StatusCreated || exp.Sub(month).Abs() > time.Minute {
 				t.Fatalf("rotation by the app: %d %v", st, fresh)
+			}
+			ownerKey(t, in, map[string]any{"handle": "app-forever", "scopes": []string{"keys:write"}})
+			if st, body := rawAPI(t, http.MethodPost, in.URL+"/user/keys/app-forever/rotate", bearer(app), ""); st != http.StatusForbidden {
+				t.Fatalf("the app rotated a key that outlives its grant: %d %s", st, body)
 			}
 		})
 
@@ -165,8 +174,10 @@ func TestKeysWriteOnlyCredentialCannotExceedItself(t *testing.T) {
 			if parent == nil || parent["client_id"] != clientID || parent["grant_id"] == nil {
 				t.Fatalf("a key made by an app token: parent %v", child["parent"])
 			}
-			// Not the access token's hour: the key lives as long as the grant.
-			if child["expires_at"] != nil {
+			// Not the access token's hour: the key lives as long as the
+			// grant can (90 days of refresh family by default).
+			exp, _ := time.Parse(time.RFC3339, fmt.Sprint(child["expires_at"]))
+			if d := time.Until(exp); d < 89*24*time.Hour || d > 90*24*time.Hour+time.Minute {
 				t.Fatalf("a key made by an app token without expires_in expires at %v", child["expires_at"])
 			}
 			browser := flowtest.Browser(t)

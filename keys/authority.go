@@ -43,9 +43,11 @@ var (
 // The expiry bound (ExpiresAt) is the life of what the credential stands
 // for, not of the bearer string: an API key's own expiry; for an API
 // token, its key's expiry now (the token follows its key, and keys it
-// creates record the key as parent and die with it); none for an OAuth
-// access token of a grant (keys it creates are revoked with the grant);
-// none for the owner signed in.
+// creates record the key as parent and die with it); for an OAuth
+// access token, the end of its grant (oauth.TokenInfo.GrantEndsAt: the
+// token's own expiry without a refresh token, else the end of the
+// refresh family; keys it creates are revoked with the grant too); none
+// for the owner signed in.
 //
 // Reading (get, list) needs keys:read and shows every key of the owner
 // without its secret; the caller checks that scope.
@@ -54,7 +56,7 @@ type Authority struct {
 	Scopes []string
 	// ExpiresAt is the credential's expiry bound (see above); nil = none
 	// (the owner signed in, a key without expiry or a token of one, an
-	// OAuth grant's access token).
+	// OAuth grant whose refresh family has no lifetime bound).
 	ExpiresAt *time.Time
 	// Owner is the owner signed in by session or password.
 	Owner bool

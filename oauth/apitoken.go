@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -84,6 +85,28 @@ type TokenInfo struct {
 	// expiry now (Config.KeyState); zero = the key does not expire, or
 	// the token is not a key's.
 	KeyExpiresAt time.Time
+	// GrantEndsAt is, for a token of a person's grant, the last moment the
+	// grant can yield tokens (grantEnd); zero = no bound in time.
+	GrantEndsAt time.Time
+}
+
+// grantEnd is the last moment the grant behind an access token can yield
+// tokens: the token's own expiry when the grant holds no refresh token
+// (no offline_access), else the end of its refresh family
+// (Config.RefreshFamilyLifetime after the person approved it; zero = no
+// bound). Keys an app creates with the token never outlive it.
+func (p *Provider) grantEnd(ar fosite.Requester, sess *Session) time.Time {
+	scopes := ar.GetGrantedScopes()
+	if sess != nil && len(sess.FamilyScope) > 0 {
+		scopes = sess.FamilyScope
+	}
+	if !slices.Contains(scopes, "offline_access") && !slices.Contains(scopes, "offline") {
+		return ar.GetSession().GetExpiresAt(fosite.AccessToken)
+	}
+	if p.cfg.RefreshFamilyLifetime <= 0 || sess == nil || sess.grantStart().IsZero() {
+		return time.Time{}
+	}
+	return sess.grantStart().Add(p.cfg.RefreshFamilyLifetime).UTC()
 }
 
 // ErrInvalidToken means an access token is unknown, expired or revoked.
@@ -130,6 +153,8 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 	}
 	if key != nil {
 		info.KeyExpiresAt = key.ExpiresAt
+	} else if info.Subject != "" && info.Subject != info.ClientID {
+		info.GrantEndsAt = p.grantEnd(ar, sess)
 	}
 	return info, nil
 }

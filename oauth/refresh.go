@@ -94,12 +94,7 @@ func (h *refreshHandler) checkFamilyLifetime(sess *Session) error {
 	if h.familyLifetime <= 0 {
 		return nil
 	}
-	start := sess.GrantedAt
-	if start.IsZero() && sess.Claims != nil {
-		// Grants from before granted_at was recorded: the authorization
-		// request's time, which WriteGrant has always put in the claims.
-		start = sess.Claims.RequestedAt
-	}
+	start := sess.grantStart()
 	if start.IsZero() {
 		return nil
 	}

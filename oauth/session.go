@@ -61,3 +61,13 @@ var (
 	_ openid.Session            = (*Session)(nil)
 	_ fosite.ExtraClaimsSession = (*Session)(nil)
 )
+
+// grantStart is when the person approved the grant: GrantedAt, or for
+// grants from before it was recorded the authorization request's time,
+// which WriteGrant has always put in the ID token claims. Zero = unknown.
+func (s *Session) grantStart() time.Time {
+	if s.GrantedAt.IsZero() && s.Claims != nil {
+		return s.Claims.RequestedAt
+	}
+	return s.GrantedAt
+}
