@@ -1,15 +1,4 @@
-// Command latchkey is the Latchkey server and its operator CLI:
-//
-//	latchkey serve
-//	latchkey migrate
-//	latchkey user create --username U --password P [--email E] [--name N] [--admin]
-//	latchkey client create --name N --redirect-uri URI [--redirect-uri URI …] [--public]
-//	                       [--grant-types a,b] [--scopes a,b] [--auth-method M] [--tier T]
-//	                       [--require-pkce=false] [--resource-server]
-//
-// Configuration comes from ./config.yaml (or $LATCHKEY_CONFIG) and
-// LATCHKEY_* environment variables; see config.yaml.
-package main
+package server
 
 import (
 	"context"
@@ -18,100 +7,65 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/latchkey/latchkey/api"
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/janitor"
 	"github.com/latchkey/latchkey/keys"
-	"github.com/latchkey/latchkey/logging"
 	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
-	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/storage"
-	"github.com/latchkey/latchkey/storage/postgres"
-	"github.com/latchkey/latchkey/storage/sqlite"
-	"github.com/latchkey/latchkey/throttle"
-	"github.com/latchkey/latchkey/web"
 )
 
-const usage = `usage:
-  latchkey serve
-  latchkey migrate
-  latchkey user create --username U --password P [--email E] [--name N] [--admin]
-  latchkey client create --name N --redirect-uri URI [--redirect-uri URI ...] [--public]
-                         [--grant-types a,b] [--scopes a,b] [--auth-method M] [--owner USER_ID] [--tier T]
-                         [--require-pkce=false] [--resource-server]
-`
-
-func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+// Subscriber is an in-process cache a Bus keeps coherent with the other
+// instances (*storage.DB's read caches, keys.Service's verification cache).
+type Subscriber interface {
+	// Invalidate drops the cached copy of one record.
+	Invalidate(inv storage.Invalidation)
+	// SetListening reports whether invalidations are arriving; on false
+	// the subscriber bypasses its cache until true.
+	SetListening(ok bool)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	var err error
-	switch strings.Join(args[:min(2, len(args))], " ") {
-	case "user create":
-		err = withApp(ctx, false, func(a *app) error { return userCreate(ctx, a, args[2:], stdout) })
-	case "client create":
-		err = withApp(ctx, false, func(a *app) error { return clientCreate(ctx, a, args[2:], stdout) })
-	default:
-		switch args[0] {
-		case "serve":
-			err = withApp(ctx, false, func(a *app) error { return serve(ctx, a) })
-		case "migrate":
-			err = withApp(ctx, true, func(a *app) error {
-				for _, m := range a.migrated {
-					fmt.Fprintln(stdout, "applied", m)
-				}
-				if len(a.migrated) == 0 {
-					fmt.Fprintln(stdout, "no pending migrations")
-				}
-				fmt.Fprintln(stdout, "database is at version", a.schemaVersion)
-				return nil
-			})
-		case "help", "-h", "--help":
-			fmt.Fprint(stdout, usage)
-			return 0
-		default:
-			fmt.Fprintf(stderr, "unknown command %q\n%s", strings.Join(args, " "), usage)
-			return 2
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "latchkey:", err)
-		if errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage) {
-			return 2
-		}
-		return 1
-	}
-	return 0
+// Bus delivers the cache invalidations published by every instance sharing
+// the database (the PostgreSQL listener). Until it connects, its
+// subscribers bypass their caches.
+type Bus interface {
+	// Subscribe adds s, telling it at once whether the bus is connected.
+	Subscribe(s Subscriber)
+	// Run delivers invalidations until ctx is done.
+	Run(ctx context.Context)
 }
 
-var errUsage = errors.New("usage")
+// OpenStorage opens the configured database: the caller (cmd/latchkey, or a
+// test) names the concrete driver. It returns the invalidation bus to run
+// beside it, or nil when the driver has none (SQLite).
+type OpenStorage func(cfg *config.Config, log *slog.Logger) (*storage.DB, Bus, error)
 
-// app is everything wired from configuration.
-type app struct {
+// Infra is what the caller of Build chooses: the storage driver and the
+// logger.
+type Infra struct {
+	// Open opens the database (required).
+	Open OpenStorage
+	// Logger receives every log line (required; see NewLogger).
+	Logger *slog.Logger
+	// OnListening, when set, is called by Run once the listener is bound.
+	OnListening func(addr net.Addr)
+}
+
+// App is Latchkey wired from its configuration: storage (migrated when
+// storage.auto_migrate is set), secrets, the OAuth provider, the API-key
+// service, rate limits, metrics and the HTTP handler.
+type App struct {
 	cfg      *config.Config
 	secrets  *config.Secrets
 	db       *storage.DB
@@ -122,43 +76,26 @@ type app struct {
 	// client when redis.url is set.
 	limiter ratelimit.Limiter
 	redis   *redis.Client
-	// migrated lists the migrations newApp applied; schemaVersion is the
+	// migrated lists the migrations Build applied; schemaVersion is the
 	// database's version after that.
 	migrated      []storage.Migration
 	schemaVersion int
 	// metrics and the registry /metrics serves; nil when metrics are off.
 	metrics  *metrics.Metrics
 	registry *prometheus.Registry
-	// bus is the PostgreSQL cache-invalidation listener (nil on SQLite);
-	// serve runs it. Until it connects, the caches it feeds are bypassed.
-	bus *postgres.Listener
+	// bus is the cache-invalidation listener (nil on SQLite); Run runs it.
+	// Until it connects, the caches it feeds are bypassed.
+	bus         Bus
+	handler     http.Handler
+	onListening func(net.Addr)
 }
 
-// withApp loads configuration and runs fn with the wired app. forceMigrate
-// (used by `latchkey migrate`) migrates whatever storage.auto_migrate says.
-func withApp(ctx context.Context, forceMigrate bool, fn func(*app) error) error {
-	path := os.Getenv(config.EnvConfigPath)
-	if path == "" {
-		path = "config.yaml"
-	}
-	cfg, err := config.Load(path, os.Environ())
-	if err != nil {
-		return err
-	}
-	if forceMigrate {
-		cfg.Storage.AutoMigrate = true
-	}
-	a, err := newApp(ctx, cfg, newLogger(cfg, os.Stderr))
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	return fn(a)
-}
-
-// newApp opens storage (migrating it when storage.auto_migrate is set), loads or generates secrets and
-// composes the OAuth provider. The caller closes a.db.
-func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+// Build opens storage through infra.Open (migrating it when
+// storage.auto_migrate is set), loads or generates secrets, composes the
+// OAuth provider and the key service, and builds the HTTP handler. Close
+// the App when done.
+func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
+	log := infra.Logger
 	if cfg.OAuth.JWTAccessTokens {
 		return nil, errors.New("oauth.jwt_access_tokens: RFC 9068 JWT access tokens are not available yet; set it to false")
 	}
@@ -182,18 +119,14 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	}
 	// Users and clients are cached for storage.cache_ttl; on PostgreSQL,
 	// writes from every instance invalidate at once through the bus.
-	var db *storage.DB
-	var bus *postgres.Listener
-	if cfg.IsPostgres() {
-		db, err = postgres.Open(cfg.Storage.DSN, cfg.Storage.MaxOpenConns, storage.WithReadCache(cfg.ResolvedCacheTTL()))
-		bus = postgres.NewListener(postgres.ListenerConfig{DSN: cfg.Storage.DSN, Logger: log})
-	} else {
-		db, err = sqlite.Open(cfg.ResolvedDSN(), cfg.Storage.MaxOpenConns, storage.WithReadCache(cfg.ResolvedCacheTTL()))
-	}
+	db, bus, err := infra.Open(cfg, log)
 	if err != nil {
+		if rdb != nil {
+			_ = rdb.Close()
+		}
 		return nil, err
 	}
-	fail := func(err error) (*app, error) {
+	fail := func(err error) (*App, error) {
 		_ = db.Close()
 		if rdb != nil {
 			_ = rdb.Close()
@@ -207,10 +140,6 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	hasher, err := secret.NewHasher(sec.PepperVersion, map[int][]byte{sec.PepperVersion: sec.Pepper})
 	if err != nil {
 		return fail(err)
-	}
-	scopes := make([]string, 0, len(cfg.OAuth.Scopes))
-	for _, s := range cfg.OAuth.Scopes {
-		scopes = append(scopes, s.Name)
 	}
 	// The provider introspects API keys through the key service, and the
 	// key service revokes exchanged tokens through the provider.
@@ -226,7 +155,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		SigningKey:            sec.SigningKey,
 		SigningKeyID:          sec.SigningKeyID,
 		Hasher:                hasher,
-		Scopes:                scopes,
+		Scopes:                scopeNames(cfg),
 		MaxBodyBytes:          cfg.Server.MaxBodyBytes,
 		IntrospectKey:         func(ctx context.Context, t string) (map[string]any, bool) { return ks.Introspect(ctx, t) },
 		KeyState:              func(ctx context.Context, id string) (oauth.KeyState, error) { return keyState(ctx, ks, id) },
@@ -252,12 +181,54 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		bus.Subscribe(db)
 		bus.Subscribe(ks)
 	}
-	a := &app{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log, limiter: lim, redis: rdb, bus: bus,
-		migrated: migrated, schemaVersion: schemaVersion, metrics: m, registry: reg}
+	a := &App{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log, limiter: lim, redis: rdb, bus: bus,
+		migrated: migrated, schemaVersion: schemaVersion, metrics: m, registry: reg, onListening: infra.OnListening}
 	if err := a.watchMetrics(); err != nil {
 		return fail(err)
 	}
+	if a.handler, err = a.newHandler(); err != nil {
+		return fail(err)
+	}
 	return a, nil
+}
+
+// Handler returns the HTTP handler serving every endpoint.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// DB returns the store the App was built on.
+func (a *App) DB() *storage.DB { return a.db }
+
+// Migrated lists the migrations Build applied (storage.auto_migrate).
+func (a *App) Migrated() []storage.Migration { return a.migrated }
+
+// SchemaVersion is the database's schema version after Build.
+func (a *App) SchemaVersion() int { return a.schemaVersion }
+
+// CreateClient registers an OAuth client as spec describes (the checks of
+// dynamic registration apply) and returns it with its secret ("" for a
+// public client).
+func (a *App) CreateClient(ctx context.Context, spec oauth.ClientSpec) (*storage.Client, string, error) {
+	rec, plain, err := a.provider.NewClientRecord(spec)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := a.db.CreateClient(ctx, rec); err != nil {
+		return nil, "", err
+	}
+	return rec, plain, nil
+}
+
+// Close flushes batched key usage and closes Redis and the database.
+func (a *App) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.keys.Close(ctx); err != nil {
+		a.log.Warn("flush key usage", "error", err)
+	}
+	if a.redis != nil {
+		_ = a.redis.Close()
+	}
+	_ = a.db.Close()
 }
 
 // keyState reports the API key keyID as it is now, for the tokens
@@ -313,18 +284,6 @@ func prepareSchema(ctx context.Context, db *storage.DB, migrate bool, log *slog.
 	return applied, version, nil
 }
 
-// runBus runs the cache-invalidation listener, if any, until the returned
-// function is called.
-func (a *app) runBus() (stop func()) {
-	if a.bus == nil {
-		return func() {}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.bus.Run(ctx) }()
-	return func() { cancel(); <-done }
-}
-
 // newKeyService wires the API-key service: fine-grained scopes are the
 // registered scopes named resource:action; recoverable keys are sealed with
 // an AES-256-GCM key derived (HKDF-SHA256) from the HMAC secret.
@@ -360,57 +319,6 @@ func newKeyService(cfg *config.Config, sec *config.Secrets, hasher *secret.Hashe
 	return keys.New(kc, db), nil
 }
 
-// close flushes batched key usage and closes the database.
-func (a *app) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := a.keys.Close(ctx); err != nil {
-		a.log.Warn("flush key usage", "error", err)
-	}
-	if a.redis != nil {
-		_ = a.redis.Close()
-	}
-	_ = a.db.Close()
-}
-
-// handler builds the HTTP handler serving every endpoint.
-func (a *app) handler() (http.Handler, error) {
-	failures := a.guessingThrottle("login:", a.cfg.RateLimits.LoginPerMinute)
-	passwords := secret.NewPasswordGate(secret.DefaultPasswordChecks) // one gate for every argon2id run
-	pages, err := web.New(web.Config{
-		PasswordGate:     passwords,
-		CookieHashKey:    a.secrets.CookieHashKey,
-		CookieBlockKey:   a.secrets.CookieBlockKey,
-		CSRFKey:          a.secrets.CSRFKey,
-		Secure:           a.cfg.SecureCookies(),
-		SessionLifetime:  a.cfg.Web.SessionAbsoluteLifetime.Duration(),
-		ScopeDescription: a.cfg.ScopeDescription,
-		Clients:          a.provider,
-		Scopes:           scopeNames(a.cfg),
-		LoginLimit:       a.cfg.RateLimits.LoginPerMinute,
-		Failures:         failures,
-		Keys:             a.keys,
-		OnRateLimited:    a.metrics.RateLimited,
-		Logger:           a.log,
-	}, a.provider, a.db)
-	if err != nil {
-		return nil, err
-	}
-	limits := a.apiRateLimits()
-	apiHandler := api.New(api.Config{
-		Keys: a.keys, Tokens: a.provider, Users: a.db, SessionUser: pages.SessionUserID,
-		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
-		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords,
-		CredentialFailures: a.guessingThrottle("credentials:", a.cfg.RateLimits.TokenPerMinute),
-		OnRateLimited:      a.metrics.RateLimited,
-		Logger:             a.log,
-	})
-	return server.New(a.observability(server.Deps{
-		OAuth: a.provider, Pages: pages, API: apiHandler, SessionCookie: pages.SessionCookie(),
-		DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies(), TrustedProxies: a.cfg.Server.TrustedProxies,
-	})), nil
-}
-
 // scopeNames lists the registered scopes in config order.
 func scopeNames(cfg *config.Config) []string {
 	names := make([]string, 0, len(cfg.OAuth.Scopes))
@@ -418,97 +326,4 @@ func scopeNames(cfg *config.Config) []string {
 		names = append(names, s.Name)
 	}
 	return names
-}
-
-// newLogger writes log.format lines at log.level and above to w. Lines
-// logged with a request's context carry its request_id, and credentials
-// are redacted (logging.Redactor) before anything is written.
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewJSONHandler(w, opts)
-	if cfg.Log.Format == "text" {
-		h = slog.NewTextHandler(w, opts)
-	}
-	return slog.New(logging.NewRedactor(logging.NewRequestIDHandler(h), cfg.Keys.Prefix))
-}
-
-func serve(ctx context.Context, a *app) error {
-	engine, err := a.handler()
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", a.cfg.Server.Addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{
-		Handler:           engine,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	stopBus := a.runBus()
-	defer stopBus()
-	janitorDone := make(chan struct{})
-	go func() { defer close(janitorDone); a.janitor().Run(ctx) }()
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("latchkey listening", "addr", ln.Addr().String(), "issuer", a.cfg.Server.Issuer,
-		"storage", map[bool]string{true: "postgres", false: "sqlite"}[a.cfg.IsPostgres()], "schema_version", a.schemaVersion)
-	fmt.Fprintf(os.Stderr, "\nLatchkey is serving at %s (listening on %s)\n"+
-		"Create a user to sign in (in another terminal):\n"+
-		"  %s user create --username alice --password 'choose-a-long-password'\n"+
-		"then open %s/login\n\n", a.cfg.Server.Issuer, ln.Addr(), os.Args[0], a.cfg.Server.Issuer)
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	a.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout.Duration())
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	<-janitorDone
-	return err
-}
-
-// janitor purges expired codes, tokens, protocol sessions and old audit
-// entries on the configured schedule.
-func (a *app) janitor() *janitor.Janitor {
-	return janitor.New(janitor.Config{
-		Interval:       a.cfg.Janitor.Interval.Duration(),
-		Batch:          a.cfg.Janitor.BatchSize,
-		AuditRetention: a.cfg.Janitor.AuditRetention.Duration(),
-		Logger:         a.log,
-		OnPurged:       a.metrics.JanitorPurged,
-	}, a.db)
-}
-
-// guessingThrottle counts failed password or credential checks per
-// username and per client IP, limit per minute: in Redis when redis.url is
-// set, so the limit holds across every instance (with a per-instance
-// fallback while Redis is unreachable), else in this process.
-func (a *app) guessingThrottle(name string, limit int) throttle.Counter {
-	return newGuessingThrottle(a.cfg, a.redis, a.metrics, a.log, name, limit)
-}
-
-func newGuessingThrottle(cfg *config.Config, rdb *redis.Client, m *metrics.Metrics, log *slog.Logger, name string, limit int) throttle.Counter {
-	if rdb == nil {
-		return throttle.New(limit, time.Minute, time.Now)
-	}
-	var failures atomic.Int64
-	return throttle.NewRedis(rdb, cfg.Redis.KeyPrefix+"fail:"+name, limit, time.Minute, func(err error) {
-		m.RateLimitBackendError()
-		if n := failures.Add(1); n == 1 || n%100 == 0 { // a down Redis must not flood the log
-			log.Warn("guessing throttle: Redis unreachable; counting in this instance", "throttle", name, "failures", n, "error", err)
-		}
-	})
 }

@@ -1,4 +1,4 @@
-package main
+package server_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/internal/servertest"
 	"github.com/latchkey/latchkey/oauth"
 )
 
@@ -126,17 +127,17 @@ const biPassword = "alice-password-123"
 // biBrowserAccept is what a browser sends when it submits a form.
 const biBrowserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
-func newBIFixture(t *testing.T, b testBackend) *biFixture {
+func newBIFixture(t *testing.T, b servertest.Backend) *biFixture {
 	t.Helper()
-	s := newTestServerWith(t, func(c *config.Config) { b.configure(t, c) })
-	s.createUser(t, "alice", biPassword)
+	s := newTestServerWith(t, func(c *config.Config) { b.Configure(t, c) })
+	s.CreateUser(t, "alice", biPassword)
 	f := &biFixture{s: s, plain: biNoRedirectClient(), sess: browser(t),
 		cRedirect: "http://127.0.0.1:9/cb", c2Redirect: "http://127.0.0.1:9/cb2", pRedirect: "http://127.0.0.1:9/pcb"}
-	f.cID, f.cSec = s.createClient(t, oauth.ClientSpec{Name: "Confidential", RedirectURIs: []string{f.cRedirect},
+	f.cID, f.cSec = s.CreateClient(t, oauth.ClientSpec{Name: "Confidential", RedirectURIs: []string{f.cRedirect},
 		GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"}})
-	f.c2ID, f.c2Sec = s.createClient(t, oauth.ClientSpec{Name: "Other", RedirectURIs: []string{f.c2Redirect},
+	f.c2ID, f.c2Sec = s.CreateClient(t, oauth.ClientSpec{Name: "Other", RedirectURIs: []string{f.c2Redirect},
 		GrantTypes: []string{"authorization_code"}})
-	f.pID, _ = s.createClient(t, oauth.ClientSpec{Name: "Public", RedirectURIs: []string{f.pRedirect}, Public: true})
+	f.pID, _ = s.CreateClient(t, oauth.ClientSpec{Name: "Public", RedirectURIs: []string{f.pRedirect}, Public: true})
 	f.authorizeForCode = func(client, redirect string, extra url.Values) string {
 		q := url.Values{"response_type": {"code"}, "client_id": {client}, "redirect_uri": {redirect},
 			"scope": {"openid offline_access"}, "state": {"state-123456789"}}
@@ -148,14 +149,14 @@ func newBIFixture(t *testing.T, b testBackend) *biFixture {
 	// Sign in and consent for both the confidential and the public client, so
 	// the session rows below reach the code-issuing step.
 	f.verifier = oauth2.GenerateVerifier()
-	u := s.authorize(t, f.sess, f.authorizeForCode(f.cID, f.cRedirect, url.Values{
+	u := s.Authorize(t, f.sess, f.authorizeForCode(f.cID, f.cRedirect, url.Values{
 		"code_challenge": {oauth2.S256ChallengeFromVerifier(f.verifier)}, "code_challenge_method": {"S256"}}), "alice", biPassword, "allow")
 	f.code = u.Query().Get("code")
 	if f.code == "" {
 		t.Fatalf("setup: no code in %s", u)
 	}
 	pv := oauth2.GenerateVerifier()
-	u = s.authorize(t, f.sess, f.authorizeForCode(f.pID, f.pRedirect, url.Values{
+	u = s.Authorize(t, f.sess, f.authorizeForCode(f.pID, f.pRedirect, url.Values{
 		"code_challenge": {oauth2.S256ChallengeFromVerifier(pv)}, "code_challenge_method": {"S256"}}), "alice", biPassword, "allow")
 	if u.Query().Get("code") == "" {
 		t.Fatalf("setup: no code for the public client in %s", u)
@@ -493,7 +494,7 @@ func (f *biFixture) biCheck(t *testing.T, row biRow, resp *http.Response, body s
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	for _, b := range testBackends(t) {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			runBadInput(t, newBIFixture(t, b))
 		})

@@ -1,4 +1,4 @@
-package main
+package server_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/server"
 )
 
 const (
@@ -32,8 +33,8 @@ const (
 func wsServer(t *testing.T) (s *testServer, clientID, clientSecret string) {
 	t.Helper()
 	s = newTestServer(t)
-	s.createUser(t, "alice", wsPassword)
-	clientID, clientSecret = s.createClient(t, oauth.ClientSpec{Name: "Web Security App", RedirectURIs: []string{wsRedirect}})
+	s.CreateUser(t, "alice", wsPassword)
+	clientID, clientSecret = s.CreateClient(t, oauth.ClientSpec{Name: "Web Security App", RedirectURIs: []string{wsRedirect}})
 	return s, clientID, clientSecret
 }
 
@@ -87,7 +88,7 @@ func wsCSRF(t *testing.T, s *testServer, c *http.Client) string {
 // authorization request, returning the page's CSRF token and challenge.
 func wsConsentPage(t *testing.T, s *testServer, c *http.Client, clientID string) (resp *http.Response, csrfToken, challenge string) {
 	t.Helper()
-	s.login(t, c, "alice", wsPassword)
+	s.Login(t, c, "alice", wsPassword)
 	resp, body := get(t, c, wsAuthURL(s, clientID))
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `name="challenge"`) {
 		t.Fatalf("consent page: status %d\n%s", resp.StatusCode, body)
@@ -418,7 +419,7 @@ func TestWebSecurityLoginThrottle(t *testing.T) {
 func TestWebSecuritySessionCookie(t *testing.T) {
 	t.Parallel()
 	s, _, _ := wsServer(t)
-	s.createUser(t, "mallory", "mallory-password-123")
+	s.CreateUser(t, "mallory", "mallory-password-123")
 
 	t.Run("flags", func(t *testing.T) {
 		c := browser(t)
@@ -464,7 +465,7 @@ func TestWebSecuritySessionCookie(t *testing.T) {
 		issuer, _ := url.Parse(s.URL)
 		// The attacker's own valid session, and a made-up one.
 		m := browser(t)
-		s.login(t, m, "mallory", "mallory-password-123")
+		s.Login(t, m, "mallory", "mallory-password-123")
 		var planted string
 		for _, ck := range m.Jar.Cookies(issuer) {
 			if ck.Name == wsSessionCookie {
@@ -525,7 +526,7 @@ func TestWebSecurityLogout(t *testing.T) {
 	s, clientID, _ := wsServer(t)
 	issuer, _ := url.Parse(s.URL)
 	c := browser(t)
-	s.login(t, c, "alice", wsPassword)
+	s.Login(t, c, "alice", wsPassword)
 	var before string
 	for _, ck := range c.Jar.Cookies(issuer) {
 		if ck.Name == wsSessionCookie {
@@ -627,7 +628,7 @@ func wsLoggedServer(t *testing.T) (*testServer, *wsLogBuffer) {
 	logs := &wsLogBuffer{}
 	cfg := config.Defaults()
 	cfg.Log.Level = "debug"
-	return startTestServer(t, nil, newLogger(cfg, logs)), logs
+	return startTestServer(t, nil, server.NewLogger(cfg, logs)), logs
 }
 
 // (h) a full flow — sign-up, login, consent, code exchange, refresh, key
@@ -640,8 +641,8 @@ func TestWebSecurityNoSecretsInLogs(t *testing.T) {
 	// Lines logged while the server was wired (e.g. "database migrated")
 	// belong to no request.
 	startup := strings.Count(logs.String(), "\n")
-	s.createUser(t, "alice", wsPassword)
-	id, sec := s.createClient(t, oauth.ClientSpec{Name: "Logged App", RedirectURIs: []string{wsRedirect},
+	s.CreateUser(t, "alice", wsPassword)
+	id, sec := s.CreateClient(t, oauth.ClientSpec{Name: "Logged App", RedirectURIs: []string{wsRedirect},
 		GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"}})
 	ctx := context.Background()
 	conf := &oauth2.Config{ClientID: id, ClientSecret: sec, RedirectURL: wsRedirect,
@@ -664,7 +665,7 @@ func TestWebSecurityNoSecretsInLogs(t *testing.T) {
 	}
 	verifier := oauth2.GenerateVerifier()
 	sensitive["code verifier"] = verifier
-	u := s.authorize(t, c, conf.AuthCodeURL("state-123456789", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "nonce-123456789")), "alice", wsPassword, "allow")
+	u := s.Authorize(t, c, conf.AuthCodeURL("state-123456789", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "nonce-123456789")), "alice", wsPassword, "allow")
 	code := u.Query().Get("code")
 	if code == "" {
 		t.Fatalf("no code: %s", u)
