@@ -11,7 +11,7 @@ run: build
 
 ## build: compile the latchkey binary into bin/
 build:
-	$(GO) build -o $(BIN) .
+	$(GO) build -o $(BIN) ./cmd/latchkey
 
 ## test: the whole suite (race detector on); PostgreSQL suites run when
 ## LATCHKEY_TEST_POSTGRES_DSN is set, and skip with a message otherwise

@@ -2,7 +2,9 @@
 // once, start real `latchkey serve` processes on loopback (on SQLite, or on
 // the PostgreSQL named by LATCHKEY_TEST_POSTGRES_DSN and the Redis named by
 // LATCHKEY_TEST_REDIS_URL), and drive them over HTTP and signals the way an
-// operator and a load balancer would.
+// operator and a load balancer would. The browser tests (browser*_test.go)
+// drive headless Chromium (chromedp) through an in-process server
+// (internal/servertest).
 package e2e
 
 import (
@@ -41,7 +43,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "latchkey")
-	build := exec.Command("go", "build", "-o", binary, "..")
+	build := exec.Command("go", "build", "-o", binary, "../cmd/latchkey")
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building latchkey: %v\n%s", err, out)

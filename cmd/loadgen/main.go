@@ -273,7 +273,7 @@ func build(ctx context.Context, dir string) (string, error) {
 		return "", errors.New("run inside the latchkey module (go env GOMOD found no go.mod)")
 	}
 	bin := filepath.Join(dir, "latchkey")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/latchkey")
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("go build: %w", err)

@@ -1,6 +1,6 @@
 // Package flowtest drives Latchkey the way a browser and an OAuth client do
 // (login form, consent form, client_credentials), for tests that talk to a
-// server over HTTP: the in-process harness of the root package and the
+// server over HTTP: the in-process harness (internal/servertest) and the
 // process-level tests in e2e/. It is test support only.
 package flowtest
 
@@ -146,4 +146,36 @@ func ClientToken(t testing.TB, base, id, secretValue, scope string) string {
 		t.Fatalf("client_credentials: %d %v", resp.StatusCode, err)
 	}
 	return tok.AccessToken
+}
+
+// APICall sends one API request and decodes a JSON answer.
+func APICall(t testing.TB, method, u, auth, body string) (int, map[string]any, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("%s %s: non-JSON answer %d: %s", method, u, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, m, resp.Header
+}
+
+// BasicHeader is the Authorization header value of HTTP Basic user:pass.
+func BasicHeader(user, pass string) string {
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.SetBasicAuth(user, pass)
+	return r.Header.Get("Authorization")
 }

@@ -1,4 +1,4 @@
-package main
+package server_test
 
 import (
 	"fmt"
@@ -122,9 +122,9 @@ func TestMetricsFlow(t *testing.T) {
 		c.RateLimits.TokenPerMinute = 3 // token endpoint and credential failures
 		c.RateLimits.LoginPerMinute = 2 // password failures
 	})
-	s.createUser(t, "mona", "mona-password-123")
+	s.CreateUser(t, "mona", "mona-password-123")
 	pw := basicHeader("mona", "mona-password-123")
-	id, sec := s.createClient(t, oauth.ClientSpec{Name: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"users:read"}})
+	id, sec := s.CreateClient(t, oauth.ClientSpec{Name: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"users:read"}})
 	before := scrapeMetrics(t, s, "")
 
 	// Three client_credentials tokens, then the token endpoint's 429.
@@ -350,7 +350,7 @@ func TestReadyzRedis(t *testing.T) {
 				t.Fatalf("/readyz: %d %s, want %d %s", resp.StatusCode, b, tc.status, tc.body)
 			}
 
-			s.createUser(t, "rhea", "rhea-password-123")
+			s.CreateUser(t, "rhea", "rhea-password-123")
 			before := scrapeMetrics(t, s, "").value("latchkey_rate_limit_backend_errors_total", map[string]string{})
 			if code := send(t, "GET", s.URL+"/user", basicHeader("rhea", "rhea-password-123")); code != tc.apiCode {
 				t.Fatalf("API call: %d, want %d", code, tc.apiCode)

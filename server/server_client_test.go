@@ -1,4 +1,4 @@
-package main
+package server_test
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 // a revoked key and a key without the needed scope.
 func TestClientE2E(t *testing.T) {
 	s := newTestServer(t)
-	u := s.createUser(t, "erin", "erin-password-123")
+	u := s.CreateUser(t, "erin", "erin-password-123")
 	pw := basicHeader("erin", "erin-password-123")
 	ctx := context.Background()
 
@@ -69,7 +69,7 @@ func TestClientE2E(t *testing.T) {
 
 	// A resource server: it introspects tokens of other clients, so it is
 	// flagged as one (latchkey client create --resource-server).
-	cid, csec := s.createClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}, ResourceServer: true})
+	cid, csec := s.CreateClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}, ResourceServer: true})
 	v := client.NewVerifier(s.URL, cid, csec, client.WithCacheTTL(0))
 	mux := http.NewServeMux()
 	mux.Handle("/plain", v.Middleware("users:read")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,4 +1,4 @@
-package main
+package server_test
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 // request_uri is single use.
 func TestPAR(t *testing.T) {
 	s := newTestServer(t)
-	s.createUser(t, "pia", "pia-password-12345")
-	id, sec := s.createClient(t, oauth.ClientSpec{Name: "Pushed", RedirectURIs: []string{"https://app.example/cb"}})
+	s.CreateUser(t, "pia", "pia-password-12345")
+	id, sec := s.CreateClient(t, oauth.ClientSpec{Name: "Pushed", RedirectURIs: []string{"https://app.example/cb"}})
 	verifier := oauth2.GenerateVerifier()
 	push := func(v url.Values, user, pass string) (int, map[string]any) {
 		req, _ := http.NewRequest("POST", s.URL+"/oauth/par", strings.NewReader(v.Encode()))
@@ -52,7 +52,7 @@ func TestPAR(t *testing.T) {
 		t.Fatalf("push with an unregistered redirect URI: %d %v", c, m2)
 	}
 	authURL := s.URL + "/oauth/authorize?" + url.Values{"client_id": {id}, "request_uri": {m["request_uri"].(string)}}.Encode()
-	back := s.authorize(t, browser(t), authURL, "pia", "pia-password-12345", "allow")
+	back := s.Authorize(t, browser(t), authURL, "pia", "pia-password-12345", "allow")
 	if back.Query().Get("state") != "pushed-state-1" || back.Query().Get("code") == "" {
 		t.Fatalf("redirect %s", back)
 	}

@@ -1,4 +1,4 @@
-package main
+package server_test
 
 import (
 	"context"
@@ -15,13 +15,13 @@ import (
 
 func TestSmokeCodeFlow(t *testing.T) {
 	s := newTestServer(t)
-	s.createUser(t, "alice", "alice-password-123")
-	id, sec := s.createClient(t, oauth.ClientSpec{Name: "App", RedirectURIs: []string{"http://127.0.0.1:9/cb"}})
+	s.CreateUser(t, "alice", "alice-password-123")
+	id, sec := s.CreateClient(t, oauth.ClientSpec{Name: "App", RedirectURIs: []string{"http://127.0.0.1:9/cb"}})
 	conf := &oauth2.Config{ClientID: id, ClientSecret: sec, RedirectURL: "http://127.0.0.1:9/cb",
 		Endpoint: oauth2.Endpoint{AuthURL: s.URL + "/oauth/authorize", TokenURL: s.URL + "/oauth/token"},
 		Scopes:   []string{"openid", "offline_access", "profile"}}
 	verifier := oauth2.GenerateVerifier()
-	u := s.authorize(t, browser(t), conf.AuthCodeURL("state-123456789", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "nonce-123456789")), "alice", "alice-password-123", "allow")
+	u := s.Authorize(t, browser(t), conf.AuthCodeURL("state-123456789", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", "nonce-123456789")), "alice", "alice-password-123", "allow")
 	t.Log(u)
 	if u.Query().Get("iss") != s.URL {
 		t.Fatalf("iss = %q", u.Query().Get("iss"))

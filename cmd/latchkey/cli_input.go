@@ -1,8 +1,9 @@
 package main
 
 import (
-	"flag"
 	"fmt"
+
+	"github.com/spf13/pflag"
 
 	"github.com/latchkey/latchkey/internal/textcheck"
 )
@@ -11,9 +12,9 @@ import (
 // line: a NUL byte or invalid UTF-8 in a username, password, e-mail, client
 // name or redirect URI is a usage error, on SQLite as on PostgreSQL (which
 // would refuse the row).
-func flagText(fs *flag.FlagSet) error {
+func flagText(fs *pflag.FlagSet) error {
 	var err error
-	fs.Visit(func(f *flag.Flag) {
+	fs.Visit(func(f *pflag.Flag) {
 		if err == nil && !textcheck.Valid(f.Value.String()) {
 			err = fmt.Errorf("%w: --%s holds a NUL byte or is not valid UTF-8", errUsage, f.Name)
 		}

@@ -1,4 +1,4 @@
-package main
+package server_test
 
 // End-to-end tests of the OAuth 2.0 / OpenID Connect surface (SPEC §3.1),
 // driven by golang.org/x/oauth2 and a cookie-keeping browser against the

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchkey/latchkey/api"
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/throttle"
 )
 
 // newLimiter returns the limiter behind the API tiers and the token
@@ -33,7 +36,7 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (ratelimit.Limiter, *redis
 }
 
 // apiRateLimits wires the API tiers.
-func (a *app) apiRateLimits() *api.RateLimits {
+func (a *App) apiRateLimits() *api.RateLimits {
 	rc := a.cfg.RateLimits
 	tiers := make(map[string]ratelimit.Tier, len(rc.Tiers))
 	for _, t := range rc.Tiers {
@@ -120,4 +123,25 @@ func (c *keyTiers) tier(ctx context.Context, id string) (string, error) {
 	c.entries[id] = keyTierEntry{tier: k.Tier, exp: now.Add(time.Second)}
 	c.mu.Unlock()
 	return k.Tier, nil
+}
+
+// guessingThrottle counts failed password or credential checks per
+// username and per client IP, limit per minute: in Redis when redis.url is
+// set, so the limit holds across every instance (with a per-instance
+// fallback while Redis is unreachable), else in this process.
+func (a *App) guessingThrottle(name string, limit int) throttle.Counter {
+	return newGuessingThrottle(a.cfg, a.redis, a.metrics, a.log, name, limit)
+}
+
+func newGuessingThrottle(cfg *config.Config, rdb *redis.Client, m *metrics.Metrics, log *slog.Logger, name string, limit int) throttle.Counter {
+	if rdb == nil {
+		return throttle.New(limit, time.Minute, time.Now)
+	}
+	var failures atomic.Int64
+	return throttle.NewRedis(rdb, cfg.Redis.KeyPrefix+"fail:"+name, limit, time.Minute, func(err error) {
+		m.RateLimitBackendError()
+		if n := failures.Add(1); n == 1 || n%100 == 0 { // a down Redis must not flood the log
+			log.Warn("guessing throttle: Redis unreachable; counting in this instance", "throttle", name, "failures", n, "error", err)
+		}
+	})
 }

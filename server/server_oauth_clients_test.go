@@ -1,4 +1,4 @@
-package main
+package server_test
 
 // End-to-end tests of the OAuth 2.0 / OpenID Connect surface (SPEC §3.1),
 // driven by golang.org/x/oauth2 and a cookie-keeping browser against the
@@ -22,7 +22,7 @@ func TestE2EPublicClient(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t)
 	const redirect = "http://127.0.0.1:9/spa"
-	id, sec := e.s.createClient(t, oauth.ClientSpec{Name: "SPA", Public: true, RedirectURIs: []string{redirect}})
+	id, sec := e.s.CreateClient(t, oauth.ClientSpec{Name: "SPA", Public: true, RedirectURIs: []string{redirect}})
 	if sec != "" {
 		t.Fatalf("public client got a secret")
 	}
@@ -61,7 +61,7 @@ func TestE2EPublicClient(t *testing.T) {
 				return
 			}
 			// Refused only after sign-in and consent: still no code.
-			u := e.s.authorize(t, c, ar.url, e2eUser, e2ePassword, "allow")
+			u := e.s.Authorize(t, c, ar.url, e2eUser, e2ePassword, "allow")
 			e.authError(t, ar, u, "invalid_request")
 		})
 	}
@@ -77,7 +77,7 @@ func TestE2EPublicClient(t *testing.T) {
 		}
 		// A public client cannot authenticate to introspect; a resource
 		// server may introspect its tokens (issue 10).
-		rsID, rsSec := e.s.createClient(t, oauth.ClientSpec{Name: "RS", GrantTypes: []string{"client_credentials"}, ResourceServer: true})
+		rsID, rsSec := e.s.CreateClient(t, oauth.ClientSpec{Name: "RS", GrantTypes: []string{"client_credentials"}, ResourceServer: true})
 		m := e.introspectAs(t, rsID, rsSec, tok.AccessToken)
 		if m["active"] != true || m["client_id"] != id {
 			t.Fatalf("introspection %v", m)
@@ -166,7 +166,7 @@ func TestE2EPromptAndConsent(t *testing.T) {
 			expectError(t, newAuthRequest(t, base, prompt("none")), "login_required")
 		}},
 		{"first authorization asks for consent", func(t *testing.T) {
-			s.login(t, c, e2eUser, e2ePassword)
+			s.Login(t, c, e2eUser, e2ePassword)
 			ar := newAuthRequest(t, base)
 			page := expectConsentPage(t, ar)
 			code := e.code(t, ar, decide(t, page, "allow"))
@@ -222,14 +222,14 @@ func TestE2ERedirectURIExactMatch(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t)
 	const registered = "https://app.example.com/cb"
-	id, sec := e.s.createClient(t, oauth.ClientSpec{Name: "Registered", RedirectURIs: []string{registered, e2eRedirect}})
+	id, sec := e.s.CreateClient(t, oauth.ClientSpec{Name: "Registered", RedirectURIs: []string{registered, e2eRedirect}})
 
 	signedIn := e.c
 	{ // sign in and consent once so that a mismatch cannot hide behind the login page
 		conf := &oauth2.Config{ClientID: id, ClientSecret: sec, RedirectURL: e2eRedirect, Scopes: []string{"openid"},
 			Endpoint: oauth2.Endpoint{AuthURL: e.s.URL + "/oauth/authorize", TokenURL: e.s.URL + "/oauth/token"}}
 		ar := newAuthRequest(t, conf)
-		e.code(t, ar, e.s.authorize(t, signedIn, ar.url, e2eUser, e2ePassword, "allow"))
+		e.code(t, ar, e.s.Authorize(t, signedIn, ar.url, e2eUser, e2ePassword, "allow"))
 	}
 
 	authURL := func(clientID, redirect string) string {

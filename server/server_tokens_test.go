@@ -1,4 +1,4 @@
-package main
+package server_test
 
 // End-to-end tests of the OAuth 2.0 / OpenID Connect surface (SPEC §3.1),
 // driven by golang.org/x/oauth2 and a cookie-keeping browser against the
@@ -63,7 +63,7 @@ func TestE2EClientCredentials(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t)
 	s := e.s
-	id, sec := s.createClient(t, oauth.ClientSpec{Name: "Service", GrantTypes: []string{"client_credentials"}, Scopes: []string{"users:read", "keys:verify"}})
+	id, sec := s.CreateClient(t, oauth.ClientSpec{Name: "Service", GrantTypes: []string{"client_credentials"}, Scopes: []string{"users:read", "keys:verify"}})
 	scopes := []string{"users:read", "keys:verify"}
 
 	checkToken := func(t *testing.T, access string, wantScopes []string) {
@@ -166,7 +166,7 @@ func TestE2ERevocation(t *testing.T) {
 
 	t.Run("another client cannot revoke", func(t *testing.T) {
 		tok := e.tokens(t, e.conf)
-		id2, sec2 := e.s.createClient(t, oauth.ClientSpec{Name: "Other", RedirectURIs: []string{e2eRedirect}})
+		id2, sec2 := e.s.CreateClient(t, oauth.ClientSpec{Name: "Other", RedirectURIs: []string{e2eRedirect}})
 		_, _ = postValues(t, e.s.URL+"/oauth/revoke", url.Values{"token": {tok.AccessToken}}, basicAuth(id2, sec2))
 		e.wantActive(t, "token revoked by another client", tok.AccessToken, true)
 	})

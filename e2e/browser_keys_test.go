@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"net/http"
@@ -13,7 +13,7 @@ func TestBrowserKeys(t *testing.T) {
 	chromiumPath(t) // skip early when there is no browser
 	s := newTestServer(t)
 	const password = "kay-long-password-2026"
-	s.createUser(t, "kay", password)
+	s.CreateUser(t, "kay", password)
 	b := newChrome(t, s.URL, browserTimeout)
 
 	b.open("/keys")

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -86,7 +86,7 @@ func TestBrowserSignupConsentRevoke(t *testing.T) {
 	chromiumPath(t) // skip early when there is no browser
 	s := newTestServer(t)
 	app := newClientApp(t)
-	clientID, clientSecret := s.createClient(t, oauth.ClientSpec{
+	clientID, clientSecret := s.CreateClient(t, oauth.ClientSpec{
 		Name: "Photo Printer", RedirectURIs: []string{app.URL + "/cb"}, ClientURI: "https://photos.example/",
 		Scopes: []string{"openid", "profile", "email", "offline_access"},
 	})
@@ -116,7 +116,7 @@ func TestBrowserSignupConsentRevoke(t *testing.T) {
 	b.wantText(".session-user", "alice")
 	b.shoot("home")
 
-	u, err := s.app.db.GetUserByUsername(ctx, "alice")
+	u, err := s.App.DB().GetUserByUsername(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestBrowserAppsRegisterRotate(t *testing.T) {
 	chromiumPath(t) // skip early when there is no browser
 	s := newTestServer(t)
 	const password = "bob-long-password-2025"
-	s.createUser(t, "bob", password)
+	s.CreateUser(t, "bob", password)
 	b := newChrome(t, s.URL, browserTimeout)
 	ctx := b.ctx
 
@@ -294,7 +294,7 @@ func TestBrowserAppsRegisterRotate(t *testing.T) {
 	wantOAuthError(t, "secret of a deleted app", err, "invalid_client")
 
 	// Someone else's app is not found.
-	otherID, _ := s.createClient(t, oauth.ClientSpec{Name: "Not Bob's", GrantTypes: []string{"client_credentials"}, OwnerID: "someone-else"})
+	otherID, _ := s.CreateClient(t, oauth.ClientSpec{Name: "Not Bob's", GrantTypes: []string{"client_credentials"}, OwnerID: "someone-else"})
 	if st := b.open("/apps/" + otherID); st != http.StatusNotFound {
 		t.Fatalf("another user's app: %d, want 404", st)
 	}
@@ -331,10 +331,10 @@ func jsString(s string) string {
 func TestAccountPagesNeedCSRF(t *testing.T) {
 	s := newTestServer(t)
 	const password = "carol-long-password-1"
-	u := s.createUser(t, "carol", password)
-	appID, _ := s.createClient(t, oauth.ClientSpec{Name: "Carol's App", OwnerID: u.ID, GrantTypes: []string{"client_credentials"}})
+	u := s.CreateUser(t, "carol", password)
+	appID, _ := s.CreateClient(t, oauth.ClientSpec{Name: "Carol's App", OwnerID: u.ID, GrantTypes: []string{"client_credentials"}})
 	c := browser(t)
-	s.login(t, c, "carol", password)
+	s.Login(t, c, "carol", password)
 	_, page := get(t, c, s.URL+"/apps/"+appID)
 	good := formValue(t, csrfRe, page)
 
@@ -371,13 +371,13 @@ func TestAccountPagesNeedCSRF(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	if _, err := s.app.db.GetUserByUsername(ctx, "mallory"); err == nil {
+	if _, err := s.App.DB().GetUserByUsername(ctx, "mallory"); err == nil {
 		t.Error("a user was created without a CSRF token")
 	}
-	if cl, err := s.app.db.GetClient(ctx, appID); err != nil || cl.Name != "Carol's App" {
+	if cl, err := s.App.DB().GetClient(ctx, appID); err != nil || cl.Name != "Carol's App" {
 		t.Errorf("the app changed without a CSRF token: %+v, %v", cl, err)
 	}
-	if cs, _ := s.app.db.ListClientsByOwner(ctx, u.ID); len(cs) != 1 {
+	if cs, _ := s.App.DB().ListClientsByOwner(ctx, u.ID); len(cs) != 1 {
 		t.Errorf("%d apps, want 1", len(cs))
 	}
 	// With the right token the same edit goes through.

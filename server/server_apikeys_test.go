@@ -1,8 +1,7 @@
-package main
+package server_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,40 +11,9 @@ import (
 	"github.com/latchkey/latchkey/oauth"
 )
 
-// apiCall sends one API request and decodes a JSON answer.
-func apiCall(t testing.TB, method, u, auth, body string) (int, map[string]any, http.Header) {
-	t.Helper()
-	req, _ := http.NewRequest(method, u, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &m); err != nil {
-			t.Fatalf("%s %s: non-JSON answer %d: %s", method, u, resp.StatusCode, raw)
-		}
-	}
-	return resp.StatusCode, m, resp.Header
-}
-
-func basicHeader(user, pass string) string {
-	r, _ := http.NewRequest("GET", "/", nil)
-	r.SetBasicAuth(user, pass)
-	return r.Header.Get("Authorization")
-}
-
 func TestAPIKeyLifecycle(t *testing.T) {
 	s := newTestServer(t)
-	s.createUser(t, "dana", "dana-password-123")
+	s.CreateUser(t, "dana", "dana-password-123")
 	pw := basicHeader("dana", "dana-password-123")
 
 	// POST /user/keys with handle/alias, then GET /user/keys/{handle}, then GET /user.
@@ -147,7 +115,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	}
 
 	// Resource servers: a client token with keys:verify.
-	cid, csec := s.createClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}})
+	cid, csec := s.CreateClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}})
 	rsAuth := "Bearer " + clientToken(t, s, cid, csec, "keys:verify")
 	for _, tc := range []struct {
 		key, code string
@@ -178,7 +146,7 @@ func mustJSON(v any) string {
 // like the login form (per username and per IP), with a 429 and Retry-After.
 func TestAPIBasicAuthThrottled(t *testing.T) {
 	s := newTestServer(t)
-	s.createUser(t, "gus", "gus-password-12345")
+	s.CreateUser(t, "gus", "gus-password-12345")
 	for i := 0; i < 10; i++ {
 		if code, body, _ := apiCall(t, "GET", s.URL+"/user/keys", basicHeader("gus", "wrong-guess"), ""); code != 401 || body["error"] != "unauthorized" {
 			t.Fatalf("guess %d: %d %v", i, code, body)
@@ -220,7 +188,7 @@ func introspect(t testing.TB, s *testServer, id, sec, token, hint string) map[st
 // can introspect keys and the tokens exchanged from them.
 func TestFlareStylePrefixAndIntrospection(t *testing.T) {
 	s := newTestServerWith(t, func(c *config.Config) { c.Keys.Prefix = "flr_pat" })
-	s.createUser(t, "flo", "flo-password-12345")
+	s.CreateUser(t, "flo", "flo-password-12345")
 	pw := basicHeader("flo", "flo-password-12345")
 	code, k, _ := apiCall(t, "POST", s.URL+"/user/keys", pw, `{"handle":"scoped","scopes":["users:read","keys:read"],"environment":"test"}`)
 	key, _ := k["key"].(string)
@@ -242,7 +210,7 @@ func TestFlareStylePrefixAndIntrospection(t *testing.T) {
 	}
 	// Only a client flagged as a resource server may introspect keys and
 	// tokens of others (issue 10).
-	id, sec := s.createClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}, ResourceServer: true})
+	id, sec := s.CreateClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}, ResourceServer: true})
 	for _, hint := range []string{"", "api_key"} {
 		m := introspect(t, s, id, sec, key, hint)
 		if m["active"] != true || m["token_type"] != "api_key" || m["key_id"] != k["id"] || m["scope"] != "keys:read users:read" {
@@ -267,7 +235,7 @@ func TestFlareStylePrefixAndIntrospection(t *testing.T) {
 // documented body, never a 5xx.
 func TestMalformedKeys(t *testing.T) {
 	s := newTestServer(t)
-	s.createUser(t, "mal", "mal-password-12345")
+	s.CreateUser(t, "mal", "mal-password-12345")
 	_, k, _ := apiCall(t, "POST", s.URL+"/user/keys", basicHeader("mal", "mal-password-12345"), `{"handle":"good"}`)
 	good := k["key"].(string)
 	flip := good[:len(good)-1] + map[bool]string{true: "A", false: "B"}[good[len(good)-1] != 'A']
@@ -307,7 +275,7 @@ func TestMalformedKeys(t *testing.T) {
 // password sees the key again, nobody else does; PATCH only narrows.
 func TestRecoverableKeysAndPatch(t *testing.T) {
 	s := newTestServerWith(t, func(c *config.Config) { c.Keys.Recoverable = true })
-	s.createUser(t, "rex", "rex-password-12345")
+	s.CreateUser(t, "rex", "rex-password-12345")
 	pw := basicHeader("rex", "rex-password-12345")
 	_, k, _ := apiCall(t, "POST", s.URL+"/user/keys", pw, `{"handle":"r","scopes":["keys:read","keys:write","users:read"]}`)
 	key := k["key"].(string)

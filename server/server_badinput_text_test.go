@@ -1,18 +1,19 @@
-package main
+package server_test
 
 import (
 	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/internal/servertest"
 )
 
 // textServer starts the whole server on backend b with one user, and
 // returns it with that user's Basic Authorization header.
-func textServer(t *testing.T, b testBackend) (*testServer, string) {
+func textServer(t *testing.T, b servertest.Backend) (*testServer, string) {
 	t.Helper()
-	s := newTestServerWith(t, func(c *config.Config) { b.configure(t, c) })
-	s.createUser(t, "nina", "nina-password-123")
+	s := newTestServerWith(t, func(c *config.Config) { b.Configure(t, c) })
+	s.CreateUser(t, "nina", "nina-password-123")
 	return s, basicHeader("nina", "nina-password-123")
 }
 
@@ -31,7 +32,7 @@ func wantInvalidRequest(t *testing.T, what string, code int, body map[string]any
 func TestNULInKeyHandlePathIs400(t *testing.T) {
 	t.Parallel()
 	for _, b := range testBackends(t) {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			s, pw := textServer(t, b)
 			if code, k, _ := apiCall(t, "POST", s.URL+"/user/keys", pw, `{"handle":"abc"}`); code != 201 {
@@ -61,7 +62,7 @@ func TestNULInKeyHandlePathIs400(t *testing.T) {
 func TestNULInKeyAliasIs400(t *testing.T) {
 	t.Parallel()
 	for _, b := range testBackends(t) {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			s, pw := textServer(t, b)
 			for _, body := range []string{
@@ -83,41 +84,6 @@ func TestNULInKeyAliasIs400(t *testing.T) {
 			wantInvalidRequest(t, "patch", code, m)
 			if code, k, _ := apiCall(t, "GET", s.URL+"/user/keys/k1", pw, ""); code != 200 || k["alias"] != "Zoë's key" {
 				t.Fatalf("the key after a refused patch: %d %v", code, k)
-			}
-		})
-	}
-}
-
-// TestCLIRefusesBadText: `user create` and `client create` refuse a NUL
-// byte or invalid UTF-8 in any flag as a usage error (exit 2) and store
-// nothing, on every backend.
-func TestCLIRefusesBadText(t *testing.T) {
-	for _, b := range testBackends(t) {
-		t.Run(b.name, func(t *testing.T) {
-			cliEnv(t)
-			if b.name == "postgres" {
-				t.Setenv("LATCHKEY_STORAGE_DSN", postgresSchemaDSN(t))
-			}
-			for _, tc := range []struct {
-				name string
-				args []string
-				flag string
-			}{
-				{"NUL in username", []string{"user", "create", "--username", "op\x00s", "--password", "a-long-password-1"}, "--username"},
-				{"invalid UTF-8 in username", []string{"user", "create", "--username", "op\xffs", "--password", "a-long-password-1"}, "--username"},
-				{"NUL in password", []string{"user", "create", "--username", "ops", "--password", "a-long-password-1\x00"}, "--password"},
-				{"invalid UTF-8 in email", []string{"user", "create", "--username", "ops", "--password", "a-long-password-1", "--email", "ops@\xff"}, "--email"},
-				{"NUL in client name", []string{"client", "create", "--name", "App\x00", "--redirect-uri", "https://a.example/cb"}, "--name"},
-				{"invalid UTF-8 in redirect URI", []string{"client", "create", "--name", "App", "--redirect-uri", "https://a.example/cb\xff"}, "--redirect-uri"},
-			} {
-				code, out, errs := runCLI(t, tc.args...)
-				if code != 2 || out != "" || !strings.Contains(errs, tc.flag+" holds a NUL byte or is not valid UTF-8") {
-					t.Errorf("%s: exit %d, stdout %q, stderr %q", tc.name, code, out, errs)
-				}
-			}
-			// Nothing was stored: the username is still free.
-			if code, _, errs := runCLI(t, "user", "create", "--username", "ops", "--password", "a-long-password-1"); code != 0 {
-				t.Fatalf("user create: %d %s", code, errs)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package main
+package server_test
 
 // End-to-end tests of the OAuth 2.0 / OpenID Connect surface (SPEC §3.1),
 // driven by golang.org/x/oauth2 and a cookie-keeping browser against the
@@ -45,8 +45,8 @@ type e2eEnv struct {
 func newE2E(t *testing.T) *e2eEnv {
 	t.Helper()
 	s := newTestServer(t)
-	u := s.createUser(t, e2eUser, e2ePassword)
-	id, sec := s.createClient(t, oauth.ClientSpec{Name: "Web App", RedirectURIs: []string{e2eRedirect}})
+	u := s.CreateUser(t, e2eUser, e2ePassword)
+	id, sec := s.CreateClient(t, oauth.ClientSpec{Name: "Web App", RedirectURIs: []string{e2eRedirect}})
 	return &e2eEnv{s: s, user: u, c: browser(t), conf: &oauth2.Config{
 		ClientID: id, ClientSecret: sec, RedirectURL: e2eRedirect,
 		Endpoint: oauth2.Endpoint{
@@ -143,7 +143,7 @@ func (e *e2eEnv) authError(t testing.TB, ar *authRequest, u *url.URL, want strin
 func (e *e2eEnv) codeFor(t testing.TB, conf *oauth2.Config) (*authRequest, string) {
 	t.Helper()
 	ar := newAuthRequest(t, conf)
-	u := e.s.authorize(t, e.c, ar.url, e2eUser, e2ePassword, "allow")
+	u := e.s.Authorize(t, e.c, ar.url, e2eUser, e2ePassword, "allow")
 	return ar, e.code(t, ar, u)
 }
 

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/metrics"
-	"github.com/latchkey/latchkey/server"
 )
 
 // newMetrics builds the registry /metrics serves — with the Go runtime and
@@ -35,7 +34,7 @@ func newMetrics(cfg *config.Config) (*prometheus.Registry, *metrics.Metrics, err
 
 // watchMetrics registers what is read when /metrics is scraped: the
 // verification and read caches' counters and the database pools.
-func (a *app) watchMetrics() error {
+func (a *App) watchMetrics() error {
 	if a.metrics == nil {
 		return nil
 	}
@@ -55,14 +54,14 @@ func (a *app) watchMetrics() error {
 }
 
 // observability returns the server's metrics and readiness dependencies.
-func (a *app) observability(d server.Deps) server.Deps {
+func (a *App) observability(d Deps) Deps {
 	if a.metrics != nil {
 		d.Metrics = metrics.Handler(a.registry, a.cfg.Metrics.Token)
 		d.Observer = a.metrics
 	}
 	if a.redis != nil {
 		rdb := a.redis
-		d.Redis = server.PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+		d.Redis = PingFunc(func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 		// Failing closed, every rate-limited request is refused while
 		// Redis is down: the instance is not ready.
 		d.RedisRequired = !a.cfg.RateLimits.FailOpen

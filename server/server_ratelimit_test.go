@@ -1,4 +1,4 @@
-package main
+package server_test
 
 import (
 	"encoding/json"
@@ -36,7 +36,7 @@ func createTierKey(t *testing.T, s *testServer, pw, handle, tier, scopes string)
 
 func TestAPIRateLimitHeadersAnd429(t *testing.T) {
 	s := newTestServerWith(t, withTinyTier)
-	s.createUser(t, "rita", "rita-password-123")
+	s.CreateUser(t, "rita", "rita-password-123")
 	pw := basicHeader("rita", "rita-password-123")
 	key := createTierKey(t, s, pw, "tiny", "tiny", `["users:read"]`)
 
@@ -88,7 +88,7 @@ func TestAPIRateLimitHeadersAnd429(t *testing.T) {
 
 func TestAPIRateLimitAfterAuthErrors(t *testing.T) {
 	s := newTestServerWith(t, withTinyTier)
-	s.createUser(t, "omar", "omar-password-123")
+	s.CreateUser(t, "omar", "omar-password-123")
 	pw := basicHeader("omar", "omar-password-123")
 	key := createTierKey(t, s, pw, "ro", "tiny", `["users:read"]`)
 	code, _, h := apiCall(t, "POST", s.URL+"/user/keys", "Bearer "+key, `{"handle":"x"}`)
@@ -105,7 +105,7 @@ func TestAPIRateLimitAfterAuthErrors(t *testing.T) {
 // key's budget, and /v1/keys/verify reports it without spending.
 func TestAPITokenSharesKeyBudget(t *testing.T) {
 	s := newTestServerWith(t, withTinyTier)
-	s.createUser(t, "tess", "tess-password-123")
+	s.CreateUser(t, "tess", "tess-password-123")
 	pw := basicHeader("tess", "tess-password-123")
 	key := createTierKey(t, s, pw, "tiny", "tiny", `["users:read"]`)
 	verifier := createTierKey(t, s, pw, "rs", "pro", `["keys:verify"]`)
@@ -161,7 +161,7 @@ func TestAPIRateLimitRedisDown(t *testing.T) {
 				c.Redis.URL = "redis://127.0.0.1:1/0?dial_timeout=100ms&max_retries=-1"
 				c.RateLimits.FailOpen = tc.failOpen
 			})
-			s.createUser(t, "uma", "uma-password-123")
+			s.CreateUser(t, "uma", "uma-password-123")
 			code, body, h := apiCall(t, "GET", s.URL+"/user", basicHeader("uma", "uma-password-123"), "")
 			if code != tc.code || h.Get("X-RateLimit-Limit") != "" {
 				t.Fatalf("%d %v %v", code, body, h)
@@ -170,7 +170,7 @@ func TestAPIRateLimitRedisDown(t *testing.T) {
 				t.Fatalf("body %v", body)
 			}
 			// The token endpoint follows the same setting.
-			id, sec := s.createClient(t, oauth.ClientSpec{Name: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"users:read"}})
+			id, sec := s.CreateClient(t, oauth.ClientSpec{Name: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"users:read"}})
 			req, _ := http.NewRequest("POST", s.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.SetBasicAuth(id, sec)
@@ -199,7 +199,7 @@ func TestAPIRateLimitSharedRedis(t *testing.T) {
 		c.Redis.URL = url
 		withTinyTier(c)
 	})
-	s.createUser(t, "vic", "vic-password-123")
+	s.CreateUser(t, "vic", "vic-password-123")
 	key := createTierKey(t, s, basicHeader("vic", "vic-password-123"), "tiny", "tiny", `["users:read"]`)
 	for i := 1; i <= 4; i++ {
 		code, _, h := apiCall(t, "GET", s.URL+"/user", "Bearer "+key, "")
@@ -214,7 +214,7 @@ func TestAPIRateLimitSharedRedis(t *testing.T) {
 // source IP at rate_limits.token_per_minute.
 func TestCredentialFailuresPerIP(t *testing.T) {
 	s := newTestServerWith(t, func(c *config.Config) { c.RateLimits.TokenPerMinute = 3 })
-	s.createUser(t, "wes", "wes-password-123")
+	s.CreateUser(t, "wes", "wes-password-123")
 	pw := basicHeader("wes", "wes-password-123")
 	verifier := createTierKey(t, s, pw, "rs", "pro", `["keys:verify"]`)
 	good := createTierKey(t, s, pw, "good", "free", `["users:read"]`)
@@ -248,8 +248,8 @@ func TestCredentialFailuresPerIP(t *testing.T) {
 func TestTokenEndpointPerClient(t *testing.T) {
 	s := newTestServerWith(t, func(c *config.Config) { c.RateLimits.TokenPerMinute = 3 })
 	spec := oauth.ClientSpec{Name: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"users:read"}}
-	id, sec := s.createClient(t, spec)
-	id2, sec2 := s.createClient(t, spec)
+	id, sec := s.CreateClient(t, spec)
+	id2, sec2 := s.CreateClient(t, spec)
 	token := func(id, sec string) (int, map[string]any, http.Header) {
 		t.Helper()
 		req, _ := http.NewRequest("POST", s.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials&scope=users:read"))
@@ -297,7 +297,7 @@ func TestTwoInstancesShareOneBudget(t *testing.T) {
 	}
 	a := newTestServerWith(t, cfg)
 	b := newTestServerWith(t, cfg)
-	a.createUser(t, "twin", "twin-password-123")
+	a.CreateUser(t, "twin", "twin-password-123")
 	key := createTierKey(t, a, basicHeader("twin", "twin-password-123"), "twins", "shared", `["users:read"]`)
 
 	var ok, refused, other atomic.Int64
@@ -340,7 +340,7 @@ func TestTwoInstancesShareOneBudget(t *testing.T) {
 // spends the budget of the tier it was registered with.
 func TestClientTier(t *testing.T) {
 	s := newTestServerWith(t, withTinyTier)
-	id, sec := s.createClient(t, oauth.ClientSpec{Name: "tiny-bot", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}, Tier: "tiny"})
+	id, sec := s.CreateClient(t, oauth.ClientSpec{Name: "tiny-bot", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}, Tier: "tiny"})
 	auth := "Bearer " + clientToken(t, s, id, sec, "keys:verify")
 	for i := 1; i <= 4; i++ {
 		code, _, h := apiCall(t, "GET", s.URL+"/tokens/test", auth, "")
@@ -372,7 +372,7 @@ func TestTwoInstancesShareGuessingThrottle(t *testing.T) {
 	a := newTestServerWith(t, cfg(prefix))
 	b := newTestServerWith(t, cfg(prefix))
 	other := newTestServerWith(t, cfg(prefix+"other:"))
-	a.createUser(t, "vera", "vera-password-123")
+	a.CreateUser(t, "vera", "vera-password-123")
 	wrong, right := basicHeader("vera", "not-her-password"), basicHeader("vera", "vera-password-123")
 
 	for i, s := range []*testServer{a, b, a} { // 3 failures over two instances

@@ -1,4 +1,4 @@
-package main
+package server_test
 
 import (
 	"net/http"
@@ -14,12 +14,12 @@ var newKeyRe = regexp.MustCompile(`id="new-key" type="text" value="([^"]+)"`)
 // a key, read it once from the page, use it, rotate with no grace, revoke.
 func TestKeysPages(t *testing.T) {
 	s := newTestServer(t)
-	s.createUser(t, "kim", "kim-password-12345")
+	s.CreateUser(t, "kim", "kim-password-12345")
 	b := browser(t)
 	if resp, _ := get(t, b, s.URL+"/keys"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=%2Fkeys") {
 		t.Fatalf("anonymous /keys: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	s.login(t, b, "kim", "kim-password-12345")
+	s.Login(t, b, "kim", "kim-password-12345")
 	resp, page := get(t, b, s.URL+"/keys")
 	if resp.StatusCode != 200 || !strings.Contains(page, "You have no API keys yet") {
 		t.Fatalf("empty /keys: %d\n%s", resp.StatusCode, page)
@@ -98,9 +98,9 @@ func TestKeysPages(t *testing.T) {
 		t.Fatalf("flash and status after revoke:\n%s", page)
 	}
 	// Someone else's key is not found.
-	s.createUser(t, "lee", "lee-password-12345")
+	s.CreateUser(t, "lee", "lee-password-12345")
 	other := browser(t)
-	s.login(t, other, "lee", "lee-password-12345")
+	s.Login(t, other, "lee", "lee-password-12345")
 	if resp, _ := get(t, other, s.URL+"/keys/deploy"); resp.StatusCode != 404 {
 		t.Fatalf("another user's key: %d", resp.StatusCode)
 	}

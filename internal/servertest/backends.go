@@ -1,4 +1,4 @@
-package main
+package servertest
 
 import (
 	"context"
@@ -16,42 +16,44 @@ import (
 	"github.com/latchkey/latchkey/config"
 )
 
-// postgresDSNEnv names the PostgreSQL the root suites also run on, e.g.
-// postgres://postgres@127.0.0.1:5432/test?sslmode=disable (.ci/run sets it).
-const postgresDSNEnv = "LATCHKEY_TEST_POSTGRES_DSN"
+// PostgresDSNEnv names the PostgreSQL the whole-server suites also run on,
+// e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable (.ci/run
+// sets it).
+const PostgresDSNEnv = "LATCHKEY_TEST_POSTGRES_DSN"
 
-// testBackend is a storage backend a root suite runs against: configure
-// points a server's configuration at a fresh, empty database of its kind.
-type testBackend struct {
-	name      string
-	configure func(t testing.TB, c *config.Config)
+// Backend is a storage backend a whole-server suite runs against:
+// Configure points a server's configuration at a fresh, empty database of
+// its kind.
+type Backend struct {
+	Name      string
+	Configure func(t testing.TB, c *config.Config)
 }
 
-// testBackends returns SQLite (the configuration's default, a file in the
+// Backends returns SQLite (the configuration's default, a file in the
 // test's data directory) and, when LATCHKEY_TEST_POSTGRES_DSN is set,
 // PostgreSQL in a fresh schema per server. PostgreSQL refuses text that
 // SQLite stores (NUL bytes, invalid UTF-8), so bad-input suites run on both.
-func testBackends(t testing.TB) []testBackend {
+func Backends(t testing.TB) []Backend {
 	t.Helper()
-	bs := []testBackend{{name: "sqlite", configure: func(testing.TB, *config.Config) {}}}
-	if os.Getenv(postgresDSNEnv) == "" {
-		t.Logf("%s is not set; running on SQLite only", postgresDSNEnv)
+	bs := []Backend{{Name: "sqlite", Configure: func(testing.TB, *config.Config) {}}}
+	if os.Getenv(PostgresDSNEnv) == "" {
+		t.Logf("%s is not set; running on SQLite only", PostgresDSNEnv)
 		return bs
 	}
-	return append(bs, testBackend{name: "postgres", configure: func(t testing.TB, c *config.Config) {
-		c.Storage.DSN = postgresSchemaDSN(t)
+	return append(bs, Backend{Name: "postgres", Configure: func(t testing.TB, c *config.Config) {
+		c.Storage.DSN = PostgresSchemaDSN(t)
 	}})
 }
 
-// postgresSchemaDSN creates a uniquely named schema on the PostgreSQL named
+// PostgresSchemaDSN creates a uniquely named schema on the PostgreSQL named
 // by LATCHKEY_TEST_POSTGRES_DSN, drops it when t ends, and returns the DSN
 // with that schema as its search_path.
-func postgresSchemaDSN(t testing.TB) string {
+func PostgresSchemaDSN(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv(postgresDSNEnv)
+	base := os.Getenv(PostgresDSNEnv)
 	admin, err := gorm.Open(gormpg.Open(base), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
-		t.Fatalf("PostgreSQL at %s: %v", postgresDSNEnv, err)
+		t.Fatalf("PostgreSQL at %s: %v", PostgresDSNEnv, err)
 	}
 	sqlDB, err := admin.DB()
 	if err != nil {
@@ -76,7 +78,7 @@ func postgresSchemaDSN(t testing.TB) string {
 	})
 	u, err := url.Parse(base)
 	if err != nil {
-		t.Fatalf("parse %s: %v", postgresDSNEnv, err)
+		t.Fatalf("parse %s: %v", PostgresDSNEnv, err)
 	}
 	q := u.Query()
 	q.Set("search_path", schema)

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/server"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// listFlag collects a repeatable flag; each value may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+// Set implements pflag.Value.
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// Type implements pflag.Value.
+func (l *listFlag) Type() string { return "list" }
+
+var _ pflag.Value = (*listFlag)(nil)
+
+func newUserCommand(stdout, stderr io.Writer) *cobra.Command {
+	user := &cobra.Command{Use: "user", Short: "Manage user accounts", RunE: needSubcommand}
+	var f userFlags
+	output := outputJSON
+	create := &cobra.Command{
+		Use:   "create --username U --password P [--email E] [--name N] [--admin]",
+		Short: "Create a user who can sign in",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := flagText(cmd.Flags()); err != nil {
+				return err
+			}
+			return withApp(cmd.Context(), stderr, false, func(a *server.App) error {
+				return userCreate(cmd.Context(), a, f, output, stdout)
+			})
+		},
+	}
+	fs := create.Flags()
+	fs.StringVar(&f.username, "username", "", "username (required)")
+	fs.StringVar(&f.password, "password", "", "password (required, at least 12 characters)")
+	fs.StringVar(&f.email, "email", "", "email address")
+	fs.StringVar(&f.name, "name", "", "display name")
+	fs.BoolVar(&f.admin, "admin", false, "make the user an administrator")
+	output.register(create)
+	user.AddCommand(create)
+	return user
+}
+
+// userFlags are the flags of `latchkey user create`.
+type userFlags struct {
+	username, password, email, name string
+	admin                           bool
+}
+
+func userCreate(ctx context.Context, a *server.App, f userFlags, output outputFlag, out io.Writer) error {
+	if f.username == "" || f.password == "" {
+		return fmt.Errorf("%w: --username and --password are required", errUsage)
+	}
+	if len(f.password) < 12 {
+		return fmt.Errorf("%w: the password must be at least 12 characters", errUsage)
+	}
+	hash, err := secret.HashPassword(f.password)
+	if err != nil {
+		return err
+	}
+	u := &storage.User{ID: uuid.NewString(), Username: f.username, Email: f.email, Name: f.name, PasswordHash: hash, Admin: f.admin}
+	if err := a.DB().CreateUser(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return fmt.Errorf("the username %q is taken", f.username)
+		}
+		return err
+	}
+	return output.print(out, []string{"id", "username", "email", "admin"},
+		map[string]any{"id": u.ID, "username": u.Username, "email": u.Email, "admin": u.Admin})
+}
+
+func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
+	client := &cobra.Command{Use: "client", Short: "Manage OAuth clients", RunE: needSubcommand}
+	var (
+		name, method, owner, tier   string
+		redirects, grants, scopes   listFlag
+		public, requirePKCE, resSrv bool
+	)
+	output := outputJSON
+	create := &cobra.Command{
+		Use:   "create --name N --redirect-uri URI [--redirect-uri URI ...] [flags]",
+		Short: "Register an OAuth client and print its id and secret",
+		Long: "Register an OAuth client and print its id and, for a confidential client, its secret\n" +
+			"(shown only this once). The JSON output is the default.",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := flagText(cmd.Flags()); err != nil {
+				return err
+			}
+			cfg, err := loadConfig()
+			if err != nil {
+				return runError{err}
+			}
+			if tier != "" && !slices.ContainsFunc(cfg.RateLimits.Tiers, func(t config.Tier) bool { return t.Name == tier }) {
+				return fmt.Errorf("%w: unknown tier %q (see rate_limits.tiers)", errUsage, tier)
+			}
+			return withConfigApp(cmd.Context(), cfg, stderr, false, func(a *server.App) error {
+				rec, plain, err := a.CreateClient(cmd.Context(), oauth.ClientSpec{
+					Name: name, OwnerID: owner, RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes,
+					Public: public, AuthMethod: method, Tier: tier, RequirePKCE: requirePKCE, ResourceServer: resSrv,
+				})
+				if err != nil {
+					return err
+				}
+				return printClient(stdout, output, rec, plain)
+			})
+		},
+	}
+	fs := create.Flags()
+	fs.StringVar(&name, "name", "", "client name (required)")
+	fs.Var(&redirects, "redirect-uri", "redirect URI (repeatable or comma-separated)")
+	fs.Var(&grants, "grant-types", "grant types, comma-separated (default authorization_code,refresh_token)")
+	fs.Var(&scopes, "scopes", "allowed scopes, comma-separated (default openid,profile,email,offline_access)")
+	fs.BoolVar(&public, "public", false, "public client (no secret; PKCE required)")
+	fs.StringVar(&method, "auth-method", "", "token endpoint auth method: client_secret_basic, client_secret_post (default: both)")
+	fs.StringVar(&owner, "owner", "", "id of the user who owns the client")
+	fs.StringVar(&tier, "tier", "", "rate-limit tier of the client's own requests (default: rate_limits.default_tier)")
+	fs.BoolVar(&requirePKCE, "require-pkce", true, "refuse authorization requests without PKCE (always on for public clients)")
+	fs.BoolVar(&resSrv, "resource-server", false, "may introspect every token and API key (other clients only their own tokens)")
+	output.register(create)
+	client.AddCommand(create)
+	return client
+}
+
+// printClient prints a created client; the secret only when there is one.
+func printClient(out io.Writer, output outputFlag, rec *storage.Client, plain string) error {
+	method := rec.TokenEndpointAuthMethod
+	if method == "" {
+		method = "client_secret_basic"
+	}
+	res := map[string]any{
+		"client_id": rec.ID, "name": rec.Name, "redirect_uris": rec.RedirectURIs, "grant_types": rec.GrantTypes,
+		"scopes": rec.Scopes, "public": rec.Public, "token_endpoint_auth_method": method, "tier": rec.Tier,
+		"require_pkce": rec.RequirePKCE, "resource_server": rec.ResourceServer,
+	}
+	order := []string{"client_id", "client_secret", "name", "redirect_uris", "grant_types", "scopes", "public",
+		"token_endpoint_auth_method", "tier", "require_pkce", "resource_server"}
+	if plain != "" {
+		res["client_secret"] = plain
+	}
+	return output.print(out, order, res)
+}

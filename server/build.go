@@ -1,0 +1,329 @@
+package server
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/keys"
+	"github.com/latchkey/latchkey/metrics"
+	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/ratelimit"
+	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Subscriber is an in-process cache a Bus keeps coherent with the other
+// instances (*storage.DB's read caches, keys.Service's verification cache).
+type Subscriber interface {
+	// Invalidate drops the cached copy of one record.
+	Invalidate(inv storage.Invalidation)
+	// SetListening reports whether invalidations are arriving; on false
+	// the subscriber bypasses its cache until true.
+	SetListening(ok bool)
+}
+
+// Bus delivers the cache invalidations published by every instance sharing
+// the database (the PostgreSQL listener). Until it connects, its
+// subscribers bypass their caches.
+type Bus interface {
+	// Subscribe adds s, telling it at once whether the bus is connected.
+	Subscribe(s Subscriber)
+	// Run delivers invalidations until ctx is done.
+	Run(ctx context.Context)
+}
+
+// OpenStorage opens the configured database: the caller (cmd/latchkey, or a
+// test) names the concrete driver. It returns the invalidation bus to run
+// beside it, or nil when the driver has none (SQLite).
+type OpenStorage func(cfg *config.Config, log *slog.Logger) (*storage.DB, Bus, error)
+
+// Infra is what the caller of Build chooses: the storage driver and the
+// logger.
+type Infra struct {
+	// Open opens the database (required).
+	Open OpenStorage
+	// Logger receives every log line (required; see NewLogger).
+	Logger *slog.Logger
+	// OnListening, when set, is called by Run once the listener is bound.
+	OnListening func(addr net.Addr)
+}
+
+// App is Latchkey wired from its configuration: storage (migrated when
+// storage.auto_migrate is set), secrets, the OAuth provider, the API-key
+// service, rate limits, metrics and the HTTP handler.
+type App struct {
+	cfg      *config.Config
+	secrets  *config.Secrets
+	db       *storage.DB
+	provider *oauth.Provider
+	keys     *keys.Service
+	log      *slog.Logger
+	// limiter holds the API and token-endpoint rate limits; redis is its
+	// client when redis.url is set.
+	limiter ratelimit.Limiter
+	redis   *redis.Client
+	// migrated lists the migrations Build applied; schemaVersion is the
+	// database's version after that.
+	migrated      []storage.Migration
+	schemaVersion int
+	// metrics and the registry /metrics serves; nil when metrics are off.
+	metrics  *metrics.Metrics
+	registry *prometheus.Registry
+	// bus is the cache-invalidation listener (nil on SQLite); Run runs it.
+	// Until it connects, the caches it feeds are bypassed.
+	bus         Bus
+	handler     http.Handler
+	onListening func(net.Addr)
+}
+
+// Build opens storage through infra.Open (migrating it when
+// storage.auto_migrate is set), loads or generates secrets, composes the
+// OAuth provider and the key service, and builds the HTTP handler. Close
+// the App when done.
+func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
+	log := infra.Logger
+	if cfg.OAuth.JWTAccessTokens {
+		return nil, errors.New("oauth.jwt_access_tokens: RFC 9068 JWT access tokens are not available yet; set it to false")
+	}
+	sec, err := cfg.EnsureSecrets()
+	if err != nil {
+		return nil, err
+	}
+	if sec.DataDirWasMode != 0 {
+		log.Warn("data_dir was open to other users; tightened to 0700", "data_dir", cfg.DataDir, "was", sec.DataDirWasMode.String())
+	}
+	reg, m, err := newMetrics(cfg)
+	if err != nil {
+		return nil, err
+	}
+	lim, rdb, err := newLimiter(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if m != nil {
+		lim = ratelimit.Observed(lim, func(error) { m.RateLimitBackendError() })
+	}
+	// Users and clients are cached for storage.cache_ttl; on PostgreSQL,
+	// writes from every instance invalidate at once through the bus.
+	db, bus, err := infra.Open(cfg, log)
+	if err != nil {
+		if rdb != nil {
+			_ = rdb.Close()
+		}
+		return nil, err
+	}
+	fail := func(err error) (*App, error) {
+		_ = db.Close()
+		if rdb != nil {
+			_ = rdb.Close()
+		}
+		return nil, err
+	}
+	migrated, schemaVersion, err := prepareSchema(ctx, db, cfg.Storage.AutoMigrate, log)
+	if err != nil {
+		return fail(err)
+	}
+	hasher, err := secret.NewHasher(sec.PepperVersion, map[int][]byte{sec.PepperVersion: sec.Pepper})
+	if err != nil {
+		return fail(err)
+	}
+	// The provider introspects API keys through the key service, and the
+	// key service revokes exchanged tokens through the provider.
+	var ks *keys.Service
+	p, err := oauth.New(oauth.Config{
+		Issuer:                cfg.Server.Issuer,
+		AccessTokenLifespan:   cfg.OAuth.AccessTokenLifespan.Duration(),
+		RefreshTokenLifespan:  cfg.OAuth.RefreshTokenLifespan.Duration(),
+		AuthorizeCodeLifespan: cfg.OAuth.AuthorizeCodeLifespan.Duration(),
+		IDTokenLifespan:       cfg.OAuth.IDTokenLifespan.Duration(),
+		RefreshFamilyLifetime: cfg.OAuth.RefreshFamilyLifetime.Duration(),
+		HMACKey:               sec.HMACKey,
+		SigningKey:            sec.SigningKey,
+		SigningKeyID:          sec.SigningKeyID,
+		Hasher:                hasher,
+		Scopes:                scopeNames(cfg),
+		MaxBodyBytes:          cfg.Server.MaxBodyBytes,
+		IntrospectKey:         func(ctx context.Context, t string) (map[string]any, bool) { return ks.Introspect(ctx, t) },
+		KeyState:              func(ctx context.Context, id string) (oauth.KeyState, error) { return keyState(ctx, ks, id) },
+		LimitClient:           tokenLimit(cfg, lim, log, m.RateLimited),
+		OnTokenIssued:         m.TokenIssued,
+		Logger:                log,
+		// Failed introspections (bad client credentials, unknown tokens)
+		// per client IP, token_per_minute like the API's credential throttle.
+		IntrospectFailures: newGuessingThrottle(cfg, rdb, m, log, "introspect:", cfg.RateLimits.TokenPerMinute),
+	}, db, db)
+	if err != nil {
+		return fail(err)
+	}
+	ks, err = newKeyService(cfg, sec, hasher, db, p, m.KeyVerified)
+	if err != nil {
+		return fail(err)
+	}
+	// Keys revoked by a storage-level cascade (an OAuth grant or client
+	// ended) leave this process's verification cache at once.
+	db.OnChange(ks.Invalidate)
+	if bus != nil {
+		// Both caches are bypassed from here until the listener connects.
+		bus.Subscribe(db)
+		bus.Subscribe(ks)
+	}
+	a := &App{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log, limiter: lim, redis: rdb, bus: bus,
+		migrated: migrated, schemaVersion: schemaVersion, metrics: m, registry: reg, onListening: infra.OnListening}
+	if err := a.watchMetrics(); err != nil {
+		return fail(err)
+	}
+	if a.handler, err = a.newHandler(); err != nil {
+		return fail(err)
+	}
+	return a, nil
+}
+
+// Handler returns the HTTP handler serving every endpoint.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// DB returns the store the App was built on.
+func (a *App) DB() *storage.DB { return a.db }
+
+// Migrated lists the migrations Build applied (storage.auto_migrate).
+func (a *App) Migrated() []storage.Migration { return a.migrated }
+
+// SchemaVersion is the database's schema version after Build.
+func (a *App) SchemaVersion() int { return a.schemaVersion }
+
+// CreateClient registers an OAuth client as spec describes (the checks of
+// dynamic registration apply) and returns it with its secret ("" for a
+// public client).
+func (a *App) CreateClient(ctx context.Context, spec oauth.ClientSpec) (*storage.Client, string, error) {
+	rec, plain, err := a.provider.NewClientRecord(spec)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := a.db.CreateClient(ctx, rec); err != nil {
+		return nil, "", err
+	}
+	return rec, plain, nil
+}
+
+// Close flushes batched key usage and closes Redis and the database.
+func (a *App) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.keys.Close(ctx); err != nil {
+		a.log.Warn("flush key usage", "error", err)
+	}
+	if a.redis != nil {
+		_ = a.redis.Close()
+	}
+	_ = a.db.Close()
+}
+
+// keyState reports the API key keyID as it is now, for the tokens
+// exchanged from it (oauth.Config.KeyState): through the key service's
+// verification cache, so a revocation, rotation or PATCH reaches the
+// tokens as fast as the key.
+func keyState(ctx context.Context, ks *keys.Service, keyID string) (oauth.KeyState, error) {
+	k, err := ks.Current(ctx, keyID)
+	switch {
+	case errors.Is(err, keys.ErrRevoked), errors.Is(err, keys.ErrExpired), errors.Is(err, keys.ErrNotFound):
+		return oauth.KeyState{}, fmt.Errorf("%w: %w", oauth.ErrInvalidToken, err)
+	case err != nil:
+		return oauth.KeyState{}, err
+	}
+	st := oauth.KeyState{Scopes: k.Scopes}
+	if k.ExpiresAt != nil {
+		st.ExpiresAt = *k.ExpiresAt
+	}
+	return st, nil
+}
+
+// prepareSchema applies pending migrations when migrate (storage.auto_migrate)
+// is set, logs what it applied, and returns that and the database's schema
+// version. Without migrate it only warns about pending migrations.
+func prepareSchema(ctx context.Context, db *storage.DB, migrate bool, log *slog.Logger) ([]storage.Migration, int, error) {
+	var applied []storage.Migration
+	if migrate {
+		var err error
+		if applied, err = db.ApplyMigrations(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
+	status, err := db.MigrationStatus(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	version := storage.CurrentVersion(status)
+	var names, pending []string
+	for _, m := range applied {
+		names = append(names, m.String())
+	}
+	for _, m := range status {
+		if !m.Applied() {
+			pending = append(pending, m.String())
+		}
+	}
+	if len(applied) > 0 {
+		log.Info("database migrated", "applied", names, "version", version)
+	}
+	if len(pending) > 0 {
+		log.Warn("database migrations pending; run `latchkey migrate`", "pending", pending, "version", version)
+	}
+	return applied, version, nil
+}
+
+// newKeyService wires the API-key service: fine-grained scopes are the
+// registered scopes named resource:action; recoverable keys are sealed with
+// an AES-256-GCM key derived (HKDF-SHA256) from the HMAC secret.
+func newKeyService(cfg *config.Config, sec *config.Secrets, hasher *secret.Hasher, db *storage.DB, p *oauth.Provider, onVerify func(string)) (*keys.Service, error) {
+	var scopes, tiers []string
+	for _, s := range cfg.OAuth.Scopes {
+		if strings.Contains(s.Name, ":") {
+			scopes = append(scopes, s.Name)
+		}
+	}
+	for _, t := range cfg.RateLimits.Tiers {
+		tiers = append(tiers, t.Name)
+	}
+	kc := keys.Config{
+		Format: keys.NewFormat(cfg.Keys.Prefix), Hasher: hasher, Scopes: scopes,
+		Tiers: tiers, DefaultTier: cfg.RateLimits.DefaultTier, RevokeTokens: p.RevokeKeyTokens,
+		OnVerify: onVerify,
+		CacheTTL: cfg.ResolvedCacheTTL(),
+	}
+	if cfg.Keys.Recoverable {
+		k, err := hkdf.Key(sha256.New, sec.HMACKey, nil, "latchkey recoverable api keys v1", 32)
+		if err != nil {
+			return nil, err
+		}
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			return nil, err
+		}
+		if kc.Sealer, err = cipher.NewGCM(block); err != nil {
+			return nil, err
+		}
+	}
+	return keys.New(kc, db), nil
+}
+
+// scopeNames lists the registered scopes in config order.
+func scopeNames(cfg *config.Config) []string {
+	names := make([]string, 0, len(cfg.OAuth.Scopes))
+	for _, s := range cfg.OAuth.Scopes {
+		names = append(names, s.Name)
+	}
+	return names
+}

@@ -1,0 +1,66 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/latchkey/latchkey/api"
+	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/logging"
+	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/web"
+)
+
+// newHandler composes the pages, the JSON API and the protocol endpoints
+// into the engine serving every endpoint.
+func (a *App) newHandler() (http.Handler, error) {
+	failures := a.guessingThrottle("login:", a.cfg.RateLimits.LoginPerMinute)
+	passwords := secret.NewPasswordGate(secret.DefaultPasswordChecks) // one gate for every argon2id run
+	pages, err := web.New(web.Config{
+		PasswordGate:     passwords,
+		CookieHashKey:    a.secrets.CookieHashKey,
+		CookieBlockKey:   a.secrets.CookieBlockKey,
+		CSRFKey:          a.secrets.CSRFKey,
+		Secure:           a.cfg.SecureCookies(),
+		SessionLifetime:  a.cfg.Web.SessionAbsoluteLifetime.Duration(),
+		ScopeDescription: a.cfg.ScopeDescription,
+		Clients:          a.provider,
+		Scopes:           scopeNames(a.cfg),
+		LoginLimit:       a.cfg.RateLimits.LoginPerMinute,
+		Failures:         failures,
+		Keys:             a.keys,
+		OnRateLimited:    a.metrics.RateLimited,
+		Logger:           a.log,
+	}, a.provider, a.db)
+	if err != nil {
+		return nil, err
+	}
+	limits := a.apiRateLimits()
+	apiHandler := api.New(api.Config{
+		Keys: a.keys, Tokens: a.provider, Users: a.db, SessionUser: pages.SessionUserID,
+		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
+		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords,
+		CredentialFailures: a.guessingThrottle("credentials:", a.cfg.RateLimits.TokenPerMinute),
+		OnRateLimited:      a.metrics.RateLimited,
+		Logger:             a.log,
+	})
+	return New(a.observability(Deps{
+		OAuth: a.provider, Pages: pages, API: apiHandler, SessionCookie: pages.SessionCookie(),
+		DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies(), TrustedProxies: a.cfg.Server.TrustedProxies,
+	})), nil
+}
+
+// NewLogger writes log.format lines at log.level and above to w. Lines
+// logged with a request's context carry its request_id, and credentials
+// are redacted (logging.Redactor) before anything is written.
+func NewLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	if cfg.Log.Format == "text" {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(logging.NewRedactor(logging.NewRequestIDHandler(h), cfg.Keys.Prefix))
+}

@@ -1,0 +1,78 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/latchkey/latchkey/janitor"
+)
+
+// Run serves the handler on server.addr until ctx ends, with the janitor
+// and the cache-invalidation bus running beside it, then shuts down
+// gracefully within server.shutdown_timeout.
+func (a *App) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Server.Addr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx) // ends the janitor however Run returns
+	defer cancel()
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	stopBus := a.runBus()
+	defer stopBus()
+	janitorDone := make(chan struct{})
+	go func() { defer close(janitorDone); a.janitor().Run(ctx) }()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("latchkey listening", "addr", ln.Addr().String(), "issuer", a.cfg.Server.Issuer,
+		"storage", map[bool]string{true: "postgres", false: "sqlite"}[a.cfg.IsPostgres()], "schema_version", a.schemaVersion)
+	if a.onListening != nil {
+		a.onListening(ln.Addr())
+	}
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	sctx, cancelShutdown := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownTimeout.Duration())
+	defer cancelShutdown()
+	err = srv.Shutdown(sctx)
+	<-janitorDone
+	return err
+}
+
+// runBus runs the cache-invalidation listener, if any, until the returned
+// function is called.
+func (a *App) runBus() (stop func()) {
+	if a.bus == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.bus.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+// janitor purges expired codes, tokens, protocol sessions and old audit
+// entries on the configured schedule.
+func (a *App) janitor() *janitor.Janitor {
+	return janitor.New(janitor.Config{
+		Interval:       a.cfg.Janitor.Interval.Duration(),
+		Batch:          a.cfg.Janitor.BatchSize,
+		AuditRetention: a.cfg.Janitor.AuditRetention.Duration(),
+		Logger:         a.log,
+		OnPurged:       a.metrics.JanitorPurged,
+	}, a.db)
+}
