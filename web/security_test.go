@@ -623,3 +623,34 @@ func TestHostPrefixedCookiesOnHTTPS(t *testing.T) {
 		})
 	}
 }
+
+// TestDeviceCookieBoundToExactUsername: usernames are case-sensitive in
+// the store (`latchkey user create --username Bob` beside a self-service
+// "bob"), so a device cookie names its username exactly. Before the fix
+// the cookie compared lower-cased, so the owner of "bob" — who gets a
+// fresh device cookie at every sign-in — guessed Bob's password as a
+// "known device", throttled only per cookie and never counted against
+// the username or the address: unlimited guesses from one IP.
+func TestDeviceCookieBoundToExactUsername(t *testing.T) {
+	f := newSecFixture(t, nil)
+	for _, u := range []struct{ id, name, pw string }{{"u-bob", "bob", "bobs-password-123"}, {"u-Bob", "Bob", "Bobs-password-456"}} {
+		hash, _ := secret.HashPassword(u.pw)
+		if err := f.store.CreateUser(context.Background(), &storage.User{ID: u.id, Username: u.name, PasswordHash: hash, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attacker := f.browser(t)
+	if resp, _ := f.login(t, attacker, "bob", "bobs-password-123"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("attacker's own login: %d", resp.StatusCode)
+	}
+	for i := range 10 {
+		if resp, _ := f.login(t, attacker, "Bob", fmt.Sprintf("guess-%d-password", i)); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, resp.StatusCode)
+		}
+	}
+	// The guesses were an untrusted client's: the username (and the
+	// address) are now blocked for any untrusted browser.
+	if resp, _ := f.login(t, f.browser(t), "Bob", "Bobs-password-456"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("after ten guesses with bob's device cookie, an untrusted login to Bob: %d, want 429 (the guesses bypassed the username limit)", resp.StatusCode)
+	}
+}
