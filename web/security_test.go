@@ -654,3 +654,47 @@ func TestDeviceCookieBoundToExactUsername(t *testing.T) {
 		t.Fatalf("after ten guesses with bob's device cookie, an untrusted login to Bob: %d, want 429 (the guesses bypassed the username limit)", resp.StatusCode)
 	}
 }
+
+// TestFailedLoginNeverLogsUnknownUsername: people type their password
+// into the username field; a failed sign-in for a username nobody has
+// logs a fingerprint of what was typed, never the text, so the warn line
+// (and the throttled line after it) cannot carry a password. Before the
+// fix the typed text was logged as "username" at warn.
+func TestFailedLoginNeverLogsUnknownUsername(t *testing.T) {
+	f := newSecFixture(t, nil)
+	c := f.browser(t)
+	typed := secPassword // the password, typed into the username field
+	for range 11 {
+		f.login(t, c, typed, "whatever-was-typed-next")
+	}
+	logs := f.logs.String()
+	if strings.Contains(logs, typed) {
+		t.Fatalf("the log contains what was typed as the username:\n%s", logs)
+	}
+	var failed, throttled bool
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		switch rec["event"] {
+		case "login_failed":
+			failed = true
+		case "login_throttled":
+			throttled = true
+		default:
+			continue
+		}
+		if u, _ := rec["username"].(string); !strings.HasPrefix(u, "unknown:") {
+			t.Errorf("username of an unknown user logged as %q", u)
+		}
+	}
+	if !failed || !throttled {
+		t.Fatalf("missing events (failed %v, throttled %v):\n%s", failed, throttled, logs)
+	}
+	// A real username is still logged as typed.
+	f.login(t, f.browser(t), "alice", "not-alices-password")
+	if !strings.Contains(f.logs.String(), `"username":"alice"`) {
+		t.Errorf("a known username is no longer logged:\n%s", f.logs.String())
+	}
+}
