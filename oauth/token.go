@@ -321,17 +321,20 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// No active OAuth token: it may be an API key (token_type_hint=
 		// api_key, or recognised by format), which only resource servers
-		// may introspect.
+		// may introspect. A resource server introspects what its own
+		// callers present, so its inactive answers are not counted
+		// against its IP: anyone sending it bad tokens would otherwise
+		// stop its introspection for everyone. (Its failed
+		// authentications above still count.)
 		if caller.ResourceServer && p.cfg.IntrospectKey != nil {
 			if body, ok := p.cfg.IntrospectKey(ctx, r.PostForm.Get("token")); ok {
-				if active, _ := body["active"].(bool); !active {
-					p.introspectFailed(ipKey)
-				}
 				writeJSON(w, http.StatusOK, body)
 				return
 			}
 		}
-		p.introspectFailed(ipKey)
+		if !caller.ResourceServer {
+			p.introspectFailed(ipKey)
+		}
 		p.writeIntrospectionError(w, r, err)
 		return
 	}
