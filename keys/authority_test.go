@@ -412,3 +412,51 @@ func TestNewIPAuditIsBounded(t *testing.T) {
 		t.Fatalf("%d addresses remembered, bound %d", remembered, seenMax)
 	}
 }
+
+// TestRotationByAnotherCredentialIsItsChild: rotating is minting — the
+// caller receives the new secret — so when a credential rotates a key
+// other than itself, the new key records that credential as its parent
+// and is revoked with it. Before the fix the new key kept the old key's
+// lineage, so a leaked keys:write key rotated its siblings (long grace,
+// the owner's copy kept working) and its holder kept working keys after
+// the owner revoked the leaked one. A key (or its token) rotating itself,
+// and the owner, keep the lineage as before.
+func TestRotationByAnotherCredentialIsItsChild(t *testing.T) {
+	s, _, _, _ := newService(t, false)
+	ctx := t.Context()
+	leaked, _, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "ci", Scopes: []string{"keys:write", "users:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "deploy", Scopes: []string{"keys:write", "users:read"}}); err != nil {
+		t.Fatal(err)
+	}
+	as := func(k *storage.APIKey) Authority {
+		return Authority{Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, KeyID: k.ID}
+	}
+	rotated, plain, err := s.Rotate(ctx, "u1", "deploy", as(leaked), 30*24*time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rotated.ParentKeyID != leaked.ID {
+		t.Errorf("a key rotated by another key has parent %q, want the rotating key %q", rotated.ParentKeyID, leaked.ID)
+	}
+	if _, err := s.Revoke(ctx, "u1", "ci", owner, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(ctx, plain, ""); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("the key the leaked credential rotated, after the owner revoked it: %v, want ErrRevoked", err)
+	}
+
+	// A key rotating itself, and the owner, keep the lineage.
+	self, _, _ := s.Create(ctx, "u1", owner, CreateRequest{Handle: "self", Scopes: []string{"keys:write"}})
+	next, _, err := s.Rotate(ctx, "u1", "self", as(self), 0, "")
+	if err != nil || next.ParentKeyID != "" {
+		t.Fatalf("a key rotating itself: parent %q, %v; want no parent", next.ParentKeyID, err)
+	}
+	child, _, _ := s.Create(ctx, "u1", as(next), CreateRequest{Handle: "child", Scopes: []string{"keys:write"}})
+	again, _, err := s.Rotate(ctx, "u1", "child", owner, 0, "")
+	if err != nil || again.ParentKeyID != child.ParentKeyID {
+		t.Fatalf("the owner rotating a child: parent %q, %v; want %q", again.ParentKeyID, err, child.ParentKeyID)
+	}
+}

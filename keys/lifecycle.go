@@ -141,8 +141,9 @@ func (s *Service) Revoke(ctx context.Context, userID, handle string, a Authority
 }
 
 // Rotate issues a new key inheriting scopes, tier, environment, expiry and
-// lineage, on behalf of the credential a (the old key must be within it,
-// see Authority); the old key's expiry becomes min(original, now +
+// lineage (but a credential other than the owner and the key itself
+// becomes the new key's parent), on behalf of the credential a (the old
+// key must be within it, see Authority); the old key's expiry becomes min(original, now +
 // grace), so grace 0 retires it at once, and the keys it created are
 // limited to that expiry too. A key is rotated at most once: a second or
 // concurrent rotation of the same key gets ErrRotated.
@@ -163,6 +164,12 @@ func (s *Service) Rotate(ctx context.Context, userID, handle string, a Authority
 		Environment: old.Environment, Tier: old.Tier, Scopes: old.Scopes,
 		ExpiresAt: old.ExpiresAt, RotatedFrom: old.ID, CreatedAt: now,
 		ParentKeyID: old.ParentKeyID, ParentGrantID: old.ParentGrantID, ParentClientID: old.ParentClientID,
+	}
+	if !a.Owner && a.KeyID != old.ID {
+		// Rotating is minting: the caller receives the new secret. A
+		// credential rotating another key is the new key's parent, so
+		// revoking it (or its grant) revokes what it rotated too.
+		fresh.ParentKeyID, fresh.ParentGrantID, fresh.ParentClientID = a.KeyID, a.GrantID, a.ClientID
 	}
 	plain, err := s.mint(fresh)
 	if err != nil {
