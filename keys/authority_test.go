@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -458,5 +459,62 @@ func TestRotationByAnotherCredentialIsItsChild(t *testing.T) {
 	again, _, err := s.Rotate(ctx, "u1", "child", owner, 0, "")
 	if err != nil || again.ParentKeyID != child.ParentKeyID {
 		t.Fatalf("the owner rotating a child: parent %q, %v; want %q", again.ParentKeyID, err, child.ParentKeyID)
+	}
+}
+
+// lookupHook runs after (once) each GetAPIKeyByHandle returns, to put a
+// concurrent change between a request's lookup and its write.
+type lookupHook struct {
+	Store
+	after func()
+}
+
+func (l *lookupHook) GetAPIKeyByHandle(ctx context.Context, userID, handle string) (*storage.APIKey, error) {
+	k, err := l.Store.GetAPIKeyByHandle(ctx, userID, handle)
+	if f := l.after; f != nil {
+		l.after = nil
+		f()
+	}
+	return k, err
+}
+
+// TestRevokeRacingRotationIsConflict: DELETE /user/keys/{handle} looks
+// the key up, then revokes it. When a rotation moved the handle to a new
+// key in between, the revoke used to land on the rotated-out key and
+// answer success while the handle's new key stayed valid (seen on
+// PostgreSQL: DELETE 204, the key under the handle still active). It is
+// ErrRotated (409) now, like PATCH; revoking a rotated-out key by its
+// dated handle still works.
+func TestRevokeRacingRotationIsConflict(t *testing.T) {
+	base, cs, _, _ := newService(t, false)
+	hook := &lookupHook{Store: cs}
+	s := New(base.cfg, hook)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	ctx := t.Context()
+	if _, _, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "ci"}); err != nil {
+		t.Fatal(err)
+	}
+	var newPlain string
+	hook.after = func() {
+		_, p, err := s.Rotate(ctx, "u1", "ci", owner, time.Hour, "")
+		if err != nil {
+			t.Errorf("concurrent rotation: %v", err)
+		}
+		newPlain = p
+	}
+	_, err := s.Revoke(ctx, "u1", "ci", owner, "")
+	if _, verr := s.Verify(ctx, newPlain, ""); err == nil && verr == nil {
+		t.Fatal("revoke answered success, yet the key now under the handle is valid")
+	}
+	if !errors.Is(err, ErrRotated) {
+		t.Fatalf("revoke racing a rotation: %v, want ErrRotated", err)
+	}
+	ks, _ := s.List(ctx, "u1")
+	for i := range ks {
+		if ks[i].ReplacedBy != "" {
+			if _, err := s.Revoke(ctx, "u1", ks[i].Handle, owner, ""); err != nil {
+				t.Fatalf("revoking the rotated-out key by its dated handle: %v", err)
+			}
+		}
 	}
 }

@@ -114,6 +114,11 @@ func (s *Service) Revoke(ctx context.Context, userID, handle string, a Authority
 	var below []storage.APIKey
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		err := s.store.UpdateAPIKey(ctx, k.ID, func(r *storage.APIKey) error {
+			if r.ReplacedBy != "" && k.ReplacedBy == "" {
+				// Rotated since the lookup: the handle names the new key
+				// now, which this revoke would miss.
+				return ErrRotated
+			}
 			if r.RevokedAt == nil {
 				now := s.cfg.Now().UTC()
 				r.RevokedAt = &now
