@@ -518,3 +518,34 @@ func TestRevokeRacingRotationIsConflict(t *testing.T) {
 		}
 	}
 }
+
+// TestRotateRacingPatchKeepsTheNarrowing: a rotation copies the key's
+// scopes and expiry to the new key. When a PATCH narrowed the key between
+// the rotation's lookup and its write, the new key used to get the scopes
+// and expiry from before the PATCH — the PATCH answered 200, and the key
+// under the handle had its old rights back. The new key is built from the
+// row as locked now.
+func TestRotateRacingPatchKeepsTheNarrowing(t *testing.T) {
+	base, cs, clk, _ := newService(t, false)
+	hook := &lookupHook{Store: cs}
+	s := New(base.cfg, hook)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	ctx := t.Context()
+	if _, _, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "ci", Scopes: []string{"read-write"}}); err != nil {
+		t.Fatal(err)
+	}
+	hook.after = func() {
+		d := time.Hour
+		if _, err := s.Update(ctx, "u1", "ci", owner, Patch{Scopes: []string{"users:read"}, ExpiresIn: &d}); err != nil {
+			t.Errorf("concurrent narrowing: %v", err)
+		}
+	}
+	fresh, _, err := s.Rotate(ctx, "u1", "ci", owner, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := clk.now().UTC().Add(time.Hour).Truncate(time.Second)
+	if !slices.Equal(fresh.Scopes, []string{"users:read"}) || fresh.ExpiresAt == nil || !fresh.ExpiresAt.Equal(want) {
+		t.Fatalf("rotated key after a concurrent narrowing: scopes %v expires %v; want [users:read] %v", fresh.Scopes, fresh.ExpiresAt, want)
+	}
+}

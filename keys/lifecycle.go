@@ -190,6 +190,13 @@ func (s *Service) Rotate(ctx context.Context, userID, handle string, a Authority
 			if err := changeable(r, now); err != nil {
 				return err
 			}
+			// The new key inherits the row as it is now, not as looked up:
+			// a PATCH may have narrowed it in between (or the owner
+			// lengthened it beyond the credential).
+			if !a.covers(r) {
+				return ErrForbidden
+			}
+			fresh.Alias, fresh.Scopes, fresh.ExpiresAt, fresh.Tier = r.Alias, r.Scopes, r.ExpiresAt, r.Tier
 			// The handle moves to the new key; the old one keeps a dated handle.
 			fresh.Handle = r.Handle
 			r.Handle = retiredHandle(r.Handle, r.ID, now)
