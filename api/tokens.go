@@ -124,14 +124,22 @@ func (h *Handler) VerifyKey(c *gin.Context) {
 	if !h.decodeJSON(c, &b, false) {
 		return
 	}
+	// Invalid answers are counted per IP, except for a client's own token
+	// (client_credentials, as client.Verifier calls it): a resource server
+	// verifies what its callers present, and counting that against its IP
+	// would let anyone sending it bad keys stop its verifications.
+	p := principal(c)
+	counted := !(p.Kind == KindOAuthToken && p.UserID == "" && p.ClientID != "")
 	ipKey := "verify-ip:" + clientip.FromRequest(c.Request)
-	if wait := h.credentialBlocked(c, ipKey); wait > 0 {
-		writeError(c, http.StatusTooManyRequests, "rate_limit_exceeded", retryMessage(wait))
-		return
+	if counted {
+		if wait := h.credentialBlocked(c, ipKey); wait > 0 {
+			writeError(c, http.StatusTooManyRequests, "rate_limit_exceeded", retryMessage(wait))
+			return
+		}
 	}
 	resp := gin.H{"valid": false}
 	k, err := h.cfg.Keys.Verify(c.Request.Context(), b.Key, "")
-	if errors.Is(err, keys.ErrExpired) || errors.Is(err, keys.ErrRevoked) || errors.Is(err, keys.ErrNotFound) {
+	if counted && (errors.Is(err, keys.ErrExpired) || errors.Is(err, keys.ErrRevoked) || errors.Is(err, keys.ErrNotFound)) {
 		h.credentialFailed(ipKey)
 	}
 	switch {

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -411,5 +412,141 @@ func TestNewIPAuditIsBounded(t *testing.T) {
 	s.usage.mu.Unlock()
 	if remembered > seenMax {
 		t.Fatalf("%d addresses remembered, bound %d", remembered, seenMax)
+	}
+}
+
+// TestRotationByAnotherCredentialIsItsChild: rotating is minting — the
+// caller receives the new secret — so when a credential rotates a key
+// other than itself, the new key records that credential as its parent
+// and is revoked with it. Before the fix the new key kept the old key's
+// lineage, so a leaked keys:write key rotated its siblings (long grace,
+// the owner's copy kept working) and its holder kept working keys after
+// the owner revoked the leaked one. A key (or its token) rotating itself,
+// and the owner, keep the lineage as before.
+func TestRotationByAnotherCredentialIsItsChild(t *testing.T) {
+	s, _, _, _ := newService(t, false)
+	ctx := t.Context()
+	leaked, _, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "ci", Scopes: []string{"keys:write", "users:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "deploy", Scopes: []string{"keys:write", "users:read"}}); err != nil {
+		t.Fatal(err)
+	}
+	as := func(k *storage.APIKey) Authority {
+		return Authority{Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, KeyID: k.ID}
+	}
+	rotated, plain, err := s.Rotate(ctx, "u1", "deploy", as(leaked), 30*24*time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rotated.ParentKeyID != leaked.ID {
+		t.Errorf("a key rotated by another key has parent %q, want the rotating key %q", rotated.ParentKeyID, leaked.ID)
+	}
+	if _, err := s.Revoke(ctx, "u1", "ci", owner, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Verify(ctx, plain, ""); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("the key the leaked credential rotated, after the owner revoked it: %v, want ErrRevoked", err)
+	}
+
+	// A key rotating itself, and the owner, keep the lineage.
+	self, _, _ := s.Create(ctx, "u1", owner, CreateRequest{Handle: "self", Scopes: []string{"keys:write"}})
+	next, _, err := s.Rotate(ctx, "u1", "self", as(self), 0, "")
+	if err != nil || next.ParentKeyID != "" {
+		t.Fatalf("a key rotating itself: parent %q, %v; want no parent", next.ParentKeyID, err)
+	}
+	child, _, _ := s.Create(ctx, "u1", as(next), CreateRequest{Handle: "child", Scopes: []string{"keys:write"}})
+	again, _, err := s.Rotate(ctx, "u1", "child", owner, 0, "")
+	if err != nil || again.ParentKeyID != child.ParentKeyID {
+		t.Fatalf("the owner rotating a child: parent %q, %v; want %q", again.ParentKeyID, err, child.ParentKeyID)
+	}
+}
+
+// lookupHook runs after (once) each GetAPIKeyByHandle returns, to put a
+// concurrent change between a request's lookup and its write.
+type lookupHook struct {
+	Store
+	after func()
+}
+
+func (l *lookupHook) GetAPIKeyByHandle(ctx context.Context, userID, handle string) (*storage.APIKey, error) {
+	k, err := l.Store.GetAPIKeyByHandle(ctx, userID, handle)
+	if f := l.after; f != nil {
+		l.after = nil
+		f()
+	}
+	return k, err
+}
+
+// TestRevokeRacingRotationIsConflict: DELETE /user/keys/{handle} looks
+// the key up, then revokes it. When a rotation moved the handle to a new
+// key in between, the revoke used to land on the rotated-out key and
+// answer success while the handle's new key stayed valid (seen on
+// PostgreSQL: DELETE 204, the key under the handle still active). It is
+// ErrRotated (409) now, like PATCH; revoking a rotated-out key by its
+// dated handle still works.
+func TestRevokeRacingRotationIsConflict(t *testing.T) {
+	base, cs, _, _ := newService(t, false)
+	hook := &lookupHook{Store: cs}
+	s := New(base.cfg, hook)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	ctx := t.Context()
+	if _, _, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "ci"}); err != nil {
+		t.Fatal(err)
+	}
+	var newPlain string
+	hook.after = func() {
+		_, p, err := s.Rotate(ctx, "u1", "ci", owner, time.Hour, "")
+		if err != nil {
+			t.Errorf("concurrent rotation: %v", err)
+		}
+		newPlain = p
+	}
+	_, err := s.Revoke(ctx, "u1", "ci", owner, "")
+	if _, verr := s.Verify(ctx, newPlain, ""); err == nil && verr == nil {
+		t.Fatal("revoke answered success, yet the key now under the handle is valid")
+	}
+	if !errors.Is(err, ErrRotated) {
+		t.Fatalf("revoke racing a rotation: %v, want ErrRotated", err)
+	}
+	ks, _ := s.List(ctx, "u1")
+	for i := range ks {
+		if ks[i].ReplacedBy != "" {
+			if _, err := s.Revoke(ctx, "u1", ks[i].Handle, owner, ""); err != nil {
+				t.Fatalf("revoking the rotated-out key by its dated handle: %v", err)
+			}
+		}
+	}
+}
+
+// TestRotateRacingPatchKeepsTheNarrowing: a rotation copies the key's
+// scopes and expiry to the new key. When a PATCH narrowed the key between
+// the rotation's lookup and its write, the new key used to get the scopes
+// and expiry from before the PATCH — the PATCH answered 200, and the key
+// under the handle had its old rights back. The new key is built from the
+// row as locked now.
+func TestRotateRacingPatchKeepsTheNarrowing(t *testing.T) {
+	base, cs, clk, _ := newService(t, false)
+	hook := &lookupHook{Store: cs}
+	s := New(base.cfg, hook)
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	ctx := t.Context()
+	if _, _, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "ci", Scopes: []string{"read-write"}}); err != nil {
+		t.Fatal(err)
+	}
+	hook.after = func() {
+		d := time.Hour
+		if _, err := s.Update(ctx, "u1", "ci", owner, Patch{Scopes: []string{"users:read"}, ExpiresIn: &d}); err != nil {
+			t.Errorf("concurrent narrowing: %v", err)
+		}
+	}
+	fresh, _, err := s.Rotate(ctx, "u1", "ci", owner, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := clk.now().UTC().Add(time.Hour).Truncate(time.Second)
+	if !slices.Equal(fresh.Scopes, []string{"users:read"}) || fresh.ExpiresAt == nil || !fresh.ExpiresAt.Equal(want) {
+		t.Fatalf("rotated key after a concurrent narrowing: scopes %v expires %v; want [users:read] %v", fresh.Scopes, fresh.ExpiresAt, want)
 	}
 }

@@ -114,6 +114,11 @@ func (s *Service) Revoke(ctx context.Context, userID, handle string, a Authority
 	var below []storage.APIKey
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		err := s.store.UpdateAPIKey(ctx, k.ID, func(r *storage.APIKey) error {
+			if r.ReplacedBy != "" && k.ReplacedBy == "" {
+				// Rotated since the lookup: the handle names the new key
+				// now, which this revoke would miss.
+				return ErrRotated
+			}
 			if r.RevokedAt == nil {
 				now := s.cfg.Now().UTC()
 				r.RevokedAt = &now
@@ -141,8 +146,9 @@ func (s *Service) Revoke(ctx context.Context, userID, handle string, a Authority
 }
 
 // Rotate issues a new key inheriting scopes, tier, environment, expiry and
-// lineage, on behalf of the credential a (the old key must be within it,
-// see Authority); the old key's expiry becomes min(original, now +
+// lineage (but a credential other than the owner and the key itself
+// becomes the new key's parent), on behalf of the credential a (the old
+// key must be within it, see Authority); the old key's expiry becomes min(original, now +
 // grace), so grace 0 retires it at once, and the keys it created are
 // limited to that expiry too. A key is rotated at most once: a second or
 // concurrent rotation of the same key gets ErrRotated.
@@ -164,6 +170,12 @@ func (s *Service) Rotate(ctx context.Context, userID, handle string, a Authority
 		ExpiresAt: old.ExpiresAt, RotatedFrom: old.ID, CreatedAt: now,
 		ParentKeyID: old.ParentKeyID, ParentGrantID: old.ParentGrantID, ParentClientID: old.ParentClientID,
 	}
+	if !a.Owner && a.KeyID != old.ID {
+		// Rotating is minting: the caller receives the new secret. A
+		// credential rotating another key is the new key's parent, so
+		// revoking it (or its grant) revokes what it rotated too.
+		fresh.ParentKeyID, fresh.ParentGrantID, fresh.ParentClientID = a.KeyID, a.GrantID, a.ClientID
+	}
 	plain, err := s.mint(fresh)
 	if err != nil {
 		return nil, "", err
@@ -178,6 +190,13 @@ func (s *Service) Rotate(ctx context.Context, userID, handle string, a Authority
 			if err := changeable(r, now); err != nil {
 				return err
 			}
+			// The new key inherits the row as it is now, not as looked up:
+			// a PATCH may have narrowed it in between (or the owner
+			// lengthened it beyond the credential).
+			if !a.covers(r) {
+				return ErrForbidden
+			}
+			fresh.Alias, fresh.Scopes, fresh.ExpiresAt, fresh.Tier = r.Alias, r.Scopes, r.ExpiresAt, r.Tier
 			// The handle moves to the new key; the old one keeps a dated handle.
 			fresh.Handle = r.Handle
 			r.Handle = retiredHandle(r.Handle, r.ID, now)

@@ -311,3 +311,25 @@ func TestIssWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONRepeatedParameterRefused: a JSON token-endpoint body naming a
+// parameter twice (also through an escape) is invalid_request, as the
+// same parameter twice in a form is (RFC 6749 §3.2). Before the fix the
+// JSON decoder kept the last value silently, so the two body formats
+// disagreed and a filter reading the first value saw another request
+// than the server.
+func TestJSONRepeatedParameterRefused(t *testing.T) {
+	for _, body := range []string{
+		`{"grant_type":"client_credentials","client_id":"a","client_id":"b"}`,
+		`{"client_id":"a","client\u005fid":"b"}`,
+		`{"scope":"a","scope":["b"]}`,
+		`{"x":null,"x":"1"}`,
+	} {
+		if f, err := jsonToForm([]byte(body)); err == nil {
+			t.Errorf("%s: accepted as %v", body, f)
+		}
+	}
+	if _, err := jsonToForm([]byte(`{"a":"1","b":{"a":1}}`)); err == nil {
+		t.Error("nested object must still be refused")
+	}
+}

@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -469,5 +470,40 @@ func TestNewClientRecordFlags(t *testing.T) {
 	rs, _, err := p.NewClientRecord(ClientSpec{Name: "RS", GrantTypes: []string{"client_credentials"}, ResourceServer: true})
 	if err != nil || !rs.ResourceServer || rs.RequirePKCE {
 		t.Fatalf("resource server: %+v %v", rs, err)
+	}
+}
+
+// TestResourceServerIntrospectionNotLockedOutByInactiveTokens: a resource
+// server introspects whatever its own callers present, so inactive tokens
+// and keys it asks about are its callers' failures, not its guesses:
+// counting them per its IP let anyone who sends a resource server bad
+// tokens (token_per_minute of them) stop its introspection for everyone.
+// Its failed authentications still count, and so do an ordinary
+// client's inactive answers.
+func TestResourceServerIntrospectionNotLockedOutByInactiveTokens(t *testing.T) {
+	p, db := newTestProviderWith(t, func(cfg *Config) {
+		cfg.IntrospectFailures = throttle.New(3, time.Minute, time.Now)
+		cfg.IntrospectKey = func(_ context.Context, tok string) (map[string]any, bool) {
+			return map[string]any{"active": false}, strings.HasPrefix(tok, "lk_")
+		}
+	}, nil)
+	app := registerClient(t, p, db, ClientSpec{})
+	rs := registerClient(t, p, db, ClientSpec{Name: "RS", GrantTypes: []string{"client_credentials"}, ResourceServer: true})
+	at := str(tokens(t, p, app, "alice", "openid offline_access"), "access_token")
+	for i := range 10 {
+		for _, bad := range []string{fmt.Sprintf("ory_at_bogus%d.x", i), fmt.Sprintf("lk_live_bogus%d", i)} {
+			if status, body := introspect(t, p, rs, bad); status != http.StatusOK || body["active"] != false {
+				t.Fatalf("bad token %d for the resource server: %d %v", i, status, body)
+			}
+		}
+	}
+	if status, body := introspect(t, p, rs, at); status != http.StatusOK || body["active"] != true {
+		t.Fatalf("the resource server's next real introspection: %d %v, want 200 active", status, body)
+	}
+	for range 3 {
+		introspect(t, p, testClient{ID: rs.ID, Secret: rs.Secret + "x"}, at)
+	}
+	if status, _ := introspect(t, p, rs, at); status != http.StatusTooManyRequests {
+		t.Fatalf("after 3 failed authentications: %d, want 429", status)
 	}
 }

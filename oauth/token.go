@@ -90,6 +90,9 @@ func jsonToForm(body []byte) (url.Values, error) {
 	if dec.More() {
 		return nil, errors.New("The request body must hold exactly one JSON object.")
 	}
+	if k, dup := repeatedJSONKey(body); dup {
+		return nil, fmt.Errorf("The parameter '%s' is included more than once.", k)
+	}
 	form := url.Values{}
 	for k, v := range obj {
 		switch t := v.(type) {
@@ -119,6 +122,34 @@ func jsonToForm(body []byte) (url.Values, error) {
 		}
 	}
 	return form, nil
+}
+
+// repeatedJSONKey reports a top-level key that body (one JSON object,
+// already decoded once) names twice: encoding/json keeps the last value
+// silently, where a form with the parameter twice is refused (RFC 6749
+// §3.2). Keys are compared decoded, so an escape does not hide a repeat.
+func repeatedJSONKey(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // {
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		k, _ := t.(string)
+		if seen[k] {
+			return k, true
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // writeBodyError answers a normalizeBody failure in RFC 6749 §5.2 form.
@@ -290,17 +321,20 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// No active OAuth token: it may be an API key (token_type_hint=
 		// api_key, or recognised by format), which only resource servers
-		// may introspect.
+		// may introspect. A resource server introspects what its own
+		// callers present, so its inactive answers are not counted
+		// against its IP: anyone sending it bad tokens would otherwise
+		// stop its introspection for everyone. (Its failed
+		// authentications above still count.)
 		if caller.ResourceServer && p.cfg.IntrospectKey != nil {
 			if body, ok := p.cfg.IntrospectKey(ctx, r.PostForm.Get("token")); ok {
-				if active, _ := body["active"].(bool); !active {
-					p.introspectFailed(ipKey)
-				}
 				writeJSON(w, http.StatusOK, body)
 				return
 			}
 		}
-		p.introspectFailed(ipKey)
+		if !caller.ResourceServer {
+			p.introspectFailed(ipKey)
+		}
 		p.writeIntrospectionError(w, r, err)
 		return
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -32,7 +31,7 @@ type deviceCookies struct {
 
 // deviceClaim is what a device cookie says.
 type deviceClaim struct {
-	User  string `json:"u"` // the username, lower-cased
+	User  string `json:"u"` // the username, exactly (usernames are case-sensitive)
 	Nonce string `json:"n"` // names the cookie in the throttle
 }
 
@@ -58,7 +57,10 @@ func (d *deviceCookies) known(r *http.Request, username string) (key string, ok 
 		return "", false
 	}
 	var c deviceClaim
-	if d.codec.Decode(d.name, ck.Value, &c) != nil || c.Nonce == "" || c.User != strings.ToLower(username) {
+	// Exact match: the store's usernames are case-sensitive ("Bob" made by
+	// the CLI beside a self-service "bob"), so a case-folded match would
+	// let the owner of one guess the other's password as a known device.
+	if d.codec.Decode(d.name, ck.Value, &c) != nil || c.Nonce == "" || c.User != username {
 		return "", false
 	}
 	return "dev:" + c.Nonce, true
@@ -68,7 +70,7 @@ func (d *deviceCookies) known(r *http.Request, username string) (key string, ok 
 // nonce each sign-in, as OWASP's scheme renews it). It is HttpOnly and
 // SameSite=Strict: only our own login form ever needs it.
 func (d *deviceCookies) issue(w http.ResponseWriter, username string) error {
-	v, err := d.codec.Encode(d.name, deviceClaim{User: strings.ToLower(username), Nonce: randomToken()})
+	v, err := d.codec.Encode(d.name, deviceClaim{User: username, Nonce: randomToken()})
 	if err != nil {
 		return err
 	}

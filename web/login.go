@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"math"
@@ -71,14 +73,15 @@ func (h *Handler) Login(c *gin.Context) {
 	if knownDevice {
 		keys = []string{deviceKey}
 	}
-	event := func(level slog.Level, msg, name string, extra ...any) {
-		h.log.Log(ctx, level, msg, append([]any{"event", name, "username", logUsername(username),
+	event := func(level slog.Level, msg, name string, u *storage.User, extra ...any) {
+		h.log.Log(ctx, level, msg, append([]any{"event", name, "username", logUsername(username, u),
 			"client_ip", ip, "known_device", knownDevice}, extra...)...)
 	}
 	if wait := h.throttle.Blocked(keys...); wait > 0 {
 		h.rateLimited("login")
 		secs := int(math.Ceil(wait.Seconds()))
-		event(slog.LevelInfo, "login refused: too many failures", "login_throttled", "retry_after_s", secs)
+		u, _ := h.store.GetUserByUsername(ctx, username) // only to log the name, when it is one
+		event(slog.LevelInfo, "login refused: too many failures", "login_throttled", u, "retry_after_s", secs)
 		c.Header("Retry-After", strconv.Itoa(secs))
 		page.Error = waitMessage(wait)
 		h.render(c.Writer, r, http.StatusTooManyRequests, "login", "Sign in", nil, page)
@@ -106,7 +109,7 @@ func (h *Handler) Login(c *gin.Context) {
 	}
 	if u == nil || secret.VerifyPassword(u.PasswordHash, password) != nil {
 		h.throttle.Fail(keys...)
-		event(slog.LevelWarn, "login failed", "login_failed")
+		event(slog.LevelWarn, "login failed", "login_failed", u)
 		page.Error = badLogin
 		h.render(c.Writer, r, http.StatusUnauthorized, "login", "Sign in", nil, page)
 		return
@@ -139,12 +142,17 @@ func waitMessage(wait time.Duration) string {
 	return "Too many failed sign-in attempts. Try again in 1 minute."
 }
 
-// logUsername bounds a typed username for a log line.
-func logUsername(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
+// logUsername is what a security event says about a typed username: the
+// name when u is the user who has it, else "unknown:" and a fingerprint
+// (the first 12 hex digits of its SHA-256), so attempts on one unknown
+// name still correlate — people type their password into the username
+// field, and the log must never carry it.
+func logUsername(typed string, u *storage.User) string {
+	if u != nil && u.Username == typed {
+		return typed
 	}
-	return s
+	sum := sha256.Sum256([]byte(typed))
+	return "unknown:" + hex.EncodeToString(sum[:6])
 }
 
 // Logout serves POST /logout: the cookie is expired and, on the server,

@@ -623,3 +623,78 @@ func TestHostPrefixedCookiesOnHTTPS(t *testing.T) {
 		})
 	}
 }
+
+// TestDeviceCookieBoundToExactUsername: usernames are case-sensitive in
+// the store (`latchkey user create --username Bob` beside a self-service
+// "bob"), so a device cookie names its username exactly. Before the fix
+// the cookie compared lower-cased, so the owner of "bob" — who gets a
+// fresh device cookie at every sign-in — guessed Bob's password as a
+// "known device", throttled only per cookie and never counted against
+// the username or the address: unlimited guesses from one IP.
+func TestDeviceCookieBoundToExactUsername(t *testing.T) {
+	f := newSecFixture(t, nil)
+	for _, u := range []struct{ id, name, pw string }{{"u-bob", "bob", "bobs-password-123"}, {"u-Bob", "Bob", "Bobs-password-456"}} {
+		hash, _ := secret.HashPassword(u.pw)
+		if err := f.store.CreateUser(context.Background(), &storage.User{ID: u.id, Username: u.name, PasswordHash: hash, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attacker := f.browser(t)
+	if resp, _ := f.login(t, attacker, "bob", "bobs-password-123"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("attacker's own login: %d", resp.StatusCode)
+	}
+	for i := range 10 {
+		if resp, _ := f.login(t, attacker, "Bob", fmt.Sprintf("guess-%d-password", i)); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, resp.StatusCode)
+		}
+	}
+	// The guesses were an untrusted client's: the username (and the
+	// address) are now blocked for any untrusted browser.
+	if resp, _ := f.login(t, f.browser(t), "Bob", "Bobs-password-456"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("after ten guesses with bob's device cookie, an untrusted login to Bob: %d, want 429 (the guesses bypassed the username limit)", resp.StatusCode)
+	}
+}
+
+// TestFailedLoginNeverLogsUnknownUsername: people type their password
+// into the username field; a failed sign-in for a username nobody has
+// logs a fingerprint of what was typed, never the text, so the warn line
+// (and the throttled line after it) cannot carry a password. Before the
+// fix the typed text was logged as "username" at warn.
+func TestFailedLoginNeverLogsUnknownUsername(t *testing.T) {
+	f := newSecFixture(t, nil)
+	c := f.browser(t)
+	typed := secPassword // the password, typed into the username field
+	for range 11 {
+		f.login(t, c, typed, "whatever-was-typed-next")
+	}
+	logs := f.logs.String()
+	if strings.Contains(logs, typed) {
+		t.Fatalf("the log contains what was typed as the username:\n%s", logs)
+	}
+	var failed, throttled bool
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		switch rec["event"] {
+		case "login_failed":
+			failed = true
+		case "login_throttled":
+			throttled = true
+		default:
+			continue
+		}
+		if u, _ := rec["username"].(string); !strings.HasPrefix(u, "unknown:") {
+			t.Errorf("username of an unknown user logged as %q", u)
+		}
+	}
+	if !failed || !throttled {
+		t.Fatalf("missing events (failed %v, throttled %v):\n%s", failed, throttled, logs)
+	}
+	// A real username is still logged as typed.
+	f.login(t, f.browser(t), "alice", "not-alices-password")
+	if !strings.Contains(f.logs.String(), `"username":"alice"`) {
+		t.Errorf("a known username is no longer logged:\n%s", f.logs.String())
+	}
+}
