@@ -21,6 +21,7 @@ import (
 
 	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/keys"
+	"github.com/latchkey/latchkey/logging"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
@@ -336,8 +337,12 @@ func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
 			f.Fail(keys...)
 		}
 		// A security event, as on the login form (never the password).
+		existing := ""
+		if err == nil {
+			existing = u.Username
+		}
 		h.cfg.Logger.WarnContext(ctx, "login failed", "event", "login_failed", "via", "http_basic",
-			"username", user, "client_ip", clientip.FromRequest(c.Request))
+			"username", logging.TypedUsername(user, existing), "client_ip", clientip.FromRequest(c.Request))
 		return nil, http.StatusUnauthorized, "unauthorized", "The username or password is not right."
 	}
 	if f := h.cfg.PasswordFailures; f != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/latchkey/latchkey/keys"
+	"github.com/latchkey/latchkey/logging"
+	"github.com/latchkey/latchkey/storage"
 )
 
 // TestBasicFailureLoggedAsSecurityEvent (issue 10, hardening): a wrong
@@ -23,7 +26,7 @@ func TestBasicFailureLoggedAsSecurityEvent(t *testing.T) {
 	h := New(Config{
 		Keys:   oneKey{format: format},
 		Tokens: oneToken{},
-		Users:  oneUser{alice: cheapHash(fuzzPassword), other: cheapHash("other")},
+		Users:  onlyAlice{oneUser{alice: cheapHash(fuzzPassword)}},
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 	})
 	gin.SetMode(gin.ReleaseMode)
@@ -31,27 +34,30 @@ func TestBasicFailureLoggedAsSecurityEvent(t *testing.T) {
 	e.GET("/t", h.Authenticate(), func(c *gin.Context) { c.Status(http.StatusOK) })
 
 	for _, tc := range []struct {
-		name, pass string
-		status     int
-		logged     bool
+		name, user, pass string
+		status           int
+		logged           string // the username the log line names; "" = no line
 	}{
-		{"right password", fuzzPassword, http.StatusOK, false},
-		{"wrong password", "guess-123-456", http.StatusUnauthorized, true},
+		{"right password", "alice", fuzzPassword, http.StatusOK, ""},
+		{"wrong password", "alice", "guess-123-456", http.StatusUnauthorized, "alice"},
+		// A password typed as the username is never logged: a name nobody
+		// has is a fingerprint.
+		{"unknown username", "hunter2-typed-as-name", "x", http.StatusUnauthorized, logging.TypedUsername("hunter2-typed-as-name", "")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs.Reset()
 			r := httptest.NewRequest(http.MethodGet, "/t", nil)
 			r.RemoteAddr = "192.0.2.7:4000"
-			r.SetBasicAuth("alice", tc.pass)
+			r.SetBasicAuth(tc.user, tc.pass)
 			rec := httptest.NewRecorder()
 			e.ServeHTTP(rec, r)
 			if rec.Code != tc.status {
 				t.Fatalf("status %d, want %d", rec.Code, tc.status)
 			}
-			if strings.Contains(logs.String(), tc.pass) {
+			if strings.Contains(logs.String(), tc.pass) || (tc.user != "alice" && strings.Contains(logs.String(), tc.user)) {
 				t.Fatalf("the password is in the log: %s", logs.String())
 			}
-			if !tc.logged {
+			if tc.logged == "" {
 				if strings.Contains(logs.String(), "login_failed") {
 					t.Fatalf("a success was logged as a failure: %s", logs.String())
 				}
@@ -61,10 +67,20 @@ func TestBasicFailureLoggedAsSecurityEvent(t *testing.T) {
 			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
 				t.Fatalf("log %q: %v", logs.String(), err)
 			}
-			if line["level"] != "WARN" || line["event"] != "login_failed" || line["username"] != "alice" ||
+			if line["level"] != "WARN" || line["event"] != "login_failed" || line["username"] != tc.logged ||
 				line["client_ip"] != "192.0.2.7" || line["via"] != "http_basic" {
 				t.Fatalf("log line %v", line)
 			}
 		})
 	}
+}
+
+// onlyAlice knows no user but alice.
+type onlyAlice struct{ oneUser }
+
+func (u onlyAlice) GetUserByUsername(ctx context.Context, name string) (*storage.User, error) {
+	if name != "alice" {
+		return nil, storage.ErrNotFound
+	}
+	return u.oneUser.GetUserByUsername(ctx, name)
 }

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"math"
@@ -16,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/latchkey/latchkey/clientip"
+	"github.com/latchkey/latchkey/logging"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -74,7 +73,7 @@ func (h *Handler) Login(c *gin.Context) {
 		keys = []string{deviceKey}
 	}
 	event := func(level slog.Level, msg, name string, u *storage.User, extra ...any) {
-		h.log.Log(ctx, level, msg, append([]any{"event", name, "username", logUsername(username, u),
+		h.log.Log(ctx, level, msg, append([]any{"event", name, "username", logging.TypedUsername(username, accountName(u)),
 			"client_ip", ip, "known_device", knownDevice}, extra...)...)
 	}
 	if wait := h.throttle.Blocked(keys...); wait > 0 {
@@ -142,19 +141,6 @@ func waitMessage(wait time.Duration) string {
 	return "Too many failed sign-in attempts. Try again in 1 minute."
 }
 
-// logUsername is what a security event says about a typed username: the
-// name when u is the user who has it, else "unknown:" and a fingerprint
-// (the first 12 hex digits of its SHA-256), so attempts on one unknown
-// name still correlate — people type their password into the username
-// field, and the log must never carry it.
-func logUsername(typed string, u *storage.User) string {
-	if u != nil && u.Username == typed {
-		return typed
-	}
-	sum := sha256.Sum256([]byte(typed))
-	return "unknown:" + hex.EncodeToString(sum[:6])
-}
-
 // Logout serves POST /logout: the cookie is expired and, on the server,
 // every session of the user that signed in before now ends, so a copy of
 // the cookie is worthless on every instance.
@@ -172,4 +158,12 @@ func (h *Handler) Logout(c *gin.Context) {
 	_ = s.Save(c.Request, c.Writer)
 	h.dropCSRFToken(c.Writer)
 	c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// accountName is u's username, "" for no user.
+func accountName(u *storage.User) string {
+	if u == nil {
+		return ""
+	}
+	return u.Username
 }
