@@ -2,7 +2,8 @@
 // key-for-token exchange, credential tests, the caller's user and
 // workspace, and key verification for resource servers. Every endpoint
 // accepts an API key, an API token, an OAuth access token, HTTP Basic
-// with the owner's password, or the browser session (with a CSRF header).
+// with the owner's password, or the browser session (with a CSRF header);
+// authenticated requests then pass their rate-limit tier (RateLimit).
 package api
 
 import (

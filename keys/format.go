@@ -1,6 +1,11 @@
-// Package keys owns Latchkey's API keys: the key format, hashing,
-// verification (with an in-process cache), rotation, exchange for OAuth
-// access tokens, and the batching of usage records.
+// Package keys owns Latchkey's API keys: the key format, creation (an
+// HMAC-SHA256 digest under the pepper, and a sealed copy when keys are
+// recoverable), verification with an in-process cache, update, revocation
+// and rotation with a grace period, each key's audit events, the authority
+// a credential holds over keys (scopes, expiry, lineage), and the batching
+// of usage records. It mints no OAuth tokens: api exchanges a key for one
+// through oauth, and the token is then bound by the key as it is now
+// (Current).
 package keys
 
 import (

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey/latchkey/internal/keyfill"
+	"github.com/latchkey/latchkey/cmd/loadgen/keyfill"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage/sqlite"

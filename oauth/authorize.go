@@ -160,16 +160,7 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 	sess.Username = g.Username
 	sess.ClientID = ar.GetClient().GetID()
 	sess.GrantedAt = p.cfg.Now().UTC().Truncate(time.Second)
-	extra := map[string]interface{}{}
-	if ar.GetGrantedScopes().Has("profile") {
-		extra["preferred_username"] = g.Username
-		if g.Name != "" {
-			extra["name"] = g.Name
-		}
-	}
-	if ar.GetGrantedScopes().Has("email") && g.Email != "" {
-		extra["email"] = g.Email
-	}
+	extra := scopeClaims(ar.GetGrantedScopes(), g.Username, g.Name, g.Email)
 	sess.Claims = &jwt.IDTokenClaims{
 		Subject:     g.Subject,
 		Issuer:      p.cfg.Issuer,

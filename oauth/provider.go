@@ -1,7 +1,10 @@
 // Package oauth is Latchkey's OAuth 2.0 / OpenID Connect core and the only
-// package that imports fosite. It adapts fosite's storage roles onto the
-// storage package and exposes net/http handlers for the protocol endpoints,
-// plus the authorize-flow functions the web package drives.
+// package that imports fosite. It adapts fosite's storage roles and clients
+// onto the storage package, validates client registrations, mints and checks
+// the access tokens API keys are exchanged for, and exposes net/http
+// handlers for the protocol endpoints (token, revocation, introspection,
+// PAR, userinfo, discovery, JWKS), plus the authorize-flow functions the
+// web package drives.
 package oauth
 
 import (
@@ -178,11 +181,3 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 
 // Issuer returns the configured issuer URL.
 func (p *Provider) Issuer() string { return p.cfg.Issuer }
-
-// HashSecret returns the digest and pepper version to store for a new client secret.
-func (p *Provider) HashSecret(secretValue string) ([]byte, int) {
-	return p.cfg.Hasher.Digest([]byte(secretValue))
-}
-
-// NewClientSecret generates a client secret with 256 bits of entropy.
-func NewClientSecret() (string, error) { return secret.Random(256) }

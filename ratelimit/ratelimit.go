@@ -1,4 +1,8 @@
 // Package ratelimit enforces Latchkey's API rate-limit tiers (SPEC §3.6).
+// A Limiter decides per key and tier: Memory keeps the state in this
+// process, Redis in one Redis shared by every instance (the same algorithm
+// as a Lua script), and Observed reports the decisions a limiter could not
+// make. A Decision also writes the rate-limit response headers.
 //
 // # Algorithm
 //

@@ -1,5 +1,11 @@
-// Package server builds Latchkey's gin engine: middleware, route groups
-// and the one JSON error writer for the API surface.
+// Package server builds Latchkey's gin engine (New): the middleware every
+// request passes (client IP behind trusted proxies, request id, access log,
+// panic recovery, security headers, refusal of NUL and invalid UTF-8,
+// request metrics), the route table that mounts the OAuth endpoints, the
+// HTML pages and the JSON API through the narrow interfaces OAuth, Pages
+// and API, the health endpoints (/healthz, /readyz, /metrics) and the one
+// JSON error writer for the API surface. It does not build those surfaces:
+// package main wires them from the configuration and hands them to New.
 package server
 
 import (

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -86,16 +85,6 @@ func (d *DB) Pools() (map[string]*sql.DB, error) {
 	return map[string]*sql.DB{"writer": w, "reader": r}, nil
 }
 
-type txKey struct{}
-
-// tx returns the transaction carried by ctx, if any.
-func tx(ctx context.Context) *gorm.DB {
-	if s, _ := ctx.Value(txKey{}).(*txState); s != nil {
-		return s.db
-	}
-	return nil
-}
-
 // w returns the handle for writes: the context's transaction or the writer.
 func (d *DB) w(ctx context.Context) *gorm.DB {
 	if t := tx(ctx); t != nil {
@@ -110,60 +99,6 @@ func (d *DB) r(ctx context.Context) *gorm.DB {
 		return t
 	}
 	return d.reader.WithContext(ctx)
-}
-
-// BeginTx implements Store. Nested calls reuse the outer transaction.
-func (d *DB) BeginTx(ctx context.Context) (context.Context, error) {
-	if tx(ctx) != nil {
-		return ctx, nil
-	}
-	t := d.writer.WithContext(ctx).Begin()
-	if t.Error != nil {
-		return ctx, translate(t.Error)
-	}
-	return context.WithValue(ctx, txKey{}, &txState{db: t}), nil
-}
-
-// Commit implements Store.
-func (d *DB) Commit(ctx context.Context) error {
-	s, _ := ctx.Value(txKey{}).(*txState)
-	if s == nil {
-		return errors.New("storage: commit without transaction")
-	}
-	if err := s.db.Commit().Error; err != nil {
-		return translate(err)
-	}
-	s.committed()
-	return nil
-}
-
-// Rollback implements Store.
-func (d *DB) Rollback(ctx context.Context) error {
-	t := tx(ctx)
-	if t == nil {
-		return errors.New("storage: rollback without transaction")
-	}
-	if err := t.Rollback().Error; err != nil && !errors.Is(err, gorm.ErrInvalidTransaction) {
-		return translate(err)
-	}
-	return nil
-}
-
-// InTx implements Store. Inside an existing transaction fn simply joins it.
-func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if tx(ctx) != nil {
-		return fn(ctx)
-	}
-	s := &txState{}
-	err := d.writer.WithContext(ctx).Transaction(func(t *gorm.DB) error {
-		s.db = t
-		return fn(context.WithValue(ctx, txKey{}, s))
-	})
-	if err != nil {
-		return translate(err)
-	}
-	s.committed()
-	return nil
 }
 
 // translate maps GORM and driver errors onto the sentinel errors, once, at
@@ -183,146 +118,6 @@ func translate(err error) error {
 	}
 }
 
-// CreateUser implements Users.
-func (d *DB) CreateUser(ctx context.Context, u *User) error {
-	now := d.now().UTC()
-	if u.CreatedAt.IsZero() {
-		u.CreatedAt = now
-	}
-	u.CreatedAt = u.CreatedAt.UTC() // SQLite compares times as text: store UTC only
-	u.UpdatedAt = now
-	return translate(d.w(ctx).Create(u).Error)
-}
-
-// GetUser implements Users.
-func (d *DB) GetUser(ctx context.Context, id string) (*User, error) {
-	inTx := tx(ctx) != nil
-	var ticket ttlcache.Ticket
-	if !inTx {
-		u, ok, t := d.users.Get(id)
-		if ok {
-			return &u, nil
-		}
-		ticket = t
-	}
-	var u User
-	if err := d.r(ctx).Where("id = ?", id).Take(&u).Error; err != nil {
-		return nil, translate(err)
-	}
-	if !inTx {
-		d.users.Put(id, u, ticket)
-	}
-	return &u, nil
-}
-
-// GetUserByUsername implements Users.
-func (d *DB) GetUserByUsername(ctx context.Context, username string) (*User, error) {
-	var u User
-	if err := d.r(ctx).Where("username = ?", username).Take(&u).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &u, nil
-}
-
-// EndSessions implements Users.
-func (d *DB) EndSessions(ctx context.Context, userID string, at time.Time) error {
-	return d.InTx(ctx, func(ctx context.Context) error {
-		res := d.w(ctx).Model(&User{}).Where("id = ?", userID).
-			Updates(map[string]any{"sessions_not_before": at.UTC(), "updated_at": d.now().UTC()})
-		if res.Error != nil {
-			return translate(res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return fmt.Errorf("user %q: %w", userID, ErrNotFound)
-		}
-		return d.changed(ctx, Invalidation{Topic: TopicUser, ID: userID})
-	})
-}
-
-// CreateClient implements Clients.
-func (d *DB) CreateClient(ctx context.Context, c *Client) error {
-	now := d.now().UTC()
-	if c.CreatedAt.IsZero() {
-		c.CreatedAt = now
-	}
-	c.CreatedAt = c.CreatedAt.UTC() // SQLite compares times as text: store UTC only
-	c.UpdatedAt = now
-	return translate(d.w(ctx).Create(c).Error)
-}
-
-// GetClient implements Clients.
-func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
-	inTx := tx(ctx) != nil
-	var ticket ttlcache.Ticket
-	if !inTx {
-		c, ok, t := d.clients.Get(id)
-		if ok {
-			c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
-			c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
-			return &c, nil
-		}
-		ticket = t
-	}
-	var c Client
-	if err := d.r(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
-		return nil, translate(err)
-	}
-	if !inTx {
-		d.clients.Put(id, c, ticket)
-	}
-	return &c, nil
-}
-
-// UpdateClient implements Clients.
-func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error) error {
-	return d.InTx(ctx, func(ctx context.Context) error {
-		var c Client
-		if err := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).Where("id = ?", id).Take(&c).Error; err != nil {
-			return translate(err)
-		}
-		if err := fn(&c); err != nil {
-			return err
-		}
-		c.ID = id
-		c.CreatedAt = c.CreatedAt.UTC()
-		c.UpdatedAt = d.now().UTC()
-		if err := d.w(ctx).Save(&c).Error; err != nil {
-			return translate(err)
-		}
-		return d.changed(ctx, Invalidation{Topic: TopicClient, ID: id})
-	})
-}
-
-// DeleteClient implements Clients.
-func (d *DB) DeleteClient(ctx context.Context, id string) error {
-	return d.InTx(ctx, func(ctx context.Context) error {
-		res := d.w(ctx).Where("id = ?", id).Delete(&Client{})
-		if res.Error != nil {
-			return translate(res.Error)
-		}
-		if res.RowsAffected == 0 {
-			return fmt.Errorf("client %q: %w", id, ErrNotFound)
-		}
-		if err := d.w(ctx).Where("client_id = ?", id).Delete(&Request{}).Error; err != nil {
-			return translate(err)
-		}
-		if err := d.w(ctx).Where("client_id = ?", id).Delete(&Consent{}).Error; err != nil {
-			return translate(err)
-		}
-		if _, err := d.RevokeAPIKeysByParent(ctx, KeyParent{ClientID: id}); err != nil {
-			return err
-		}
-		return d.changed(ctx, Invalidation{Topic: TopicClient, ID: id})
-	})
-}
-
-// ListClientsByOwner implements Clients.
-func (d *DB) ListClientsByOwner(ctx context.Context, ownerID string) ([]Client, error) {
-	var cs []Client
-	err := d.r(ctx).Where("owner_id = ?", ownerID).Order("created_at, id").Find(&cs).Error
-	return cs, translate(err)
-}
-
 // lockForUpdate returns a row-lock clause where the dialect has one.
 // SQLite serialises writers already and has no FOR UPDATE.
 func lockForUpdate(db *gorm.DB) []clause.Expression {
@@ -330,4 +125,28 @@ func lockForUpdate(db *gorm.DB) []clause.Expression {
 		return []clause.Expression{clause.Locking{Strength: "UPDATE"}}
 	}
 	return nil
+}
+
+// Ping implements Store.
+func (d *DB) Ping(ctx context.Context) error {
+	sqlDB, err := d.writer.DB()
+	if err != nil {
+		return translate(err)
+	}
+	return translate(sqlDB.PingContext(ctx))
+}
+
+// Close implements Store.
+func (d *DB) Close() error {
+	var first error
+	for _, g := range []*gorm.DB{d.reader, d.writer} {
+		sqlDB, err := g.DB()
+		if err == nil {
+			err = sqlDB.Close()
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

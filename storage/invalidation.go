@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"sync"
 
 	"gorm.io/gorm"
 )
@@ -100,36 +99,5 @@ func (d *DB) OnChange(fn func(Invalidation)) {
 		if d.onChange.CompareAndSwap(old, &fns) {
 			return
 		}
-	}
-}
-
-// txState is the transaction carried in a context, with the functions to
-// run once it has committed.
-type txState struct {
-	db    *gorm.DB
-	mu    sync.Mutex
-	after []func()
-}
-
-// afterCommit runs fn when the transaction of ctx commits (never if it
-// rolls back), or at once outside a transaction.
-func afterCommit(ctx context.Context, fn func()) {
-	s, _ := ctx.Value(txKey{}).(*txState)
-	if s == nil {
-		fn()
-		return
-	}
-	s.mu.Lock()
-	s.after = append(s.after, fn)
-	s.mu.Unlock()
-}
-
-func (s *txState) committed() {
-	s.mu.Lock()
-	fns := s.after
-	s.after = nil
-	s.mu.Unlock()
-	for _, fn := range fns {
-		fn()
 	}
 }

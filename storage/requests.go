@@ -4,10 +4,66 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
+
+// Kind names the type of an OAuth request record.
+type Kind string
+
+// The kinds of OAuth request record kept by the fosite adapter.
+const (
+	KindCode    Kind = "code"    // authorization code (RFC 6749 §4.1)
+	KindAccess  Kind = "access"  // access token (RFC 6749 §1.4)
+	KindRefresh Kind = "refresh" // refresh token (RFC 6749 §1.5)
+	KindPKCE    Kind = "pkce"    // PKCE request (RFC 7636)
+	KindOIDC    Kind = "oidc"    // OpenID Connect session bound to a code
+	KindPAR     Kind = "par"     // pushed authorization request (RFC 9126)
+)
+
+// Request is one OAuth request record: a code, token or protocol session,
+// keyed by (Kind, Signature). Data is the serialised request, opaque here;
+// the other fields are indexed copies for revocation and purging.
+type Request struct {
+	Kind      Kind   `gorm:"primaryKey;size:16"`
+	Signature string `gorm:"primaryKey;size:128"`
+	// RequestID identifies the grant: every token issued from one
+	// authorization (and its refresh rotations) shares it.
+	RequestID string `gorm:"index;size:64;not null"`
+	ClientID  string `gorm:"index;size:64;not null"`
+	Subject   string `gorm:"index;size:64"`
+	// AccessSignature links a refresh token to the access token issued with it.
+	AccessSignature string    `gorm:"size:128"`
+	Active          bool      `gorm:"not null"`
+	RequestedAt     time.Time `gorm:"not null"`
+	ExpiresAt       time.Time `gorm:"index;not null"`
+	Data            []byte    `gorm:"not null"`
+}
+
+// Requests stores OAuth request records (codes, tokens, PKCE/OIDC/PAR sessions).
+type Requests interface {
+	// CreateRequest inserts r; ErrConflict when (Kind, Signature) exists.
+	CreateRequest(ctx context.Context, r *Request) error
+	// GetRequest returns the record for (kind, signature), or ErrNotFound.
+	// An inactive record is returned together with ErrInactive.
+	GetRequest(ctx context.Context, kind Kind, signature string) (*Request, error)
+	// DeactivateRequest atomically flips an active record to inactive.
+	// ErrNotFound when missing; ErrInactive when it was already inactive, so
+	// of two concurrent callers exactly one succeeds.
+	DeactivateRequest(ctx context.Context, kind Kind, signature string) error
+	// DeleteRequest removes the record; deleting a missing record is not an error.
+	DeleteRequest(ctx context.Context, kind Kind, signature string) error
+	// DeactivateByRequestID deactivates every record of kind for a grant.
+	DeactivateByRequestID(ctx context.Context, kind Kind, requestID string) (int64, error)
+	// DeleteByRequestID deletes every record of kind for a grant.
+	DeleteByRequestID(ctx context.Context, kind Kind, requestID string) (int64, error)
+	// RevokeGrants ends everything subject granted clientID (an "Authorized
+	// apps" revocation), in one transaction: pending authorization codes and
+	// the PKCE and OpenID Connect sessions bound to them are deleted (so a
+	// code issued before the revocation can no longer be redeemed), the API
+	// keys those grants created are revoked (RevokeAPIKeysByParent), access
+	// tokens are deleted and refresh tokens deactivated. PAR sessions carry
+	// no subject (they are consumed before anyone signs in) and are left.
+	RevokeGrants(ctx context.Context, subject, clientID string) error
+}
 
 // CreateRequest implements Requests.
 func (d *DB) CreateRequest(ctx context.Context, r *Request) error {
@@ -97,125 +153,4 @@ func (d *DB) RevokeGrants(ctx context.Context, subject, clientID string) error {
 			Where("kind = ? AND subject = ? AND client_id = ?", KindRefresh, subject, clientID).
 			Update("active", false).Error)
 	})
-}
-
-// SaveConsent implements Consents.
-func (d *DB) SaveConsent(ctx context.Context, c *Consent) error {
-	now := d.now().UTC()
-	if c.CreatedAt.IsZero() {
-		c.CreatedAt = now
-	}
-	c.CreatedAt = c.CreatedAt.UTC()
-	c.UpdatedAt = now
-	return translate(d.w(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"scopes", "updated_at"}),
-	}).Create(c).Error)
-}
-
-// GetConsent implements Consents.
-func (d *DB) GetConsent(ctx context.Context, userID, clientID string) (*Consent, error) {
-	var c Consent
-	if err := d.r(ctx).Where("user_id = ? AND client_id = ?", userID, clientID).Take(&c).Error; err != nil {
-		return nil, translate(err)
-	}
-	return &c, nil
-}
-
-// ListConsents implements Consents.
-func (d *DB) ListConsents(ctx context.Context, userID string) ([]Consent, error) {
-	var cs []Consent
-	err := d.r(ctx).Where("user_id = ?", userID).Order("updated_at DESC, client_id").Find(&cs).Error
-	return cs, translate(err)
-}
-
-// DeleteConsent implements Consents.
-func (d *DB) DeleteConsent(ctx context.Context, userID, clientID string) error {
-	res := d.w(ctx).Where("user_id = ? AND client_id = ?", userID, clientID).Delete(&Consent{})
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("consent: %w", ErrNotFound)
-	}
-	return nil
-}
-
-// MarkJTI implements Store. An expired record for the same jti is replaced.
-func (d *DB) MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error {
-	return d.InTx(ctx, func(ctx context.Context) error {
-		now := d.now().UTC()
-		if err := d.w(ctx).Where("jti = ? AND expires_at < ?", jti, now).Delete(&UsedJTI{}).Error; err != nil {
-			return translate(err)
-		}
-		return translate(d.w(ctx).Create(&UsedJTI{JTI: jti, ExpiresAt: expiresAt.UTC()}).Error)
-	})
-}
-
-// JTIKnown implements Store.
-func (d *DB) JTIKnown(ctx context.Context, jti string) (bool, error) {
-	var n int64
-	err := d.r(ctx).Model(&UsedJTI{}).Where("jti = ? AND expires_at >= ?", jti, d.now().UTC()).Count(&n).Error
-	return n > 0, translate(err)
-}
-
-// PurgeExpired implements Store. It deletes in batches of at most limit rows
-// per table so no statement holds locks for long.
-func (d *DB) PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Purged, error) {
-	if limit <= 0 {
-		limit = 500
-	}
-	cutoff = cutoff.UTC()
-	out := Purged{}
-	var keys []Request
-	if err := d.r(ctx).Select("kind", "signature").Where("expires_at < ?", cutoff).Limit(limit).Find(&keys).Error; err != nil {
-		return out, translate(err)
-	}
-	byKind := map[Kind][]string{}
-	for _, k := range keys {
-		byKind[k.Kind] = append(byKind[k.Kind], k.Signature)
-	}
-	for kind, sigs := range byKind {
-		res := d.w(ctx).Where("kind = ? AND signature IN ? AND expires_at < ?", kind, sigs, cutoff).Delete(&Request{})
-		if res.Error != nil {
-			return out, translate(res.Error)
-		}
-		out[PurgeTable(kind)] += res.RowsAffected
-	}
-	var jtis []string
-	if err := d.r(ctx).Model(&UsedJTI{}).Where("expires_at < ?", cutoff).Limit(limit).Pluck("jti", &jtis).Error; err != nil {
-		return out, translate(err)
-	}
-	if len(jtis) > 0 {
-		res := d.w(ctx).Where("jti IN ? AND expires_at < ?", jtis, cutoff).Delete(&UsedJTI{})
-		if res.Error != nil {
-			return out, translate(res.Error)
-		}
-		out["used_jtis"] += res.RowsAffected
-	}
-	return out, nil
-}
-
-// Ping implements Store.
-func (d *DB) Ping(ctx context.Context) error {
-	sqlDB, err := d.writer.DB()
-	if err != nil {
-		return translate(err)
-	}
-	return translate(sqlDB.PingContext(ctx))
-}
-
-// Close implements Store.
-func (d *DB) Close() error {
-	var first error
-	for _, g := range []*gorm.DB{d.reader, d.writer} {
-		sqlDB, err := g.DB()
-		if err == nil {
-			err = sqlDB.Close()
-		}
-		if err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
 }

@@ -24,8 +24,9 @@ var FS embed.FS
 var pages = []string{"login", "consent", "error", "home", "keys", "key", "key_secret", "signup", "account", "apps", "app", "app_secret", "authorized"}
 
 // Parse parses layout.html together with each page file and returns one
-// *template.Template per page name ("login", "consent", "error", "home"),
-// each executable as ExecuteTemplate(w, "layout", data).
+// *template.Template per page name (every page web renders: "login",
+// "consent", "keys", "apps", …), each executable as
+// ExecuteTemplate(w, "layout", data).
 func Parse(funcs template.FuncMap) (map[string]*template.Template, error) {
 	out := make(map[string]*template.Template, len(pages))
 	for _, name := range pages {

@@ -1,5 +1,10 @@
-// Package throttle limits guessing: it counts failed attempts per key in
-// fixed windows, in memory (Failures) or in Redis (Redis).
+// Package throttle limits guessing: it counts failed password and
+// credential checks per key (a username, a client IP, a device cookie) in
+// fixed windows and blocks a key that reaches the limit until its window
+// ends. Consumers see only Counter. Failures counts in this process,
+// sharded and bounded in memory (O(1) per call, a hard cap on keys);
+// Redis counts across every instance sharing one Redis, on Redis's clock,
+// and falls back to a local Failures while Redis does not answer.
 package throttle
 
 import (

@@ -1,6 +1,10 @@
-// Package web serves Latchkey's HTML pages: login, consent and the
-// browser side of the authorization endpoint. It owns cookie sessions
-// (gorilla/sessions) and CSRF protection (gorilla/csrf).
+// Package web serves all of Latchkey's HTML pages: home, sign-in and
+// sign-out, sign-up, the account page, API keys (/keys), registered apps
+// (/apps), authorized apps, the error page and the static assets, and the
+// browser side of the authorization endpoint (login and consent). It owns
+// cookie sessions (gorilla/sessions), CSRF protection (gorilla/csrf) and
+// the device cookies that keep a known browser out of a username's login
+// lockout.
 package web
 
 import (

@@ -8,7 +8,7 @@
 // starts it creates the user "bench" and two clients with the CLI, a pool
 // of -users users for the authorization-code flows, and writes API keys of
 // "bench" straight into the database (one, or -keys N; real digests under
-// the server's pepper, see internal/keyfill), so that no argon2id check
+// the server's pepper, see cmd/loadgen/keyfill), so that no argon2id check
 // made during set-up is in the server's memory when the first scenario
 // starts. Then it drives each
 // scenario for a fixed duration with -conns concurrent workers sharing one

@@ -19,8 +19,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/latchkey/latchkey/cmd/loadgen/keyfill"
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/internal/keyfill"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"

@@ -1,10 +1,3 @@
-// Package storagetest is the storage conformance suite: one set of tests,
-// written against the storage.Store contract, that every backend runs (the
-// dex model). A backend's test calls Run with a function that opens a fresh,
-// migrated, empty store and registers its clean-up with t.Cleanup.
-//
-// The open function takes no options, so the suite cannot inject a clock:
-// tests that depend on expiry use explicit times far in the past or future.
 package storagetest
 
 import (
@@ -232,5 +225,3 @@ func testClientListByOwner(t *testing.T, ctx context.Context, s storage.Store) {
 		t.Errorf("ListClientsByOwner(nobody) = %d clients, want none", len(none))
 	}
 }
-
-// ---- requests ------------------------------------------------------------

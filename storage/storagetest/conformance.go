@@ -239,3 +239,15 @@ func runConcurrently(n int, fn func(i int) error) []error {
 }
 
 // ---- database ------------------------------------------------------------
+
+func testPing(t *testing.T, ctx context.Context, s storage.Store) {
+	must(t, s.Ping(ctx), "Ping")
+}
+
+func testClose(t *testing.T, ctx context.Context, s storage.Store) {
+	must(t, s.Ping(ctx), "Ping before Close")
+	must(t, s.Close(), "Close")
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping after Close succeeded, want an error")
+	}
+}

@@ -1,10 +1,3 @@
-// Package storagetest is the storage conformance suite: one set of tests,
-// written against the storage.Store contract, that every backend runs (the
-// dex model). A backend's test calls Run with a function that opens a fresh,
-// migrated, empty store and registers its clean-up with t.Cleanup.
-//
-// The open function takes no options, so the suite cannot inject a clock:
-// tests that depend on expiry use explicit times far in the past or future.
 package storagetest
 
 import (
@@ -101,38 +94,3 @@ func testConsentDelete(t *testing.T, ctx context.Context, s storage.Store) {
 	wantErr(t, s.DeleteConsent(ctx, "alice", "c1"), storage.ErrNotFound, "second DeleteConsent")
 	wantErr(t, s.DeleteConsent(ctx, "bob", "c2"), storage.ErrNotFound, "DeleteConsent(never given)")
 }
-
-// ---- JTIs ----------------------------------------------------------------
-
-func wantKnown(t *testing.T, ctx context.Context, s storage.Store, jti string, want bool) {
-	t.Helper()
-	got, err := s.JTIKnown(ctx, jti)
-	must(t, err, "JTIKnown("+jti+")")
-	if got != want {
-		t.Errorf("JTIKnown(%s) = %v, want %v", jti, got, want)
-	}
-}
-
-func testJTIMarkKnown(t *testing.T, ctx context.Context, s storage.Store) {
-	wantKnown(t, ctx, s, "j1", false)
-	must(t, s.MarkJTI(ctx, "j1", future()), "MarkJTI")
-	wantKnown(t, ctx, s, "j1", true)
-	wantKnown(t, ctx, s, "j2", false)
-	must(t, s.MarkJTI(ctx, "j-old", past()), "MarkJTI(already expired)")
-	wantKnown(t, ctx, s, "j-old", false)
-}
-
-func testJTIDuplicate(t *testing.T, ctx context.Context, s storage.Store) {
-	must(t, s.MarkJTI(ctx, "j1", future()), "MarkJTI")
-	wantErr(t, s.MarkJTI(ctx, "j1", future().Add(time.Hour)), storage.ErrConflict, "MarkJTI of a recorded unexpired jti")
-	wantKnown(t, ctx, s, "j1", true)
-}
-
-func testJTIExpiredRemark(t *testing.T, ctx context.Context, s storage.Store) {
-	must(t, s.MarkJTI(ctx, "j1", past()), "MarkJTI(expired)")
-	must(t, s.MarkJTI(ctx, "j1", future()), "MarkJTI over an expired record")
-	wantKnown(t, ctx, s, "j1", true)
-	wantErr(t, s.MarkJTI(ctx, "j1", future()), storage.ErrConflict, "MarkJTI once re-marked")
-}
-
-// ---- transactions --------------------------------------------------------

@@ -1,10 +1,3 @@
-// Package storagetest is the storage conformance suite: one set of tests,
-// written against the storage.Store contract, that every backend runs (the
-// dex model). A backend's test calls Run with a function that opens a fresh,
-// migrated, empty store and registers its clean-up with t.Cleanup.
-//
-// The open function takes no options, so the suite cannot inject a clock:
-// tests that depend on expiry use explicit times far in the past or future.
 package storagetest
 
 import (
@@ -164,5 +157,3 @@ func testInTxCommit(t *testing.T, ctx context.Context, s storage.Store) {
 	_, err = s.GetConsent(ctx, "u1", "c1")
 	must(t, err, "GetConsent after InTx")
 }
-
-// ---- purging -------------------------------------------------------------

@@ -1,10 +1,3 @@
-// Package storagetest is the storage conformance suite: one set of tests,
-// written against the storage.Store contract, that every backend runs (the
-// dex model). A backend's test calls Run with a function that opens a fresh,
-// migrated, empty store and registers its clean-up with t.Cleanup.
-//
-// The open function takes no options, so the suite cannot inject a clock:
-// tests that depend on expiry use explicit times far in the past or future.
 package storagetest
 
 import (
@@ -14,20 +7,6 @@ import (
 
 	"github.com/latchkey/latchkey/storage"
 )
-
-func testPing(t *testing.T, ctx context.Context, s storage.Store) {
-	must(t, s.Ping(ctx), "Ping")
-}
-
-func testClose(t *testing.T, ctx context.Context, s storage.Store) {
-	must(t, s.Ping(ctx), "Ping before Close")
-	must(t, s.Close(), "Close")
-	if err := s.Ping(ctx); err == nil {
-		t.Error("Ping after Close succeeded, want an error")
-	}
-}
-
-// ---- users ---------------------------------------------------------------
 
 func testUserCreateGet(t *testing.T, ctx context.Context, s storage.Store) {
 	u := newUser("u1")

@@ -12,14 +12,6 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// Token endpoint authentication methods (RFC 7591 §2).
-const (
-	AuthMethodBasic         = "client_secret_basic"
-	AuthMethodPost          = "client_secret_post"
-	AuthMethodPrivateKeyJWT = "private_key_jwt"
-	AuthMethodNone          = "none"
-)
-
 // client adapts storage.Client to fosite.Client. A confidential client with
 // no named method is a plain fosite.Client, so fosite accepts both
 // client_secret_basic and client_secret_post for it (the seed documentation

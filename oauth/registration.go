@@ -15,6 +15,14 @@ import (
 // (RFC 7591 §3.2.2 invalid_client_metadata / invalid_redirect_uri).
 var ErrInvalidClientMetadata = errors.New("invalid client metadata")
 
+// Token endpoint authentication methods (RFC 7591 §2).
+const (
+	AuthMethodBasic         = "client_secret_basic"
+	AuthMethodPost          = "client_secret_post"
+	AuthMethodPrivateKeyJWT = "private_key_jwt"
+	AuthMethodNone          = "none"
+)
+
 // ClientSpec is what a person or operator asks for when registering a client.
 type ClientSpec struct {
 	Name         string
@@ -176,3 +184,11 @@ func safeWebURL(s string) string {
 	}
 	return u.String()
 }
+
+// HashSecret returns the digest and pepper version to store for a new client secret.
+func (p *Provider) HashSecret(secretValue string) ([]byte, int) {
+	return p.cfg.Hasher.Digest([]byte(secretValue))
+}
+
+// NewClientSecret generates a client secret with 256 bits of entropy.
+func NewClientSecret() (string, error) { return secret.Random(256) }

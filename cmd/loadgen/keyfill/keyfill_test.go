@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/latchkey/latchkey/internal/keyfill"
+	"github.com/latchkey/latchkey/cmd/loadgen/keyfill"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage/sqlite"

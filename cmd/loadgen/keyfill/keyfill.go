@@ -3,7 +3,9 @@
 // keys (1,000 against 1,000,000). Each key is made the way keys.Service
 // makes one (format, display, HMAC-SHA256 digest under the pepper and its
 // version); only the per-row work of Create is skipped: rows go in as
-// multi-row INSERTs, many to a transaction. It is benchmark support only.
+// multi-row INSERTs, many to a transaction. It is benchmark support only:
+// it lives beside cmd/loadgen, its main user, and is not an internal package
+// of it because the keys package's stored-key benchmark imports it too.
 package keyfill
 
 import (

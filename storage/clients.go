@@ -1,0 +1,145 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/ttlcache"
+)
+
+// Client is a registered OAuth 2.0 client (RFC 6749 §2). The secret is
+// never stored: SecretDigest is an HMAC-SHA256 of it under the server pepper
+// of version SecretVersion.
+type Client struct {
+	ID            string   `gorm:"primaryKey;size:64"`
+	SecretDigest  []byte   `gorm:"size:64"`
+	SecretVersion int      `gorm:"not null;default:0"`
+	Name          string   `gorm:"size:200;not null"`
+	OwnerID       string   `gorm:"index;size:64"`
+	RedirectURIs  []string `gorm:"serializer:json"`
+	GrantTypes    []string `gorm:"serializer:json"`
+	ResponseTypes []string `gorm:"serializer:json"`
+	Scopes        []string `gorm:"serializer:json"`
+	Audience      []string `gorm:"serializer:json"`
+	Public        bool     `gorm:"not null;default:false"`
+	// Tier is the rate-limit tier of the client's own requests ("" = the
+	// configured default).
+	Tier string `gorm:"size:32"`
+	// TokenEndpointAuthMethod is "" for a confidential client that accepts
+	// both client_secret_basic and client_secret_post, or one RFC 7591 method.
+	TokenEndpointAuthMethod string `gorm:"size:32"`
+	LogoURI                 string `gorm:"size:2000"`
+	ClientURI               string `gorm:"size:2000"`
+	// RequirePKCE refuses authorization requests without a PKCE challenge
+	// (RFC 7636; OAuth 2.1 requires it of every client). Always true for
+	// public clients.
+	RequirePKCE bool `gorm:"not null;default:false"`
+	// ResourceServer lets the client introspect any token and API key
+	// (RFC 7662 §4); other clients introspect only their own tokens.
+	ResourceServer bool      `gorm:"not null;default:false"`
+	CreatedAt      time.Time `gorm:"not null"`
+	UpdatedAt      time.Time `gorm:"not null"`
+}
+
+// Clients stores OAuth clients.
+type Clients interface {
+	// CreateClient inserts c; ErrConflict when the id is taken.
+	CreateClient(ctx context.Context, c *Client) error
+	// GetClient returns the client with id, or ErrNotFound.
+	GetClient(ctx context.Context, id string) (*Client, error)
+	// UpdateClient loads the client, applies fn and saves the result in one
+	// transaction (read-modify-write). ErrNotFound when it does not exist.
+	UpdateClient(ctx context.Context, id string, fn func(*Client) error) error
+	// DeleteClient removes the client and every request record and consent
+	// that belongs to it, and revokes the API keys its tokens created
+	// (RevokeAPIKeysByParent). ErrNotFound when it does not exist.
+	DeleteClient(ctx context.Context, id string) error
+	// ListClientsByOwner returns the clients owned by a user, oldest first.
+	ListClientsByOwner(ctx context.Context, ownerID string) ([]Client, error)
+}
+
+// CreateClient implements Clients.
+func (d *DB) CreateClient(ctx context.Context, c *Client) error {
+	now := d.now().UTC()
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now
+	}
+	c.CreatedAt = c.CreatedAt.UTC() // SQLite compares times as text: store UTC only
+	c.UpdatedAt = now
+	return translate(d.w(ctx).Create(c).Error)
+}
+
+// GetClient implements Clients.
+func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
+	inTx := tx(ctx) != nil
+	var ticket ttlcache.Ticket
+	if !inTx {
+		c, ok, t := d.clients.Get(id)
+		if ok {
+			c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
+			c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
+			return &c, nil
+		}
+		ticket = t
+	}
+	var c Client
+	if err := d.r(ctx).Where("id = ?", id).Take(&c).Error; err != nil {
+		return nil, translate(err)
+	}
+	if !inTx {
+		d.clients.Put(id, c, ticket)
+	}
+	return &c, nil
+}
+
+// UpdateClient implements Clients.
+func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error) error {
+	return d.InTx(ctx, func(ctx context.Context) error {
+		var c Client
+		if err := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).Where("id = ?", id).Take(&c).Error; err != nil {
+			return translate(err)
+		}
+		if err := fn(&c); err != nil {
+			return err
+		}
+		c.ID = id
+		c.CreatedAt = c.CreatedAt.UTC()
+		c.UpdatedAt = d.now().UTC()
+		if err := d.w(ctx).Save(&c).Error; err != nil {
+			return translate(err)
+		}
+		return d.changed(ctx, Invalidation{Topic: TopicClient, ID: id})
+	})
+}
+
+// DeleteClient implements Clients.
+func (d *DB) DeleteClient(ctx context.Context, id string) error {
+	return d.InTx(ctx, func(ctx context.Context) error {
+		res := d.w(ctx).Where("id = ?", id).Delete(&Client{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("client %q: %w", id, ErrNotFound)
+		}
+		if err := d.w(ctx).Where("client_id = ?", id).Delete(&Request{}).Error; err != nil {
+			return translate(err)
+		}
+		if err := d.w(ctx).Where("client_id = ?", id).Delete(&Consent{}).Error; err != nil {
+			return translate(err)
+		}
+		if _, err := d.RevokeAPIKeysByParent(ctx, KeyParent{ClientID: id}); err != nil {
+			return err
+		}
+		return d.changed(ctx, Invalidation{Topic: TopicClient, ID: id})
+	})
+}
+
+// ListClientsByOwner implements Clients.
+func (d *DB) ListClientsByOwner(ctx context.Context, ownerID string) ([]Client, error) {
+	var cs []Client
+	err := d.r(ctx).Where("owner_id = ?", ownerID).Order("created_at, id").Find(&cs).Error
+	return cs, translate(err)
+}

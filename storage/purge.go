@@ -1,0 +1,84 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// Purged counts the rows a purge removed, by table: the request kinds are
+// reported as "authorization_codes", "access_tokens", "refresh_tokens",
+// "pkce_requests", "oidc_sessions" and "par_requests" (all rows of the
+// requests table), JTIs as "used_jtis", audit rows as "key_events".
+type Purged map[string]int64
+
+// Total is the number of rows removed in all.
+func (p Purged) Total() int64 {
+	var n int64
+	for _, v := range p {
+		n += v
+	}
+	return n
+}
+
+// Add adds q's counts to p.
+func (p Purged) Add(q Purged) {
+	for k, v := range q {
+		p[k] += v
+	}
+}
+
+// PurgeTable names the rows of a request kind in Purged.
+func PurgeTable(k Kind) string {
+	switch k {
+	case KindCode:
+		return "authorization_codes"
+	case KindAccess:
+		return "access_tokens"
+	case KindRefresh:
+		return "refresh_tokens"
+	case KindPKCE:
+		return "pkce_requests"
+	case KindOIDC:
+		return "oidc_sessions"
+	case KindPAR:
+		return "par_requests"
+	}
+	return "requests_" + string(k)
+}
+
+// PurgeExpired implements Store. It deletes in batches of at most limit rows
+// per table so no statement holds locks for long.
+func (d *DB) PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Purged, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	cutoff = cutoff.UTC()
+	out := Purged{}
+	var keys []Request
+	if err := d.r(ctx).Select("kind", "signature").Where("expires_at < ?", cutoff).Limit(limit).Find(&keys).Error; err != nil {
+		return out, translate(err)
+	}
+	byKind := map[Kind][]string{}
+	for _, k := range keys {
+		byKind[k.Kind] = append(byKind[k.Kind], k.Signature)
+	}
+	for kind, sigs := range byKind {
+		res := d.w(ctx).Where("kind = ? AND signature IN ? AND expires_at < ?", kind, sigs, cutoff).Delete(&Request{})
+		if res.Error != nil {
+			return out, translate(res.Error)
+		}
+		out[PurgeTable(kind)] += res.RowsAffected
+	}
+	var jtis []string
+	if err := d.r(ctx).Model(&UsedJTI{}).Where("expires_at < ?", cutoff).Limit(limit).Pluck("jti", &jtis).Error; err != nil {
+		return out, translate(err)
+	}
+	if len(jtis) > 0 {
+		res := d.w(ctx).Where("jti IN ? AND expires_at < ?", jtis, cutoff).Delete(&UsedJTI{})
+		if res.Error != nil {
+			return out, translate(res.Error)
+		}
+		out["used_jtis"] += res.RowsAffected
+	}
+	return out, nil
+}

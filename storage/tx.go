@@ -1,0 +1,104 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"gorm.io/gorm"
+)
+
+type txKey struct{}
+
+// tx returns the transaction carried by ctx, if any.
+func tx(ctx context.Context) *gorm.DB {
+	if s, _ := ctx.Value(txKey{}).(*txState); s != nil {
+		return s.db
+	}
+	return nil
+}
+
+// BeginTx implements Store. Nested calls reuse the outer transaction.
+func (d *DB) BeginTx(ctx context.Context) (context.Context, error) {
+	if tx(ctx) != nil {
+		return ctx, nil
+	}
+	t := d.writer.WithContext(ctx).Begin()
+	if t.Error != nil {
+		return ctx, translate(t.Error)
+	}
+	return context.WithValue(ctx, txKey{}, &txState{db: t}), nil
+}
+
+// Commit implements Store.
+func (d *DB) Commit(ctx context.Context) error {
+	s, _ := ctx.Value(txKey{}).(*txState)
+	if s == nil {
+		return errors.New("storage: commit without transaction")
+	}
+	if err := s.db.Commit().Error; err != nil {
+		return translate(err)
+	}
+	s.committed()
+	return nil
+}
+
+// Rollback implements Store.
+func (d *DB) Rollback(ctx context.Context) error {
+	t := tx(ctx)
+	if t == nil {
+		return errors.New("storage: rollback without transaction")
+	}
+	if err := t.Rollback().Error; err != nil && !errors.Is(err, gorm.ErrInvalidTransaction) {
+		return translate(err)
+	}
+	return nil
+}
+
+// InTx implements Store. Inside an existing transaction fn simply joins it.
+func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if tx(ctx) != nil {
+		return fn(ctx)
+	}
+	s := &txState{}
+	err := d.writer.WithContext(ctx).Transaction(func(t *gorm.DB) error {
+		s.db = t
+		return fn(context.WithValue(ctx, txKey{}, s))
+	})
+	if err != nil {
+		return translate(err)
+	}
+	s.committed()
+	return nil
+}
+
+// txState is the transaction carried in a context, with the functions to
+// run once it has committed.
+type txState struct {
+	db    *gorm.DB
+	mu    sync.Mutex
+	after []func()
+}
+
+// afterCommit runs fn when the transaction of ctx commits (never if it
+// rolls back), or at once outside a transaction.
+func afterCommit(ctx context.Context, fn func()) {
+	s, _ := ctx.Value(txKey{}).(*txState)
+	if s == nil {
+		fn()
+		return
+	}
+	s.mu.Lock()
+	s.after = append(s.after, fn)
+	s.mu.Unlock()
+}
+
+func (s *txState) committed() {
+	s.mu.Lock()
+	fns := s.after
+	s.after = nil
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
