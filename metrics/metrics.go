@@ -1,7 +1,7 @@
 // Package metrics owns Latchkey's Prometheus metrics. Other packages do
 // not import it or Prometheus: each declares the callback or the small
 // interface it needs (oauth.Config.OnTokenIssued, keys.Config.OnVerify,
-// server.RequestObserver, …) and main connects them to the methods here.
+// server.RequestObserver, …) and server.Build connects them to the methods here.
 //
 // Every metric is registered on the registry the caller passes to New,
 // never on Prometheus's global default registry.

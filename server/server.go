@@ -1,11 +1,16 @@
-// Package server builds Latchkey's gin engine (New): the middleware every
-// request passes (client IP behind trusted proxies, request id, access log,
-// panic recovery, security headers, refusal of NUL and invalid UTF-8,
-// request metrics), the route table that mounts the OAuth endpoints, the
-// HTML pages and the JSON API through the narrow interfaces OAuth, Pages
-// and API, the health endpoints (/healthz, /readyz, /metrics) and the one
-// JSON error writer for the API surface. It does not build those surfaces:
-// package main wires them from the configuration and hands them to New.
+// Package server turns a configuration into a running Latchkey. Build
+// (build.go) wires every package — storage opened by the caller, secrets,
+// the OAuth provider, the key service, rate limits and guessing throttles,
+// metrics, pages and the JSON API — into an App whose Run serves, runs the
+// janitor and the invalidation bus and shuts down gracefully. New builds
+// the gin engine: the middleware every request passes (client IP behind
+// trusted proxies, request id, access log, panic recovery, security
+// headers, refusal of NUL and invalid UTF-8, request metrics), the route
+// table that mounts the OAuth endpoints, the HTML pages and the JSON API
+// through the narrow interfaces OAuth, Pages and API, the health endpoints
+// (/healthz, /readyz, /metrics) and the one JSON error writer for the API
+// surface. cmd/latchkey parses flags, opens the configured driver and
+// calls Build.
 package server
 
 import (
