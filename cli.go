@@ -10,12 +10,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/uuid"
-
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/oauth"
-	"github.com/latchkey/latchkey/secret"
-	"github.com/latchkey/latchkey/storage"
 )
 
 // listFlag collects a repeatable flag; each value may also be comma-separated.
@@ -53,18 +50,15 @@ func userCreate(ctx context.Context, a *app, args []string, out io.Writer) error
 	if *username == "" || *password == "" {
 		return fmt.Errorf("%w: --username and --password are required", errUsage)
 	}
-	if len(*password) < 12 {
-		return fmt.Errorf("%w: the password must be at least 12 characters", errUsage)
-	}
-	hash, err := secret.HashPassword(*password)
-	if err != nil {
-		return err
-	}
-	u := &storage.User{ID: uuid.NewString(), Username: *username, Email: *email, Name: *name, PasswordHash: hash, Admin: *admin}
-	if err := a.db.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return fmt.Errorf("the username %q is taken", *username)
-		}
+	// accounts applies sign-up's rules (username pattern, password policy,
+	// email when given) and hashes the password.
+	u, err := accounts.New(a.db, accounts.Config{}).Create(ctx, accounts.NewUser{Username: *username, Email: *email, Name: *name, Password: *password, Admin: *admin})
+	switch {
+	case errors.Is(err, accounts.ErrInvalid):
+		return fmt.Errorf("%w: %v", errUsage, err)
+	case errors.Is(err, accounts.ErrUsernameTaken):
+		return fmt.Errorf("the username %q is taken", *username)
+	case err != nil:
 		return err
 	}
 	return printJSON(out, map[string]any{"id": u.ID, "username": u.Username, "email": u.Email, "admin": u.Admin})
