@@ -170,17 +170,20 @@ func (h *Handler) CreateKeyForm(c *gin.Context) {
 	}
 	k, plain, err := h.cfg.Keys.Create(c.Request.Context(), u.ID, keys.OwnerAuthority(h.cfg.Keys.Scopes()), req)
 	if err != nil {
+		var fe *keys.FieldError
 		switch {
 		case errors.Is(err, keys.ErrConflict):
 			form.Errors["handle"] = "You already have a key with this name."
-		case errors.Is(err, keys.ErrInvalid), errors.Is(err, keys.ErrScopeExceeded):
-			msg := strings.TrimPrefix(err.Error(), keys.ErrInvalid.Error()+": ")
-			if strings.Contains(msg, "handle") {
+		case errors.Is(err, keys.ErrScopeExceeded):
+			form.Errors["scopes"] = err.Error()
+		case errors.As(err, &fe):
+			switch fe.Field {
+			case "handle":
 				form.Errors["handle"] = "Use 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit."
-			} else if strings.Contains(msg, "environment") {
+			case "environment":
 				form.Errors["environment"] = "Choose live or test."
-			} else {
-				form.Errors["scopes"] = msg
+			default: // scopes, and the fields this form has no place for
+				form.Errors["scopes"] = fe.Message
 			}
 		default:
 			h.log.ErrorContext(c.Request.Context(), "create key", "error", err)
