@@ -23,6 +23,8 @@ func TestParse(t *testing.T) {
 		for _, name := range pages {
 			if tmpls[name] == nil || tmpls[name].Lookup("layout") == nil {
 				t.Errorf("template %q missing or without layout", name)
+			} else if tmpls[name].Lookup("app-form") == nil {
+				t.Errorf("template %q parsed without partials.html", name)
 			}
 		}
 	}

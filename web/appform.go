@@ -149,8 +149,12 @@ type option struct {
 	Checked            bool
 }
 
-// appFormView is the form as the template shows it.
+// appFormView is the form as the "app-form" partial shows it.
 type appFormView struct {
+	// Action is where the form posts; Edit marks the form that changes a
+	// registered app (no type or grant types; a public app's PKCE fixed).
+	Action       string
+	Edit         bool
 	Name         string
 	RedirectURIs string
 	Public       bool

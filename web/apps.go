@@ -63,7 +63,9 @@ func (h *Handler) renderApps(c *gin.Context, u *storage.User, status int, f appF
 		h.renderError(c.Writer, c.Request, http.StatusInternalServerError, "server_error", "Your apps could not be loaded.")
 		return
 	}
-	page := appsPage{Form: h.appFormView(f), Errors: withSummary(errs)}
+	view := h.appFormView(f)
+	view.Action = "/apps"
+	page := appsPage{Form: view, Errors: withSummary(errs)}
 	for _, cl := range cs {
 		page.Apps = append(page.Apps, appRow{ID: cl.ID, Name: cl.Name, Type: clientType(&cl), RedirectURIs: cl.RedirectURIs, Created: newPageTime(cl.CreatedAt)})
 	}
@@ -208,6 +210,7 @@ func (h *Handler) renderApp(c *gin.Context, u *storage.User, cl *storage.Client,
 		method = "client_secret_basic or client_secret_post"
 	}
 	view := h.appFormView(f)
+	view.Action, view.Edit = "/apps/"+cl.ID, true
 	// Scopes the app already has but config no longer lists stay visible.
 	for _, s := range cl.Scopes {
 		if !slices.Contains(h.cfg.Scopes, s) {

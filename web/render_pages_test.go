@@ -11,7 +11,8 @@ var pgWhen = pageTime{Text: "4 Mar 2026, 05:06 UTC", ISO: "2026-03-04T05:06:00Z"
 
 func pgForm() appFormView {
 	return appFormView{
-		Name: `My <App>`, RedirectURIs: "https://a.example/cb\nhttps://a.example/cb2", RequirePKCE: true,
+		Action: "/apps",
+		Name:   `My <App>`, RedirectURIs: "https://a.example/cb\nhttps://a.example/cb2", RequirePKCE: true,
 		Scopes: []option{{Value: "openid", Label: "openid", Hint: "Confirm <you>", Checked: true}, {Value: "keys:read", Label: "keys:read"}},
 		Grants: []option{{Value: "authorization_code", Label: "authorization_code", Checked: true}, {Value: "client_credentials", Label: "client_credentials"}},
 	}
@@ -65,7 +66,8 @@ func TestRenderApps(t *testing.T) {
 		`id="grant-0" name="grant_types" value="authorization_code" checked`, `id="grant-1" name="grant_types" value="client_credentials">`,
 		`name="require_pkce" value="on" checked`,
 	)
-	mustNotContain(t, "apps", empty, "field-error", "form-error")
+	mustNotContain(t, "apps", empty, "field-error", "form-error", "Save changes", "always requires PKCE")
+	mustContain(t, "apps", empty, ">Register app</button>", `aria-labelledby="register-heading"`)
 
 	list := renderPage(t, "apps", "apps-errors", pageData{Title: "Your apps", User: testUserValue, Page: appsPage{
 		Apps:   []appRow{{ID: "c-1", Name: "Bot <1>", Type: "Confidential", RedirectURIs: []string{"https://b.example/cb"}, Created: pgWhen}},
@@ -85,7 +87,9 @@ func TestRenderApp(t *testing.T) {
 		ID: "c-1", Name: "Bot <1>", Type: "Confidential", AuthMethod: "client_secret_basic",
 		Grants: []string{"client_credentials"}, Scopes: []string{"openid"}, Created: pgWhen, Updated: pgWhen,
 	}
-	out := renderPage(t, "app", "app", pageData{Title: "Bot", User: testUserValue, Flash: "Saved", Page: appPage{App: detail, Form: pgForm()}})
+	form := pgForm()
+	form.Action, form.Edit = "/apps/c-1", true
+	out := renderPage(t, "app", "app", pageData{Title: "Bot", User: testUserValue, Flash: "Saved", Page: appPage{App: detail, Form: form}})
 	mustContain(t, "app", out,
 		`href="/apps"`, "Bot &lt;1&gt;", `id="client-id" type="text" value="c-1" readonly`, `data-copy-target="client-id"`,
 		`action="/apps/c-1/rotate"`, `action="/apps/c-1"`, `action="/apps/c-1/delete"`, "Delete app",
@@ -98,9 +102,15 @@ func TestRenderApp(t *testing.T) {
 	mustNotContain(t, "app", out, `name="grant_types"`, `name="client_type"`)
 
 	detail.Public = true
-	out = renderPage(t, "app", "app-public-errors", pageData{Title: "Bot", User: testUserValue, Page: appPage{App: detail, Form: pgForm(), Errors: appErrors{RedirectURIs: "bad uri", Form: "not saved"}}})
+	out = renderPage(t, "app", "app-public-errors", pageData{Title: "Bot", User: testUserValue, Page: appPage{App: detail, Form: form, Errors: appErrors{RedirectURIs: "bad uri", Form: "not saved"}}})
 	mustNotContain(t, "app", out, `/rotate"`)
 	mustContain(t, "app", out, "no client secret", `id="redirect-error">bad uri`, `role="alert">not saved`)
+
+	// A public app's PKCE is fixed: no checkbox, a sentence instead.
+	form.Public = true
+	out = renderPage(t, "app", "app-public", pageData{Title: "Bot", User: testUserValue, Page: appPage{App: detail, Form: form}})
+	mustContain(t, "app", out, "A public app always requires PKCE.", ">Save changes</button>", `aria-labelledby="edit-heading"`)
+	mustNotContain(t, "app", out, `name="require_pkce"`, "Register app")
 }
 
 func TestRenderAppSecret(t *testing.T) {
