@@ -163,6 +163,25 @@ type appFormView struct {
 	Grants       []option
 }
 
+// checkList is a fieldset of checkboxes as the "checkboxes" partial draws
+// it: the boxes are named Name, with ids <IDPrefix>-<i>; Error, when set,
+// is shown under them with id ErrorID.
+type checkList struct {
+	Legend, Name, IDPrefix, ErrorID, Error string
+	Options                                []option
+}
+
+// ScopeList is the form's scope checkboxes with err under them (the
+// "app-form" partial calls it).
+func (v appFormView) ScopeList(err string) checkList {
+	return checkList{Legend: "Allowed scopes", Name: "scopes", IDPrefix: "scope", ErrorID: "scopes-error", Error: err, Options: v.Scopes}
+}
+
+// GrantList is the form's grant-type checkboxes with err under them.
+func (v appFormView) GrantList(err string) checkList {
+	return checkList{Legend: "Grant types", Name: "grant_types", IDPrefix: "grant", ErrorID: "grants-error", Error: err, Options: v.Grants}
+}
+
 func (h *Handler) appFormView(f appForm) appFormView {
 	v := appFormView{Name: f.Name, RedirectURIs: strings.Join(f.RedirectURIs, "\n"), Public: f.Public, RequirePKCE: f.RequirePKCE || f.Public}
 	for _, s := range h.cfg.Scopes {
