@@ -43,10 +43,10 @@ func (s *Service) Update(ctx context.Context, userID, handle string, a Authority
 		}
 	}
 	if p.Alias != nil && len(*p.Alias) > 200 {
-		return nil, fmt.Errorf("%w: alias is longer than 200 characters", ErrInvalid)
+		return nil, invalid("alias", "alias is longer than 200 characters")
 	}
 	if p.ExpiresIn != nil && *p.ExpiresIn <= 0 {
-		return nil, fmt.Errorf("%w: expires_in must be positive", ErrInvalid)
+		return nil, invalid("expires_in", "expires_in must be positive")
 	}
 	var out *storage.APIKey
 	var below []*storage.APIKey
@@ -154,7 +154,7 @@ func (s *Service) Revoke(ctx context.Context, userID, handle string, a Authority
 // concurrent rotation of the same key gets ErrRotated.
 func (s *Service) Rotate(ctx context.Context, userID, handle string, a Authority, grace time.Duration, ip string) (*storage.APIKey, string, error) {
 	if grace < 0 || grace > 30*24*time.Hour {
-		return nil, "", fmt.Errorf("%w: grace_seconds must be between 0 and 2592000", ErrInvalid)
+		return nil, "", invalid("grace_seconds", "grace_seconds must be between 0 and 2592000")
 	}
 	old, err := s.target(ctx, userID, handle, a)
 	if err != nil {

@@ -25,7 +25,8 @@ var (
 	ErrNotFound = errors.New("keys: key not found")
 	ErrExpired  = errors.New("keys: key expired")
 	ErrRevoked  = errors.New("keys: key revoked")
-	// ErrInvalid wraps request problems (bad handle, unknown scope, …).
+	// ErrInvalid is matched by every request problem (bad handle, unknown
+	// scope, …); each is a *FieldError naming the field.
 	ErrInvalid = errors.New("keys: invalid request")
 	// ErrConflict means the handle is already used by this user.
 	ErrConflict = errors.New("keys: handle already exists")
@@ -136,7 +137,7 @@ func (s *Service) ExpandScopes(in []string) ([]string, error) {
 			}
 		default:
 			if !slices.Contains(s.cfg.Scopes, sc) {
-				return nil, fmt.Errorf("%w: unknown scope %q", ErrInvalid, sc)
+				return nil, invalid("scopes", "unknown scope %q", sc)
 			}
 			add(sc)
 		}
@@ -164,27 +165,27 @@ type CreateRequest struct {
 // a's), and it records a as its parent.
 func (s *Service) Create(ctx context.Context, userID string, a Authority, req CreateRequest) (*storage.APIKey, string, error) {
 	if !handleRe.MatchString(req.Handle) {
-		return nil, "", fmt.Errorf("%w: handle must be 1-64 letters, digits, '.', '_' or '-'", ErrInvalid)
+		return nil, "", invalid("handle", "handle must be 1-64 letters, digits, '.', '_' or '-'")
 	}
 	if len(req.Alias) > 200 {
-		return nil, "", fmt.Errorf("%w: alias is longer than 200 characters", ErrInvalid)
+		return nil, "", invalid("alias", "alias is longer than 200 characters")
 	}
 	env := req.Environment
 	if env == "" {
 		env = EnvLive
 	}
 	if env != EnvLive && env != EnvTest {
-		return nil, "", fmt.Errorf("%w: environment must be live or test", ErrInvalid)
+		return nil, "", invalid("environment", "environment must be live or test")
 	}
 	tier := req.Tier
 	if tier == "" {
 		tier = s.cfg.DefaultTier
 	}
 	if len(s.cfg.Tiers) > 0 && !slices.Contains(s.cfg.Tiers, tier) {
-		return nil, "", fmt.Errorf("%w: unknown tier %q", ErrInvalid, tier)
+		return nil, "", invalid("tier", "unknown tier %q", tier)
 	}
 	if req.ExpiresIn < 0 {
-		return nil, "", fmt.Errorf("%w: expires_in must be positive", ErrInvalid)
+		return nil, "", invalid("expires_in", "expires_in must be positive")
 	}
 	scopes, err := s.grantable(req.Scopes, a.Scopes)
 	if err != nil {

@@ -44,6 +44,9 @@ type OAuth interface {
 // Pages is the HTML surface the server mounts.
 type Pages interface {
 	CSRF() gin.HandlerFunc
+	// RequireUser lets only a signed-in person through (others are sent
+	// to the login page); the pages behind it read the user it found.
+	RequireUser() gin.HandlerFunc
 	Static() http.Handler
 	// ErrorPage answers with the HTML error page (status, error code, sentence).
 	ErrorPage(c *gin.Context, status int, code, desc string)
@@ -183,27 +186,30 @@ func New(d Deps) *gin.Engine {
 	pages.POST("/logout", d.Pages.Logout)
 	pages.GET("/signup", d.Pages.SignupForm)
 	pages.POST("/signup", d.Pages.Signup)
-	pages.GET("/account", d.Pages.Account)
-	pages.GET("/apps", d.Pages.Apps)
-	pages.POST("/apps", d.Pages.CreateApp)
-	pages.GET("/apps/:id", d.Pages.App)
-	pages.POST("/apps/:id", d.Pages.UpdateApp)
-	pages.GET("/apps/:id/secret", d.Pages.AppSecret)
-	pages.POST("/apps/:id/rotate", d.Pages.RotateAppSecret)
-	pages.POST("/apps/:id/delete", d.Pages.DeleteApp)
-	pages.GET("/authorized", d.Pages.Authorized)
-	pages.POST("/authorized/:client_id/revoke", d.Pages.RevokeAuthorized)
 	// /oauth/authorize accepts GET and POST (RFC 6749 §3.1). A POST there is
 	// a client's request, not one of our forms, so it carries no CSRF token:
 	// it is answered with a redirect to the equivalent GET.
 	pages.GET("/oauth/authorize", d.Pages.Authorize)
 	e.POST("/oauth/authorize", d.Pages.AuthorizePost)
 	pages.POST("/oauth/consent", d.Pages.Consent)
-	pages.GET("/keys", d.Pages.KeysPage)
-	pages.POST("/keys", d.Pages.CreateKeyForm)
-	pages.GET("/keys/:handle", d.Pages.KeyPage)
-	pages.POST("/keys/:handle/rotate", d.Pages.RotateKeyForm)
-	pages.POST("/keys/:handle/revoke", d.Pages.RevokeKeyForm)
+
+	// Pages for a signed-in person only.
+	user := pages.Group("/", d.Pages.RequireUser())
+	user.GET("/account", d.Pages.Account)
+	user.GET("/apps", d.Pages.Apps)
+	user.POST("/apps", d.Pages.CreateApp)
+	user.GET("/apps/:id", d.Pages.App)
+	user.POST("/apps/:id", d.Pages.UpdateApp)
+	user.GET("/apps/:id/secret", d.Pages.AppSecret)
+	user.POST("/apps/:id/rotate", d.Pages.RotateAppSecret)
+	user.POST("/apps/:id/delete", d.Pages.DeleteApp)
+	user.GET("/authorized", d.Pages.Authorized)
+	user.POST("/authorized/:client_id/revoke", d.Pages.RevokeAuthorized)
+	user.GET("/keys", d.Pages.KeysPage)
+	user.POST("/keys", d.Pages.CreateKeyForm)
+	user.GET("/keys/:handle", d.Pages.KeyPage)
+	user.POST("/keys/:handle/rotate", d.Pages.RotateKeyForm)
+	user.POST("/keys/:handle/revoke", d.Pages.RevokeKeyForm)
 
 	if d.API != nil {
 		mountAPI(e, d)

@@ -35,10 +35,7 @@ type accountPage struct {
 
 // Account serves GET /account: the signed-in person's profile and tenants.
 func (h *Handler) Account(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil {
-		return
-	}
+	u := signedInUser(c)
 	page := accountPage{
 		ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name,
 		Created: newPageTime(u.CreatedAt),

@@ -149,14 +149,37 @@ type option struct {
 	Checked            bool
 }
 
-// appFormView is the form as the template shows it.
+// appFormView is the form as the "app-form" partial shows it.
 type appFormView struct {
+	// Action is where the form posts; Edit marks the form that changes a
+	// registered app (no type or grant types; a public app's PKCE fixed).
+	Action       string
+	Edit         bool
 	Name         string
 	RedirectURIs string
 	Public       bool
 	RequirePKCE  bool
 	Scopes       []option
 	Grants       []option
+}
+
+// checkList is a fieldset of checkboxes as the "checkboxes" partial draws
+// it: the boxes are named Name, with ids <IDPrefix>-<i>; Error, when set,
+// is shown under them with id ErrorID.
+type checkList struct {
+	Legend, Name, IDPrefix, ErrorID, Error string
+	Options                                []option
+}
+
+// ScopeList is the form's scope checkboxes with err under them (the
+// "app-form" partial calls it).
+func (v appFormView) ScopeList(err string) checkList {
+	return checkList{Legend: "Allowed scopes", Name: "scopes", IDPrefix: "scope", ErrorID: "scopes-error", Error: err, Options: v.Scopes}
+}
+
+// GrantList is the form's grant-type checkboxes with err under them.
+func (v appFormView) GrantList(err string) checkList {
+	return checkList{Legend: "Grant types", Name: "grant_types", IDPrefix: "grant", ErrorID: "grants-error", Error: err, Options: v.Grants}
 }
 
 func (h *Handler) appFormView(f appForm) appFormView {

@@ -50,10 +50,7 @@ type appsPage struct {
 // Apps serves GET /apps: the person's OAuth clients and the form to
 // register another.
 func (h *Handler) Apps(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil {
-		return
-	}
+	u := signedInUser(c)
 	f := appForm{Scopes: slices.DeleteFunc(slices.Clone(defaultAppScopes), func(s string) bool { return !slices.Contains(h.cfg.Scopes, s) }), Grants: defaultAppGrants,
 		RequirePKCE: true} // OAuth 2.1: PKCE for every client unless the owner opts out
 	h.renderApps(c, u, http.StatusOK, f, appErrors{})
@@ -66,7 +63,9 @@ func (h *Handler) renderApps(c *gin.Context, u *storage.User, status int, f appF
 		h.renderError(c.Writer, c.Request, http.StatusInternalServerError, "server_error", "Your apps could not be loaded.")
 		return
 	}
-	page := appsPage{Form: h.appFormView(f), Errors: withSummary(errs)}
+	view := h.appFormView(f)
+	view.Action = "/apps"
+	page := appsPage{Form: view, Errors: withSummary(errs)}
 	for _, cl := range cs {
 		page.Apps = append(page.Apps, appRow{ID: cl.ID, Name: cl.Name, Type: clientType(&cl), RedirectURIs: cl.RedirectURIs, Created: newPageTime(cl.CreatedAt)})
 	}
@@ -89,8 +88,8 @@ const (
 
 // CreateApp serves POST /apps: validate → register → show the secret once.
 func (h *Handler) CreateApp(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil || h.noRegistrar(c) {
+	u := signedInUser(c)
+	if h.noRegistrar(c) {
 		return
 	}
 	r := c.Request
@@ -193,10 +192,7 @@ type appPage struct {
 
 // App serves GET /apps/{id}: details, the edit form, rotate and delete.
 func (h *Handler) App(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil {
-		return
-	}
+	u := signedInUser(c)
 	cl := h.ownedClient(c, u, c.Param("id"))
 	if cl == nil {
 		return
@@ -214,6 +210,7 @@ func (h *Handler) renderApp(c *gin.Context, u *storage.User, cl *storage.Client,
 		method = "client_secret_basic or client_secret_post"
 	}
 	view := h.appFormView(f)
+	view.Action, view.Edit = "/apps/"+cl.ID, true
 	// Scopes the app already has but config no longer lists stay visible.
 	for _, s := range cl.Scopes {
 		if !slices.Contains(h.cfg.Scopes, s) {
@@ -236,8 +233,8 @@ func (h *Handler) renderApp(c *gin.Context, u *storage.User, cl *storage.Client,
 // and grants stay as registered; the resource-server flag is the
 // operator's (CLI) and never changes here.
 func (h *Handler) UpdateApp(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil || h.noRegistrar(c) {
+	u := signedInUser(c)
+	if h.noRegistrar(c) {
 		return
 	}
 	r := c.Request
@@ -299,10 +296,7 @@ type appSecretPage struct {
 // AppSecret serves GET /apps/{id}/secret: the secret made by the previous
 // request (registration or rotation), shown this once.
 func (h *Handler) AppSecret(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil {
-		return
-	}
+	u := signedInUser(c)
 	cl := h.ownedClient(c, u, c.Param("id"))
 	if cl == nil {
 		return
@@ -326,8 +320,8 @@ func (h *Handler) AppSecret(c *gin.Context) {
 // RotateAppSecret serves POST /apps/{id}/rotate: a new secret replaces the
 // old one at once (the old one is rejected from the next request on).
 func (h *Handler) RotateAppSecret(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil || h.noRegistrar(c) {
+	u := signedInUser(c)
+	if h.noRegistrar(c) {
 		return
 	}
 	r := c.Request
@@ -363,10 +357,7 @@ func (h *Handler) RotateAppSecret(c *gin.Context) {
 // DeleteApp serves POST /apps/{id}/delete: the client goes, and with it
 // every code, token and consent issued to it.
 func (h *Handler) DeleteApp(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil {
-		return
-	}
+	u := signedInUser(c)
 	r := c.Request
 	cl := h.ownedClient(c, u, c.Param("id"))
 	if cl == nil {

@@ -38,10 +38,7 @@ type authorizedPage struct {
 // Authorized serves GET /authorized: every app the person granted, with
 // the scopes and when.
 func (h *Handler) Authorized(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil {
-		return
-	}
+	u := signedInUser(c)
 	ctx := c.Request.Context()
 	cs, err := h.store.ListConsents(ctx, u.ID)
 	if err != nil {
@@ -72,10 +69,7 @@ func (h *Handler) Authorized(c *gin.Context) {
 // code issued to it for this person ends, in one transaction, so the app
 // must ask again.
 func (h *Handler) RevokeAuthorized(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil {
-		return
-	}
+	u := signedInUser(c)
 	ctx := c.Request.Context()
 	clientID := c.Param("client_id")
 	name := "The app"

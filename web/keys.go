@@ -125,17 +125,12 @@ func (h *Handler) renderKeys(c *gin.Context, u *storage.User, status int, form k
 
 // KeysPage serves GET /keys: the user's keys and the create form.
 func (h *Handler) KeysPage(c *gin.Context) {
-	if u := h.signedIn(c); u != nil {
-		h.renderKeys(c, u, http.StatusOK, h.newKeyForm())
-	}
+	h.renderKeys(c, signedInUser(c), http.StatusOK, h.newKeyForm())
 }
 
 // CreateKeyForm serves POST /keys: create a key and show it once.
 func (h *Handler) CreateKeyForm(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil {
-		return
-	}
+	u := signedInUser(c)
 	form := h.newKeyForm()
 	form.Handle = strings.TrimSpace(c.PostForm("handle"))
 	form.Alias = strings.TrimSpace(c.PostForm("alias"))
@@ -175,17 +170,20 @@ func (h *Handler) CreateKeyForm(c *gin.Context) {
 	}
 	k, plain, err := h.cfg.Keys.Create(c.Request.Context(), u.ID, keys.OwnerAuthority(h.cfg.Keys.Scopes()), req)
 	if err != nil {
+		var fe *keys.FieldError
 		switch {
 		case errors.Is(err, keys.ErrConflict):
 			form.Errors["handle"] = "You already have a key with this name."
-		case errors.Is(err, keys.ErrInvalid), errors.Is(err, keys.ErrScopeExceeded):
-			msg := strings.TrimPrefix(err.Error(), keys.ErrInvalid.Error()+": ")
-			if strings.Contains(msg, "handle") {
+		case errors.Is(err, keys.ErrScopeExceeded):
+			form.Errors["scopes"] = err.Error()
+		case errors.As(err, &fe):
+			switch fe.Field {
+			case "handle":
 				form.Errors["handle"] = "Use 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit."
-			} else if strings.Contains(msg, "environment") {
+			case "environment":
 				form.Errors["environment"] = "Choose live or test."
-			} else {
-				form.Errors["scopes"] = msg
+			default: // scopes, and the fields this form has no place for
+				form.Errors["scopes"] = fe.Message
 			}
 		default:
 			h.log.ErrorContext(c.Request.Context(), "create key", "error", err)
@@ -217,10 +215,7 @@ func parseKeyExpiry(v string) (time.Duration, bool) {
 
 // KeyPage serves GET /keys/{handle}: details, audit log, rotate and revoke.
 func (h *Handler) KeyPage(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil {
-		return
-	}
+	u := signedInUser(c)
 	k, err := h.cfg.Keys.Get(c.Request.Context(), u.ID, c.Param("handle"))
 	if err != nil {
 		h.renderError(c.Writer, c.Request, http.StatusNotFound, "not_found", "You have no key with this name.")
@@ -240,10 +235,7 @@ func (h *Handler) KeyPage(c *gin.Context) {
 
 // RotateKeyForm serves POST /keys/{handle}/rotate.
 func (h *Handler) RotateKeyForm(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil {
-		return
-	}
+	u := signedInUser(c)
 	var grace time.Duration
 	switch c.PostForm("grace") {
 	case "0":
@@ -275,10 +267,7 @@ func (h *Handler) RotateKeyForm(c *gin.Context) {
 
 // RevokeKeyForm serves POST /keys/{handle}/revoke; the form must confirm.
 func (h *Handler) RevokeKeyForm(c *gin.Context) {
-	u := h.signedIn(c)
-	if u == nil {
-		return
-	}
+	u := signedInUser(c)
 	handle := c.Param("handle")
 	if c.PostForm("confirm") != "yes" {
 		h.flashRedirect(c, "/keys/"+url.PathEscape(handle), "Tick the confirmation box to revoke the key.")

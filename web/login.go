@@ -152,11 +152,7 @@ func (h *Handler) Logout(c *gin.Context) {
 			return
 		}
 	}
-	s, _ := h.sessions.New(c.Request, h.sessionName)
-	s.Values = map[interface{}]interface{}{}
-	s.Options.MaxAge = -1
-	_ = s.Save(c.Request, c.Writer)
-	h.dropCSRFToken(c.Writer)
+	h.endSession(c.Writer, c.Request)
 	c.Redirect(http.StatusSeeOther, "/login")
 }
 

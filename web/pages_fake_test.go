@@ -226,6 +226,7 @@ func (r *fakeRegistrar) HashSecret(s string) ([]byte, int) {
 type pagesFixture struct {
 	h     *Handler
 	store *fakeStore
+	keys  *fakeKeys
 	srv   *httptest.Server
 }
 
@@ -233,9 +234,11 @@ func newPagesFixture(t *testing.T) *pagesFixture {
 	t.Helper()
 	key := func(b byte) []byte { return []byte(strings.Repeat(string(rune('a'+b)), 32)) }
 	store := newFakeStore()
+	keysFake := &fakeKeys{}
 	h, err := New(Config{
 		CookieHashKey: key(0), CookieBlockKey: key(1), CSRFKey: key(2),
 		Clients: &fakeRegistrar{}, Scopes: []string{"openid", "profile", "email", "offline_access", "keys:read"},
+		Keys:             keysFake,
 		ScopeDescription: func(s string) (string, bool) { return "words for " + s, true },
 		Logger:           slog.New(slog.DiscardHandler),
 	}, nil, store)
@@ -247,16 +250,19 @@ func newPagesFixture(t *testing.T) *pagesFixture {
 	e.POST("/login", h.Login)
 	e.GET("/signup", h.SignupForm)
 	e.POST("/signup", h.Signup)
-	e.GET("/account", h.Account)
-	e.GET("/apps", h.Apps)
-	e.POST("/apps", h.CreateApp)
-	e.GET("/apps/:id", h.App)
-	e.POST("/apps/:id", h.UpdateApp)
-	e.GET("/apps/:id/secret", h.AppSecret)
-	e.POST("/apps/:id/rotate", h.RotateAppSecret)
-	e.POST("/apps/:id/delete", h.DeleteApp)
-	e.GET("/authorized", h.Authorized)
-	e.POST("/authorized/:client_id/revoke", h.RevokeAuthorized)
+	user := e.Group("/", h.RequireUser()) // as the server mounts them
+	user.GET("/account", h.Account)
+	user.GET("/apps", h.Apps)
+	user.POST("/apps", h.CreateApp)
+	user.GET("/apps/:id", h.App)
+	user.POST("/apps/:id", h.UpdateApp)
+	user.GET("/apps/:id/secret", h.AppSecret)
+	user.POST("/apps/:id/rotate", h.RotateAppSecret)
+	user.POST("/apps/:id/delete", h.DeleteApp)
+	user.GET("/authorized", h.Authorized)
+	user.POST("/authorized/:client_id/revoke", h.RevokeAuthorized)
+	user.GET("/keys", h.KeysPage)
+	user.POST("/keys", h.CreateKeyForm)
 	// /test-login/{id} signs the browser in as a stored user.
 	e.GET("/test-login/:id", func(c *gin.Context) {
 		u, err := store.GetUser(c.Request.Context(), c.Param("id"))
@@ -271,7 +277,7 @@ func newPagesFixture(t *testing.T) *pagesFixture {
 	})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &pagesFixture{h: h, store: store, srv: srv}
+	return &pagesFixture{h: h, store: store, keys: keysFake, srv: srv}
 }
 
 // user stores a user and returns a cookie-keeping, non-redirecting client

@@ -116,7 +116,7 @@ func newSecFixture(t *testing.T, mutate func(*Config)) *secFixture {
 	pages.GET("/login", h.LoginForm)
 	pages.POST("/login", h.Login)
 	pages.POST("/logout", h.Logout)
-	pages.GET("/account", h.Account)
+	pages.GET("/account", h.RequireUser(), h.Account)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return &secFixture{h: h, store: store, srv: srv, now: clock, logs: logs}

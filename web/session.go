@@ -2,7 +2,10 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/latchkey/latchkey/storage"
 )
@@ -62,6 +65,43 @@ func (h *Handler) SessionUserID(r *http.Request) (string, bool) {
 	return u.ID, true
 }
 
+// userKey is the gin context key under which RequireUser leaves the
+// signed-in user for the handlers behind it.
+const userKey = "web.user"
+
+// RequireUser is gin middleware for the pages only a signed-in person may
+// see: it puts the signed-in user (currentUser) in the gin context for
+// signedInUser, or redirects with 303 to the login page — coming back to
+// this page afterwards (the path of a GET; "/" after any other method,
+// whose form cannot be replayed) — and stops the chain.
+func (h *Handler) RequireUser() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		u, _ := h.currentUser(c.Request)
+		if u == nil {
+			next := c.Request.URL.Path
+			if c.Request.Method != http.MethodGet {
+				next = "/"
+			}
+			c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(next))
+			c.Abort()
+			return
+		}
+		c.Set(userKey, u)
+		c.Next()
+	}
+}
+
+// signedInUser returns the user RequireUser found. A handler calling it
+// must be mounted behind RequireUser; one that is not is a wiring mistake,
+// and it panics rather than serve the page to nobody in particular.
+func signedInUser(c *gin.Context) *storage.User {
+	u, ok := c.Get(userKey)
+	if !ok {
+		panic("web: " + c.FullPath() + " is not behind RequireUser")
+	}
+	return u.(*storage.User)
+}
+
 // startSession signs u in on a fresh session (a new session id, every old
 // value dropped) with an optional flash message for the next page. The
 // CSRF token is dropped too, so a token learned before the sign-in (say,
@@ -93,4 +133,42 @@ func (h *Handler) dropCSRFToken(w http.ResponseWriter) {
 		Name: h.csrfName, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: h.cfg.Secure, SameSite: http.SameSiteLaxMode,
 	})
+}
+
+// flashRedirect stores msg to be shown on the next page and redirects
+// there with 303 See Other (the Post/Redirect/Get pattern).
+func (h *Handler) flashRedirect(c *gin.Context, to, msg string) {
+	// Get returns a usable new session even when the cookie was bad.
+	s, _ := h.sessions.Get(c.Request, h.sessionName)
+	s.Values["flash"] = msg
+	if err := s.Save(c.Request, c.Writer); err != nil {
+		h.log.WarnContext(c.Request.Context(), "save flash", "error", err)
+	}
+	c.Redirect(http.StatusSeeOther, to)
+}
+
+// takeFlash returns the flash message waiting in r's session, or "", and
+// removes it so it is shown once.
+func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request) string {
+	s, err := h.sessions.Get(r, h.sessionName)
+	if err != nil {
+		return ""
+	}
+	f, ok := s.Values["flash"].(string)
+	if !ok || f == "" {
+		return ""
+	}
+	delete(s.Values, "flash")
+	_ = s.Save(r, w)
+	return f
+}
+
+// endSession expires the session cookie and the CSRF cookie on this
+// browser (Logout ends the user's other sessions on the server).
+func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
+	s, _ := h.sessions.New(r, h.sessionName)
+	s.Values = map[interface{}]interface{}{}
+	s.Options.MaxAge = -1
+	_ = s.Save(r, w)
+	h.dropCSRFToken(w)
 }

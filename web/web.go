@@ -24,6 +24,7 @@ import (
 	"github.com/gorilla/csrf"
 	"github.com/gorilla/sessions"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
@@ -96,6 +97,7 @@ type Handler struct {
 	auth     Authorizer
 	store    Store
 	pages    map[string]*template.Template
+	accounts *accounts.Service
 	sessions *sessions.CookieStore
 	csrf     func(http.Handler) http.Handler
 	throttle throttle.Counter
@@ -155,6 +157,7 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 	}
 	h := &Handler{
 		cfg: cfg, auth: auth, store: store, pages: pages, sessions: cs, log: cfg.Logger,
+		accounts: accounts.New(store, accounts.Config{Gate: cfg.PasswordGate, Now: cfg.Now}),
 		throttle: cfg.Failures, devices: devices,
 		sessionName: cookieName("latchkey_session", cfg.Secure),
 		csrfName:    cookieName("latchkey_csrf", cfg.Secure),
@@ -256,13 +259,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	if user != nil {
 		pd.User = &pageUser{ID: user.ID, Username: user.Username}
 	}
-	if s, err := h.sessions.Get(r, h.sessionName); err == nil {
-		if f, ok := s.Values["flash"].(string); ok && f != "" {
-			pd.Flash = f
-			delete(s.Values, "flash")
-			_ = s.Save(r, w)
-		}
-	}
+	pd.Flash = h.takeFlash(w, r)
 	var buf bytes.Buffer
 	t := h.pages[page]
 	if err := t.ExecuteTemplate(&buf, "layout", pd); err != nil {

@@ -8,13 +8,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/oauth"
-	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -76,18 +75,16 @@ func userCreate(ctx context.Context, a *server.App, f userFlags, output outputFl
 	if f.username == "" || f.password == "" {
 		return fmt.Errorf("%w: --username and --password are required", errUsage)
 	}
-	if len(f.password) < 12 {
-		return fmt.Errorf("%w: the password must be at least 12 characters", errUsage)
-	}
-	hash, err := secret.HashPassword(f.password)
-	if err != nil {
-		return err
-	}
-	u := &storage.User{ID: uuid.NewString(), Username: f.username, Email: f.email, Name: f.name, PasswordHash: hash, Admin: f.admin}
-	if err := a.DB().CreateUser(ctx, u); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return fmt.Errorf("the username %q is taken", f.username)
-		}
+	// accounts applies sign-up's rules (username pattern, password policy,
+	// email when given) and hashes the password.
+	u, err := accounts.New(a.DB(), accounts.Config{}).Create(ctx, accounts.NewUser{
+		Username: f.username, Email: f.email, Name: f.name, Password: f.password, Admin: f.admin})
+	switch {
+	case errors.Is(err, accounts.ErrInvalid):
+		return fmt.Errorf("%w: %v", errUsage, err)
+	case errors.Is(err, accounts.ErrUsernameTaken):
+		return fmt.Errorf("the username %q is taken", f.username)
+	case err != nil:
 		return err
 	}
 	return output.print(out, []string{"id", "username", "email", "admin"},

@@ -1,0 +1,34 @@
+package web
+
+import "testing"
+
+func TestRenderKeys(t *testing.T) {
+	row := keyRow{Handle: "deploy", Alias: "Deploy <bot>", Prefix: "lk_live_abcd", Environment: "live", Status: "active",
+		Scopes: []string{"keys:read"}, Created: "2026-03-04 05:06 UTC", LastUsed: "never", Expires: "never", Uses: 3}
+	form := keyForm{
+		Handle: "bad handle", Alias: "kept", Preset: "custom", Environment: "test",
+		Expiry: []keyChoice{{Value: "never", Label: "Never"}, {Value: "30d", Label: "30 days", Selected: true}},
+		Scopes: []keyScopeOption{{Name: "keys:read", Description: "Read your keys", Checked: true}, {Name: "users:read", Description: "Read <you>"}},
+		Errors: map[string]string{"handle": "Use letters", "scopes": "scopes!", "environment": "env!", "expires": "when?", "preset": "which?"},
+	}
+	out := renderPage(t, "keys", "keys", pageData{Title: "API keys", User: testUserValue, Page: keysPage{Keys: []keyRow{row}, Form: form}})
+	mustContain(t, "keys", out,
+		`href="/keys/deploy"`, "Deploy &lt;bot&gt;", "<code>lk_live_abcd…</code>", `action="/keys"`,
+		`id="scope-0" name="scopes" value="keys:read" checked`, `id="scope-1" name="scopes" value="users:read">`, "Read &lt;you&gt;",
+		`aria-invalid="true" aria-describedby="handle-error"`, `id="handle-error">Use letters</p>`,
+		`<p class="field-error">scopes!</p>`, `<p class="field-error">env!</p>`, `<p class="field-error">when?</p>`, `<p class="field-error">which?</p>`,
+		`value="custom" checked`, `<option value="test" selected>`, `<option value="30d" selected>`,
+	)
+	empty := renderPage(t, "keys", "keys-empty", pageData{Title: "API keys", User: testUserValue, Page: keysPage{Form: keyForm{Preset: "read-write", Environment: "live"}}})
+	mustContain(t, "keys", empty, `class="empty"`)
+	mustNotContain(t, "keys", empty, "field-error", "aria-invalid")
+
+	key := renderPage(t, "key", "key", pageData{Title: "Key deploy", User: testUserValue, Page: keyPage{
+		Key: row, Active: true, Events: []keyEventRow{{When: "2026-03-04 05:06 UTC", Type: "created", IP: "192.0.2.1"}},
+		Grace: []keyChoice{{Value: "0", Label: "Now", Selected: true}, {Value: "3600", Label: "1 hour"}},
+	}})
+	mustContain(t, "key", key, `action="/keys/deploy/rotate"`, `action="/keys/deploy/revoke"`, "192.0.2.1", `name="confirm" value="yes"`)
+
+	secret := renderPage(t, "key_secret", "key_secret", pageData{Title: "New API key", User: testUserValue, Page: keySecretPage{Key: row, Secret: "lk_live_secret"}})
+	mustContain(t, "key_secret", secret, `id="new-key" type="text" value="lk_live_secret"`, `data-copy-target="new-key"`)
+}
