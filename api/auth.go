@@ -247,7 +247,7 @@ func (h *Handler) bearer(ctx context.Context, c *gin.Context, cred string) (*Pri
 	if cred == "" {
 		return nil, http.StatusUnauthorized, "missing_api_key", "The Authorization header carries no credential."
 	}
-	ipKey := "auth-ip:" + clientip.FromRequest(c.Request)
+	ipKey := "auth-ip:" + clientip.Bucket(c.Request)
 	if wait := h.credentialBlocked(c, ipKey); wait > 0 {
 		return nil, http.StatusTooManyRequests, "rate_limit_exceeded", retryMessage(wait)
 	}
@@ -315,7 +315,7 @@ func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
 		return nil, http.StatusUnauthorized, "unauthorized", "Malformed Basic credentials."
 	}
 	ctx := c.Request.Context()
-	keys := []string{"u:" + strings.ToLower(user), "ip:" + clientip.FromRequest(c.Request)}
+	keys := []string{"u:" + strings.ToLower(user), "ip:" + clientip.Bucket(c.Request)}
 	if f := h.cfg.PasswordFailures; f != nil {
 		if wait := f.Blocked(keys...); wait > 0 {
 			h.rateLimited("login")

@@ -130,7 +130,7 @@ func (h *Handler) VerifyKey(c *gin.Context) {
 	// would let anyone sending it bad keys stop its verifications.
 	p := principal(c)
 	counted := !(p.Kind == KindOAuthToken && p.UserID == "" && p.ClientID != "")
-	ipKey := "verify-ip:" + clientip.FromRequest(c.Request)
+	ipKey := "verify-ip:" + clientip.Bucket(c.Request)
 	if counted {
 		if wait := h.credentialBlocked(c, ipKey); wait > 0 {
 			writeError(c, http.StatusTooManyRequests, "rate_limit_exceeded", retryMessage(wait))

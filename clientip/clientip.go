@@ -11,13 +11,15 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/netip"
 )
 
 type ctxKey struct{}
 
-// WithIP returns ctx carrying ip as the resolved client address.
+// WithIP returns ctx carrying ip as the resolved client address (in
+// canonical form: an IPv4-mapped IPv6 address becomes the IPv4 address).
 func WithIP(ctx context.Context, ip string) context.Context {
-	return context.WithValue(ctx, ctxKey{}, ip)
+	return context.WithValue(ctx, ctxKey{}, canonical(ip))
 }
 
 // FromRequest returns the client IP the server resolved for r, or, when r
@@ -34,7 +36,35 @@ func FromRequest(r *http.Request) string {
 func Peer(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		return canonical(r.RemoteAddr)
 	}
-	return host
+	return canonical(host)
+}
+
+// Bucket is the key per-IP guessing limits count a request under: the
+// client's IPv4 address, or the /64 network of its IPv6 address — one
+// host usually holds a whole /64 (RFC 4291 §2.5.1, SLAAC), so counting
+// per /128 would let it rotate addresses past every limit.
+func Bucket(r *http.Request) string {
+	ip := FromRequest(r)
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
+// canonical returns ip with an IPv4-mapped IPv6 address unmapped and any
+// zone dropped, so one client is one string; anything that is not an IP
+// address is returned as it is.
+func canonical(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	return a.Unmap().WithZone("").String()
 }

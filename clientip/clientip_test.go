@@ -22,6 +22,8 @@ func TestFromRequest(t *testing.T) {
 		{"forwarding header is not read", "192.0.2.7:4711", "203.0.113.9", "", "192.0.2.7"},
 		{"the server's resolution wins", "192.0.2.7:4711", "203.0.113.9", "203.0.113.9", "203.0.113.9"},
 		{"no port", "192.0.2.7", "", "", "192.0.2.7"},
+		{"ipv4-mapped peer is the ipv4 address", "[::ffff:192.0.2.7]:4711", "", "", "192.0.2.7"},
+		{"ipv4-mapped resolution is the ipv4 address", "192.0.2.1:1", "", "::ffff:203.0.113.9", "203.0.113.9"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,5 +83,29 @@ func TestOneClientIPFunction(t *testing.T) {
 	}
 	if checked < 20 {
 		t.Fatalf("checked only %d files; is the module root %s?", checked, root)
+	}
+}
+
+// TestBucketGroupsAnIPv6HostsNetwork (issue 10 review, N-c): the per-IP
+// guessing limits count an IPv6 client per /64 — one host holds a whole
+// /64 and could otherwise rotate addresses past every limit — and an
+// IPv4-mapped address under the same key as the IPv4 address.
+func TestBucketGroupsAnIPv6HostsNetwork(t *testing.T) {
+	tests := []struct{ name, remoteAddr, want string }{
+		{"ipv4", "192.0.2.7:1", "192.0.2.7"},
+		{"ipv4-mapped", "[::ffff:192.0.2.7]:1", "192.0.2.7"},
+		{"ipv6", "[2001:db8:1:2:aaaa::1]:1", "2001:db8:1:2::/64"},
+		{"another address of the same /64", "[2001:db8:1:2:ffff:ffff:ffff:fffe]:1", "2001:db8:1:2::/64"},
+		{"the next /64", "[2001:db8:1:3::1]:1", "2001:db8:1:3::/64"},
+		{"not an address", "pipe", "pipe"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tc.remoteAddr
+			if got := Bucket(r); got != tc.want {
+				t.Fatalf("Bucket = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

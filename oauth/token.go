@@ -282,7 +282,7 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 // token scanning); a blocked IP gets 429 until its window ends.
 func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	ipKey := "ip:" + clientip.FromRequest(r)
+	ipKey := "ip:" + clientip.Bucket(r)
 	if p.introspectBlocked(w, ipKey) {
 		return
 	}

@@ -67,7 +67,7 @@ func (h *Handler) Login(c *gin.Context) {
 	page := loginPage{Username: username, Next: next}
 	ip := clientip.FromRequest(r)
 	userKey := "u:" + strings.ToLower(username)
-	keys := []string{userKey, "ip:" + ip}
+	keys := []string{userKey, "ip:" + clientip.Bucket(r)}
 	deviceKey, knownDevice := h.devices.known(r, username)
 	if knownDevice {
 		keys = []string{deviceKey}

@@ -82,7 +82,7 @@ func (h *Handler) Signup(c *gin.Context) {
 		Password: c.PostForm("password"),
 	}
 	page := signupPage{Form: signupForm{Username: form.Username, Email: form.Email}, Next: safeNext(c.PostForm("next"))}
-	ipKey := "signup-ip:" + clientip.FromRequest(r)
+	ipKey := "signup-ip:" + clientip.Bucket(r)
 	if wait := h.throttle.Blocked(ipKey); wait > 0 {
 		h.rateLimited("signup")
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
