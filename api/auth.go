@@ -56,6 +56,9 @@ type Principal struct {
 	GrantEndsAt *time.Time
 	// Key is set when the credential is an API key.
 	Key *storage.APIKey
+	// ResourceServer is set for a client_credentials token of a client
+	// flagged resource_server (oauth.TokenInfo.ResourceServer).
+	ResourceServer bool
 }
 
 // Has reports whether the credential carries scope.
@@ -135,9 +138,10 @@ type Config struct {
 	// client IP (shared with the login page); nil disables throttling.
 	PasswordFailures throttle.Counter
 	// CredentialFailures throttles failed API-key and access-token
-	// authentications (any endpoint, /tokens/generate included) and failed
-	// POST /v1/keys/verify answers per client IP, so keys cannot be guessed
-	// at speed; nil disables it.
+	// authentications (any endpoint, /tokens/generate included) per client
+	// IP, so keys cannot be guessed at speed; nil disables it. (The keys a
+	// resource server asks about at POST /v1/keys/verify are its callers',
+	// not its own credential: they are not counted.)
 	CredentialFailures throttle.Counter
 	// RateLimits limits authenticated requests per credential; nil
 	// disables rate limiting.
@@ -299,6 +303,7 @@ func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred str
 	if info.KeyID == "" && info.ClientID != "" && info.Subject == info.ClientID {
 		// A client_credentials token acts for its client, not for a user.
 		p.UserID = ""
+		p.ResourceServer = info.ResourceServer
 	}
 	return p, 0, "", ""
 }
@@ -387,6 +392,28 @@ func RequireUser() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if p := principal(c); p == nil || p.UserID == "" {
 			writeError(c, http.StatusForbidden, "forbidden", "This endpoint acts for a user; a client credential cannot use it.")
+			return
+		}
+		c.Next()
+	}
+}
+
+// RequireResourceServer lets through only a resource server: a
+// client_credentials access token of a client flagged resource_server
+// (`latchkey client create --resource-server`). SPEC §3.3 makes the caller
+// of POST /v1/keys/verify "a client token with scope keys:verify" — a
+// resource server checking the keys its own callers present. Any other
+// credential — a user's API key or token (the read-write preset includes
+// keys:verify), a session, HTTP Basic, an app's token, a client not
+// flagged — gets 403: the answer names another user's key's owner, id,
+// scopes, tier, expiry and rate-limit state. Mount it before
+// Require("keys:verify").
+func RequireResourceServer() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := principal(c)
+		if p == nil || p.Kind != KindOAuthToken || p.UserID != "" || !p.ResourceServer {
+			writeError(c, http.StatusForbidden, "forbidden",
+				"Only a resource server may verify keys: use a client_credentials access token of a client created with `latchkey client create --resource-server`.")
 			return
 		}
 		c.Next()

@@ -139,6 +139,10 @@ func (h *Handler) keyError(c *gin.Context, err error) {
 	case errors.Is(err, keys.ErrRotated):
 		h.cfg.Logger.InfoContext(ctx, "key operation refused", "path", c.FullPath(), "error", err)
 		writeError(c, http.StatusConflict, "conflict", "This key was replaced by a rotation; change or rotate the key that replaced it.")
+	case errors.Is(err, keys.ErrTierExceeded):
+		writeError(c, http.StatusForbidden, "forbidden", "A key cannot have a higher tier than the credential creating it (tiers rank as rate_limits.tiers lists them).")
+	case errors.Is(err, keys.ErrCredentialEnded):
+		writeError(c, http.StatusUnauthorized, "invalid_api_key", "The API key behind this credential was revoked or has expired.")
 	case errors.Is(err, keys.ErrScopeExceeded):
 		writeError(c, http.StatusForbidden, "forbidden", "A key cannot have more rights than the credential creating it: "+err.Error())
 	case errors.Is(err, keys.ErrForbidden):
@@ -160,6 +164,28 @@ func (h *Handler) keyError(c *gin.Context, err error) {
 	}
 }
 
+// mintAuthority is p's authority for minting a key (create, rotate). An
+// OAuth access token has no key behind it, so its tier bound
+// (keys.Authority.Tier) is its client's tier, looked up here through
+// RateLimits.ClientTier (the storage read cache), or the default tier
+// when rate limits are not configured; it answers 503 itself when the
+// client cannot be looked up. API keys and tokens are bounded by their
+// key's tier, which the key service reads.
+func (h *Handler) mintAuthority(c *gin.Context, p *Principal) (keys.Authority, bool) {
+	a := p.authority()
+	if p.Kind != KindOAuthToken || p.ClientID == "" || h.cfg.RateLimits == nil || h.cfg.RateLimits.ClientTier == nil {
+		return a, true
+	}
+	tier, err := h.cfg.RateLimits.ClientTier(c.Request.Context(), p.ClientID)
+	if err != nil {
+		h.cfg.Logger.ErrorContext(c.Request.Context(), "client tier lookup failed", "path", c.FullPath(), "error", err)
+		writeError(c, http.StatusServiceUnavailable, "unavailable", "The credential's tier cannot be checked right now.")
+		return a, false
+	}
+	a.Tier = tier
+	return a, true
+}
+
 // CreateKey serves POST /user/keys.
 func (h *Handler) CreateKey(c *gin.Context) {
 	p := principal(c)
@@ -175,7 +201,11 @@ func (h *Handler) CreateKey(c *gin.Context) {
 		}
 		req.ExpiresIn = time.Duration(*b.ExpiresIn) * time.Second
 	}
-	k, plain, err := h.cfg.Keys.Create(c.Request.Context(), p.UserID, p.authority(), req)
+	a, ok := h.mintAuthority(c, p)
+	if !ok {
+		return
+	}
+	k, plain, err := h.cfg.Keys.Create(c.Request.Context(), p.UserID, a, req)
 	if err != nil {
 		h.keyError(c, err)
 		return
@@ -291,7 +321,11 @@ func (h *Handler) RotateKey(c *gin.Context) {
 		}
 		grace = time.Duration(*b.GraceSeconds) * time.Second
 	}
-	k, plain, err := h.cfg.Keys.Rotate(c.Request.Context(), p.UserID, c.Param("handle"), p.authority(), grace, clientip.FromRequest(c.Request))
+	a, ok := h.mintAuthority(c, p)
+	if !ok {
+		return
+	}
+	k, plain, err := h.cfg.Keys.Rotate(c.Request.Context(), p.UserID, c.Param("handle"), a, grace, clientip.FromRequest(c.Request))
 	if err != nil {
 		h.keyError(c, err)
 		return

@@ -94,7 +94,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks = keys.New(keys.Config{Format: keys.NewFormat("lk"), Hasher: h, Scopes: testScopes,
+	ks = keys.New(keys.Config{Format: keys.NewFormat("lk"), Hasher: h, Scopes: testScopes, Tiers: []string{"free", "pro", "enterprise"},
 		RevokeTokens: p.RevokeKeyTokens, Now: f.clock.now}, db)
 	db.OnChange(ks.Invalidate)
 	t.Cleanup(func() { _ = ks.Close(context.Background()); _ = db.Close() })

@@ -29,8 +29,10 @@ type RateLimits struct {
 	// KeyTier returns the tier of the API key with this id; it is used for
 	// API tokens exchanged from a key, which share the key's budget.
 	KeyTier func(ctx context.Context, keyID string) (string, error)
-	// ClientTier returns the tier of an OAuth client acting for itself
-	// (client_credentials tokens); nil means the default tier.
+	// ClientTier returns the tier of an OAuth client, for its
+	// client_credentials tokens' and its people's tokens' budgets, and as
+	// the highest tier of keys its tokens create or rotate into; nil means
+	// the default tier.
 	ClientTier func(ctx context.Context, clientID string) (string, error)
 	Logger     *slog.Logger
 }

@@ -117,31 +117,19 @@ type verifyBody struct {
 	Scopes []string `json:"scopes"`
 }
 
-// VerifyKey serves POST /v1/keys/verify for resource servers holding a
-// token with keys:verify: it always answers 200 with valid and a code.
+// VerifyKey serves POST /v1/keys/verify for resource servers (mounted
+// behind RequireResourceServer and Require("keys:verify")): it always
+// answers 200 with valid and a code. The keys asked about are the
+// resource server's callers', so its invalid answers are not counted
+// against its IP: anyone sending it bad keys could otherwise stop its
+// verifications for everyone.
 func (h *Handler) VerifyKey(c *gin.Context) {
 	var b verifyBody
 	if !h.decodeJSON(c, &b, false) {
 		return
 	}
-	// Invalid answers are counted per IP, except for a client's own token
-	// (client_credentials, as client.Verifier calls it): a resource server
-	// verifies what its callers present, and counting that against its IP
-	// would let anyone sending it bad keys stop its verifications.
-	p := principal(c)
-	counted := !(p.Kind == KindOAuthToken && p.UserID == "" && p.ClientID != "")
-	ipKey := "verify-ip:" + clientip.Bucket(c.Request)
-	if counted {
-		if wait := h.credentialBlocked(c, ipKey); wait > 0 {
-			writeError(c, http.StatusTooManyRequests, "rate_limit_exceeded", retryMessage(wait))
-			return
-		}
-	}
 	resp := gin.H{"valid": false}
 	k, err := h.cfg.Keys.Verify(c.Request.Context(), b.Key, "")
-	if counted && (errors.Is(err, keys.ErrExpired) || errors.Is(err, keys.ErrRevoked) || errors.Is(err, keys.ErrNotFound)) {
-		h.credentialFailed(ipKey)
-	}
 	switch {
 	case err == nil:
 		resp["valid"], resp["code"] = true, "VALID"

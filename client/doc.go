@@ -10,7 +10,8 @@
 //
 //   - For resource servers, [Verifier] checks the credential a caller
 //     presents: API keys through POST /v1/keys/verify (authenticated with a
-//     client_credentials token carrying the keys:verify scope) and OAuth
+//     client_credentials token carrying the keys:verify scope, of a client
+//     created with `latchkey client create --resource-server`) and OAuth
 //     access tokens through token introspection (RFC 7662) at
 //     POST /oauth/introspect. [Verifier.Middleware] (net/http) and
 //     [Verifier.Gin] (gin) turn that into bearer-token protection

@@ -30,7 +30,9 @@ const (
 )
 
 // VerifyScope is the scope a resource server's client must be registered
-// for so that its Verifier may call POST /v1/keys/verify.
+// for so that its Verifier may call POST /v1/keys/verify (the client must
+// also be flagged resource_server: `latchkey client create
+// --resource-server`).
 const VerifyScope = "keys:verify"
 
 // maxCredentialLen matches the server's limit on Authorization headers.
@@ -77,7 +79,9 @@ func (id *Identity) clone() *Identity {
 // Latchkey server. API keys (recognised by the deployment's key prefix, see
 // [WithKeyPrefix]) are checked at POST /v1/keys/verify with a
 // client_credentials access token of scope keys:verify, which the Verifier
-// obtains and renews itself (RFC 6749 §4.4). Anything else is treated as an
+// obtains and renews itself (RFC 6749 §4.4); the server answers it only
+// for a client flagged resource_server, and any other client's Verify of
+// a key fails with ErrUnavailable (403 forbidden). Anything else is treated as an
 // OAuth access token and checked by token introspection (RFC 7662) at
 // POST /oauth/introspect, authenticating with HTTP Basic client
 // credentials.
@@ -113,10 +117,10 @@ type cacheEntry struct {
 
 // NewVerifier returns a Verifier for the Latchkey server at baseURL that
 // authenticates as the OAuth client clientID / clientSecret. The client
-// must be registered for the client_credentials grant and the keys:verify
-// scope to verify API keys, and as a resource server (`latchkey client
-// create --resource-server`) to introspect tokens issued to other clients;
-// any other client learns only about its own tokens.
+// must be a resource server (`latchkey client create --resource-server`)
+// registered for the client_credentials grant and the keys:verify scope:
+// only resource servers may verify API keys or introspect tokens issued
+// to other clients (any other client learns only about its own tokens).
 func NewVerifier(baseURL, clientID, clientSecret string, opts ...Option) *Verifier {
 	o := newOptions(opts)
 	hc := o.httpClient

@@ -17,12 +17,15 @@ import (
 const (
 	rsID     = "rs-client"
 	rsSecret = "rs-secret/+="
-	validKey = "lk_live_valid"
-	testEnv  = "lk_test_valid"
-	deadKey  = "lk_live_revoked"
-	limitKey = "lk_live_limited"
-	goodTok  = "ory_at_good"
-	keyTok   = "ory_at_fromkey"
+	// appID is a client_credentials client not flagged resource_server.
+	appID     = "app-client"
+	appSecret = "app-secret"
+	validKey  = "lk_live_valid"
+	testEnv   = "lk_test_valid"
+	deadKey   = "lk_live_revoked"
+	limitKey  = "lk_live_limited"
+	goodTok   = "ory_at_good"
+	keyTok    = "ory_at_fromkey"
 )
 
 // fakeLatchkey imitates the three endpoints a Verifier uses.
@@ -61,13 +64,17 @@ func (f *fakeLatchkey) serve(w http.ResponseWriter, r *http.Request) {
 		f.tokens.Add(1)
 		id, sec, ok := r.BasicAuth()
 		_ = r.ParseForm()
-		if !ok || id != rsID || sec != strings.NewReplacer("/", "%2F", "+", "%2B", "=", "%3D").Replace(rsSecret) ||
+		isApp := ok && id == appID && sec == appSecret
+		if !isApp && (!ok || id != rsID || sec != strings.NewReplacer("/", "%2F", "+", "%2B", "=", "%3D").Replace(rsSecret)) ||
 			r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Get("scope") != VerifyScope {
 			writeJSONBody(w, 401, map[string]string{"error": "invalid_client"})
 			return
 		}
 		f.mu.Lock()
 		tok := "cc-" + time.Now().Format(time.RFC3339Nano)
+		if isApp {
+			tok = "cc-app-" + time.Now().Format(time.RFC3339Nano)
+		}
 		f.issued = append(f.issued, tok)
 		f.mu.Unlock()
 		writeJSONBody(w, 200, map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": 3600, "scope": VerifyScope})
@@ -75,6 +82,12 @@ func (f *fakeLatchkey) serve(w http.ResponseWriter, r *http.Request) {
 		f.verifies.Add(1)
 		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer cc-") {
 			writeJSONBody(w, 401, map[string]string{"error": "invalid_api_key"})
+			return
+		}
+		if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer cc-app-") {
+			// As the server answers a client not flagged resource_server.
+			writeJSONBody(w, 403, map[string]string{"error": "forbidden",
+				"message": "Only a resource server may verify keys: use a client_credentials access token of a client created with `latchkey client create --resource-server`."})
 			return
 		}
 		if f.rejectClientTokens.Load() > 0 {
@@ -173,6 +186,25 @@ func TestVerifierResults(t *testing.T) {
 	}
 	if f.tokens.Load() != 1 {
 		t.Fatalf("client token fetched %d times; want it cached", f.tokens.Load())
+	}
+}
+
+// TestVerifierClientNotResourceServer: a Verifier whose client is not
+// flagged resource_server is refused at /v1/keys/verify (403); that is
+// about its own client, not the key, so the key is not called invalid:
+// the error is ErrUnavailable and carries the server's message naming
+// `latchkey client create --resource-server`. A 403 is not retried with a
+// new client token.
+func TestVerifierClientNotResourceServer(t *testing.T) {
+	f := newFakeLatchkey(t)
+	v := NewVerifier(f.URL, appID, appSecret, WithCacheTTL(0))
+	id, err := v.Verify(context.Background(), validKey)
+	if id != nil || !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrInvalidCredential) ||
+		!strings.Contains(err.Error(), "latchkey client create --resource-server") {
+		t.Fatalf("got %v, %v; want ErrUnavailable naming --resource-server", id, err)
+	}
+	if f.tokens.Load() != 1 || f.verifies.Load() != 1 {
+		t.Fatalf("%d client tokens, %d verifications; want one each (no retry on 403)", f.tokens.Load(), f.verifies.Load())
 	}
 }
 

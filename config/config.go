@@ -152,7 +152,10 @@ type LogConfig struct {
 	Format string `yaml:"format"`
 }
 
-// Tier is a rate-limit tier. RequestsPerHour 0 means unlimited.
+// Tier is a rate-limit tier. RequestsPerHour 0 means unlimited. Tiers
+// rank in the order they are listed, lowest first: a key created by a
+// credential other than its owner signed in has no higher tier than the
+// credential (keys.Authority).
 type Tier struct {
 	Name            string `yaml:"name"`
 	RequestsPerHour int    `yaml:"requests_per_hour"`

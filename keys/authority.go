@@ -24,6 +24,13 @@ var (
 	// rotated-out key is never changed or rotated again (a concurrent
 	// rotation of the same key loses with this error).
 	ErrRotated = errors.New("keys: the key was rotated")
+	// ErrTierExceeded means a credential other than the owner signed in
+	// asked for a key of a higher tier than its own (Authority.Tier).
+	ErrTierExceeded = errors.New("keys: the tier is higher than the credential's")
+	// ErrCredentialEnded means the API key behind the calling credential
+	// was revoked, expired or deleted while the request ran: nothing it
+	// creates or rotates may outlive it.
+	ErrCredentialEnded = errors.New("keys: the credential's API key is no longer valid")
 )
 
 // Authority is what the credential behind a key request may do. It is
@@ -38,7 +45,13 @@ var (
 //     credential (covers): every scope of it in Scopes and no later expiry
 //     than ExpiresAt; else ErrForbidden — which a credential without
 //     CanRead also gets for a handle that does not exist;
-//   - update: only the owner signed in (Owner) may lengthen a key's life.
+//   - update: only the owner signed in (Owner) may lengthen a key's life;
+//   - create, rotate: the key's tier is no higher than the credential's
+//     (tierFor, ErrTierExceeded), and the key behind the credential is
+//     read again, locked, in the transaction that writes the new key
+//     (creatorKey): if it was revoked or expired meanwhile the write is
+//     refused (ErrCredentialEnded), so a create racing a revoke of its
+//     parent never leaves a live child.
 //
 // The expiry bound (ExpiresAt) is the life of what the credential stands
 // for, not of the bearer string: an API key's own expiry; for an API
@@ -69,6 +82,11 @@ type Authority struct {
 	// GrantID and ClientID are the OAuth grant (request id) and client of
 	// an access token; keys it creates are revoked when the grant is.
 	GrantID, ClientID string
+	// Tier is the tier of a credential without a key behind it (an OAuth
+	// access token: its client's tier); "" = the default tier. A
+	// credential with a key behind it (KeyID) has that key's tier, read
+	// by the service. The owner signed in has no tier bound.
+	Tier string
 }
 
 // OwnerAuthority is the authority of the owner signed in by session or
@@ -176,4 +194,64 @@ func subset(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// tierRank orders tiers as config lists them (rate_limits.tiers, lowest
+// first: free < pro < enterprise by default); a tier not listed ranks as
+// the default tier, as the rate limiter treats it.
+func (s *Service) tierRank(tier string) int {
+	if i := slices.Index(s.cfg.Tiers, tier); i >= 0 {
+		return i
+	}
+	return max(slices.Index(s.cfg.Tiers, s.cfg.DefaultTier), 0)
+}
+
+// tierFor returns the tier of a key the credential a creates, asked for
+// as requested ("" = the default tier): the owner signed in may pick any;
+// any other credential none higher than its own — the tier of creator,
+// the key behind it, else a.Tier (ErrTierExceeded) — and when it asks
+// for none its key gets the default tier, or its own if that is lower.
+func (s *Service) tierFor(a Authority, creator *storage.APIKey, requested string) (string, error) {
+	tier := requested
+	if tier == "" {
+		tier = s.cfg.DefaultTier
+	}
+	if a.Owner {
+		return tier, nil
+	}
+	bound := a.Tier
+	if creator != nil {
+		bound = creator.Tier
+	}
+	if bound == "" {
+		bound = s.cfg.DefaultTier
+	}
+	if s.tierRank(tier) <= s.tierRank(bound) {
+		return tier, nil
+	}
+	if requested == "" {
+		return bound, nil
+	}
+	return "", fmt.Errorf("%w: %q is above %q", ErrTierExceeded, requested, bound)
+}
+
+// creatorKey returns the API key behind the credential a (nil when there
+// is none: the owner signed in, an OAuth grant's token), read inside the
+// caller's transaction with its row locked (storage.APIKeys.LockAPIKey),
+// so a revocation of it either comes first and is seen here
+// (ErrCredentialEnded) or waits for the new key and then revokes it too.
+func (s *Service) creatorKey(ctx context.Context, a Authority) (*storage.APIKey, error) {
+	if a.KeyID == "" {
+		return nil, nil
+	}
+	k, err := s.store.LockAPIKey(ctx, a.KeyID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, ErrCredentialEnded
+	case err != nil:
+		return nil, err
+	case Status(k, s.cfg.Now()) != StatusActive:
+		return nil, ErrCredentialEnded
+	}
+	return k, nil
 }

@@ -78,7 +78,11 @@ func TestKeyNeverOutlivesCreatingCredential(t *testing.T) {
 	s, _, clk, _ := newService(t, false)
 	ctx := t.Context()
 	end := clk.now().Add(time.Hour)
-	a := Authority{Scopes: allScopes, ExpiresAt: &end, CanRead: true, KeyID: "parent-key", GrantID: "g1", ClientID: "c1"}
+	parent, _, err := s.Create(ctx, "u1", owner, CreateRequest{Handle: "parent", ExpiresIn: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Authority{Scopes: allScopes, ExpiresAt: &end, CanRead: true, KeyID: parent.ID, GrantID: "g1", ClientID: "c1"}
 	tests := []struct {
 		name      string
 		expiresIn time.Duration
@@ -97,7 +101,7 @@ func TestKeyNeverOutlivesCreatingCredential(t *testing.T) {
 			if k.ExpiresAt == nil || !k.ExpiresAt.Equal(tc.want) {
 				t.Fatalf("expires_at %v, want %v", k.ExpiresAt, tc.want)
 			}
-			if k.ParentKeyID != "parent-key" || k.ParentGrantID != "g1" || k.ParentClientID != "c1" {
+			if k.ParentKeyID != parent.ID || k.ParentGrantID != "g1" || k.ParentClientID != "c1" {
 				t.Fatalf("lineage not recorded: %+v", k)
 			}
 		})

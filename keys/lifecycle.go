@@ -148,9 +148,11 @@ func (s *Service) Revoke(ctx context.Context, userID, handle string, a Authority
 // Rotate issues a new key inheriting scopes, tier, environment, expiry and
 // lineage (but a credential other than the owner and the key itself
 // becomes the new key's parent), on behalf of the credential a (the old
-// key must be within it, see Authority); the old key's expiry becomes min(original, now +
+// key must be within it, and of no higher tier, see Authority); the old key's expiry becomes min(original, now +
 // grace), so grace 0 retires it at once, and the keys it created are
-// limited to that expiry too. A key is rotated at most once: a second or
+// limited to that expiry too. The new key's parent key must still be
+// valid when it is written (ErrCredentialEnded for the caller's own key,
+// ErrRevoked for an inherited parent). A key is rotated at most once: a second or
 // concurrent rotation of the same key gets ErrRotated.
 func (s *Service) Rotate(ctx context.Context, userID, handle string, a Authority, grace time.Duration, ip string) (*storage.APIKey, string, error) {
 	if grace < 0 || grace > 30*24*time.Hour {
@@ -184,7 +186,26 @@ func (s *Service) Rotate(ctx context.Context, userID, handle string, a Authority
 	var retired *storage.APIKey
 	var below []*storage.APIKey
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		err := s.store.UpdateAPIKey(ctx, old.ID, func(r *storage.APIKey) error {
+		// The new key's parent key, locked before the old key (the order
+		// a revocation locks them in): a revocation of it racing this
+		// rotation either came first (refused here) or waits and revokes
+		// the new key with it.
+		if pid := fresh.ParentKeyID; pid != "" && pid != a.KeyID {
+			p, err := s.store.LockAPIKey(ctx, pid)
+			switch {
+			case errors.Is(err, storage.ErrNotFound):
+				return ErrRevoked
+			case err != nil:
+				return err
+			case Status(p, s.cfg.Now()) != StatusActive:
+				return ErrRevoked
+			}
+		}
+		creator, err := s.creatorKey(ctx, a)
+		if err != nil {
+			return err
+		}
+		err = s.store.UpdateAPIKey(ctx, old.ID, func(r *storage.APIKey) error {
 			// Checked again under the row lock: of concurrent rotations
 			// of one key exactly one gets here first.
 			if err := changeable(r, now); err != nil {
@@ -195,6 +216,10 @@ func (s *Service) Rotate(ctx context.Context, userID, handle string, a Authority
 			// lengthened it beyond the credential).
 			if !a.covers(r) {
 				return ErrForbidden
+			}
+			// Rotating is minting: never into a tier above the caller's.
+			if _, err := s.tierFor(a, creator, r.Tier); err != nil {
+				return err
 			}
 			fresh.Alias, fresh.Scopes, fresh.ExpiresAt, fresh.Tier = r.Alias, r.Scopes, r.ExpiresAt, r.Tier
 			// The handle moves to the new key; the old one keeps a dated handle.

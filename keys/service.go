@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"cmp"
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
@@ -162,7 +163,8 @@ type CreateRequest struct {
 // Create makes a key for userID on behalf of the credential a (see
 // Authority): a key can never exceed a's scopes, a key created without
 // scopes gets exactly them, it never outlives a (no expiry asked for →
-// a's), and it records a as its parent.
+// a's), its tier is no higher than a's (tierFor), and it records a as its
+// parent, which must still be valid when the key is written (creatorKey).
 func (s *Service) Create(ctx context.Context, userID string, a Authority, req CreateRequest) (*storage.APIKey, string, error) {
 	if !handleRe.MatchString(req.Handle) {
 		return nil, "", invalid("handle", "handle must be 1-64 letters, digits, '.', '_' or '-'")
@@ -177,12 +179,8 @@ func (s *Service) Create(ctx context.Context, userID string, a Authority, req Cr
 	if env != EnvLive && env != EnvTest {
 		return nil, "", invalid("environment", "environment must be live or test")
 	}
-	tier := req.Tier
-	if tier == "" {
-		tier = s.cfg.DefaultTier
-	}
-	if len(s.cfg.Tiers) > 0 && !slices.Contains(s.cfg.Tiers, tier) {
-		return nil, "", invalid("tier", "unknown tier %q", tier)
+	if len(s.cfg.Tiers) > 0 && !slices.Contains(s.cfg.Tiers, cmp.Or(req.Tier, s.cfg.DefaultTier)) {
+		return nil, "", invalid("tier", "unknown tier %q", cmp.Or(req.Tier, s.cfg.DefaultTier))
 	}
 	if req.ExpiresIn < 0 {
 		return nil, "", invalid("expires_in", "expires_in must be positive")
@@ -197,7 +195,7 @@ func (s *Service) Create(ctx context.Context, userID string, a Authority, req Cr
 	}
 	rec := &storage.APIKey{
 		ID: uuid.NewString(), UserID: userID, Handle: req.Handle, Alias: req.Alias,
-		Environment: env, Tier: tier, Scopes: scopes, CreatedAt: now,
+		Environment: env, Scopes: scopes, CreatedAt: now,
 		ParentKeyID: a.KeyID, ParentGrantID: a.GrantID, ParentClientID: a.ClientID,
 	}
 	var exp *time.Time
@@ -210,7 +208,20 @@ func (s *Service) Create(ctx context.Context, userID string, a Authority, req Cr
 	if err != nil {
 		return nil, "", err
 	}
-	if err := s.store.CreateAPIKey(ctx, rec); err != nil {
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		// The key behind the credential, as it is now and locked: a
+		// revocation of it racing this create either came first (refused
+		// here) or waits and revokes the new key with it.
+		creator, err := s.creatorKey(ctx, a)
+		if err != nil {
+			return err
+		}
+		if rec.Tier, err = s.tierFor(a, creator, req.Tier); err != nil {
+			return err
+		}
+		return s.store.CreateAPIKey(ctx, rec)
+	})
+	if err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil, "", fmt.Errorf("%w: %q", ErrConflict, req.Handle)
 		}

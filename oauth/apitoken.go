@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // KeyGrant describes an API key being exchanged for an access token.
@@ -88,6 +90,11 @@ type TokenInfo struct {
 	// GrantEndsAt is, for a token of a person's grant, the last moment the
 	// grant can yield tokens (grantEnd); zero = no bound in time.
 	GrantEndsAt time.Time
+	// ResourceServer is set for a client_credentials token (the client
+	// acting for itself) of a client flagged resource_server (`latchkey
+	// client create --resource-server`), as the client is now: only such
+	// a caller may verify API keys (SPEC §3.3 POST /v1/keys/verify).
+	ResourceServer bool
 }
 
 // grantEnd is the last moment the grant behind an access token can yield
@@ -151,10 +158,23 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 		info.Username = sess.Username
 		info.KeyID = sess.KeyID
 	}
-	if key != nil {
+	switch {
+	case key != nil:
 		info.KeyExpiresAt = key.ExpiresAt
-	} else if info.Subject != "" && info.Subject != info.ClientID {
+	case info.Subject != "" && info.Subject != info.ClientID:
 		info.GrantEndsAt = p.grantEnd(ar, sess)
+	case info.ClientID != "" && info.KeyID == "":
+		// A client_credentials token (RFC 6749 §4.4): whether its client
+		// is a resource server now, read through the storage read cache
+		// (one lookup per such token, none for people's or keys' tokens).
+		c, err := p.store.db.GetClient(ctx, info.ClientID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return nil, ErrInvalidToken // the client was deleted
+		case err != nil:
+			return nil, err
+		}
+		info.ResourceServer = c.ResourceServer
 	}
 	return info, nil
 }

@@ -235,7 +235,7 @@ func mountAPI(e *gin.Engine, d Deps) {
 	user.DELETE("/user/keys/:handle", api.Require("keys:write"), a.DeleteKey)
 	user.POST("/user/keys/:handle/rotate", api.Require("keys:write"), a.RotateKey)
 
-	g.POST("/v1/keys/verify", api.Require("keys:verify"), a.VerifyKey)
+	g.POST("/v1/keys/verify", api.RequireResourceServer(), api.Require("keys:verify"), a.VerifyKey)
 }
 
 // sessionCSRF applies the CSRF check to API requests authenticated by the

@@ -2,12 +2,14 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/internal/flowtest"
 	"github.com/latchkey/latchkey/oauth"
 )
 
@@ -114,8 +116,8 @@ func TestAPIKeyLifecycle(t *testing.T) {
 		t.Fatalf("token of a revoked key: %d", code)
 	}
 
-	// Resource servers: a client token with keys:verify.
-	cid, csec := s.CreateClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}})
+	// Resource servers: a client token with keys:verify of a client flagged resource_server.
+	cid, csec := s.CreateClient(t, oauth.ClientSpec{Name: "rs", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}, ResourceServer: true})
 	rsAuth := "Bearer " + clientToken(t, s, cid, csec, "keys:verify")
 	for _, tc := range []struct {
 		key, code string
@@ -228,6 +230,71 @@ func TestFlareStylePrefixAndIntrospection(t *testing.T) {
 		if m := introspect(t, s, id, sec, tk, ""); m["active"] != false || len(m) != 1 {
 			t.Fatalf("introspect after revocation: %v", m)
 		}
+	}
+}
+
+// rsServerClient creates a client_credentials client with keys:verify,
+// flagged resource_server or not, and returns a token of it.
+func rsServerClient(t *testing.T, s *testServer, resourceServer bool) string {
+	t.Helper()
+	id, sec := s.CreateClient(t, oauth.ClientSpec{Name: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"keys:verify"}, ResourceServer: resourceServer})
+	return "Bearer " + clientToken(t, s, id, sec, "keys:verify")
+}
+
+// TestVerifyKeyOnlyForResourceServers (black-box review of issue 10,
+// medium): POST /v1/keys/verify answers only a resource server's
+// client_credentials token. A user's read-write key (the preset includes
+// keys:verify), the browser session, HTTP Basic and a client not flagged
+// resource_server get 403 naming `latchkey client create
+// --resource-server`, and learn nothing about the key.
+func TestVerifyKeyOnlyForResourceServers(t *testing.T) {
+	s := newTestServer(t)
+	s.CreateUser(t, "vera", "vera-password-123")
+	pw := basicHeader("vera", "vera-password-123")
+	_, k, _ := apiCall(t, "POST", s.URL+"/user/keys", pw, `{"handle":"target","scopes":["users:read"]}`)
+	target := k["key"].(string)
+	_, k, _ = apiCall(t, "POST", s.URL+"/user/keys", pw, `{"handle":"rw","scopes":["read-write"]}`)
+	rw := k["key"].(string)
+	body := fmt.Sprintf(`{"key":%q}`, target)
+	refused := func(name string, code int, v map[string]any) {
+		t.Helper()
+		msg, _ := v["message"].(string)
+		if code != http.StatusForbidden || v["error"] != "forbidden" || !strings.Contains(msg, "latchkey client create --resource-server") || v["owner"] != nil {
+			t.Errorf("%s: %d %v, want 403 forbidden naming --resource-server", name, code, v)
+		}
+	}
+	for _, tc := range []struct{ name, auth string }{
+		{"read-write api key", "Bearer " + rw},
+		{"HTTP Basic", pw},
+		{"client not flagged resource_server", rsServerClient(t, s, false)},
+	} {
+		code, v, _ := apiCall(t, "POST", s.URL+"/v1/keys/verify", tc.auth, body)
+		refused(tc.name, code, v)
+	}
+
+	// The browser session, with the CSRF header the API asks of it.
+	c := flowtest.Browser(t)
+	s.Login(t, c, "vera", "vera-password-123")
+	page, err := c.Get(s.URL + "/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/v1/keys/verify", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", page.Header.Get("X-CSRF-Token"))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&v)
+	resp.Body.Close()
+	refused("session", resp.StatusCode, v)
+
+	code, v, _ := apiCall(t, "POST", s.URL+"/v1/keys/verify", rsServerClient(t, s, true), body)
+	if code != http.StatusOK || v["code"] != "VALID" || v["owner"] == nil {
+		t.Fatalf("resource server: %d %v, want 200 VALID", code, v)
 	}
 }
 

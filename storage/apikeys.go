@@ -73,6 +73,11 @@ type APIKeys interface {
 	GetAPIKeyByDigest(ctx context.Context, digest []byte) (*APIKey, error)
 	// GetAPIKey returns the key with id, or ErrNotFound.
 	GetAPIKey(ctx context.Context, id string) (*APIKey, error)
+	// LockAPIKey returns the key with id as it is now, its row locked
+	// against concurrent changes until the caller's transaction ends
+	// (SELECT … FOR UPDATE on PostgreSQL; SQLite's one writer serialises
+	// transactions), or ErrNotFound.
+	LockAPIKey(ctx context.Context, id string) (*APIKey, error)
 	// GetAPIKeyByHandle returns the user's key with handle, or ErrNotFound.
 	GetAPIKeyByHandle(ctx context.Context, userID, handle string) (*APIKey, error)
 	// ListAPIKeys returns a user's keys, newest first.
@@ -136,6 +141,16 @@ func (d *DB) GetAPIKeyByDigest(ctx context.Context, digest []byte) (*APIKey, err
 func (d *DB) GetAPIKey(ctx context.Context, id string) (*APIKey, error) {
 	var k APIKey
 	if err := d.r(ctx).Where("id = ?", id).Take(&k).Error; err != nil {
+		return nil, translate(err)
+	}
+	return &k, nil
+}
+
+// LockAPIKey implements APIKeys.
+func (d *DB) LockAPIKey(ctx context.Context, id string) (*APIKey, error) {
+	var k APIKey
+	w := d.w(ctx)
+	if err := w.Clauses(lockForUpdate(w)...).Where("id = ?", id).Take(&k).Error; err != nil {
 		return nil, translate(err)
 	}
 	return &k, nil

@@ -157,7 +157,9 @@ func (s *server) prepare(ctx context.Context, o *options, keys int) error {
 		return err
 	}
 	var err error
-	if s.machine, err = s.createClient(ctx, "bench", "client_credentials", "users:read,keys:verify"); err != nil {
+	// "bench" is a resource server: it introspects every token and may
+	// verify keys (/v1/keys/verify answers only resource servers).
+	if s.machine, err = s.createClient(ctx, "bench", "client_credentials", "users:read,keys:verify", "--resource-server"); err != nil {
 		return err
 	}
 	if s.web, err = s.createClient(ctx, "bench-web", "authorization_code", strings.ReplaceAll(flowScope, " ", ",")); err != nil {
@@ -238,9 +240,9 @@ func (s *server) cli(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 // createClient registers a confidential client with the CLI.
-func (s *server) createClient(ctx context.Context, name, grants, scopes string) (creds, error) {
-	out, err := s.cli(ctx, "client", "create", "--name", name, "--redirect-uri", redirectURI,
-		"--grant-types", grants, "--scopes", scopes)
+func (s *server) createClient(ctx context.Context, name, grants, scopes string, flags ...string) (creds, error) {
+	out, err := s.cli(ctx, append([]string{"client", "create", "--name", name, "--redirect-uri", redirectURI,
+		"--grant-types", grants, "--scopes", scopes}, flags...)...)
 	if err != nil {
 		return creds{}, err
 	}
