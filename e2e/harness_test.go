@@ -302,3 +302,29 @@ func envSchema(dsn string) string {
 	}
 	return u.Query().Get("search_path")
 }
+
+// introspect asks /oauth/introspect at in about token as the client
+// id/secret (RFC 7662 §2.1) and returns the answer's body.
+func introspect(t *testing.T, in *instance, id, secret, token string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, in.URL+"/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("introspect at %s: %d %v", in.URL, resp.StatusCode, err)
+	}
+	return m
+}
+
+// active reports whether introspection at in calls token active.
+func active(t *testing.T, in *instance, id, secret, token string) bool {
+	t.Helper()
+	ok, _ := introspect(t, in, id, secret, token)["active"].(bool)
+	return ok
+}

@@ -171,25 +171,6 @@ func wantInvalidGrant(t *testing.T, err error) {
 	}
 }
 
-// active introspects token at in as the client (RFC 7662).
-func active(t *testing.T, in *instance, id, secret, token string) bool {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, in.URL+"/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("introspect at %s: %d %v", in.URL, resp.StatusCode, err)
-	}
-	ok, _ := m["active"].(bool)
-	return ok
-}
-
 func (c *cluster) testCodeAcrossInstances(t *testing.T) {
 	id, secret := c.client(t, "--name", "Web", "--redirect-uri", "http://127.0.0.1:9/cb", "--scopes", "openid,offline_access")
 	confA := oauthConf(c.A, id, secret, "openid", "offline_access")

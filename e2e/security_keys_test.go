@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -205,22 +204,6 @@ func TestKeyTokenFollowsItsKey(t *testing.T) {
 		rsID, rsSecret := createClient(t, e, "--name", "Resource server", "--grant-types", "client_credentials", "--scopes", "keys:verify", "--resource-server")
 		key, _ := ownerKey(t, in, map[string]any{"handle": "svc", "scopes": []string{"read-write"}, "expires_in": 2 * 86400})
 		tok := exchange(t, in, key)
-		introspect := func() map[string]any {
-			t.Helper()
-			req, _ := http.NewRequest(http.MethodPost, in.URL+"/oauth/introspect", strings.NewReader(url.Values{"token": {tok}}.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth(rsID, rsSecret)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var m map[string]any
-			if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != http.StatusOK {
-				t.Fatalf("introspect: %d %v", resp.StatusCode, err)
-			}
-			return m
-		}
 
 		st, m, _ := api(t, http.MethodPatch, in.URL+"/user/keys/svc", basic("alice", securityPass),
 			map[string]any{"scopes": []string{"users:read"}, "expires_in": 600})
@@ -237,7 +220,7 @@ func TestKeyTokenFollowsItsKey(t *testing.T) {
 		if st, m, _ := api(t, http.MethodPost, in.URL+"/user/keys", bearer(tok), map[string]any{"handle": "forever"}); st != http.StatusForbidden {
 			t.Fatalf("a token whose key lost keys:write created a key: %d %v", st, m)
 		}
-		if got := introspect(); got["active"] != true || got["scope"] != "users:read" {
+		if got := introspect(t, in, rsID, rsSecret, tok); got["active"] != true || got["scope"] != "users:read" {
 			t.Fatalf("introspection after narrowing: %v", got)
 		}
 
@@ -249,7 +232,7 @@ func TestKeyTokenFollowsItsKey(t *testing.T) {
 		if st, _, _ := api(t, http.MethodGet, in.URL+"/tokens/test", bearer(tok), nil); st != http.StatusUnauthorized {
 			t.Fatalf("token after its key's grace ended: %d", st)
 		}
-		if got := introspect(); got["active"] != false {
+		if got := introspect(t, in, rsID, rsSecret, tok); got["active"] != false {
 			t.Fatalf("introspection after the grace: %v", got)
 		}
 

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -103,7 +102,7 @@ func TestSecurityOAuth(t *testing.T) {
 			{"resource server, access token", rsID, rsSecret, tok.AccessToken, true},
 			{"resource server, refresh token", rsID, rsSecret, tok.RefreshToken, true},
 		} {
-			if got := introspectActive(t, in, tc.id, tc.secret, tc.token); got != tc.active {
+			if got := active(t, in, tc.id, tc.secret, tc.token); got != tc.active {
 				t.Errorf("%s: active %v, want %v", tc.name, got, tc.active)
 			}
 		}
@@ -139,23 +138,4 @@ func TestSecurityOAuth(t *testing.T) {
 			}
 		}
 	})
-}
-
-// introspectActive introspects token as client id/secret and returns active.
-func introspectActive(t *testing.T, in *instance, id, secret, token string) bool {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, in.URL+"/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("introspect: %d %v", resp.StatusCode, err)
-	}
-	ok, _ := m["active"].(bool)
-	return ok
 }
