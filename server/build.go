@@ -28,13 +28,7 @@ import (
 
 // Subscriber is an in-process cache a Bus keeps coherent with the other
 // instances (*storage.DB's read caches, keys.Service's verification cache).
-type Subscriber interface {
-	// Invalidate drops the cached copy of one record.
-	Invalidate(inv storage.Invalidation)
-	// SetListening reports whether invalidations are arriving; on false
-	// the subscriber bypasses its cache until true.
-	SetListening(ok bool)
-}
+type Subscriber = storage.Subscriber
 
 // Bus delivers the cache invalidations published by every instance sharing
 // the database (the PostgreSQL listener). Until it connects, its

@@ -101,3 +101,15 @@ func (d *DB) OnChange(fn func(Invalidation)) {
 		}
 	}
 }
+
+// Subscriber is an in-process cache kept coherent with the other instances
+// sharing the database by an invalidation bus (the PostgreSQL listener):
+// *DB's read caches and the key-verification cache.
+type Subscriber interface {
+	// Invalidate drops the cached copy of one record.
+	Invalidate(inv Invalidation)
+	// SetListening reports whether invalidations are arriving. On false
+	// the subscriber drops every entry and bypasses its cache until true,
+	// because an invalidation sent meanwhile may be lost.
+	SetListening(ok bool)
+}

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -28,10 +27,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/internal/driver"
 	"github.com/latchkey/latchkey/server"
-	"github.com/latchkey/latchkey/storage"
-	"github.com/latchkey/latchkey/storage/postgres"
-	"github.com/latchkey/latchkey/storage/sqlite"
 )
 
 func main() {
@@ -169,7 +166,7 @@ func withConfigApp(ctx context.Context, cfg *config.Config, stderr io.Writer, fo
 		cfg.Storage.AutoMigrate = true
 	}
 	a, err := server.Build(ctx, cfg, server.Infra{
-		Open:        openStorage,
+		Open:        driver.Open,
 		Logger:      server.NewLogger(cfg, stderr),
 		OnListening: func(addr net.Addr) { printBanner(stderr, cfg, addr) },
 	})
@@ -191,28 +188,3 @@ func printBanner(w io.Writer, cfg *config.Config, addr net.Addr) {
 		"  %s user create --username alice --password 'choose-a-long-password'\n"+
 		"then open %s/login\n\n", cfg.Server.Issuer, addr, os.Args[0], cfg.Server.Issuer)
 }
-
-// openStorage opens the configured driver: PostgreSQL (with its
-// cache-invalidation listener) when storage.dsn is a postgres:// URL, else
-// SQLite. Users and clients are cached for storage.cache_ttl.
-func openStorage(cfg *config.Config, log *slog.Logger) (*storage.DB, server.Bus, error) {
-	cache := storage.WithReadCache(cfg.ResolvedCacheTTL())
-	if cfg.IsPostgres() {
-		db, err := postgres.Open(cfg.Storage.DSN, cfg.Storage.MaxOpenConns, cache)
-		if err != nil {
-			return nil, nil, err
-		}
-		return db, listener{postgres.NewListener(postgres.ListenerConfig{DSN: cfg.Storage.DSN, Logger: log})}, nil
-	}
-	db, err := sqlite.Open(cfg.ResolvedDSN(), cfg.Storage.MaxOpenConns, cache)
-	if err != nil {
-		return nil, nil, err
-	}
-	return db, nil, nil
-}
-
-// listener adapts postgres.Listener to server.Bus.
-type listener struct{ *postgres.Listener }
-
-// Subscribe implements server.Bus.
-func (l listener) Subscribe(s server.Subscriber) { l.Listener.Subscribe(s) }

@@ -19,13 +19,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/internal/driver"
 	"github.com/latchkey/latchkey/internal/flowtest"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/storage"
-	"github.com/latchkey/latchkey/storage/postgres"
-	"github.com/latchkey/latchkey/storage/sqlite"
 )
 
 // Server is the whole Latchkey server on an httptest listener.
@@ -72,7 +71,7 @@ func Start(t testing.TB, mutate func(*config.Config), log *slog.Logger) *Server 
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	a, err := server.Build(context.Background(), cfg, server.Infra{Open: OpenStorage, Logger: log})
+	a, err := server.Build(context.Background(), cfg, server.Infra{Open: driver.Open, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,29 +83,6 @@ func Start(t testing.TB, mutate func(*config.Config), log *slog.Logger) *Server 
 	})
 	return &Server{Server: ln, App: a, URL: issuer}
 }
-
-// OpenStorage opens the configured driver as cmd/latchkey does: PostgreSQL
-// with its invalidation listener, or SQLite.
-func OpenStorage(cfg *config.Config, log *slog.Logger) (*storage.DB, server.Bus, error) {
-	cache := storage.WithReadCache(cfg.ResolvedCacheTTL())
-	if cfg.IsPostgres() {
-		db, err := postgres.Open(cfg.Storage.DSN, cfg.Storage.MaxOpenConns, cache)
-		if err != nil {
-			return nil, nil, err
-		}
-		return db, listener{postgres.NewListener(postgres.ListenerConfig{DSN: cfg.Storage.DSN, Logger: log})}, nil
-	}
-	db, err := sqlite.Open(cfg.ResolvedDSN(), cfg.Storage.MaxOpenConns, cache)
-	if err != nil {
-		return nil, nil, err
-	}
-	return db, nil, nil
-}
-
-// listener adapts postgres.Listener to server.Bus.
-type listener struct{ *postgres.Listener }
-
-func (l listener) Subscribe(s server.Subscriber) { l.Listener.Subscribe(s) }
 
 // Writer writes each log line to T.Log.
 type Writer struct{ T testing.TB }

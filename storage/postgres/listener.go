@@ -14,16 +14,8 @@ import (
 )
 
 // Subscriber is an in-process cache the Listener keeps coherent with the
-// other instances (*storage.DB's read caches, the API-key verification
-// cache of keys.Service).
-type Subscriber interface {
-	// Invalidate drops the cached copy of one record.
-	Invalidate(inv storage.Invalidation)
-	// SetListening reports whether invalidations are arriving. On false
-	// the subscriber drops every entry and bypasses its cache until true,
-	// because an invalidation sent meanwhile may be lost.
-	SetListening(ok bool)
-}
+// other instances (storage.Subscriber).
+type Subscriber = storage.Subscriber
 
 // ListenerConfig configures a Listener. Zero durations take the defaults.
 type ListenerConfig struct {
