@@ -33,12 +33,7 @@ type Subscriber = storage.Subscriber
 // Bus delivers the cache invalidations published by every instance sharing
 // the database (the PostgreSQL listener). Until it connects, its
 // subscribers bypass their caches.
-type Bus interface {
-	// Subscribe adds s, telling it at once whether the bus is connected.
-	Subscribe(s Subscriber)
-	// Run delivers invalidations until ctx is done.
-	Run(ctx context.Context)
-}
+type Bus = storage.Bus
 
 // OpenStorage opens the configured database: the caller (cmd/latchkey, or a
 // test) names the concrete driver. It returns the invalidation bus to run

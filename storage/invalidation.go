@@ -113,3 +113,13 @@ type Subscriber interface {
 	// because an invalidation sent meanwhile may be lost.
 	SetListening(ok bool)
 }
+
+// Bus delivers the cache invalidations every instance sharing the database
+// publishes (the PostgreSQL listener) to this instance's Subscribers.
+// Until it connects, its subscribers bypass their caches.
+type Bus interface {
+	// Subscribe adds s, telling it at once whether the bus is connected.
+	Subscribe(s Subscriber)
+	// Run delivers invalidations until ctx is done.
+	Run(ctx context.Context)
+}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 
 	"github.com/latchkey/latchkey/config"
-	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/postgres"
 	"github.com/latchkey/latchkey/storage/sqlite"
@@ -18,8 +17,8 @@ import (
 // Open opens the configured database with users and clients cached for
 // storage.cache_ttl, and on PostgreSQL its invalidation listener (nil on
 // SQLite), which server.Build subscribes the caches to and runs. Its
-// signature is server.Infra.Open's.
-func Open(cfg *config.Config, log *slog.Logger) (*storage.DB, server.Bus, error) {
+// signature is server.OpenStorage.
+func Open(cfg *config.Config, log *slog.Logger) (*storage.DB, storage.Bus, error) {
 	cache := storage.WithReadCache(cfg.ResolvedCacheTTL())
 	if cfg.IsPostgres() {
 		db, err := postgres.Open(cfg.Storage.DSN, cfg.Storage.MaxOpenConns, cache)
