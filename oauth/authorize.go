@@ -71,10 +71,45 @@ func (p *Provider) ParseAuthorize(r *http.Request) (*AuthorizeRequest, error) {
 		r.Body = http.MaxBytesReader(nil, r.Body, p.cfg.MaxBodyBytes)
 	}
 	ar, err := p.f.NewAuthorizeRequest(r.Context(), r)
+	err = allowAnyState(err)
+	if err == nil {
+		err = checkStateNonce(ar)
+	}
 	if err == nil {
 		err = checkPKCE(ar)
 	}
 	return &AuthorizeRequest{ar: ar}, err
+}
+
+// allowAnyState waives fosite's minimum length of state (issue 12): state
+// is optional with no minimum (RFC 6749 §4.1.1; PKCE carries the CSRF
+// protection, RFC 9700 §2.1), but fosite refuses a state shorter than
+// MinParameterEntropy (at least 1, whatever the configuration) with
+// invalid_state. That check is the last one of fosite's authorization
+// request validation (fosite v0.49.0 authorize_request_handler.go), so
+// the request it returns is otherwise fully validated.
+func allowAnyState(err error) error {
+	if errors.Is(err, fosite.ErrInvalidState) {
+		return nil
+	}
+	return err
+}
+
+// checkStateNonce bounds state and nonce (maxStateBytes, maxNonceBytes)
+// when the request is parsed, before the person signs in. Neither has a
+// minimum and both may be absent. An oversized state is not echoed in the
+// error response.
+func checkStateNonce(ar fosite.AuthorizeRequester) error {
+	if len(ar.GetState()) > maxStateBytes {
+		if r, ok := ar.(*fosite.AuthorizeRequest); ok {
+			r.State = ""
+		}
+		return fosite.ErrInvalidRequest.WithHintf("The state parameter must not be longer than %d bytes.", maxStateBytes)
+	}
+	if len(ar.GetRequestForm().Get("nonce")) > maxNonceBytes {
+		return fosite.ErrInvalidRequest.WithHintf("The nonce parameter must not be longer than %d bytes.", maxNonceBytes)
+	}
+	return nil
 }
 
 // pkceClient is a client that may demand PKCE (client.RequiresPKCE).
@@ -132,7 +167,7 @@ func (p *Provider) WriteAuthorizeError(w http.ResponseWriter, r *http.Request, a
 	if !errors.As(err, &rfc) {
 		err = fosite.ErrServerError.WithWrap(err)
 	}
-	p.f.WriteAuthorizeError(r.Context(), issWriter{w, p.cfg.Issuer}, a.ar, err)
+	p.f.WriteAuthorizeError(r.Context(), p.issWriter(w, a.ar), a.ar, err)
 }
 
 // Grant describes what the person approved.
@@ -171,16 +206,23 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 	sess.Headers = &jwt.Headers{Extra: map[string]interface{}{"kid": p.cfg.SigningKeyID}}
 	resp, err := p.f.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
-		p.f.WriteAuthorizeError(ctx, issWriter{w, p.cfg.Issuer}, ar, err)
+		p.f.WriteAuthorizeError(ctx, p.issWriter(w, ar), ar, err)
 		return
 	}
-	p.f.WriteAuthorizeResponse(ctx, issWriter{w, p.cfg.Issuer}, ar, resp)
+	p.f.WriteAuthorizeResponse(ctx, p.issWriter(w, ar), ar, resp)
+}
+
+func (p *Provider) issWriter(w http.ResponseWriter, ar fosite.AuthorizeRequester) issWriter {
+	return issWriter{ResponseWriter: w, iss: p.cfg.Issuer, noState: ar.GetState() == ""}
 }
 
 // issWriter adds the RFC 9207 iss parameter to authorization redirects.
+// With noState (the request carried no state) it removes the empty state
+// fosite always adds: RFC 6749 §4.1.2 sends state only when the client did.
 type issWriter struct {
 	http.ResponseWriter
-	iss string
+	iss     string
+	noState bool
 }
 
 func (w issWriter) WriteHeader(code int) {
@@ -188,13 +230,24 @@ func (w issWriter) WriteHeader(code int) {
 		if loc := w.Header().Get("Location"); loc != "" {
 			if u, err := url.Parse(loc); err == nil {
 				if u.Fragment != "" {
-					if f, err := url.ParseQuery(u.Fragment); err == nil && f.Get("iss") == "" {
-						f.Set("iss", w.iss)
+					if f, err := url.ParseQuery(u.Fragment); err == nil {
+						if f.Get("iss") == "" {
+							f.Set("iss", w.iss)
+						}
+						if w.noState && f.Get("state") == "" {
+							f.Del("state")
+						}
 						u.Fragment, u.RawFragment = "", ""
 						w.Header().Set("Location", u.String()+"#"+f.Encode())
 					}
-				} else if q := u.Query(); q.Get("iss") == "" {
-					q.Set("iss", w.iss)
+				} else {
+					q := u.Query()
+					if q.Get("iss") == "" {
+						q.Set("iss", w.iss)
+					}
+					if w.noState && q.Get("state") == "" {
+						q.Del("state")
+					}
 					u.RawQuery = q.Encode()
 					w.Header().Set("Location", u.String())
 				}
@@ -231,9 +284,20 @@ func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar, err := p.f.NewPushedAuthorizeRequest(ctx, r)
+	if errors.Is(err, fosite.ErrInvalidState) {
+		// allowAnyState; fosite returned before its last PAR check,
+		// made here instead.
+		err = nil
+		if ar.GetRequestedScopes().Has("openid") && ar.GetRequestForm().Get("redirect_uri") == "" {
+			err = fosite.ErrInvalidRequest.WithHint("Query parameter 'redirect_uri' is required when performing an OpenID Connect flow.")
+		}
+	}
 	if err == nil {
 		// RFC 9126 §2.1: pushed requests are validated as the
 		// authorization endpoint would.
+		err = checkStateNonce(ar)
+	}
+	if err == nil {
 		err = checkPKCE(ar)
 	}
 	if err != nil {
@@ -247,3 +311,9 @@ func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
 	}
 	p.f.WritePushedAuthorizeResponse(ctx, w, ar, resp)
 }
+
+// Bounds of the state and nonce parameters; neither has a minimum.
+const (
+	maxStateBytes = 512
+	maxNonceBytes = 512
+)

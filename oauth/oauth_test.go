@@ -242,7 +242,7 @@ func TestIssWriter(t *testing.T) {
 	}
 	for _, tc := range tests {
 		rec := httptest.NewRecorder()
-		w := issWriter{rec, "https://issuer.example"}
+		w := issWriter{ResponseWriter: rec, iss: "https://issuer.example"}
 		w.Header().Set("Location", tc.loc)
 		w.WriteHeader(http.StatusSeeOther)
 		if got := rec.Header().Get("Location"); got != tc.want {

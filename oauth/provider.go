@@ -150,8 +150,14 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		SendDebugMessagesToClients:      false,
 		PushedAuthorizeRequestURIPrefix: "urn:ietf:params:oauth:request_uri:",
 		PushedAuthorizeContextLifespan:  time.Minute,
-		MinParameterEntropy:             fosite.MinParameterEntropy,
-		RefreshTokenScopes:              []string{"offline_access", "offline"},
+		// No minimum length for nonce (OpenID Connect Core sets none):
+		// fosite's openid handlers read this directly and 0 would mean
+		// their default of 8, so -1 turns their check off. The
+		// authorization endpoint's state check ignores it (it never goes
+		// below 1), so ParseAuthorize and PAR waive that one
+		// (allowAnyState); checkStateNonce bounds the maximums.
+		MinParameterEntropy: -1,
+		RefreshTokenScopes:  []string{"offline_access", "offline"},
 	}
 	store := &fositeStore{db: db, hasher: hasher}
 	key := cfg.SigningKey

@@ -1,0 +1,46 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// TestStateOptionalAtAuthorize (issue 12 item 3): at /oauth/authorize a
+// request without state, or with a short state or nonce, goes on to the
+// login page; an oversized state or nonce is refused with invalid_request
+// at the redirect URI before the login page; and a signed-in person's
+// redirect for a request without state carries no state= (RFC 6749
+// §4.1.2). Before the fix fosite refused absent and short state with
+// invalid_state.
+func TestStateOptionalAtAuthorize(t *testing.T) {
+	f := newAuthorizeFixture(t)
+	id := f.client(t, oauth.ClientSpec{Name: "App"})
+	anon := f.anon(t)
+	for _, extra := range [][]string{{"state", ""}, {"state", "xyz"}, {"state", "", "nonce", "n1"}} {
+		resp, _ := f.do(t, anon, http.MethodGet, authorizePath(id, extra...), nil)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login?") {
+			t.Errorf("%v: %d %q, want the login page", extra, resp.StatusCode, loc)
+		}
+	}
+	long := strings.Repeat("x", 513)
+	for _, param := range []string{"state", "nonce"} {
+		resp, body := f.do(t, anon, http.MethodGet, authorizePath(id, param, long), nil)
+		if q := redirectQuery(t, resp, body); q.Get("error") != "invalid_request" || q.Get("state") == long {
+			t.Errorf("%s of 513 bytes: %v, want invalid_request before the login page", param, q)
+		}
+	}
+
+	c := f.signIn(t, "u-ann", "ann")
+	if err := f.db.SaveConsent(t.Context(), &storage.Consent{UserID: "u-ann", ClientID: id, Scopes: []string{"openid"}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := f.do(t, c, http.MethodGet, authorizePath(id, "state", ""), nil)
+	q := redirectQuery(t, resp, body)
+	if _, ok := q["state"]; ok || q.Get("code") == "" || q.Get("iss") != "https://issuer.example" {
+		t.Errorf("no state sent: redirect %v, want code and iss and no state", q)
+	}
+}
