@@ -37,6 +37,8 @@ type oidcClient struct {
 var (
 	_ fosite.Client              = (*client)(nil)
 	_ fosite.OpenIDConnectClient = (*oidcClient)(nil)
+	_ fosite.ResponseModeClient  = (*client)(nil)
+	_ fosite.ResponseModeClient  = (*oidcClient)(nil)
 )
 
 func newClient(c *storage.Client, h *secretHasher) fosite.Client {
@@ -72,6 +74,18 @@ func (c *client) GetResponseTypes() fosite.Arguments { return orDefault(c.respon
 func (c *client) GetScopes() fosite.Arguments        { return c.scopes }
 func (c *client) IsPublic() bool                     { return c.public }
 func (c *client) GetAudience() fosite.Arguments      { return c.audience }
+
+// responseModes are the response modes every client may request (OAuth
+// 2.0 Multiple Response Type Encoding Practices §2, OAuth 2.0 Form Post
+// Response Mode). Only the code flow is composed, and it may use each:
+// fragment is forbidden only for response types that return tokens in
+// the query (none here). Discovery's response_modes_supported lists the
+// same.
+var responseModes = []fosite.ResponseModeType{fosite.ResponseModeQuery, fosite.ResponseModeFragment, fosite.ResponseModeFormPost}
+
+// GetResponseModes implements fosite.ResponseModeClient; without it fosite
+// refuses every explicit response_mode.
+func (c *client) GetResponseModes() []fosite.ResponseModeType { return responseModes }
 
 // RequiresPKCE reports whether authorization requests of this client must
 // carry a PKCE challenge (storage.Client.RequirePKCE; always for public

@@ -4,9 +4,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +142,91 @@ func TestStateNonceTooLongRefused(t *testing.T) {
 		if _, err := p.ParseAuthorize(httptest.NewRequest(http.MethodGet, "/oauth/authorize?"+q.Encode(), nil)); err != nil {
 			t.Errorf("%s of %d bytes: %v", param, len(long)-1, err)
 		}
+	}
+}
+
+// formPostFields returns the hidden fields of a form_post page.
+func formPostFields(t *testing.T, page string) url.Values {
+	t.Helper()
+	out := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`).FindAllStringSubmatch(page, -1) {
+		out.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	return out
+}
+
+// TestResponseModeHonoured (issue 12 items 1 and 2): response_mode query,
+// fragment and form_post are honoured for the code flow, with code, state
+// (only when sent) and iss (RFC 9207 §2). Before the fix the client
+// adapter did not implement fosite.ResponseModeClient, so every
+// response_mode was refused with unsupported_response_mode although
+// discovery advertised all three; and fosite's form_post page submitted
+// from an inline onload handler our CSP blocks, without iss.
+func TestResponseModeHonoured(t *testing.T) {
+	p, db := newTestProvider(t)
+	c := registerClient(t, p, db, ClientSpec{Name: "App"})
+
+	q, verifier := authorizeQuery(c, "openid", "response_mode", "query", "state", "st")
+	loc := approve(t, p, q, "u1")
+	if v := loc.Query(); v.Get("code") == "" || v.Get("state") != "st" || v.Get("iss") != p.Issuer() || loc.Fragment != "" {
+		t.Errorf("response_mode=query: %s", loc)
+	}
+	if status, body := exchange(t, p, c, loc.Query().Get("code"), verifier); status != http.StatusOK {
+		t.Errorf("query code: %d %v", status, body)
+	}
+
+	for _, state := range []string{"st", ""} {
+		q, verifier = authorizeQuery(c, "openid", "response_mode", "fragment", "state", state)
+		loc = approve(t, p, q, "u1")
+		f, err := url.ParseQuery(loc.Fragment)
+		if err != nil || loc.RawQuery != "" || f.Get("code") == "" || f.Get("iss") != p.Issuer() {
+			t.Errorf("response_mode=fragment: %s", loc)
+		}
+		if _, ok := f["state"]; f.Get("state") != state || (state == "" && ok) {
+			t.Errorf("response_mode=fragment, state %q: %s", state, loc)
+		}
+		if status, body := exchange(t, p, c, f.Get("code"), verifier); status != http.StatusOK {
+			t.Errorf("fragment code: %d %v", status, body)
+		}
+	}
+
+	// form_post: our page, no inline script, a visible button, iss.
+	for _, state := range []string{"st", ""} {
+		q, verifier = authorizeQuery(c, "openid", "response_mode", "form_post", "state", state)
+		r := httptest.NewRequest(http.MethodGet, "/oauth/authorize?"+q.Encode(), nil)
+		a, err := p.ParseAuthorize(r)
+		if err != nil {
+			t.Fatalf("response_mode=form_post: %v", err)
+		}
+		w := httptest.NewRecorder()
+		p.WriteGrant(w, r, a, Grant{Subject: "u1", Username: "u1", AuthTime: time.Now(), Scopes: a.Scopes()})
+		page := w.Body.String()
+		if w.Code != http.StatusOK || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
+			t.Fatalf("form_post: %d %q\n%s", w.Code, w.Header().Get("Content-Type"), page)
+		}
+		if !strings.Contains(page, `<form method="post" action="`+flowRedirect+`"`) || !strings.Contains(page, `<script src="/static/form_post.js"`) ||
+			strings.Contains(page, "onload") || !strings.Contains(page, `<button type="submit"`) {
+			t.Errorf("form_post page:\n%s", page)
+		}
+		fields := formPostFields(t, page)
+		if _, ok := fields["state"]; fields.Get("code") == "" || fields.Get("iss") != p.Issuer() || fields.Get("state") != state || (state == "" && ok) {
+			t.Errorf("form_post fields (state %q): %v", state, fields)
+		}
+		if status, body := exchange(t, p, c, fields.Get("code"), verifier); status != http.StatusOK {
+			t.Errorf("form_post code: %d %v", status, body)
+		}
+		// An error in form_post mode is posted the same way, with iss.
+		w = httptest.NewRecorder()
+		p.WriteAuthorizeError(w, r, a, ErrAccessDenied)
+		if f := formPostFields(t, w.Body.String()); f.Get("error") != "access_denied" || f.Get("iss") != p.Issuer() || f.Get("state") != state {
+			t.Errorf("form_post error fields: %v\n%s", f, w.Body.String())
+		}
+	}
+
+	if _, err := p.ParseAuthorize(httptest.NewRequest(http.MethodGet, "/oauth/authorize?"+func() string {
+		q, _ := authorizeQuery(c, "openid", "response_mode", "jwt")
+		return q.Encode()
+	}(), nil)); !errors.Is(err, fosite.ErrUnsupportedResponseMode) {
+		t.Errorf("response_mode=jwt: %v, want unsupported_response_mode", err)
 	}
 }

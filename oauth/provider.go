@@ -156,8 +156,9 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		// authorization endpoint's state check ignores it (it never goes
 		// below 1), so ParseAuthorize and PAR waive that one
 		// (allowAnyState); checkStateNonce bounds the maximums.
-		MinParameterEntropy: -1,
-		RefreshTokenScopes:  []string{"offline_access", "offline"},
+		MinParameterEntropy:  -1,
+		RefreshTokenScopes:   []string{"offline_access", "offline"},
+		FormPostHTMLTemplate: formPostTemplate(cfg.Issuer),
 	}
 	store := &fositeStore{db: db, hasher: hasher}
 	key := cfg.SigningKey
