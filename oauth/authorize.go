@@ -167,7 +167,7 @@ func (p *Provider) WriteAuthorizeError(w http.ResponseWriter, r *http.Request, a
 	if !errors.As(err, &rfc) {
 		err = fosite.ErrServerError.WithWrap(err)
 	}
-	p.f.WriteAuthorizeError(r.Context(), p.issWriter(w, a.ar), a.ar, err)
+	p.f.WriteAuthorizeError(r.Context(), p.issWriter(w), a.ar, err)
 }
 
 // Grant describes what the person approved.
@@ -206,23 +206,35 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 	sess.Headers = &jwt.Headers{Extra: map[string]interface{}{"kid": p.cfg.SigningKeyID}}
 	resp, err := p.f.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
-		p.f.WriteAuthorizeError(ctx, p.issWriter(w, ar), ar, err)
+		p.f.WriteAuthorizeError(ctx, p.issWriter(w), ar, err)
 		return
 	}
-	p.f.WriteAuthorizeResponse(ctx, p.issWriter(w, ar), ar, resp)
+	p.f.WriteAuthorizeResponse(ctx, p.issWriter(w), ar, resp)
 }
 
-func (p *Provider) issWriter(w http.ResponseWriter, ar fosite.AuthorizeRequester) issWriter {
-	return issWriter{ResponseWriter: w, iss: p.cfg.Issuer, noState: ar.GetState() == ""}
+func (p *Provider) issWriter(w http.ResponseWriter) issWriter {
+	return issWriter{ResponseWriter: w, iss: p.cfg.Issuer}
 }
 
-// issWriter adds the RFC 9207 iss parameter to authorization redirects.
-// With noState (the request carried no state) it removes the empty state
-// fosite always adds: RFC 6749 §4.1.2 sends state only when the client did.
+// responseParams makes the parameters of an authorization response (a
+// redirect's query or fragment, or the form_post page's fields) what the
+// RFCs ask: iss in every response, errors included (RFC 9207 §2), and no
+// state unless the client sent one (RFC 6749 §4.1.2) — fosite always adds
+// state, empty when the request carried none.
+func responseParams(v url.Values, iss string) {
+	if v.Get("iss") == "" {
+		v.Set("iss", iss)
+	}
+	if v.Has("state") && v.Get("state") == "" {
+		v.Del("state")
+	}
+}
+
+// issWriter rewrites the redirect of an authorization response with
+// responseParams.
 type issWriter struct {
 	http.ResponseWriter
-	iss     string
-	noState bool
+	iss string
 }
 
 func (w issWriter) WriteHeader(code int) {
@@ -231,23 +243,13 @@ func (w issWriter) WriteHeader(code int) {
 			if u, err := url.Parse(loc); err == nil {
 				if u.Fragment != "" {
 					if f, err := url.ParseQuery(u.Fragment); err == nil {
-						if f.Get("iss") == "" {
-							f.Set("iss", w.iss)
-						}
-						if w.noState && f.Get("state") == "" {
-							f.Del("state")
-						}
+						responseParams(f, w.iss)
 						u.Fragment, u.RawFragment = "", ""
 						w.Header().Set("Location", u.String()+"#"+f.Encode())
 					}
 				} else {
 					q := u.Query()
-					if q.Get("iss") == "" {
-						q.Set("iss", w.iss)
-					}
-					if w.noState && q.Get("state") == "" {
-						q.Del("state")
-					}
+					responseParams(q, w.iss)
 					u.RawQuery = q.Encode()
 					w.Header().Set("Location", u.String())
 				}

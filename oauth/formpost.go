@@ -40,9 +40,8 @@ const formPostPage = `<!doctype html>
 type formField struct{ Name, Value string }
 
 // formPostTemplate is the form_post page for issuer. Its fields are the
-// response parameters in a stable order, with iss added (RFC 9207 §2:
-// every authorization response, errors included) and an empty state
-// removed (RFC 6749 §4.1.2: state only when the client sent one).
+// response parameters made right by responseParams (iss added, an empty
+// state removed), in a stable order.
 func formPostTemplate(issuer string) *template.Template {
 	return template.Must(template.New("form_post").Funcs(template.FuncMap{
 		// The action is a redirect URI fosite matched exactly against the
@@ -51,22 +50,21 @@ func formPostTemplate(issuer string) *template.Template {
 		// §7.1) from being rewritten.
 		"action": func(s string) template.URL { return template.URL(s) }, //nolint:gosec // registered redirect URI
 		"fields": func(params url.Values) []formField {
-			keys := make([]string, 0, len(params)+1)
-			for k := range params {
+			v := url.Values{}
+			for k, vs := range params {
+				v[k] = vs
+			}
+			responseParams(v, issuer)
+			keys := make([]string, 0, len(v))
+			for k := range v {
 				keys = append(keys, k)
 			}
 			sort.Strings(keys)
 			var out []formField
 			for _, k := range keys {
-				if k == "state" && params.Get(k) == "" {
-					continue
+				for _, val := range v[k] {
+					out = append(out, formField{k, val})
 				}
-				for _, v := range params[k] {
-					out = append(out, formField{k, v})
-				}
-			}
-			if params.Get("iss") == "" {
-				out = append(out, formField{"iss", issuer})
 			}
 			return out
 		},
