@@ -12,7 +12,7 @@
 //     of a static upstream, signing a person in and out.
 //
 // The last two are slow and need tools from outside the module; they run
-// under `make interop` (which sets LATCHKEY_INTEROP=1) and skip otherwise.
+// under `make interop` (which sets LATCHKEY_TEST_INTEROP=1) and skip otherwise.
 // worksWith_test.go keeps the README's "Works with" table true to the
 // pinned versions.
 //

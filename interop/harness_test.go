@@ -25,7 +25,7 @@ const (
 
 // interopEnv is the variable `make interop` sets to run the slow suites
 // (Node, oauth2-proxy); without it they skip.
-const interopEnv = "LATCHKEY_INTEROP"
+const interopEnv = "LATCHKEY_TEST_INTEROP"
 
 // binary is the latchkey executable TestMain builds once.
 var binary string
@@ -198,16 +198,16 @@ func freePort(t *testing.T) int {
 }
 
 // cacheDir is where the slow suites keep what they download or build
-// (npm's cache, the oauth2-proxy binary): LATCHKEY_INTEROP_CACHE, or
+// (npm's cache, the oauth2-proxy binary): LATCHKEY_TEST_INTEROP_CACHE, or
 // latchkey-interop in the user cache directory. Never inside the
 // repository.
 func cacheDir(t *testing.T, sub string) string {
 	t.Helper()
-	base := os.Getenv("LATCHKEY_INTEROP_CACHE")
+	base := os.Getenv("LATCHKEY_TEST_INTEROP_CACHE")
 	if base == "" {
 		uc, err := os.UserCacheDir()
 		if err != nil {
-			t.Skipf("no cache directory (%v); set LATCHKEY_INTEROP_CACHE", err)
+			t.Skipf("no cache directory (%v); set LATCHKEY_TEST_INTEROP_CACHE", err)
 		}
 		base = filepath.Join(uc, "latchkey-interop")
 	}
