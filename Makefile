@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin/latchkey
 export CGO_ENABLED = 1
 
-.PHONY: run build test fuzz bench bench-keys fmt smoke clean
+.PHONY: run build test interop fuzz bench bench-keys fmt smoke clean
 
 ## run: build and serve on SQLite with ./config.yaml (data in ./data)
 run: build
@@ -18,6 +18,13 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## interop: the interoperability suite in interop/ (README "Works with"): the
+## go-oidc test (also in `make test`), the openid-client suite (npm ci, then
+## node --test; form_post in headless Chromium) and oauth2-proxy (built once
+## into LATCHKEY_TEST_INTEROP_CACHE, default ~/.cache/latchkey-interop)
+interop:
+	LATCHKEY_TEST_INTEROP=1 $(GO) test -count=1 -v -timeout 20m ./interop/
 
 ## fuzz: run each fuzz target (package:Target) for FUZZTIME; their committed
 ## corpora (testdata/fuzz/) also run as ordinary tests in `make test`

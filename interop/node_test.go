@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,9 @@ func TestNodeOpenIDClient(t *testing.T) {
 	npm, errNpm := exec.LookPath("npm")
 	if errNode != nil || errNpm != nil {
 		t.Skip("node or npm not found; install Node.js 20+ with npm (.ci/run installs them) to run the openid-client suite")
+	}
+	if v, err := exec.Command(node, "--version").Output(); err != nil || nodeMajor(string(v)) < 20 {
+		t.Skipf("node --version: %q (%v); the openid-client suite needs Node.js 20 or later", strings.TrimSpace(string(v)), err)
 	}
 	dir, err := filepath.Abs("node")
 	if err != nil {
@@ -88,6 +92,17 @@ func TestNodeOpenIDClient(t *testing.T) {
 	// One file at a time: every file's callback server listens on the one
 	// registered redirect URI.
 	run(node, "--test", "--test-concurrency=1", "--test-reporter=spec")
+}
+
+// nodeMajor returns the major version of a `node --version` answer
+// ("v20.20.2" → 20), or 0.
+func nodeMajor(v string) int {
+	major, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(v), "v"), ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // findChromium returns LATCHKEY_TEST_CHROMIUM (as e2e does) or the first
