@@ -149,8 +149,9 @@ func TestOAuth2Proxy(t *testing.T) {
 }
 
 // followLogout follows Latchkey's end-session URL in the browser,
-// confirming on a logout page if Latchkey shows one (its form's CSRF token
-// and first submit button), until the browser leaves Latchkey.
+// confirming on a logout page if Latchkey shows one (its form other than
+// the header's plain sign-out, with the CSRF token and hidden fields),
+// until the browser leaves Latchkey.
 func followLogout(t *testing.T, browser *http.Client, base, next string) *url.URL {
 	t.Helper()
 	for range 6 {
@@ -162,23 +163,17 @@ func followLogout(t *testing.T, browser *http.Client, base, next string) *url.UR
 			next = loc.String()
 			continue
 		}
-		if resp.StatusCode != http.StatusOK || !flowtest.CSRFRe.MatchString(body) {
-			t.Fatalf("logout at %s: %d, want a redirect or a confirmation form\n%s", next, resp.StatusCode, body)
-		}
-		form := url.Values{"csrf_token": {flowtest.FormValue(t, flowtest.CSRFRe, body)}}
-		for _, m := range hiddenRe.FindAllStringSubmatch(body, -1) {
-			if m[1] != "csrf_token" {
-				form.Set(m[1], flowtest.HTMLUnescape(m[2]))
+		var confirm *htmlForm
+		for _, f := range htmlForms(body) {
+			if f.action != "/logout" && f.fields.Has("csrf_token") {
+				confirm = &f
+				break
 			}
 		}
-		if m := buttonRe.FindStringSubmatch(body); m != nil {
-			form.Set(m[1], flowtest.HTMLUnescape(m[2]))
+		if resp.StatusCode != http.StatusOK || confirm == nil {
+			t.Fatalf("logout at %s: %d, want a redirect or a confirmation form\n%s", next, resp.StatusCode, body)
 		}
-		action := next
-		if m := actionRe.FindStringSubmatch(body); m != nil {
-			action = base + m[1]
-		}
-		resp, body = flowtest.PostForm(t, browser, action, form, base)
+		resp, body = flowtest.PostForm(t, browser, base+confirm.action, confirm.fields, base)
 		loc, err := resp.Location()
 		if err != nil {
 			t.Fatalf("logout confirmation: %d\n%s", resp.StatusCode, body)
@@ -192,13 +187,29 @@ func followLogout(t *testing.T, browser *http.Client, base, next string) *url.UR
 	return nil
 }
 
-// The parts of a confirmation form followLogout reads (html/template
-// output of Latchkey's own pages).
+// htmlForm is a POST form of one of Latchkey's pages: its action path and
+// the values its hidden inputs send (html/template output, not general HTML).
+type htmlForm struct {
+	action string
+	fields url.Values
+}
+
 var (
+	formRe   = regexp.MustCompile(`(?s)<form method="post" action="(/[^"]*)"[^>]*>(.*?)</form>`)
 	hiddenRe = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
-	buttonRe = regexp.MustCompile(`<button type="submit" name="([^"]+)" value="([^"]*)"`)
-	actionRe = regexp.MustCompile(`<form method="post" action="(/[^"]*)"`)
 )
+
+func htmlForms(body string) []htmlForm {
+	var out []htmlForm
+	for _, m := range formRe.FindAllStringSubmatch(body, -1) {
+		f := htmlForm{action: flowtest.HTMLUnescape(m[1]), fields: url.Values{}}
+		for _, h := range hiddenRe.FindAllStringSubmatch(m[2], -1) {
+			f.fields.Add(h[1], flowtest.HTMLUnescape(h[2]))
+		}
+		out = append(out, f)
+	}
+	return out
+}
 
 // oauth2Proxy returns the pinned oauth2-proxy binary, building it with `go
 // install` into the cache (outside the repository) the first time. It
@@ -214,7 +225,7 @@ func oauth2Proxy(t *testing.T) string {
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "install", oauth2ProxyModule+"@"+oauth2ProxyVersion)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOTOOLCHAIN=local", "GOFLAGS=", "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOTOOLCHAIN=local", "GOFLAGS=")
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Skipf("could not build oauth2-proxy %s with %s (go install %s@%s): %v\n%s; skipping the oauth2-proxy test",

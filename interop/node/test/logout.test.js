@@ -40,7 +40,7 @@ async function followLogout(who, url) {
       continue;
     }
     const html = await res.text();
-    const form = parseForms(html).find((f) => f.method === 'post' && f.fields.has('csrf_token'));
+    const form = parseForms(html).find((f) => f.method === 'post' && f.action !== '/logout' && f.fields.has('csrf_token'));
     if (res.status !== 200 || !form) return { status: res.status, html };
     const yes = form.buttons.find((b) => /^(yes|logout|log_?out|sign_?out|confirm|allow)$/i.test(b.value)) ?? form.buttons[0];
     const reply = await who.submit(form, next, yes ? { [yes.name]: yes.value } : {});
