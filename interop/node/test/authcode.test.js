@@ -17,11 +17,11 @@ async function basicConfig() {
 }
 
 /** Runs the authorization request, by PAR when par, and the person's part. */
-async function flow(config, who, { withState = true, mode, par = false } = {}) {
+async function flow(config, who, { withState = true, mode, par = false, extra = {} } = {}) {
   const { verifier, challenge } = await pkce();
   const state = withState ? oidc.randomState() : undefined;
   const nonce = oidc.randomNonce();
-  const p = { redirect_uri: env.callback, scope, code_challenge: challenge, code_challenge_method: 'S256', nonce };
+  const p = { redirect_uri: env.callback, scope, code_challenge: challenge, code_challenge_method: 'S256', nonce, ...extra };
   if (state) p.state = state;
   if (mode) p.response_mode = mode;
   const url = par ? await oidc.buildAuthorizationUrlWithPAR(config, p) : oidc.buildAuthorizationUrl(config, p);
@@ -30,9 +30,9 @@ async function flow(config, who, { withState = true, mode, par = false } = {}) {
   return { redirect, verifier, state, nonce };
 }
 
-async function exchange(config, redirect, { verifier, state, nonce }) {
+async function exchange(config, redirect, { verifier, state, nonce }, maxAge) {
   const tokens = await oidc.authorizationCodeGrant(config, redirect, {
-    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
+    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true, maxAge,
   });
   const claims = tokens.claims();
   assert.equal(claims.iss, env.issuer);
@@ -95,6 +95,13 @@ test('PAR without state, public client', async () => {
   const r = await flow(config, person(), { par: true, withState: false });
   assert.equal(r.redirect.searchParams.has('state'), false);
   await exchange(config, r.redirect, r);
+});
+
+test('max_age: the ID token carries auth_time, which openid-client checks', async () => {
+  const config = await basicConfig();
+  const r = await flow(config, person(), { extra: { max_age: '600' } });
+  const tokens = await exchange(config, r.redirect, r, 600);
+  assert.equal(typeof tokens.claims().auth_time, 'number');
 });
 
 test('a wrong nonce or a wrong code verifier is refused', async () => {

@@ -87,7 +87,9 @@ for (const kind of kinds) {
     await t.test(`revocation with ${kind.name}`, async () => {
       await oidc.tokenRevocation(config, refreshed.access_token, { token_type_hint: 'access_token' });
       assert.equal((await oidc.tokenIntrospection(resource, refreshed.access_token)).active, false);
-      await assert.rejects(oidc.fetchUserInfo(config, refreshed.access_token, sub), 'userinfo with a revoked token');
+      await assert.rejects(oidc.fetchUserInfo(config, refreshed.access_token, sub),
+        (err) => err.status === 401 && err.cause?.[0]?.scheme === 'bearer' && err.cause[0].parameters?.error === 'invalid_token',
+        'userinfo with a revoked token: 401 with WWW-Authenticate: Bearer error="invalid_token" (RFC 6750 §3.1)');
       await oidc.tokenRevocation(config, refreshed.refresh_token);
       assert.equal((await oidc.tokenIntrospection(resource, refreshed.refresh_token)).active, false);
       await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token), (err) => err.error === 'invalid_grant');
