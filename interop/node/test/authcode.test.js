@@ -114,3 +114,39 @@ test('a wrong nonce or a wrong code verifier is refused', async () => {
   await assert.rejects(oidc.authorizationCodeGrant(config, r2.redirect, { pkceCodeVerifier: r2.verifier, expectedState: r2.state, expectedNonce: 'another-nonce' }),
     (err) => /nonce/.test(err.cause?.message), 'an id_token whose nonce does not match');
 });
+
+test('Deny on the consent page: access_denied with state and iss, as openid-client expects', async () => {
+  const config = await basicConfig();
+  const { challenge } = await pkce();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: env.callback, scope, code_challenge: challenge, code_challenge_method: 'S256', state, prompt: 'consent',
+  });
+  const { redirect } = await person().authorize(url, 'deny');
+  assert.equal(redirect.searchParams.get('iss'), env.issuer);
+  await assert.rejects(oidc.authorizationCodeGrant(config, redirect, { expectedState: state, pkceCodeVerifier: 'unused' }),
+    (err) => err instanceof oidc.AuthorizationResponseError && err.error === 'access_denied');
+});
+
+test('prompt=none without a Latchkey session: login_required back at the app', async () => {
+  const config = await basicConfig();
+  const { challenge } = await pkce();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: env.callback, scope, code_challenge: challenge, code_challenge_method: 'S256', state, prompt: 'none',
+  });
+  const res = await fetch(url, { redirect: 'manual' });
+  assert.ok(res.status >= 300 && res.status < 400, `status ${res.status}`);
+  const redirect = new URL(res.headers.get('location'));
+  assert.equal(redirect.origin + redirect.pathname, env.callback);
+  await assert.rejects(oidc.authorizationCodeGrant(config, redirect, { expectedState: state, pkceCodeVerifier: 'unused' }),
+    (err) => err instanceof oidc.AuthorizationResponseError && err.error === 'login_required');
+});
+
+test('prompt=none with a session and consent given: a code without any page', async () => {
+  const config = await basicConfig();
+  const who = person();
+  await flow(config, who); // signs in and consents
+  const r = await flow(config, who, { extra: { prompt: 'none' } });
+  await exchange(config, r.redirect, r);
+});
