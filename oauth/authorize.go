@@ -303,7 +303,8 @@ func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
 		err = checkPKCE(ar)
 	}
 	if err != nil {
-		p.f.WritePushedAuthorizeError(ctx, w, ar, clientAuthMissingToInvalidClient(err))
+		challengeBasic(w, r, err)
+		p.f.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}
 	resp, err := p.f.NewPushedAuthorizeResponse(ctx, ar, NewSession(""))
