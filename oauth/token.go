@@ -195,16 +195,32 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		p.writeAccessError(w, r, ar, err)
 		return
 	}
+	omitEmptyScope(resp)
 	if f := p.cfg.OnTokenIssued; f != nil && len(ar.GetGrantTypes()) > 0 {
 		f(ar.GetGrantTypes()[0])
 	}
 	p.f.WriteAccessResponse(ctx, w, ar, resp)
 }
 
+// omitEmptyScope drops "scope": "" from a token response: fosite always
+// writes the granted scope, which is empty for a client_credentials request
+// without one. RFC 6749 §5.1 makes scope OPTIONAL when it is identical to
+// the scope requested — here none — and an empty string is no valid scope
+// (§3.3 scope = scope-token *( SP scope-token )).
+func omitEmptyScope(resp fosite.AccessResponder) {
+	if r, ok := resp.(*fosite.AccessResponse); ok {
+		if s, ok := r.Extra["scope"].(string); ok && s == "" {
+			delete(r.Extra, "scope")
+		}
+	}
+}
+
 // writeAccessError maps storage races onto the errors a client can act on:
 // a code redeemed concurrently is a replay (invalid_grant, and what the
 // winner received is revoked as RFC 6749 §4.1.2 asks); a refresh token
-// rotated concurrently is a reuse.
+// rotated concurrently is a reuse. An inactive refresh token is
+// invalid_grant either way (RFC 6749 §5.2), and the description says
+// whether it was revoked or reused.
 func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	switch {
 	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
@@ -213,8 +229,14 @@ func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar f
 			_ = p.store.RevokeRefreshToken(r.Context(), ar.GetID())
 		}
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
-	case errors.Is(err, fosite.ErrInactiveToken) && !errors.Is(err, fosite.ErrInvalidGrant):
-		err = fosite.ErrInvalidGrant.WithHint("The refresh token was already used.")
+	case errors.Is(err, errGrantRevoked):
+		err = fosite.ErrInvalidGrant.WithHint("The refresh token was revoked: the authorization it belongs to has ended (the person or the app revoked it). Ask the person to authorize the app again.")
+	case errors.Is(err, fosite.ErrInactiveToken) && errors.Is(err, fosite.ErrInvalidGrant):
+		// fosite detected reuse of a rotated token and revoked the grant.
+		err = fosite.ErrInvalidGrant.WithHint("The refresh token was already used: it was rotated, and a rotated refresh token may be used only once. As a precaution every token of this authorization is now revoked.")
+	case errors.Is(err, fosite.ErrInactiveToken):
+		// A concurrent request rotated the token first.
+		err = fosite.ErrInvalidGrant.WithHint("The refresh token was already used: it was rotated, and a rotated refresh token may be used only once.")
 	case errors.Is(err, fosite.ErrNotFound) && fosite.ErrorToRFC6749Error(err).CodeField >= 500:
 		// The code vanished between fosite's read and its write: a
 		// revocation ("Authorized apps", client deletion) raced the
