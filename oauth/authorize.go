@@ -158,6 +158,9 @@ var (
 	ErrLoginRequired   = fosite.ErrLoginRequired
 	ErrConsentRequired = fosite.ErrConsentRequired
 	ErrAccessDenied    = fosite.ErrAccessDenied
+	// ErrUserDeclined is access_denied (RFC 6749 §4.1.2.1) for a person
+	// who pressed Deny on the consent page; its error_description says so.
+	ErrUserDeclined = fosite.ErrAccessDenied.WithHint("The user declined to authorize the application.")
 )
 
 // WriteAuthorizeError redirects err to the client with state and iss. It
