@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -73,7 +74,7 @@ func clientAuthEndpoints(t *testing.T, p *Provider, tokenOf func(testClient) str
 // both client_secret_basic and client_secret_post (SPEC §3.1), one
 // registered with a method only that one. Introspection used to take HTTP
 // Basic only, so a client_secret_post client (oauth2-proxy's default) got
-// 401 there.
+// 401 there. AuthMethods, which the CLI prints, states the same rule.
 func TestClientAuthMethodsAtEveryEndpoint(t *testing.T) {
 	p, db := newTestProvider(t)
 	grants := []string{"authorization_code", "refresh_token", "client_credentials"}
@@ -102,7 +103,16 @@ func TestClientAuthMethodsAtEveryEndpoint(t *testing.T) {
 	for _, ep := range clientAuthEndpoints(t, p, tokenOf) {
 		for _, reg := range []string{"", AuthMethodBasic, AuthMethodPost} {
 			for _, used := range []string{AuthMethodBasic, AuthMethodPost} {
-				allowed := reg == "" || reg == used
+				// What AuthMethods states (the CLI prints it) is what
+				// every endpoint enforces.
+				rec, err := db.GetClient(t.Context(), clients[reg].ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				allowed := slices.Contains(AuthMethods(rec), used)
+				if want := reg == "" || reg == used; allowed != want {
+					t.Fatalf("AuthMethods(registered %q) = %v", reg, AuthMethods(rec))
+				}
 				t.Run(ep.name+"/registered "+reg+"/sent "+used, func(t *testing.T) {
 					w := sendAs(t, ep.handler, ep.path, clients[reg], used, ep.form(clients[reg]))
 					var body map[string]any
