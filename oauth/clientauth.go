@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // Client authentication (RFC 6749 §2.3) has one home: clientAuthStrategy,
@@ -29,6 +31,23 @@ var (
 	clientAuthMethods        = []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone}
 	introspectionAuthMethods = []string{AuthMethodBasic, AuthMethodPost}
 )
+
+// AuthMethods lists the token endpoint authentication methods (RFC 7591
+// §2) that c may use — at the token, revocation, introspection and PAR
+// endpoints alike — in the order a client should prefer them. It states
+// for people and registration responses what newClient enforces: none for
+// a public client, the named method for a client registered with one,
+// client_secret_basic and client_secret_post for a confidential client
+// registered without one.
+func AuthMethods(c *storage.Client) []string {
+	switch {
+	case c.Public:
+		return []string{AuthMethodNone}
+	case c.TokenEndpointAuthMethod != "":
+		return []string{c.TokenEndpointAuthMethod}
+	}
+	return []string{AuthMethodBasic, AuthMethodPost}
+}
 
 // clientAuthStrategy is fosite's default client authentication (HTTP Basic
 // or the form's client_id and client_secret, checked against the client's

@@ -64,23 +64,6 @@ func newClient(c *storage.Client, h *secretHasher) fosite.Client {
 	return &base
 }
 
-// AuthMethods lists the token endpoint authentication methods (RFC 7591
-// §2) that c may use — at the token, revocation, introspection and PAR
-// endpoints alike — in the order a client should prefer them. It states
-// for people and registration responses what newClient enforces: none for
-// a public client, the named method for a client registered with one,
-// client_secret_basic and client_secret_post for a confidential client
-// registered without one.
-func AuthMethods(c *storage.Client) []string {
-	switch {
-	case c.Public:
-		return []string{AuthMethodNone}
-	case c.TokenEndpointAuthMethod != "":
-		return []string{c.TokenEndpointAuthMethod}
-	}
-	return []string{AuthMethodBasic, AuthMethodPost}
-}
-
 func (c *client) GetID() string             { return c.id }
 func (c *client) GetHashedSecret() []byte   { return c.hashed }
 func (c *client) GetRedirectURIs() []string { return c.redirectURIs }
