@@ -158,6 +158,9 @@ var (
 	ErrLoginRequired   = fosite.ErrLoginRequired
 	ErrConsentRequired = fosite.ErrConsentRequired
 	ErrAccessDenied    = fosite.ErrAccessDenied
+	// ErrUserDeclined is access_denied (RFC 6749 §4.1.2.1) for a person
+	// who pressed Deny on the consent page; its error_description says so.
+	ErrUserDeclined = fosite.ErrAccessDenied.WithHint("The user declined to authorize the application.")
 )
 
 // WriteAuthorizeError redirects err to the client with state and iss. It
@@ -303,7 +306,8 @@ func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
 		err = checkPKCE(ar)
 	}
 	if err != nil {
-		p.f.WritePushedAuthorizeError(ctx, w, ar, clientAuthMissingToInvalidClient(err))
+		challengeBasic(w, r, err)
+		p.f.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}
 	resp, err := p.f.NewPushedAuthorizeResponse(ctx, ar, NewSession(""))

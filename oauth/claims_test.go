@@ -2,7 +2,11 @@ package oauth
 
 import (
 	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"testing"
+	"time"
 
 	"github.com/ory/fosite"
 )
@@ -22,11 +26,11 @@ func TestScopeClaims(t *testing.T) {
 		{"profile without a name", fosite.Arguments{"openid", "profile"}, username, "", email,
 			map[string]any{"preferred_username": username}},
 		{"email", fosite.Arguments{"openid", "email"}, username, name, email,
-			map[string]any{"email": email}},
+			map[string]any{"email": email, "email_verified": false}},
 		{"email without an address", fosite.Arguments{"openid", "email"}, username, name, "",
 			map[string]any{}},
 		{"profile and email", fosite.Arguments{"openid", "profile", "email", "offline_access"}, username, name, email,
-			map[string]any{"preferred_username": username, "name": name, "email": email}},
+			map[string]any{"preferred_username": username, "name": name, "email": email, "email_verified": false}},
 		{"other scopes release nothing", fosite.Arguments{"keys:read", "users:read"}, username, name, email,
 			map[string]any{}},
 	}
@@ -35,6 +39,45 @@ func TestScopeClaims(t *testing.T) {
 			got := scopeClaims(tc.scopes, tc.username, tc.fullName, tc.email)
 			if !maps.Equal(got, tc.want) {
 				t.Errorf("scopeClaims(%v) = %v, want %v", tc.scopes, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestIDTokenEmailVerified (issue 12 item 6): the ID token carries
+// email_verified beside email (OpenID Connect Core §5.1) — false, as no
+// address is verified yet — and neither without the email scope.
+func TestIDTokenEmailVerified(t *testing.T) {
+	p, db := newTestProvider(t)
+	c := registerClient(t, p, db, ClientSpec{})
+	for _, tc := range []struct {
+		scope string
+		want  map[string]any
+	}{
+		{"openid email", map[string]any{"email": "alice@example.com", "email_verified": false}},
+		{"openid profile", map[string]any{"email": nil, "email_verified": nil}},
+	} {
+		t.Run(tc.scope, func(t *testing.T) {
+			verifier, challenge := pkcePair()
+			q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {flowRedirect}, "scope": {tc.scope},
+				"nonce": {"n"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+			r := httptest.NewRequest(http.MethodGet, "/oauth/authorize?"+q.Encode(), nil)
+			a, err := p.ParseAuthorize(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			p.WriteGrant(w, r, a, Grant{Subject: "alice", Username: "alice", Email: "alice@example.com", AuthTime: time.Now(), Scopes: a.Scopes()})
+			loc, _ := url.Parse(w.Header().Get("Location"))
+			status, body := exchange(t, p, c, loc.Query().Get("code"), verifier)
+			if status != http.StatusOK {
+				t.Fatalf("exchange: %d %v", status, body)
+			}
+			claims := idTokenClaims(t, str(body, "id_token"))
+			for k, want := range tc.want {
+				if got := claims[k]; got != want {
+					t.Errorf("id_token %s = %v, want %v", k, got, want)
+				}
 			}
 		})
 	}

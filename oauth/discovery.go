@@ -35,6 +35,9 @@ type Discovery struct {
 }
 
 // Discovery returns the metadata document for the configured issuer.
+// request_uri_parameter_supported is false: only request_uri values of our
+// own PAR endpoint (RFC 9126 §4) are accepted, not OIDC Core §6.2 request
+// objects at a client's URL, which is what OIDC Discovery §3 means by it.
 func (p *Provider) Discovery() Discovery {
 	iss := p.cfg.Issuer
 	return Discovery{
@@ -52,14 +55,14 @@ func (p *Provider) Discovery() Discovery {
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           []string{p.alg},
-		TokenEndpointAuthMethodsSupported:          []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
-		RevocationEndpointAuthMethodsSupported:     []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
-		IntrospectionEndpointAuthMethodsSupported:  []string{AuthMethodBasic},
+		TokenEndpointAuthMethodsSupported:          clientAuthMethods,
+		RevocationEndpointAuthMethodsSupported:     clientAuthMethods,
+		IntrospectionEndpointAuthMethodsSupported:  introspectionAuthMethods,
 		CodeChallengeMethodsSupported:              []string{"S256"},
-		ClaimsSupported:                            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "email"},
+		ClaimsSupported:                            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "jti", "rat", "name", "preferred_username", "email", "email_verified"},
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		RequestParameterSupported:                  false,
-		RequestURIParameterSupported:               true,
+		RequestURIParameterSupported:               false,
 		AuthorizationResponseIssParameterSupported: true,
 	}
 }

@@ -95,7 +95,7 @@ type UserSource interface {
 type Provider struct {
 	cfg      Config
 	fcfg     *fosite.Config
-	f        fosite.OAuth2Provider
+	f        *fosite.Fosite
 	store    *fositeStore
 	strategy *compose.CommonStrategy
 	users    UserSource
@@ -179,7 +179,9 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
-	)
+	).(*fosite.Fosite) // compose.Compose returns fosite.NewOAuth2Provider's *Fosite
+	// One rule for client authentication at every endpoint (clientauth.go).
+	fc.ClientAuthenticationStrategy = clientAuthStrategy(f)
 	return &Provider{
 		cfg: cfg, fcfg: fc, f: f, store: store, strategy: strategy, users: users, log: cfg.Logger,
 		alg: alg, public: cfg.SigningKey.Public(),

@@ -222,7 +222,7 @@ func (h *Handler) Consent(c *gin.Context) {
 		return
 	}
 	if decision == "deny" {
-		h.auth.WriteAuthorizeError(c.Writer, r2, a, oauth.ErrAccessDenied)
+		h.auth.WriteAuthorizeError(c.Writer, r2, a, oauth.ErrUserDeclined)
 		return
 	}
 	scopes := a.Scopes()

@@ -144,18 +144,20 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 }
 
 // printClient prints a created client; the secret only when there is one.
+// token_endpoint_auth_methods lists every method the client may use
+// (oauth.AuthMethods: both secret methods for a confidential client
+// registered without one); token_endpoint_auth_method is the first of
+// them, the one RFC 7591 §2 registration metadata would name.
 func printClient(out io.Writer, output outputFlag, rec *storage.Client, plain string) error {
-	method := rec.TokenEndpointAuthMethod
-	if method == "" {
-		method = "client_secret_basic"
-	}
+	methods := oauth.AuthMethods(rec)
 	res := map[string]any{
 		"client_id": rec.ID, "name": rec.Name, "redirect_uris": rec.RedirectURIs, "grant_types": rec.GrantTypes,
-		"scopes": rec.Scopes, "public": rec.Public, "token_endpoint_auth_method": method, "tier": rec.Tier,
+		"scopes": rec.Scopes, "public": rec.Public, "token_endpoint_auth_method": methods[0],
+		"token_endpoint_auth_methods": methods, "tier": rec.Tier,
 		"require_pkce": rec.RequirePKCE, "resource_server": rec.ResourceServer,
 	}
 	order := []string{"client_id", "client_secret", "name", "redirect_uris", "grant_types", "scopes", "public",
-		"token_endpoint_auth_method", "tier", "require_pkce", "resource_server"}
+		"token_endpoint_auth_method", "token_endpoint_auth_methods", "tier", "require_pkce", "resource_server"}
 	if plain != "" {
 		res["client_secret"] = plain
 	}

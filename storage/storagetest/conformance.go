@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Requests/DeleteIdempotent", testRequestDeleteIdempotent},
 		{"Requests/DeactivateByRequestID", testRequestDeactivateByRequestID},
 		{"Requests/DeleteByRequestID", testRequestDeleteByRequestID},
+		{"Requests/GrantHasActive", testRequestGrantHasActive},
 		{"Requests/RevokeGrants", testRequestRevokeGrants},
 
 		{"Consents/SaveGet", testConsentSaveGet},
