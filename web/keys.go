@@ -47,6 +47,9 @@ type keyRow struct {
 type keyScopeOption struct {
 	Name, Description string
 	Checked           bool
+	// Presets names the presets that include this scope ("read-only
+	// read-write"); keyform.js ticks the boxes of the preset picked.
+	Presets string
 }
 
 type keyChoice struct {
@@ -97,16 +100,50 @@ func (h *Handler) row(k *storage.APIKey) keyRow {
 	}
 }
 
+// newKeyForm is the empty create form. Its preset is the least-privileged
+// one, and no scope box is ticked: the server never pre-ticks boxes, so a
+// person without JavaScript who picks another preset gets that preset
+// (keyScopes), not boxes left over from the first one.
 func (h *Handler) newKeyForm() keyForm {
-	f := keyForm{Preset: "read-write", Environment: keys.EnvLive, Errors: map[string]string{}}
+	f := keyForm{Preset: "read-only", Environment: keys.EnvLive, Errors: map[string]string{}}
 	for _, e := range keyExpiryChoices {
 		f.Expiry = append(f.Expiry, keyChoice{Value: e.Value, Label: e.Label, Selected: e.Value == "90d"})
 	}
 	for _, s := range h.cfg.Keys.Scopes() {
 		d, _ := h.cfg.ScopeDescription(s)
-		f.Scopes = append(f.Scopes, keyScopeOption{Name: s, Description: d})
+		presets := "read-write"
+		if strings.HasSuffix(s, ":read") {
+			presets = "read-only read-write"
+		}
+		f.Scopes = append(f.Scopes, keyScopeOption{Name: s, Description: d, Presets: presets})
 	}
 	return f
+}
+
+// keyScopes decides the scopes a key created from the form carries, from
+// the preset radio and the ticked boxes, so that the result never holds
+// more than the person could see ticked or chose by name:
+//
+//   - any box ticked: exactly the ticked scopes, whatever the radio says
+//     (keyform.js switches the radio to "custom" when a box is ticked, and
+//     ticks a preset's boxes when it is picked, so with JavaScript the two
+//     always agree; without it the boxes win);
+//   - no box ticked: the preset ("read-only" or "read-write"); "custom"
+//     with nothing ticked is refused.
+//
+// It returns the preset the form shows again ("custom" when boxes
+// decided) and the error for the scopes field, if any.
+func keyScopes(preset string, picked []string) (scopes []string, shown string, msg string) {
+	if len(picked) > 0 {
+		return picked, "custom", ""
+	}
+	switch preset {
+	case "read-only", "read-write":
+		return []string{preset}, preset, ""
+	case "custom":
+		return nil, preset, "Tick at least one scope, or choose read-only or read-write."
+	}
+	return nil, preset, "Choose read-only, read-write or the scopes ticked below."
 }
 
 func (h *Handler) renderKeys(c *gin.Context, u *storage.User, status int, form keyForm) {
@@ -145,16 +182,10 @@ func (h *Handler) CreateKeyForm(c *gin.Context) {
 		form.Expiry[i].Selected = form.Expiry[i].Value == expiry
 	}
 	req := keys.CreateRequest{Handle: form.Handle, Alias: form.Alias, Environment: form.Environment, IP: clientip.FromRequest(c.Request)}
-	switch form.Preset {
-	case "read-only", "read-write":
-		req.Scopes = []string{form.Preset}
-	case "custom":
-		if len(picked) == 0 {
-			form.Errors["scopes"] = "Pick at least one scope, or choose a preset."
-		}
-		req.Scopes = picked
-	default:
-		form.Errors["preset"] = "Choose read-only, read-write or custom scopes."
+	var msg string
+	req.Scopes, form.Preset, msg = keyScopes(form.Preset, picked)
+	if msg != "" {
+		form.Errors["scopes"] = msg
 	}
 	if d, ok := parseKeyExpiry(expiry); ok {
 		req.ExpiresIn = d

@@ -8,19 +8,21 @@ func TestRenderKeys(t *testing.T) {
 	form := keyForm{
 		Handle: "bad handle", Alias: "kept", Preset: "custom", Environment: "test",
 		Expiry: []keyChoice{{Value: "never", Label: "Never"}, {Value: "30d", Label: "30 days", Selected: true}},
-		Scopes: []keyScopeOption{{Name: "keys:read", Description: "Read your keys", Checked: true}, {Name: "users:read", Description: "Read <you>"}},
-		Errors: map[string]string{"handle": "Use letters", "scopes": "scopes!", "environment": "env!", "expires": "when?", "preset": "which?"},
+		Scopes: []keyScopeOption{{Name: "keys:read", Description: "Read your keys", Checked: true, Presets: "read-only read-write"}, {Name: "users:read", Description: "Read <you>", Presets: "read-only read-write"}},
+		Errors: map[string]string{"handle": "Use letters", "scopes": "scopes!", "environment": "env!", "expires": "when?"},
 	}
 	out := renderPage(t, "keys", "keys", pageData{Title: "API keys", User: testUserValue, Page: keysPage{Keys: []keyRow{row}, Form: form}})
 	mustContain(t, "keys", out,
 		`href="/keys/deploy"`, "Deploy &lt;bot&gt;", "<code>lk_live_abcd…</code>", `action="/keys"`,
-		`id="scope-0" name="scopes" value="keys:read" checked`, `id="scope-1" name="scopes" value="users:read">`, "Read &lt;you&gt;",
+		`id="scope-0" name="scopes" value="keys:read" data-presets="read-only read-write" checked`, `id="scope-1" name="scopes" value="users:read" data-presets="read-only read-write">`, "Read &lt;you&gt;",
 		`aria-invalid="true" aria-describedby="handle-error"`, `id="handle-error">Use letters</p>`,
-		`<p class="field-error">scopes!</p>`, `<p class="field-error">env!</p>`, `<p class="field-error">when?</p>`, `<p class="field-error">which?</p>`,
+		`aria-describedby="access-hint scopes-error"`, `<p class="field-error" id="scopes-error">scopes!</p>`, `<p class="field-error">env!</p>`, `<p class="field-error">when?</p>`,
+		`<script src="/static/keyform.js"></script>`,
 		`value="custom" checked`, `<option value="test" selected>`, `<option value="30d" selected>`,
 	)
-	empty := renderPage(t, "keys", "keys-empty", pageData{Title: "API keys", User: testUserValue, Page: keysPage{Form: keyForm{Preset: "read-write", Environment: "live"}}})
+	empty := renderPage(t, "keys", "keys-empty", pageData{Title: "API keys", User: testUserValue, Page: keysPage{Form: keyForm{Preset: "read-only", Environment: "live"}}})
 	mustContain(t, "keys", empty, `class="empty"`)
+	mustContain(t, "keys", empty, `value="read-only" checked`)
 	mustNotContain(t, "keys", empty, "field-error", "aria-invalid")
 
 	key := renderPage(t, "key", "key", pageData{Title: "Key deploy", User: testUserValue, Page: keyPage{
