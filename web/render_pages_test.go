@@ -161,11 +161,15 @@ func TestRenderLogin(t *testing.T) {
 			`aria-describedby="password-error"`,
 			`id="password-error">Wrong username or password.</p>`,
 			">Sign in</button>",
+			// Signing up keeps the request the person came with (an
+			// authorization request lost here never returns a code).
+			`href="/signup?next=%2foauth%2fauthorize%3fa%3d1%26b%3d%3c2%3e">Create an account`,
 			csrfMarker,
 		)
 		mustNotContain(t, "login", out, `bob"><x`)
 	}
-	out := renderPage(t, "login", "login", pageData{Title: "Sign in", Page: loginPage{}})
+	out := renderPage(t, "login", "login", pageData{Title: "Sign in", Page: loginPage{Next: "/"}})
+	mustContain(t, "login", out, `href="/signup">Create an account`)
 	mustNotContain(t, "login", out, "aria-describedby", "password-error")
 }
 
