@@ -154,10 +154,12 @@ func New(d Deps) *gin.Engine {
 	}
 	e.Use(requestID(), accessLog(d.Logger), recovery(d.Logger), securityHeaders(d.Secure), checkInput(d.Pages))
 	e.NoRoute(func(c *gin.Context) {
-		apiError(c, http.StatusNotFound, "not_found", "No such endpoint.")
+		refuse(c, d.Pages, http.StatusNotFound, "not_found", "No such endpoint.",
+			"There is no page at this address. Check the link, or start again from the home page.")
 	})
 	e.NoMethod(func(c *gin.Context) {
-		apiError(c, http.StatusMethodNotAllowed, "invalid_request", "This method is not allowed on this endpoint.")
+		refuse(c, d.Pages, http.StatusMethodNotAllowed, "invalid_request", "This method is not allowed on this endpoint.",
+			"This page cannot be used that way. Go back and use the page's own buttons and links.")
 	})
 
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })

@@ -235,13 +235,16 @@ func TestRenderError(t *testing.T) {
 			Page: errorPage{
 				Status:      400,
 				Error:       "invalid_request",
-				Description: `The redirect_uri "https://evil.example/cb?<x>" is not registered.`,
+				Description: "The app that sent you here sent a sign-in request Latchkey cannot accept.",
+				Detail:      `The redirect_uri "https://evil.example/cb?<x>" is not registered.`,
+				RequestID:   "req-1",
 			},
 		})
 		mustContain(t, "error", out,
-			"<code>invalid_request</code>",
-			"Error 400",
-			"https://evil.example/cb?&lt;x&gt;",
+			`<p class="error-desc">The app that sent you here`,
+			`<details class="error-details">`, "<summary>Technical details</summary>",
+			"<dt>Status</dt><dd>400</dd>", "<code>invalid_request</code>",
+			"https://evil.example/cb?&lt;x&gt;", "<code>req-1</code>",
 			`href="/"`,
 		)
 		mustNotContain(t, "error", out, `href="https://evil.example`, "<x>")
