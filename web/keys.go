@@ -24,6 +24,11 @@ type KeyService interface {
 	Get(ctx context.Context, userID, handle string) (*storage.APIKey, error)
 	Rotate(ctx context.Context, userID, handle string, a keys.Authority, grace time.Duration, ip string) (*storage.APIKey, string, error)
 	Revoke(ctx context.Context, userID, handle string, a keys.Authority, ip string) (*storage.APIKey, error)
+	// Delete removes a revoked or expired key and the keys it replaced
+	// (keys.ErrActive for a key that still works); the audit log stays.
+	Delete(ctx context.Context, userID, handle string, a keys.Authority, ip string) error
+	// Predecessors are the keys k replaced by rotation, newest first.
+	Predecessors(ctx context.Context, k *storage.APIKey) ([]storage.APIKey, error)
 	Events(ctx context.Context, keyID string) ([]storage.KeyEvent, error)
 }
 
@@ -42,6 +47,9 @@ type keyRow struct {
 	Scopes                                     []string
 	Created, LastUsed, Expires                 string
 	Uses                                       int64
+	// Rotating is when the key this one replaced stops working, while
+	// it still works ("" otherwise).
+	Rotating string
 }
 
 type keyScopeOption struct {
@@ -76,6 +84,8 @@ type keyPage struct {
 	Events []keyEventRow
 	Grace  []keyChoice
 	Active bool
+	// Deletable: the key no longer works (revoked or expired).
+	Deletable bool
 }
 
 type keySecretPage struct {
@@ -154,8 +164,24 @@ func (h *Handler) renderKeys(c *gin.Context, u *storage.User, status int, form k
 		return
 	}
 	page := keysPage{Form: form}
+	byID := make(map[string]*storage.APIKey, len(ks))
 	for i := range ks {
-		page.Keys = append(page.Keys, h.row(&ks[i]))
+		byID[ks[i].ID] = &ks[i]
+	}
+	for i := range ks {
+		k := &ks[i]
+		if k.ReplacedBy != "" && byID[k.ReplacedBy] != nil {
+			continue // one key, one row: shown on the row of the key that replaced it
+		}
+		row := h.row(k)
+		var preds []storage.APIKey
+		for p := byID[k.RotatedFrom]; p != nil && len(preds) < len(ks); p = byID[p.RotatedFrom] {
+			preds = append(preds, *p)
+		}
+		if until, ok := keys.Rotating(preds, h.cfg.Now()); ok {
+			row.Rotating = keyTime(&until, "")
+		}
+		page.Keys = append(page.Keys, row)
 	}
 	h.render(c.Writer, c.Request, status, "keys", "API keys", u, page)
 }
@@ -252,8 +278,20 @@ func (h *Handler) KeyPage(c *gin.Context) {
 		h.renderError(c.Writer, c.Request, http.StatusNotFound, "not_found", "You have no key with this name.")
 		return
 	}
-	evs, _ := h.cfg.Keys.Events(c.Request.Context(), k.ID)
-	page := keyPage{Key: h.row(k), Active: keys.Status(k, h.cfg.Now()) == keys.StatusActive}
+	ctx := c.Request.Context()
+	status := keys.Status(k, h.cfg.Now())
+	page := keyPage{Key: h.row(k), Active: status == keys.StatusActive, Deletable: status != keys.StatusActive}
+	// The activity of the whole line: this key and those it replaced.
+	preds, _ := h.cfg.Keys.Predecessors(ctx, k)
+	if until, ok := keys.Rotating(preds, h.cfg.Now()); ok {
+		page.Key.Rotating = keyTime(&until, "")
+	}
+	var evs []storage.KeyEvent
+	for _, id := range append([]string{k.ID}, keyIDs(preds)...) {
+		e, _ := h.cfg.Keys.Events(ctx, id)
+		evs = append(evs, e...)
+	}
+	slices.SortStableFunc(evs, func(a, b storage.KeyEvent) int { return b.At.Compare(a.At) })
 	for _, e := range evs {
 		at := e.At
 		page.Events = append(page.Events, keyEventRow{When: keyTime(&at, ""), Type: e.Type, IP: e.IP, Detail: e.Detail})
@@ -262,6 +300,14 @@ func (h *Handler) KeyPage(c *gin.Context) {
 		page.Grace = append(page.Grace, keyChoice{Value: g.Value, Label: g.Label, Selected: g.Value == "0"})
 	}
 	h.render(c.Writer, c.Request, http.StatusOK, "key", "Key "+k.Handle, u, page)
+}
+
+func keyIDs(ks []storage.APIKey) []string {
+	ids := make([]string, len(ks))
+	for i := range ks {
+		ids[i] = ks[i].ID
+	}
+	return ids
 }
 
 // RotateKeyForm serves POST /keys/{handle}/rotate.
@@ -309,4 +355,28 @@ func (h *Handler) RevokeKeyForm(c *gin.Context) {
 		return
 	}
 	h.flashRedirect(c, "/keys", "The key "+handle+" was revoked. Requests using it are refused from now on.")
+}
+
+// DeleteKeyForm serves POST /keys/{handle}/delete: a revoked or expired
+// key (and the keys it replaced) leaves the list and frees its name; the
+// form must confirm. The audit log stays.
+func (h *Handler) DeleteKeyForm(c *gin.Context) {
+	u := signedInUser(c)
+	handle := c.Param("handle")
+	if c.PostForm("confirm") != "yes" {
+		h.flashRedirect(c, "/keys/"+url.PathEscape(handle), "Tick the confirmation box to delete the key.")
+		return
+	}
+	err := h.cfg.Keys.Delete(c.Request.Context(), u.ID, handle, keys.OwnerAuthority(h.cfg.Keys.Scopes()), clientip.FromRequest(c.Request))
+	switch {
+	case err == nil:
+		h.flashRedirect(c, "/keys", "The key "+handle+" was deleted. Its name is free for a new key.")
+	case errors.Is(err, keys.ErrActive):
+		h.flashRedirect(c, "/keys/"+url.PathEscape(handle), "Revoke the key before deleting it.")
+	case errors.Is(err, keys.ErrNotFound):
+		h.renderError(c.Writer, c.Request, http.StatusNotFound, "not_found", "You have no key with this name.")
+	default:
+		h.log.ErrorContext(c.Request.Context(), "delete key", "error", err)
+		h.renderError(c.Writer, c.Request, http.StatusInternalServerError, "server_error", "The key could not be deleted.")
+	}
 }

@@ -52,6 +52,14 @@ func (f *fakeKeys) Revoke(context.Context, string, string, keys.Authority, strin
 	return nil, keys.ErrNotFound
 }
 
+func (f *fakeKeys) Delete(context.Context, string, string, keys.Authority, string) error {
+	return keys.ErrNotFound
+}
+
+func (f *fakeKeys) Predecessors(context.Context, *storage.APIKey) ([]storage.APIKey, error) {
+	return nil, nil
+}
+
 func (f *fakeKeys) Events(context.Context, string) ([]storage.KeyEvent, error) { return nil, nil }
 
 // TestCreateKeyFormFieldErrors: the key service's refusals are shown beside

@@ -25,11 +25,22 @@ func TestRenderKeys(t *testing.T) {
 	mustContain(t, "keys", empty, `value="read-only" checked`)
 	mustNotContain(t, "keys", empty, "field-error", "aria-invalid")
 
+	rotating := row
+	rotating.Rotating = "2026-03-04 22:12 UTC"
+	list := renderPage(t, "keys", "", pageData{Title: "API keys", User: testUserValue, Page: keysPage{Keys: []keyRow{rotating}, Form: form}})
+	mustContain(t, "keys", list, "rotating — the previous key stops at 2026-03-04 22:12 UTC")
+	gone := row
+	gone.Status = "revoked"
+	revokedPage := renderPage(t, "key", "key-revoked", pageData{Title: "Key deploy", User: testUserValue, Page: keyPage{Key: gone, Deletable: true}})
+	mustContain(t, "key", revokedPage, `action="/keys/deploy/delete"`, `<label for="confirm-delete">Yes, delete deploy</label>`)
+	mustNotContain(t, "key", revokedPage, `action="/keys/deploy/rotate"`, `action="/keys/deploy/revoke"`)
+
 	key := renderPage(t, "key", "key", pageData{Title: "Key deploy", User: testUserValue, Page: keyPage{
 		Key: row, Active: true, Events: []keyEventRow{{When: "2026-03-04 05:06 UTC", Type: "created", IP: "192.0.2.1"}},
 		Grace: []keyChoice{{Value: "0", Label: "Now", Selected: true}, {Value: "3600", Label: "1 hour"}},
 	}})
 	mustContain(t, "key", key, `action="/keys/deploy/rotate"`, `action="/keys/deploy/revoke"`, "192.0.2.1", `name="confirm" value="yes"`)
+	mustNotContain(t, "key", key, `action="/keys/deploy/delete"`)
 
 	secret := renderPage(t, "key_secret", "key_secret", pageData{Title: "New API key", User: testUserValue, Page: keySecretPage{Key: row, Secret: "lk_live_secret"}})
 	mustContain(t, "key_secret", secret, `id="new-key" type="text" value="lk_live_secret"`, `data-copy-target="new-key"`)
