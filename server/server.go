@@ -74,6 +74,7 @@ type Pages interface {
 	KeyPage(c *gin.Context)
 	RotateKeyForm(c *gin.Context)
 	RevokeKeyForm(c *gin.Context)
+	DeleteKeyForm(c *gin.Context)
 }
 
 // API is the JSON surface the server mounts (SPEC §3.3).
@@ -154,10 +155,12 @@ func New(d Deps) *gin.Engine {
 	}
 	e.Use(requestID(), accessLog(d.Logger), recovery(d.Logger), securityHeaders(d.Secure), checkInput(d.Pages))
 	e.NoRoute(func(c *gin.Context) {
-		apiError(c, http.StatusNotFound, "not_found", "No such endpoint.")
+		refuse(c, d.Pages, http.StatusNotFound, "not_found", "No such endpoint.",
+			"There is no page at this address. Check the link, or start again from the home page.")
 	})
 	e.NoMethod(func(c *gin.Context) {
-		apiError(c, http.StatusMethodNotAllowed, "invalid_request", "This method is not allowed on this endpoint.")
+		refuse(c, d.Pages, http.StatusMethodNotAllowed, "invalid_request", "This method is not allowed on this endpoint.",
+			"This page cannot be used that way. Go back and use the page's own buttons and links.")
 	})
 
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
@@ -210,6 +213,7 @@ func New(d Deps) *gin.Engine {
 	user.GET("/keys/:handle", d.Pages.KeyPage)
 	user.POST("/keys/:handle/rotate", d.Pages.RotateKeyForm)
 	user.POST("/keys/:handle/revoke", d.Pages.RevokeKeyForm)
+	user.POST("/keys/:handle/delete", d.Pages.DeleteKeyForm)
 
 	if d.API != nil {
 		mountAPI(e, d)

@@ -94,7 +94,7 @@ func (h *Handler) authorizeFailed(c *gin.Context, a *oauth.AuthorizeRequest, err
 	if status < 400 || status >= 500 || status == http.StatusUnauthorized {
 		status = http.StatusBadRequest
 	}
-	h.renderError(c.Writer, c.Request, status, code, desc)
+	h.renderErrorDetail(c.Writer, c.Request, status, code, authorizeErrorText(code), desc)
 }
 
 // consented reports whether the user already granted every requested scope

@@ -132,13 +132,23 @@ func (h *Handler) Login(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, next)
 }
 
-// waitMessage tells a throttled person how long to wait, in minutes (the
-// Retry-After header carries the seconds).
+// waitMessage tells a throttled person how long to wait — the same whole
+// seconds as the Retry-After header.
 func waitMessage(wait time.Duration) string {
-	if m := int(math.Ceil(wait.Minutes())); m > 1 {
-		return "Too many failed sign-in attempts. Try again in " + strconv.Itoa(m) + " minutes."
+	return "Too many failed sign-in attempts. Try again in " + waitText(wait) + "."
+}
+
+// waitText says a wait in words: whole seconds, rounded up, below two
+// minutes ("1 second", "42 seconds"), whole minutes above ("3 minutes").
+func waitText(wait time.Duration) string {
+	secs := int(math.Ceil(wait.Seconds()))
+	switch {
+	case secs <= 1:
+		return "1 second"
+	case secs < 120:
+		return strconv.Itoa(secs) + " seconds"
 	}
-	return "Too many failed sign-in attempts. Try again in 1 minute."
+	return strconv.Itoa(int(math.Ceil(wait.Minutes()))) + " minutes"
 }
 
 // Logout serves POST /logout: the cookie is expired and, on the server,

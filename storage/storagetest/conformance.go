@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"APIKeys/Events", testKeyEvents},
 		{"APIKeys/PurgeEvents", testPurgeKeyEvents},
 		{"APIKeys/Lineage", testAPIKeyLineage},
+		{"APIKeys/Delete", testAPIKeyDelete},
 
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},
