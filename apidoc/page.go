@@ -61,7 +61,7 @@ type Field struct {
 func (d *Doc) Reference() Reference {
 	r := d.root
 	info := get(r, "info")
-	ref := Reference{Title: str(get(info, "title")), Version: str(get(info, "version")), Description: str(get(info, "description"))}
+	ref := Reference{Title: str(get(info, "title")), Version: str(get(info, "version")), Description: unwrap(str(get(info, "description")))}
 	for _, kv := range pairs(get(get(r, "components"), "securitySchemes")) {
 		s := kv[1]
 		kind := str(get(s, "type"))
@@ -106,7 +106,7 @@ func (d *Doc) Reference() Reference {
 
 func (d *Doc) operation(method, path string, n, shared *yaml.Node, global []string) Operation {
 	op := Operation{ID: str(get(n, "operationId")), Method: method, Path: path,
-		Summary: str(get(n, "summary")), Description: str(get(n, "description")), Security: global}
+		Summary: str(get(n, "summary")), Description: unwrap(str(get(n, "description"))), Security: global}
 	if s := get(n, "security"); s != nil {
 		op.Security = security(s)
 	}
@@ -309,6 +309,17 @@ func pairs(n *yaml.Node) [][2]*yaml.Node {
 		out = append(out, [2]*yaml.Node{n.Content[i], deref(n.Content[i+1])})
 	}
 	return out
+}
+
+// unwrap joins the lines of each paragraph of a YAML block scalar, so the
+// page (white-space: pre-line) breaks lines where the reader's screen
+// needs, and paragraphs where the author left a blank line.
+func unwrap(s string) string {
+	paras := strings.Split(strings.TrimSpace(s), "\n\n")
+	for i, p := range paras {
+		paras[i] = strings.Join(strings.Fields(p), " ")
+	}
+	return strings.Join(paras, "\n\n")
 }
 
 func str(n *yaml.Node) string {
