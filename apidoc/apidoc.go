@@ -136,18 +136,17 @@ func writeJSON(buf *bytes.Buffer, n *yaml.Node) error {
 		return writeJSON(buf, n.Alias)
 	case yaml.MappingNode:
 		buf.WriteByte('{')
-		for i := 0; i+1 < len(n.Content); i += 2 {
+		for i, kv := range pairs(n) {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			k := n.Content[i]
-			if k.Kind != yaml.ScalarNode || k.Tag == "!!merge" {
-				return fmt.Errorf("line %d: unsupported key", k.Line)
+			if kv[0].Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: unsupported key", kv[0].Line)
 			}
-			kb, _ := json.Marshal(k.Value)
+			kb, _ := json.Marshal(kv[0].Value)
 			buf.Write(kb)
 			buf.WriteByte(':')
-			if err := writeJSON(buf, n.Content[i+1]); err != nil {
+			if err := writeJSON(buf, kv[1]); err != nil {
 				return err
 			}
 		}

@@ -96,7 +96,8 @@ func TestReference(t *testing.T) {
 	if created == nil || created.Body == nil || !hasField(created.Body.Fields, "key", true) || !hasField(created.Body.Fields, "parent.key_id", false) {
 		t.Fatalf("createKey 201 = %+v", created)
 	}
-	if len(created.Headers) != 5 || created.Headers[0].Name != "X-RateLimit-Limit" || created.Headers[0].Type != "integer" {
+	if len(created.Headers) != 6 || created.Headers[0].Name != "X-RateLimit-Limit" || created.Headers[0].Type != "integer" ||
+		created.Headers[5].Name != "Cache-Control" || !created.Headers[5].Required {
 		t.Errorf("createKey 201 headers = %+v", created.Headers)
 	}
 	if get := ops["getKey"]; len(get.Parameters) != 1 || get.Parameters[0].Name != "handle (path)" || !get.Parameters[0].Required {

@@ -283,6 +283,18 @@ func deref(n *yaml.Node) *yaml.Node {
 
 // get returns the value under key in a mapping, or nil.
 func get(n *yaml.Node, key string) *yaml.Node {
+	for _, kv := range pairs(n) {
+		if kv[0].Value == key {
+			return kv[1]
+		}
+	}
+	return nil
+}
+
+// pairs lists a mapping's key/value pairs in order, aliases followed and
+// YAML merge keys (<<: *anchor) expanded: the merged pairs first, then
+// the mapping's own, which override merged ones of the same key.
+func pairs(n *yaml.Node) [][2]*yaml.Node {
 	if n == nil {
 		return nil
 	}
@@ -290,23 +302,31 @@ func get(n *yaml.Node, key string) *yaml.Node {
 	if n.Kind != yaml.MappingNode {
 		return nil
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return deref(n.Content[i+1])
+	var out [][2]*yaml.Node
+	at := map[string]int{}
+	put := func(k, v *yaml.Node) {
+		if i, ok := at[k.Value]; ok {
+			out[i][1] = v
+			return
 		}
+		at[k.Value] = len(out)
+		out = append(out, [2]*yaml.Node{k, v})
 	}
-	return nil
-}
-
-// pairs lists a mapping's key/value pairs in order.
-func pairs(n *yaml.Node) [][2]*yaml.Node {
-	n = deref(n)
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	out := make([][2]*yaml.Node, 0, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		out = append(out, [2]*yaml.Node{n.Content[i], deref(n.Content[i+1])})
+		k, v := n.Content[i], deref(n.Content[i+1])
+		if k.Tag != "!!merge" {
+			put(k, v)
+			continue
+		}
+		merged := []*yaml.Node{v}
+		if v.Kind == yaml.SequenceNode {
+			merged = v.Content
+		}
+		for _, m := range merged {
+			for _, kv := range pairs(m) {
+				put(kv[0], kv[1])
+			}
+		}
 	}
 	return out
 }

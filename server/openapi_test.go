@@ -95,3 +95,14 @@ func TestOpenAPIServedAndRendered(t *testing.T) {
 		t.Errorf("discovery has no service_documentation pointing at /docs/api: %s", disco)
 	}
 }
+
+// TestWorkspaceAnswersTheDocumentedShape exercises the one operation no
+// other server test calls, so the harness checks its answer too.
+func TestWorkspaceAnswersTheDocumentedShape(t *testing.T) {
+	s := newTestServer(t)
+	u := s.CreateUser(t, "wendy", "a-long-enough-password")
+	status, body, h := apiCall(t, http.MethodGet, s.URL+"/v1/workspace", basicHeader("wendy", "a-long-enough-password"), "")
+	if status != http.StatusOK || body["id"] != u.ID || body["role"] != "owner" || h.Get("X-RateLimit-Limit") == "" {
+		t.Fatalf("GET /v1/workspace: %d %v", status, body)
+	}
+}

@@ -200,3 +200,37 @@ func truncate(b []byte) string {
 	}
 	return string(b)
 }
+
+// Client returns an HTTP client whose every response is checked (a
+// mismatch fails t), for tests that reach a server over the network (the
+// process-level tests in e2e/).
+func (v *Validator) Client(t testing.TB) *http.Client {
+	return &http.Client{Transport: &checkingTransport{v: v, t: t, next: http.DefaultTransport}}
+}
+
+// checkingTransport checks each response before handing it on.
+type checkingTransport struct {
+	v    *Validator
+	t    testing.TB
+	next http.RoundTripper
+}
+
+// RoundTrip implements http.RoundTripper.
+func (c *checkingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	probe := req.Clone(req.Context())
+	probe.Body = http.NoBody
+	if err := c.v.Check(probe, resp.StatusCode, resp.Header, body); err != nil {
+		c.t.Errorf("openapi: %v\nbody: %s", err, truncate(body))
+	}
+	return resp, nil
+}

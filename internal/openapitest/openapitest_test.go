@@ -2,6 +2,7 @@ package openapitest
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -46,6 +47,8 @@ func TestCheckCatchesWrongResponses(t *testing.T) {
 		{name: "rate-limit header not a number", method: "GET", path: "/v1/workspace", status: 200,
 			header: func() http.Header { h := rl(jsonHeader()); h.Set("X-RateLimit-Remaining", "lots"); return h }(),
 			body:   `{"id":"1","name":"w","role":"owner"}`, want: "X-RateLimit-Remaining"},
+		{name: "token without no-store", method: "POST", path: "/tokens/generate", status: 200, header: rl(jsonHeader()),
+			body: `{"token":"t","token_type":"Bearer","expires_in":3600,"expires_at":"2026-01-01T13:00:00Z","scope":""}`, want: "Cache-Control"},
 		{name: "ETag missing", method: "GET", path: "/openapi.json", status: 200,
 			header: http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"public"}},
 			body:   `{"openapi":"3.1.0","info":{},"paths":{}}`, want: "ETag"},
@@ -115,5 +118,25 @@ func TestHandlerFailsTheTest(t *testing.T) {
 	}
 	if rec.Code != 200 || rec.Body.String() != `{"status":"fine"}` || rec.Header().Get("Content-Type") != "application/json" {
 		t.Fatalf("response changed: %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+// TestClientFailsTheTest: the checking client reports a wrong response
+// and still returns it whole.
+func TestClientFailsTheTest(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"fine"}`))
+	}))
+	defer srv.Close()
+	ft := &fakeT{TB: t}
+	resp, err := MustNew(t).Client(ft).Get(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if len(ft.errs) != 1 || string(b) != `{"status":"fine"}` {
+		t.Fatalf("errors %d, body %q", len(ft.errs), b)
 	}
 }
