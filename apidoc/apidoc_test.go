@@ -116,3 +116,33 @@ func hasField(fs []Field, name string, required bool) bool {
 	}
 	return false
 }
+
+// TestReferenceSharesErrorBodies: error responses name their body's
+// schema, which the page shows once, instead of repeating its fields.
+func TestReferenceSharesErrorBodies(t *testing.T) {
+	ref := MustLoad("").Reference()
+	names := map[string][]Field{}
+	for _, s := range ref.Shared {
+		names[s.Name] = s.Fields
+	}
+	if !hasField(names["Error"], "error", true) || !hasField(names["OAuthError"], "error", true) {
+		t.Fatalf("shared = %+v", ref.Shared)
+	}
+	named := 0
+	for _, tag := range ref.Tags {
+		for _, op := range tag.Operations {
+			for _, r := range op.Responses {
+				switch {
+				case r.Body == nil || r.Body.Schema == "":
+				case len(r.Body.Fields) > 0 || r.Status < "400" || names[r.Body.Schema] == nil:
+					t.Errorf("%s %s %s: body %+v", op.Method, op.Path, r.Status, r.Body)
+				default:
+					named++
+				}
+			}
+		}
+	}
+	if named < 50 {
+		t.Errorf("only %d error responses name a shared body", named)
+	}
+}

@@ -15,6 +15,15 @@ type Reference struct {
 	Title, Version, Description string
 	Security                    []Scheme
 	Tags                        []Tag
+	// Shared are the error bodies the responses name instead of repeating
+	// their fields under every status of every operation.
+	Shared []Schema
+}
+
+// Schema is a named component schema shown once.
+type Schema struct {
+	Name, Description string
+	Fields            []Field
 }
 
 // Scheme is a security scheme.
@@ -36,10 +45,12 @@ type Operation struct {
 	Responses  []Response
 }
 
-// Body is a request or response body.
+// Body is a request or response body: its fields, or (for an error
+// response) Schema, the name of a Shared schema.
 type Body struct {
 	MediaTypes []string
 	Fields     []Field
+	Schema     string
 	Example    string
 }
 
@@ -79,15 +90,16 @@ func (d *Doc) Reference() Reference {
 		ref.Tags = append(ref.Tags, Tag{Name: str(get(t, "name")), Description: str(get(t, "description"))})
 	}
 	global := security(get(r, "security"))
+	shared := map[string]bool{}
 	for _, pkv := range pairs(get(r, "paths")) {
 		path, item := pkv[0].Value, pkv[1]
-		shared := get(item, "parameters")
+		params := get(item, "parameters")
 		for _, okv := range pairs(item) {
 			method := strings.ToUpper(okv[0].Value)
 			if okv[0].Value == "parameters" || okv[0].Value == "summary" || okv[0].Value == "description" {
 				continue
 			}
-			op := d.operation(method, path, okv[1], shared, global)
+			op := d.operation(method, path, okv[1], params, global, shared)
 			tag := "other"
 			if tags := get(okv[1], "tags"); tags != nil && len(tags.Content) > 0 {
 				tag = tags.Content[0].Value
@@ -101,16 +113,23 @@ func (d *Doc) Reference() Reference {
 			ref.Tags[i].Operations = append(ref.Tags[i].Operations, op)
 		}
 	}
+	for _, kv := range pairs(get(get(r, "components"), "schemas")) {
+		if shared[kv[0].Value] {
+			sc := Schema{Name: kv[0].Value, Description: str(get(kv[1], "description"))}
+			d.fields(&sc.Fields, "", kv[1], nil, 0)
+			ref.Shared = append(ref.Shared, sc)
+		}
+	}
 	return ref
 }
 
-func (d *Doc) operation(method, path string, n, shared *yaml.Node, global []string) Operation {
+func (d *Doc) operation(method, path string, n, params *yaml.Node, global []string, shared map[string]bool) Operation {
 	op := Operation{ID: str(get(n, "operationId")), Method: method, Path: path,
 		Summary: str(get(n, "summary")), Description: unwrap(str(get(n, "description"))), Security: global}
 	if s := get(n, "security"); s != nil {
 		op.Security = security(s)
 	}
-	for _, list := range []*yaml.Node{shared, get(n, "parameters")} {
+	for _, list := range []*yaml.Node{params, get(n, "parameters")} {
 		for _, p := range d.resolve(list).Content {
 			p = d.resolve(p)
 			op.Parameters = append(op.Parameters, Field{
@@ -120,11 +139,15 @@ func (d *Doc) operation(method, path string, n, shared *yaml.Node, global []stri
 		}
 	}
 	if rb := d.resolve(get(n, "requestBody")); rb != nil {
-		op.Request = d.body(get(rb, "content"))
+		op.Request = d.body(get(rb, "content"), nil)
 	}
 	for _, kv := range pairs(get(n, "responses")) {
 		resp := d.resolve(kv[1])
-		out := Response{Status: kv[0].Value, Description: str(get(resp, "description")), Body: d.body(get(resp, "content"))}
+		var names map[string]bool
+		if strings.HasPrefix(kv[0].Value, "4") || strings.HasPrefix(kv[0].Value, "5") {
+			names = shared // error bodies are shown once, by name
+		}
+		out := Response{Status: kv[0].Value, Description: str(get(resp, "description")), Body: d.body(get(resp, "content"), names)}
 		for _, hkv := range pairs(get(resp, "headers")) {
 			h := d.resolve(hkv[1])
 			out.Headers = append(out.Headers, Field{Name: hkv[0].Value, Type: d.typeOf(get(h, "schema")),
@@ -157,7 +180,9 @@ func security(n *yaml.Node) []string {
 	return out
 }
 
-func (d *Doc) body(content *yaml.Node) *Body {
+// body describes a body; when shared is set and the schema is a
+// component, it only names the schema and records it in shared.
+func (d *Doc) body(content *yaml.Node, shared map[string]bool) *Body {
 	if content == nil || len(content.Content) == 0 {
 		return nil
 	}
@@ -171,6 +196,11 @@ func (d *Doc) body(content *yaml.Node) *Body {
 				b.Example = exampleJSON(ex)
 			}
 		}
+	}
+	if r := get(schema, "$ref"); r != nil && shared != nil && strings.HasPrefix(r.Value, "#/components/schemas/") {
+		b.Schema = strings.TrimPrefix(r.Value, "#/components/schemas/")
+		shared[b.Schema] = true
+		return b
 	}
 	d.fields(&b.Fields, "", schema, nil, 0)
 	return b
