@@ -3,6 +3,7 @@ package apidoc
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -68,6 +69,9 @@ type Field struct {
 	Enum                    []string
 }
 
+// methods are the Path Item fields that are operations (OpenAPI 3.1 §4.8.9).
+var methods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
 // Reference builds the page model.
 func (d *Doc) Reference() Reference {
 	r := d.root
@@ -96,8 +100,8 @@ func (d *Doc) Reference() Reference {
 		params := get(item, "parameters")
 		for _, okv := range pairs(item) {
 			method := strings.ToUpper(okv[0].Value)
-			if okv[0].Value == "parameters" || okv[0].Value == "summary" || okv[0].Value == "description" {
-				continue
+			if !slices.Contains(methods, okv[0].Value) {
+				continue // parameters, summary, description, servers
 			}
 			op := d.operation(method, path, okv[1], params, global, shared)
 			tag := "other"
