@@ -32,6 +32,9 @@ type Discovery struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// ServiceDocumentation (RFC 8414 §2) is the page documenting the
+	// server for developers: the rendered OpenAPI reference.
+	ServiceDocumentation string `json:"service_documentation,omitempty"`
 }
 
 // Discovery returns the metadata document for the configured issuer.
@@ -64,6 +67,7 @@ func (p *Provider) Discovery() Discovery {
 		RequestParameterSupported:                  false,
 		RequestURIParameterSupported:               false,
 		AuthorizationResponseIssParameterSupported: true,
+		ServiceDocumentation:                       p.cfg.ServiceDocumentation,
 	}
 }
 

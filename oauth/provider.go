@@ -28,7 +28,10 @@ import (
 // Config is what the provider needs from configuration and secrets.
 type Config struct {
 	// Issuer is the exact issuer URL (RFC 8414 §2), no trailing slash.
-	Issuer                string
+	Issuer string
+	// ServiceDocumentation is the URL of the developer documentation
+	// (RFC 8414 §2 service_documentation); "" leaves it out.
+	ServiceDocumentation  string
 	AccessTokenLifespan   time.Duration
 	RefreshTokenLifespan  time.Duration
 	AuthorizeCodeLifespan time.Duration

@@ -135,6 +135,7 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	var ks *keys.Service
 	p, err := oauth.New(oauth.Config{
 		Issuer:                cfg.Server.Issuer,
+		ServiceDocumentation:  cfg.Server.Issuer + "/docs/api",
 		AccessTokenLifespan:   cfg.OAuth.AccessTokenLifespan.Duration(),
 		RefreshTokenLifespan:  cfg.OAuth.RefreshTokenLifespan.Duration(),
 		AuthorizeCodeLifespan: cfg.OAuth.AuthorizeCodeLifespan.Duration(),

@@ -75,6 +75,8 @@ type Pages interface {
 	RotateKeyForm(c *gin.Context)
 	RevokeKeyForm(c *gin.Context)
 	DeleteKeyForm(c *gin.Context)
+	// APIDocs renders the OpenAPI document (GET /docs/api).
+	APIDocs(c *gin.Context)
 }
 
 // API is the JSON surface the server mounts (SPEC §3.3).
@@ -120,6 +122,9 @@ type Deps struct {
 	OAuth OAuth
 	Pages Pages
 	API   API
+	// OpenAPI, when set, serves the API's OpenAPI document at GET
+	// /openapi.json (apidoc.Doc).
+	OpenAPI http.Handler
 	// SessionCookie names the browser session cookie: API requests that
 	// carry it and no Authorization header must pass the CSRF check.
 	SessionCookie string
@@ -173,6 +178,9 @@ func New(d Deps) *gin.Engine {
 	e.GET("/.well-known/openid-configuration", gin.WrapF(d.OAuth.ServeDiscovery))
 	e.GET("/.well-known/oauth-authorization-server", gin.WrapF(d.OAuth.ServeDiscovery))
 	e.GET("/.well-known/jwks.json", gin.WrapF(d.OAuth.ServeJWKS))
+	if d.OpenAPI != nil {
+		e.GET("/openapi.json", gin.WrapH(d.OpenAPI))
+	}
 	e.POST("/oauth/token", gin.WrapF(d.OAuth.Token))
 	e.POST("/oauth/revoke", gin.WrapF(d.OAuth.Revoke))
 	e.POST("/oauth/introspect", gin.WrapF(d.OAuth.Introspect))
@@ -189,6 +197,7 @@ func New(d Deps) *gin.Engine {
 	pages.POST("/logout", d.Pages.Logout)
 	pages.GET("/signup", d.Pages.SignupForm)
 	pages.POST("/signup", d.Pages.Signup)
+	pages.GET("/docs/api", d.Pages.APIDocs)
 	// /oauth/authorize accepts GET and POST (RFC 6749 §3.1). A POST there is
 	// a client's request, not one of our forms, so it carries no CSRF token:
 	// it is answered with a redirect to the equivalent GET.

@@ -24,6 +24,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/latchkey/latchkey/accounts"
+	"github.com/latchkey/latchkey/apidoc"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
@@ -83,6 +84,9 @@ type Config struct {
 	Scopes []string
 	// Keys serves the /keys pages.
 	Keys KeyService
+	// APIReference is the OpenAPI document shaped for /docs/api (nil =
+	// the page answers 404).
+	APIReference *apidoc.Reference
 	// OnRateLimited, when set, is called once per page answered 429 by a
 	// throttle, with "login" or "signup".
 	OnRateLimited func(scope string)
