@@ -1,6 +1,7 @@
 // Package janitor removes what has expired: authorization codes, access and
 // refresh tokens, PKCE/OIDC/PAR sessions and used JTIs past their expiry,
-// and API-key audit entries older than the retention. It works in small
+// previous client secrets past their rotation grace, and API-key audit
+// entries older than the retention. It works in small
 // batches with a pause between them, so it never holds a table (or
 // SQLite's single writer) for long, and it reports what it removed.
 package janitor

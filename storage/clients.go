@@ -24,6 +24,15 @@ type Client struct {
 	Scopes        []string `gorm:"serializer:json"`
 	Audience      []string `gorm:"serializer:json"`
 	Public        bool     `gorm:"not null;default:false"`
+
+	// PreviousSecretDigest is the digest (pepper version
+	// PreviousSecretVersion) of the secret the last rotation replaced. It
+	// still authenticates the client until PreviousSecretExpiresAt, and
+	// never after (PreviousSecretActive); nil when there is none.
+	PreviousSecretDigest    []byte `gorm:"size:64"`
+	PreviousSecretVersion   int    `gorm:"not null;default:0"`
+	PreviousSecretExpiresAt *time.Time
+
 	// Tier is the rate-limit tier of the client's own requests ("" = the
 	// configured default).
 	Tier string `gorm:"size:32"`
@@ -67,6 +76,7 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 		c.CreatedAt = now
 	}
 	c.CreatedAt = c.CreatedAt.UTC() // SQLite compares times as text: store UTC only
+	c.PreviousSecretExpiresAt = utcPtr(c.PreviousSecretExpiresAt)
 	c.UpdatedAt = now
 	return translate(d.w(ctx).Create(c).Error)
 }
@@ -78,6 +88,7 @@ func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
 	if !inTx {
 		c, ok, t := d.clients.Get(id)
 		if ok {
+			c.PreviousSecretDigest, c.PreviousSecretExpiresAt = slices.Clone(c.PreviousSecretDigest), utcPtr(c.PreviousSecretExpiresAt)
 			c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
 			c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
 			return &c, nil
@@ -106,6 +117,7 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 		}
 		c.ID = id
 		c.CreatedAt = c.CreatedAt.UTC()
+		c.PreviousSecretExpiresAt = utcPtr(c.PreviousSecretExpiresAt)
 		c.UpdatedAt = d.now().UTC()
 		if err := d.w(ctx).Save(&c).Error; err != nil {
 			return translate(err)

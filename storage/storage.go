@@ -62,8 +62,9 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 
 	// PurgeExpired deletes request records and JTIs whose expiry is before
-	// cutoff, at most limit rows per table per call; it returns how many rows
-	// it removed, by table (see Purged). Each delete is one short statement
+	// cutoff, and clears previous client secrets whose grace ended before
+	// it, at most limit rows per table per call; it returns how many rows
+	// it removed or cleared, by table (see Purged). Each delete is one short statement
 	// over primary keys; a caller loops until a call removes nothing.
 	PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Purged, error)
 	// Ping checks that the database answers.

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Clients/UpdateConcurrent", testClientUpdateConcurrent},
 		{"Clients/DeleteCascades", testClientDeleteCascades},
 		{"Clients/ListByOwner", testClientListByOwner},
+		{"Clients/SecretRotation", testClientSecretRotation},
 
 		{"Requests/CreateGet", testRequestCreateGet},
 		{"Requests/DuplicateSignature", testRequestDuplicate},
@@ -91,6 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"PurgeExpired/OnlyExpired", testPurgeOnlyExpired},
 		{"PurgeExpired/Limit", testPurgeLimit},
 		{"PurgeExpired/Cutoff", testPurgeCutoff},
+		{"PurgeExpired/PreviousClientSecrets", testPurgePreviousSecrets},
 
 		{"Times/RoundTripUTC", testTimesRoundTrip},
 		{"Times/AnyLocation", testTimesAnyLocation},
