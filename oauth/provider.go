@@ -67,7 +67,8 @@ type Config struct {
 	// /oauth/introspect: failed client authentications and tokens answered
 	// inactive count against the caller's IP, and a blocked IP gets 429.
 	IntrospectFailures FailureCounter
-	// Now is the clock of the refresh-family bound; nil = time.Now.
+	// Now is the clock of the refresh-family bound and of a previous
+	// client secret's grace; nil = time.Now.
 	Now func() time.Time
 	// LimitClient, when set, is asked once per token request after the
 	// client has authenticated and before anything is issued or consumed.
@@ -163,7 +164,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		RefreshTokenScopes:   []string{"offline_access", "offline"},
 		FormPostHTMLTemplate: formPostTemplate(cfg.Issuer),
 	}
-	store := &fositeStore{db: db, hasher: hasher}
+	store := &fositeStore{db: db, hasher: hasher, now: cfg.Now}
 	key := cfg.SigningKey
 	keyGetter := func(context.Context) (interface{}, error) { return key, nil }
 	strategy := &compose.CommonStrategy{
