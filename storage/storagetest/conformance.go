@@ -75,6 +75,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"APIKeys/PurgeEvents", testPurgeKeyEvents},
 		{"APIKeys/Lineage", testAPIKeyLineage},
 
+		{"SessionClients/Take", testSessionClientsTake},
+
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},
 		{"JTI/ExpiredRemark", testJTIExpiredRemark},
