@@ -49,7 +49,7 @@ type Client struct {
 	// logout token (Back-Channel Logout 1.0 §2.2).
 	BackchannelLogoutSessionRequired bool      `gorm:"not null;default:false"`
 	CreatedAt                        time.Time `gorm:"not null"`
-	UpdatedAt      time.Time `gorm:"not null"`
+	UpdatedAt                        time.Time `gorm:"not null"`
 }
 
 // Clients stores OAuth clients.
