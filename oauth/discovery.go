@@ -32,6 +32,12 @@ type Discovery struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// OpenID Connect RP-Initiated Logout 1.0 §2.1 and Back-Channel
+	// Logout 1.0 §2.1; front-channel logout is not offered.
+	EndSessionEndpoint                string `json:"end_session_endpoint"`
+	BackchannelLogoutSupported        bool   `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool   `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported       bool   `json:"frontchannel_logout_supported"`
 }
 
 // Discovery returns the metadata document for the configured issuer.
@@ -56,11 +62,15 @@ func (p *Provider) Discovery() Discovery {
 		RevocationEndpointAuthMethodsSupported:     []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
 		IntrospectionEndpointAuthMethodsSupported:  []string{AuthMethodBasic},
 		CodeChallengeMethodsSupported:              []string{"S256"},
-		ClaimsSupported:                            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "email"},
+		ClaimsSupported:                            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "email", "sid"},
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		RequestParameterSupported:                  false,
 		RequestURIParameterSupported:               true,
 		AuthorizationResponseIssParameterSupported: true,
+		EndSessionEndpoint:                         iss + "/oauth/logout",
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
+		FrontchannelLogoutSupported:                false,
 	}
 }
 
