@@ -30,6 +30,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		LoginLimit:       a.cfg.RateLimits.LoginPerMinute,
 		Failures:         failures,
 		Keys:             a.keys,
+		Logout:           a.provider,
 		OnRateLimited:    a.metrics.RateLimited,
 		Logger:           a.log,
 	}, a.provider, a.db)

@@ -84,6 +84,9 @@ type Config struct {
 	Scopes []string
 	// Keys serves the /keys pages.
 	Keys KeyService
+	// Logout validates /oauth/logout requests and sends back-channel
+	// logout tokens; nil = no /oauth/logout and no logout tokens.
+	Logout LogoutProvider
 	// OnRateLimited, when set, is called once per page answered 429 by a
 	// throttle, with "login" or "signup".
 	OnRateLimited func(scope string)
