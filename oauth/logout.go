@@ -116,24 +116,31 @@ func (p *Provider) ParseLogout(ctx context.Context, form url.Values) (*LogoutReq
 			l.HintVerified, l.Subject, l.SID, aud = true, c.Subject, c.SID, c.Audience
 		}
 	}
+	fromHint := false
 	if l.HintVerified {
 		switch {
 		case l.ClientID != "" && !slices.Contains(aud, l.ClientID):
 			return bad("The client_id does not match the id_token_hint: it was issued to another application.")
 		case l.ClientID == "" && len(aud) == 1:
-			l.ClientID = aud[0]
+			l.ClientID, fromHint = aud[0], true
 		}
 	}
 	var cl *storage.Client
 	if l.ClientID != "" {
 		var err error
-		if cl, err = p.store.db.GetClient(ctx, l.ClientID); err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				return bad("The application is not registered.")
-			}
+		cl, err = p.store.db.GetClient(ctx, l.ClientID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound) && fromHint:
+			// The app was deleted since; the person may still sign out,
+			// but there is nowhere registered to return to.
+			cl, l.ClientID = nil, ""
+		case errors.Is(err, storage.ErrNotFound):
+			return bad("The application is not registered.")
+		case err != nil:
 			return nil, err
+		default:
+			l.ClientName = cl.Name
 		}
-		l.ClientName = cl.Name
 	}
 	if u := form.Get("post_logout_redirect_uri"); u != "" {
 		if cl == nil {

@@ -72,6 +72,7 @@ func TestParseLogout(t *testing.T) {
 	forged := signClaims(t, stranger, "k1", claims(nil))
 	foreign := signClaims(t, key, "k1", claims(func(c map[string]any) { c["iss"] = "https://evil.example" }))
 	rotated := signClaims(t, stranger, "old-key", claims(nil))
+	gone := signClaims(t, key, "k1", claims(func(c map[string]any) { c["aud"] = "deleted-app" }))
 	logoutTok, err := p.LogoutToken(app.ID, "alice", "sid-1")
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +100,9 @@ func TestParseLogout(t *testing.T) {
 		{"ui_locales and logout_hint ignored", url.Values{"ui_locales": {"fr <x>"}, "logout_hint": {"alice"}}, false, false, "", ""},
 		{"hint under an unknown key id is ignored", url.Values{"id_token_hint": {rotated}}, false, false, "", ""},
 		{"hint that is not a JWT is ignored", url.Values{"id_token_hint": {"not-a-jwt"}}, false, false, "", ""},
+		{"hint of a deleted app: sign out, no client", url.Values{"id_token_hint": {gone}}, false, true, "", ""},
+		{"hint of a deleted app, with a URI", url.Values{"id_token_hint": {gone}, "post_logout_redirect_uri": {bye}}, true, false, "", ""},
+		{"client_id of a deleted app", url.Values{"id_token_hint": {gone}, "client_id": {"deleted-app"}}, true, false, "", ""},
 		{"forged signature", url.Values{"id_token_hint": {forged}}, true, false, "", ""},
 		{"other issuer", url.Values{"id_token_hint": {foreign}}, true, false, "", ""},
 		{"a logout token is not an ID token", url.Values{"id_token_hint": {logoutTok}}, true, false, "", ""},
