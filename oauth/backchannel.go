@@ -149,6 +149,9 @@ func newBackchannel(cfg Config) *backchannel {
 	}
 	if b.client == nil {
 		b.client = &http.Client{Timeout: defaultBackchannelTimeout}
+	} else {
+		c := *b.client // the caller's client keeps its own redirect policy
+		b.client = &c
 	}
 	// §2.5 defines no redirects; following one would let a registered URI
 	// bounce the token (and our request) anywhere.
