@@ -136,6 +136,29 @@ func TestBrowserRPInitiatedLogout(t *testing.T) {
 	if _, ok := claims["nonce"]; ok {
 		t.Error("logout token carries a nonce")
 	}
+
+	// Without an id_token_hint the person is asked first: a plain form,
+	// posted with its CSRF token, then back to the app with the state.
+	b.open("/login")
+	b.fill("#username", "dora", "#password", "amber falcon pebble orchard")
+	b.click(`form[action="/login"] button[type="submit"]`)
+	b.wantAt("/")
+	q := url.Values{"client_id": {clientID}, "post_logout_redirect_uri": {app.URL + "/bye"}, "state": {"again"}}
+	b.open("/oauth/logout?" + q.Encode())
+	b.wantText("#logout-heading", "Sign out of Latchkey?")
+	b.wantText("main", "Logout App")
+	b.shoot("logout-confirm")
+	b.click(`form[action="/oauth/logout/confirm"] button[type="submit"]`)
+	select {
+	case l = <-landed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("confirming did not return to the app (at %s)", b.location())
+	}
+	if l.query.Get("state") != "again" {
+		t.Errorf("after confirming: landing query %v, want state=again", l.query)
+	}
+	b.open("/account")
+	b.wantAt("/login")
 	b.checkConsole()
 }
 
