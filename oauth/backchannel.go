@@ -93,6 +93,18 @@ func (p *Provider) GrantRevoked(ctx context.Context, userID, clientID string) {
 	p.notifyLogout(ctx, userID, clientID)
 }
 
+// SessionLive reports whether sid is a sign-in session of userID that
+// reached a client and has not ended since (its records are taken when it
+// ends): RP-Initiated Logout from a client without the browser's cookie
+// (a server-side call, or a browser whose cookie is gone) ends the person's
+// sessions only then, so an old ID token cannot end later ones.
+func (p *Provider) SessionLive(ctx context.Context, userID, sid string) (bool, error) {
+	if userID == "" || sid == "" {
+		return false, nil
+	}
+	return p.store.db.SessionKnown(ctx, userID, sid)
+}
+
 func (p *Provider) notifyLogout(ctx context.Context, userID, clientID string) {
 	records, err := p.store.db.TakeSessionClients(ctx, userID, clientID)
 	if err != nil {

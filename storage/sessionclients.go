@@ -29,6 +29,9 @@ type SessionClients interface {
 	// when clientID is not "". Two concurrent calls never return the same
 	// record. None is not an error.
 	TakeSessionClients(ctx context.Context, userID, clientID string) ([]SessionClient, error)
+	// SessionKnown reports whether any record of sign-in session sid of
+	// userID is stored (none taken yet).
+	SessionKnown(ctx context.Context, userID, sid string) (bool, error)
 }
 
 // AddSessionClient implements SessionClients.
@@ -65,4 +68,11 @@ func (d *DB) TakeSessionClients(ctx context.Context, userID, clientID string) ([
 		return nil, err
 	}
 	return out, nil
+}
+
+// SessionKnown implements SessionClients.
+func (d *DB) SessionKnown(ctx context.Context, userID, sid string) (bool, error) {
+	var n int64
+	err := d.r(ctx).Model(&SessionClient{}).Where("user_id = ? AND sid = ?", userID, sid).Limit(1).Count(&n).Error
+	return n > 0, translate(err)
 }

@@ -26,6 +26,9 @@ type LogoutProvider interface {
 	SessionsEnded(ctx context.Context, userID string)
 	// GrantRevoked tells clientID that userID revoked its access.
 	GrantRevoked(ctx context.Context, userID, clientID string)
+	// SessionLive reports whether sid is a sign-in session of userID
+	// that has not ended.
+	SessionLive(ctx context.Context, userID, sid string) (bool, error)
 }
 
 // signOut ends the sign-in of u: on the server every session of the user
@@ -69,7 +72,8 @@ type logoutPage struct {
 
 // EndSession serves GET /oauth/logout, the end_session_endpoint (OpenID
 // Connect RP-Initiated Logout 1.0 §2). With an id_token_hint naming the
-// signed-in person the sign-out happens at once; otherwise the person is
+// signed-in person — or, with no session on this browser, naming a
+// session that is still live (hintedUser) — the sign-out happens at once; otherwise the person is
 // asked to confirm (a CSRF-protected form to /oauth/logout/confirm), since
 // any site can send a browser here. Afterwards the browser returns to the
 // client's registered post_logout_redirect_uri with state, or sees the
@@ -82,6 +86,9 @@ func (h *Handler) EndSession(c *gin.Context) {
 		return
 	}
 	u, _ := h.currentUser(r)
+	if u == nil {
+		u = h.hintedUser(r, lr)
+	}
 	if u != nil && (!lr.HintVerified || lr.Subject != u.ID) {
 		page := logoutPage{ClientName: lr.ClientName}
 		form := lr.Form()
@@ -93,6 +100,30 @@ func (h *Handler) EndSession(c *gin.Context) {
 		return
 	}
 	h.finishLogout(c, lr, u)
+}
+
+// hintedUser is the person a verified id_token_hint names when this
+// browser has no session (a client calling from its server, as
+// oauth2-proxy's backend logout does, or a browser whose cookie is gone)
+// and the hint's session is still live: their sessions are ended as if
+// they had signed out here. nil otherwise.
+func (h *Handler) hintedUser(r *http.Request, lr *oauth.LogoutRequest) *storage.User {
+	if !lr.HintVerified || lr.SID == "" {
+		return nil
+	}
+	live, err := h.cfg.Logout.SessionLive(r.Context(), lr.Subject, lr.SID)
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "logout: session check", "error", err)
+		return nil
+	}
+	if !live {
+		return nil
+	}
+	u, err := h.store.GetUser(r.Context(), lr.Subject)
+	if err != nil {
+		return nil
+	}
+	return u
 }
 
 // EndSessionPost serves POST /oauth/logout (§2: the endpoint accepts GET

@@ -331,3 +331,31 @@ func TestSignedOutPageDropsTheCookie(t *testing.T) {
 		}
 	}
 }
+
+// TestEndSessionWithoutCookie: a client calling with the hint from its
+// server (no browser cookie, as oauth2-proxy's backend logout does) ends
+// the person's sessions while the hint's session is live; replaying the
+// hint after that ends nothing new.
+func TestEndSessionWithoutCookie(t *testing.T) {
+	f := newLogoutFixture(t)
+	c := f.signIn(t, "u-alice", "alice")
+	id, sec := f.app(t, "u-alice")
+	hint := f.idToken(t, c, id, sec)
+	server := f.anon(t)
+	resp, _ := f.do(t, server, http.MethodGet, "/oauth/logout?"+url.Values{"id_token_hint": {hint}}.Encode(), nil)
+	if resp.StatusCode != http.StatusOK || f.signedIn(t, c) {
+		t.Fatalf("server-side logout: %d, signed in still %v; want the session ended", resp.StatusCode, f.signedIn(t, c))
+	}
+	if lt := f.logoutToken(t); lt["sub"] != "u-alice" {
+		t.Errorf("logout token %v", lt)
+	}
+	// A new sign-in is not ended by the old hint.
+	c2 := f.anon(t)
+	if resp, _ := f.do(t, c2, http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {"correct horse battery"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in again: %d", resp.StatusCode)
+	}
+	f.do(t, server, http.MethodGet, "/oauth/logout?"+url.Values{"id_token_hint": {hint}}.Encode(), nil)
+	if !f.signedIn(t, c2) {
+		t.Error("a replayed hint of an ended session ended a later one")
+	}
+}
