@@ -21,6 +21,9 @@ import (
 // Backend is the part of storage.Store the fosite adapter uses.
 type Backend interface {
 	storage.Requests
+	// SessionClients records which clients each sign-in session reached,
+	// for back-channel logout.
+	storage.SessionClients
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error
 	JTIKnown(ctx context.Context, jti string) (bool, error)

@@ -54,6 +54,9 @@ type Pages interface {
 	LoginForm(c *gin.Context)
 	Login(c *gin.Context)
 	Logout(c *gin.Context)
+	EndSession(c *gin.Context)
+	EndSessionPost(c *gin.Context)
+	ConfirmLogout(c *gin.Context)
 	SignupForm(c *gin.Context)
 	Signup(c *gin.Context)
 	Account(c *gin.Context)
@@ -204,6 +207,12 @@ func New(d Deps) *gin.Engine {
 	pages.GET("/oauth/authorize", d.Pages.Authorize)
 	e.POST("/oauth/authorize", d.Pages.AuthorizePost)
 	pages.POST("/oauth/consent", d.Pages.Consent)
+	// OpenID Connect RP-Initiated Logout 1.0: GET and POST; a client's POST
+	// carries no CSRF token and is redirected to the GET, and the
+	// confirmation page's own form is CSRF-checked.
+	pages.GET("/oauth/logout", d.Pages.EndSession)
+	e.POST("/oauth/logout", d.Pages.EndSessionPost)
+	pages.POST("/oauth/logout/confirm", d.Pages.ConfirmLogout)
 
 	// Pages for a signed-in person only.
 	user := pages.Group("/", d.Pages.RequireUser())

@@ -97,6 +97,9 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 		name, method, owner, tier   string
 		redirects, grants, scopes   listFlag
 		public, requirePKCE, resSrv bool
+		postLogout                  listFlag
+		backchannel                 string
+		backchannelSID              bool
 	)
 	output := outputJSON
 	create := &cobra.Command{
@@ -119,6 +122,8 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 				rec, plain, err := a.CreateClient(cmd.Context(), oauth.ClientSpec{
 					Name: name, OwnerID: owner, RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes,
 					Public: public, AuthMethod: method, Tier: tier, RequirePKCE: requirePKCE, ResourceServer: resSrv,
+					PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: backchannel,
+					BackchannelLogoutSessionRequired: backchannelSID,
 				})
 				if err != nil {
 					return err
@@ -138,6 +143,9 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&tier, "tier", "", "rate-limit tier of the client's own requests (default: rate_limits.default_tier)")
 	fs.BoolVar(&requirePKCE, "require-pkce", true, "refuse authorization requests without PKCE (always on for public clients)")
 	fs.BoolVar(&resSrv, "resource-server", false, "may introspect every token and API key (other clients only their own tokens)")
+	fs.Var(&postLogout, "post-logout-redirect-uri", "where RP-Initiated Logout may return the person (repeatable or comma-separated; exact match)")
+	fs.StringVar(&backchannel, "backchannel-logout-uri", "", "http(s) URL that receives OpenID Connect Back-Channel Logout tokens")
+	fs.BoolVar(&backchannelSID, "backchannel-logout-session-required", false, "always put sid in the client's logout tokens")
 	output.register(create)
 	client.AddCommand(create)
 	return client
@@ -160,6 +168,15 @@ func printClient(out io.Writer, output outputFlag, rec *storage.Client, plain st
 		"token_endpoint_auth_method", "token_endpoint_auth_methods", "tier", "require_pkce", "resource_server"}
 	if plain != "" {
 		res["client_secret"] = plain
+	}
+	if len(rec.PostLogoutRedirectURIs) > 0 {
+		res["post_logout_redirect_uris"] = rec.PostLogoutRedirectURIs
+		order = append(order, "post_logout_redirect_uris")
+	}
+	if rec.BackchannelLogoutURI != "" {
+		res["backchannel_logout_uri"] = rec.BackchannelLogoutURI
+		res["backchannel_logout_session_required"] = rec.BackchannelLogoutSessionRequired
+		order = append(order, "backchannel_logout_uri", "backchannel_logout_session_required")
 	}
 	return output.print(out, order, res)
 }

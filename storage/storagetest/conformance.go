@@ -78,6 +78,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"APIKeys/Lineage", testAPIKeyLineage},
 		{"APIKeys/Delete", testAPIKeyDelete},
 
+		{"SessionClients/Take", testSessionClientsTake},
+
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},
 		{"JTI/ExpiredRemark", testJTIExpiredRemark},
