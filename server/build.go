@@ -209,6 +209,35 @@ func (a *App) CreateClient(ctx context.Context, spec oauth.ClientSpec) (*storage
 	return rec, plain, nil
 }
 
+// ErrPublicClient is returned for a secret operation on a public client,
+// which has no secret.
+var ErrPublicClient = errors.New("server: a public client has no secret")
+
+// RotateClientSecret gives the client id a new secret and returns it (shown
+// only here). The current secret keeps working for grace (0: it stops at
+// once), as on the /apps page: previousUntil is when it stops, nil without
+// grace (storage.Client.RotateSecret). storage.ErrNotFound for an unknown
+// id, ErrPublicClient for a public client.
+func (a *App) RotateClientSecret(ctx context.Context, id string, grace time.Duration) (plain string, previousUntil *time.Time, err error) {
+	if plain, err = oauth.NewClientSecret(); err != nil {
+		return "", nil, err
+	}
+	digest, version := a.provider.HashSecret(plain)
+	now := time.Now()
+	err = a.db.UpdateClient(ctx, id, func(c *storage.Client) error {
+		if c.Public {
+			return fmt.Errorf("client %q: %w", id, ErrPublicClient)
+		}
+		c.RotateSecret(digest, version, now, grace)
+		previousUntil = c.PreviousSecretExpiresAt
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return plain, previousUntil, nil
+}
+
 // Close flushes batched key usage and closes Redis and the database.
 func (a *App) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
