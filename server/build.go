@@ -216,6 +216,10 @@ func (a *App) Close() {
 	if err := a.keys.Close(ctx); err != nil {
 		a.log.Warn("flush key usage", "error", err)
 	}
+	// Queued back-channel logout tokens still go out, within what is left.
+	if err := a.provider.Close(ctx); err != nil {
+		a.log.Warn("back-channel logout deliveries", "error", err)
+	}
 	if a.redis != nil {
 		_ = a.redis.Close()
 	}
