@@ -209,7 +209,8 @@ func (a *App) CreateClient(ctx context.Context, spec oauth.ClientSpec) (*storage
 	return rec, plain, nil
 }
 
-// Close flushes batched key usage and closes Redis and the database.
+// Close flushes batched key usage, sends the queued back-channel logout
+// tokens and closes Redis and the database.
 func (a *App) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
