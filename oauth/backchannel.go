@@ -150,7 +150,11 @@ type backchannel struct {
 	wait     time.Duration
 	log      *slog.Logger
 	onResult func(ok bool)
-	start    sync.Once
+
+	mu      sync.Mutex // guards started, closed and sends on queue
+	started bool
+	closed  bool
+	running sync.WaitGroup // the workers
 }
 
 func newBackchannel(cfg Config) *backchannel {
@@ -183,20 +187,53 @@ func newBackchannel(cfg Config) *backchannel {
 }
 
 func (b *backchannel) enqueue(d logoutDelivery) {
-	b.start.Do(func() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		b.log.Warn("back-channel logout dropped: shutting down", "client_id", d.clientID)
+		b.result(false)
+		return
+	}
+	if !b.started {
+		b.started = true
 		for range b.workers {
+			b.running.Add(1)
 			go func() {
+				defer b.running.Done()
 				for d := range b.queue {
 					b.deliver(d)
 				}
 			}()
 		}
-	})
+	}
 	select {
 	case b.queue <- d:
 	default:
 		b.log.Warn("back-channel logout dropped: queue full", "client_id", d.clientID)
 		b.result(false)
+	}
+}
+
+// close stops taking deliveries and waits, until ctx ends, for the queued
+// ones to be sent; what is still queued then is lost (and logged as the
+// count left).
+func (b *backchannel) close(ctx context.Context) error {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.queue)
+	}
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() { b.running.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		if n := len(b.queue); n > 0 {
+			b.log.Warn("back-channel logout: deliveries left unsent at shutdown", "count", n)
+		}
+		return ctx.Err()
 	}
 }
 
@@ -273,4 +310,11 @@ func checkBackchannelURI(raw string) error {
 		return errors.New("must not contain a fragment")
 	}
 	return nil
+}
+
+// Close stops sending back-channel logout tokens: tokens queued before it
+// are still delivered until ctx ends, later ones are dropped (counted as
+// failed). Call it on shutdown, before the store closes.
+func (p *Provider) Close(ctx context.Context) error {
+	return p.backchannel.close(ctx)
 }

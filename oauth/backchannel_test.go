@@ -1,7 +1,9 @@
 package oauth
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -272,5 +274,65 @@ func TestSessionsEndedDoesNotBlock(t *testing.T) {
 	p.SessionsEnded(t.Context(), "alice")
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("SessionsEnded took %v with a hanging client", d)
+	}
+}
+
+// TestCloseDeliversQueuedTokens: on shutdown the queued tokens are still
+// sent, Close waits for them, and a sign-out after Close sends nothing.
+func TestCloseDeliversQueuedTokens(t *testing.T) {
+	res := &results{}
+	p, db := newBackchannelProvider(t, res)
+	release := make(chan struct{})
+	var got atomic.Int32
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		got.Add(1)
+	}))
+	t.Cleanup(slow.Close)
+	app := registerClient(t, p, db, ClientSpec{BackchannelLogoutURI: slow.URL})
+	sessionIDToken(t, p, app, "alice", "sid-1")
+	sessionIDToken(t, p, app, "bob", "sid-2")
+	p.SessionsEnded(t.Context(), "alice")
+	p.SessionsEnded(t.Context(), "bob")
+
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close(t.Context()) }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while two deliveries were still on their way", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := got.Load(); n != 2 {
+		t.Errorf("%d tokens delivered before Close returned, want 2", n)
+	}
+	res.wait(t, 2, 0)
+
+	sessionIDToken(t, p, app, "carol", "sid-3")
+	p.SessionsEnded(t.Context(), "carol") // after Close: dropped, not a panic
+	res.wait(t, 2, 1)
+	if err := p.Close(t.Context()); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestCloseGivesUpAtDeadline: a client that never answers cannot hold
+// shutdown past its deadline.
+func TestCloseGivesUpAtDeadline(t *testing.T) {
+	res := &results{}
+	p, db := newBackchannelProvider(t, res)
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	t.Cleanup(func() { close(release); hang.Close() })
+	app := registerClient(t, p, db, ClientSpec{BackchannelLogoutURI: hang.URL})
+	sessionIDToken(t, p, app, "alice", "sid-1")
+	p.SessionsEnded(t.Context(), "alice")
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := p.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close = %v, want the deadline", err)
 	}
 }

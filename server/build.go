@@ -238,12 +238,17 @@ func (a *App) RotateClientSecret(ctx context.Context, id string, grace time.Dura
 	return plain, previousUntil, nil
 }
 
-// Close flushes batched key usage and closes Redis and the database.
+// Close flushes batched key usage, sends the queued back-channel logout
+// tokens and closes Redis and the database.
 func (a *App) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := a.keys.Close(ctx); err != nil {
 		a.log.Warn("flush key usage", "error", err)
+	}
+	// Queued back-channel logout tokens still go out, within what is left.
+	if err := a.provider.Close(ctx); err != nil {
+		a.log.Warn("back-channel logout deliveries", "error", err)
 	}
 	if a.redis != nil {
 		_ = a.redis.Close()

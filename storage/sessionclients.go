@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm/clause"
@@ -32,6 +33,11 @@ type SessionClients interface {
 	// SessionKnown reports whether any record of sign-in session sid of
 	// userID is stored (none taken yet).
 	SessionKnown(ctx context.Context, userID, sid string) (bool, error)
+	// PurgeSessionClients deletes at most limit records created before
+	// before (the janitor passes now minus the longest a sign-in session
+	// can live, so no deleted record belongs to a session that can still
+	// sign out) and reports how many it removed.
+	PurgeSessionClients(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // AddSessionClient implements SessionClients.
@@ -75,4 +81,27 @@ func (d *DB) SessionKnown(ctx context.Context, userID, sid string) (bool, error)
 	var n int64
 	err := d.r(ctx).Model(&SessionClient{}).Where("user_id = ? AND sid = ?", userID, sid).Limit(1).Count(&n).Error
 	return n > 0, translate(err)
+}
+
+// PurgeSessionClients implements SessionClients. It picks the oldest
+// sessions first and deletes their records created before before, so one
+// call stays within about limit rows.
+func (d *DB) PurgeSessionClients(ctx context.Context, before time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	before = before.UTC()
+	var sids []string
+	if err := d.r(ctx).Model(&SessionClient{}).Where("created_at < ?", before).
+		Order("created_at").Limit(limit).Pluck("sid", &sids).Error; err != nil {
+		return 0, fmt.Errorf("purge session clients: %w", translate(err))
+	}
+	if len(sids) == 0 {
+		return 0, nil
+	}
+	res := d.w(ctx).Where("sid IN ? AND created_at < ?", sids, before).Delete(&SessionClient{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("purge session clients: %w", translate(res.Error))
+	}
+	return res.RowsAffected, nil
 }

@@ -79,6 +79,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"APIKeys/Delete", testAPIKeyDelete},
 
 		{"SessionClients/Take", testSessionClientsTake},
+		{"SessionClients/Purge", testSessionClientsPurge},
 
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},
