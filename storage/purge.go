@@ -8,7 +8,8 @@ import (
 // Purged counts the rows a purge removed, by table: the request kinds are
 // reported as "authorization_codes", "access_tokens", "refresh_tokens",
 // "pkce_requests", "oidc_sessions" and "par_requests" (all rows of the
-// requests table), JTIs as "used_jtis", audit rows as "key_events".
+// requests table), JTIs as "used_jtis", audit rows as "key_events", mail links as
+// "email_tokens".
 type Purged map[string]int64
 
 // Total is the number of rows removed in all.
@@ -79,6 +80,9 @@ func (d *DB) PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Pur
 			return out, translate(res.Error)
 		}
 		out["used_jtis"] += res.RowsAffected
+	}
+	if err := d.purgeEmailTokens(ctx, cutoff, limit, out); err != nil {
+		return out, err
 	}
 	return out, nil
 }
