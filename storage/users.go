@@ -25,7 +25,7 @@ type User struct {
 	// verified. Changing Email clears it (UpdateProfile).
 	EmailVerifiedAt *time.Time
 	CreatedAt       time.Time `gorm:"not null"`
-	UpdatedAt         time.Time `gorm:"not null"`
+	UpdatedAt       time.Time `gorm:"not null"`
 }
 
 // Workspace is a tenant a user belongs to (SPEC §3.3 "tenants").
