@@ -175,9 +175,11 @@ type Grant struct {
 	Subject  string
 	Username string
 	Email    string
-	Name     string
-	AuthTime time.Time
-	Scopes   []string
+	// EmailVerified says the person proved they read mail at Email.
+	EmailVerified bool
+	Name          string
+	AuthTime      time.Time
+	Scopes        []string
 }
 
 // WriteGrant issues the authorization code for an approved request and
@@ -195,7 +197,7 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 	sess.Username = g.Username
 	sess.ClientID = ar.GetClient().GetID()
 	sess.GrantedAt = p.cfg.Now().UTC().Truncate(time.Second)
-	extra := scopeClaims(ar.GetGrantedScopes(), g.Username, g.Name, g.Email)
+	extra := scopeClaims(ar.GetGrantedScopes(), g.Username, g.Name, g.Email, g.EmailVerified)
 	sess.Claims = &jwt.IDTokenClaims{
 		Subject:     g.Subject,
 		Issuer:      p.cfg.Issuer,

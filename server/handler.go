@@ -17,6 +17,10 @@ import (
 func (a *App) newHandler() (http.Handler, error) {
 	failures := a.guessingThrottle("login:", a.cfg.RateLimits.LoginPerMinute)
 	passwords := secret.NewPasswordGate(secret.DefaultPasswordChecks) // one gate for every argon2id run
+	self, devMail, err := a.accountService(passwords)
+	if err != nil {
+		return nil, err
+	}
 	pages, err := web.New(web.Config{
 		PasswordGate:     passwords,
 		CookieHashKey:    a.secrets.CookieHashKey,
@@ -30,6 +34,9 @@ func (a *App) newHandler() (http.Handler, error) {
 		LoginLimit:       a.cfg.RateLimits.LoginPerMinute,
 		Failures:         failures,
 		Keys:             a.keys,
+		Account:          self,
+		ResetTTL:         a.cfg.SMTP.ResetLinkLifetime.Duration(),
+		DevMail:          devMail,
 		OnRateLimited:    a.metrics.RateLimited,
 		Logger:           a.log,
 	}, a.provider, a.db)

@@ -74,6 +74,7 @@ type Pages interface {
 	KeyPage(c *gin.Context)
 	RotateKeyForm(c *gin.Context)
 	RevokeKeyForm(c *gin.Context)
+	AccountPages
 }
 
 // API is the JSON surface the server mounts (SPEC §3.3).
@@ -210,6 +211,7 @@ func New(d Deps) *gin.Engine {
 	user.GET("/keys/:handle", d.Pages.KeyPage)
 	user.POST("/keys/:handle/rotate", d.Pages.RotateKeyForm)
 	user.POST("/keys/:handle/revoke", d.Pages.RevokeKeyForm)
+	mountAccountPages(pages, user, d.Pages)
 
 	if d.API != nil {
 		mountAPI(e, d)

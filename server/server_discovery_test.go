@@ -189,9 +189,9 @@ func TestE2EUserinfo(t *testing.T) {
 		wantError  string         // error code in WWW-Authenticate otherwise
 	}{
 		{"profile and email scopes", http.MethodGet, bearer(full.AccessToken), 200,
-			map[string]any{"sub": e.user.ID, "preferred_username": e2eUser, "name": e.user.Name, "email": e.user.Email}, ""},
+			map[string]any{"sub": e.user.ID, "preferred_username": e2eUser, "name": e.user.Name, "email": e.user.Email, "email_verified": false}, ""},
 		{"POST works too", http.MethodPost, bearer(full.AccessToken), 200,
-			map[string]any{"sub": e.user.ID, "preferred_username": e2eUser, "name": e.user.Name, "email": e.user.Email}, ""},
+			map[string]any{"sub": e.user.ID, "preferred_username": e2eUser, "name": e.user.Name, "email": e.user.Email, "email_verified": false}, ""},
 		{"openid only gives sub only", http.MethodGet, bearer(openidOnly.AccessToken), 200,
 			map[string]any{"sub": e.user.ID}, ""},
 		{"no openid scope", http.MethodGet, bearer(noOpenID.AccessToken), 403, nil, "insufficient_scope"},
