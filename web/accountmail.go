@@ -98,10 +98,11 @@ type resetPage struct {
 	Error    string
 }
 
-// linkPage prepares a page a mailed link opens: its URL holds a secret,
-// so it is sent to no one else (Referrer-Policy: no-referrer).
+// linkPage returns the token of a mailed link: from the URL the mail holds
+// (GET) or the form the page posts. The site-wide Referrer-Policy
+// (same-origin) keeps that URL from other sites; no-referrer would make
+// browsers send "Origin: null" with the form, which the CSRF check refuses.
 func linkPage(c *gin.Context) string {
-	c.Header("Referrer-Policy", "no-referrer")
 	if c.Request.Method == http.MethodGet {
 		return c.Query("token")
 	}

@@ -13,7 +13,7 @@ func TestRenderAccountForms(t *testing.T) {
 	u := &storage.User{ID: "usr_123", Username: "alice", Email: "a@example.com", Name: "Alice", CreatedAt: at, EmailVerifiedAt: &at}
 	page := newAccountPage(u)
 	out := renderPage(t, "account", "account-verified", pageData{Title: "Account", User: testUserValue, Page: page})
-	mustContain(t, "account", out, `<span class="tag">verified</span>`, `action="/account/profile"`, `action="/account/password"`,
+	mustContain(t, "account", out, `<span class="status status-active">verified</span>`, `action="/account/profile"`, `action="/account/password"`,
 		`name="name" type="text" value="Alice"`, `name="email" type="email" value="a@example.com"`,
 		`autocomplete="current-password"`, `autocomplete="new-password"`)
 	mustNotContain(t, "account", out, `action="/account/verify-email"`, "not verified", "field-error")
