@@ -20,6 +20,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/latchkey/latchkey/internal/openapitest"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/secret"
@@ -146,6 +147,7 @@ func (f *fixture) do(cred, method, path string, body any) (int, map[string]any, 
 	}
 	w := httptest.NewRecorder()
 	f.engine.ServeHTTP(w, r)
+	openapitest.MustNew(f.t).Recorded(f.t, r, w)
 	raw := w.Body.Bytes()
 	var out map[string]any
 	if len(bytes.TrimSpace(raw)) > 0 {

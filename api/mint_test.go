@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/latchkey/latchkey/internal/openapitest"
 	"github.com/latchkey/latchkey/oauth"
 )
 
@@ -65,6 +66,7 @@ func TestChildKeyTierNoHigherThanCredential(t *testing.T) {
 		}
 		w := httptest.NewRecorder()
 		e.ServeHTTP(w, r)
+		openapitest.MustNew(t).Recorded(t, r, w)
 		var out map[string]any
 		_ = json.Unmarshal(w.Body.Bytes(), &out)
 		return w.Code, out

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/latchkey/latchkey/internal/openapitest"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/throttle"
 )
@@ -57,6 +58,7 @@ func verifyEngine(f *fixture, failures throttle.Counter) func(cred, key string) 
 		}
 		w := httptest.NewRecorder()
 		e.ServeHTTP(w, r)
+		openapitest.MustNew(f.t).Recorded(f.t, r, w)
 		return w.Code, w.Body.String()
 	}
 }

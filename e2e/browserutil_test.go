@@ -230,6 +230,16 @@ func (b *chrome) check(css string, on bool) {
 	}
 }
 
+// checked reports whether a checkbox or radio is ticked now.
+func (b *chrome) checked(css string) bool {
+	b.t.Helper()
+	on, err := chromedp.Run(b.ctx, chromedp.JavascriptAttribute[bool](chromedp.CSS(css), "checked", chromedp.NodeReady))
+	if err != nil {
+		b.t.Fatalf("read %s: %v", css, err)
+	}
+	return on
+}
+
 func (b *chrome) text(css string) string {
 	b.t.Helper()
 	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(css), chromedp.NodeVisible))

@@ -31,6 +31,8 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/latchkey/latchkey/internal/openapitest"
 )
 
 // binary is the latchkey executable built by TestMain.
@@ -274,7 +276,7 @@ func api(t *testing.T, method, u string, auth func(*http.Request), body any) (in
 		req.Header.Set("Content-Type", "application/json")
 	}
 	auth(req)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.MustNew(t).Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +312,7 @@ func introspect(t *testing.T, in *instance, id, secret, token string) map[string
 	req, _ := http.NewRequest(http.MethodPost, in.URL+"/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(id, secret)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.MustNew(t).Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

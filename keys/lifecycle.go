@@ -105,44 +105,20 @@ func changeable(k *storage.APIKey, now time.Time) error {
 
 // Revoke revokes the user's key on behalf of the credential a (the key
 // must be within it, see Authority) from the next request on, together
-// with every key descending from it and the tokens exchanged from them.
+// with the keys it replaced by rotation that still work in their grace
+// period (one key, one line: revoking the current key must not leave its
+// predecessor working), every key descending from them and the tokens
+// exchanged from them (revokeLine).
 func (s *Service) Revoke(ctx context.Context, userID, handle string, a Authority, ip string) (*storage.APIKey, error) {
 	k, err := s.target(ctx, userID, handle, a)
 	if err != nil {
 		return nil, err
 	}
-	var below []storage.APIKey
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		err := s.store.UpdateAPIKey(ctx, k.ID, func(r *storage.APIKey) error {
-			if r.ReplacedBy != "" && k.ReplacedBy == "" {
-				// Rotated since the lookup: the handle names the new key
-				// now, which this revoke would miss.
-				return ErrRotated
-			}
-			if r.RevokedAt == nil {
-				now := s.cfg.Now().UTC()
-				r.RevokedAt = &now
-			}
-			k = r
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		below, err = s.store.RevokeAPIKeysByParent(ctx, storage.KeyParent{KeyID: k.ID})
-		return err
-	})
+	line, err := s.revokeLine(ctx, k, ip, false)
 	if err != nil {
 		return nil, err
 	}
-	s.cache.Invalidate(string(k.Digest))
-	s.revokeTokens(ctx, k.ID)
-	s.Audit(ctx, k, "revoked", ip, "")
-	for i := range below {
-		s.cache.Invalidate(string(below[i].Digest))
-		s.Audit(ctx, &below[i], "revoked", ip, "with its parent "+k.Display)
-	}
-	return k, nil
+	return line[0], nil
 }
 
 // Rotate issues a new key inheriting scopes, tier, environment, expiry and

@@ -2,9 +2,11 @@ package oauth
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -85,5 +87,47 @@ func TestUserinfoEmailVerified(t *testing.T) {
 	}
 	if got := userinfo(); got["email"] != "alice@new.example.com" || got["email_verified"] != false {
 		t.Errorf("after an address change: %v", got)
+	}
+}
+
+// TestIDTokenEmailVerified (issue 12 item 6, issue 13): the ID token
+// carries email_verified beside email (OpenID Connect Core §5.1) — as the
+// grant says (Grant.EmailVerified, from the user record) — and neither
+// without the email scope.
+func TestIDTokenEmailVerified(t *testing.T) {
+	p, db := newTestProvider(t)
+	c := registerClient(t, p, db, ClientSpec{})
+	for _, tc := range []struct {
+		scope    string
+		verified bool
+		want     map[string]any
+	}{
+		{"openid email", false, map[string]any{"email": "alice@example.com", "email_verified": false}},
+		{"openid email", true, map[string]any{"email": "alice@example.com", "email_verified": true}},
+		{"openid profile", true, map[string]any{"email": nil, "email_verified": nil}},
+	} {
+		t.Run(fmt.Sprintf("%s verified=%v", tc.scope, tc.verified), func(t *testing.T) {
+			verifier, challenge := pkcePair()
+			q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {flowRedirect}, "scope": {tc.scope},
+				"nonce": {"n"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+			r := httptest.NewRequest(http.MethodGet, "/oauth/authorize?"+q.Encode(), nil)
+			a, err := p.ParseAuthorize(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			p.WriteGrant(w, r, a, Grant{Subject: "alice", Username: "alice", Email: "alice@example.com", EmailVerified: tc.verified, AuthTime: time.Now(), Scopes: a.Scopes()})
+			loc, _ := url.Parse(w.Header().Get("Location"))
+			status, body := exchange(t, p, c, loc.Query().Get("code"), verifier)
+			if status != http.StatusOK {
+				t.Fatalf("exchange: %d %v", status, body)
+			}
+			claims := idTokenClaims(t, str(body, "id_token"))
+			for k, want := range tc.want {
+				if got := claims[k]; got != want {
+					t.Errorf("id_token %s = %v, want %v", k, got, want)
+				}
+			}
+		})
 	}
 }

@@ -32,9 +32,21 @@ type Discovery struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// ServiceDocumentation (RFC 8414 §2) is the page documenting the
+	// server for developers: the rendered OpenAPI reference.
+	ServiceDocumentation string `json:"service_documentation,omitempty"`
+	// OpenID Connect RP-Initiated Logout 1.0 §2.1 and Back-Channel
+	// Logout 1.0 §2.1; front-channel logout is not offered.
+	EndSessionEndpoint                string `json:"end_session_endpoint"`
+	BackchannelLogoutSupported        bool   `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool   `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported       bool   `json:"frontchannel_logout_supported"`
 }
 
 // Discovery returns the metadata document for the configured issuer.
+// request_uri_parameter_supported is false: only request_uri values of our
+// own PAR endpoint (RFC 9126 §4) are accepted, not OIDC Core §6.2 request
+// objects at a client's URL, which is what OIDC Discovery §3 means by it.
 func (p *Provider) Discovery() Discovery {
 	iss := p.cfg.Issuer
 	return Discovery{
@@ -52,15 +64,20 @@ func (p *Provider) Discovery() Discovery {
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           []string{p.alg},
-		TokenEndpointAuthMethodsSupported:          []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
-		RevocationEndpointAuthMethodsSupported:     []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone},
-		IntrospectionEndpointAuthMethodsSupported:  []string{AuthMethodBasic},
+		TokenEndpointAuthMethodsSupported:          clientAuthMethods,
+		RevocationEndpointAuthMethodsSupported:     clientAuthMethods,
+		IntrospectionEndpointAuthMethodsSupported:  introspectionAuthMethods,
 		CodeChallengeMethodsSupported:              []string{"S256"},
-		ClaimsSupported:                            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "email"},
+		ClaimsSupported:                            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "jti", "rat", "sid", "name", "preferred_username", "email", "email_verified"},
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		RequestParameterSupported:                  false,
-		RequestURIParameterSupported:               true,
+		RequestURIParameterSupported:               false,
 		AuthorizationResponseIssParameterSupported: true,
+		ServiceDocumentation:                       p.cfg.ServiceDocumentation,
+		EndSessionEndpoint:                         iss + "/oauth/logout",
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
+		FrontchannelLogoutSupported:                false,
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/ory/fosite"
@@ -28,7 +29,10 @@ import (
 // Config is what the provider needs from configuration and secrets.
 type Config struct {
 	// Issuer is the exact issuer URL (RFC 8414 §2), no trailing slash.
-	Issuer                string
+	Issuer string
+	// ServiceDocumentation is the URL of the developer documentation
+	// (RFC 8414 §2 service_documentation); "" leaves it out.
+	ServiceDocumentation  string
 	AccessTokenLifespan   time.Duration
 	RefreshTokenLifespan  time.Duration
 	AuthorizeCodeLifespan time.Duration
@@ -76,7 +80,22 @@ type Config struct {
 	// (authorization_code, refresh_token, client_credentials) or
 	// "api_key_exchange" for MintKeyToken.
 	OnTokenIssued func(grant string)
-	Logger        *slog.Logger
+	// BackchannelClient posts logout tokens (OpenID Connect Back-Channel
+	// Logout 1.0 §2.5); nil = a client with a 5 s timeout. Redirects are
+	// never followed, whatever client is given.
+	BackchannelClient *http.Client
+	// BackchannelWorkers bounds concurrent logout-token deliveries (0 = 4).
+	BackchannelWorkers int
+	// BackchannelRetries is how many times a delivery that failed on the
+	// network or with a 5xx is retried (0 = 2, negative = never).
+	BackchannelRetries int
+	// BackchannelRetryWait is the pause before the first retry, growing
+	// linearly after it (0 = 1 s).
+	BackchannelRetryWait time.Duration
+	// OnBackchannelLogout, when set, is called once per logout token
+	// delivered (true) or given up on (false).
+	OnBackchannelLogout func(ok bool)
+	Logger              *slog.Logger
 }
 
 // FailureCounter counts failed attempts per key and says how long a key is
@@ -95,13 +114,15 @@ type UserSource interface {
 type Provider struct {
 	cfg      Config
 	fcfg     *fosite.Config
-	f        fosite.OAuth2Provider
+	f        *fosite.Fosite
 	store    *fositeStore
 	strategy *compose.CommonStrategy
 	users    UserSource
 	log      *slog.Logger
 	alg      string
 	public   crypto.PublicKey
+	// backchannel delivers logout tokens.
+	backchannel *backchannel
 }
 
 // New composes fosite explicitly (never ComposeAllEnabled, which would turn
@@ -179,10 +200,12 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
-	)
+	).(*fosite.Fosite) // compose.Compose returns fosite.NewOAuth2Provider's *Fosite
+	// One rule for client authentication at every endpoint (clientauth.go).
+	fc.ClientAuthenticationStrategy = clientAuthStrategy(f)
 	return &Provider{
 		cfg: cfg, fcfg: fc, f: f, store: store, strategy: strategy, users: users, log: cfg.Logger,
-		alg: alg, public: cfg.SigningKey.Public(),
+		alg: alg, public: cfg.SigningKey.Public(), backchannel: newBackchannel(cfg),
 	}, nil
 }
 

@@ -21,6 +21,9 @@ import (
 // Backend is the part of storage.Store the fosite adapter uses.
 type Backend interface {
 	storage.Requests
+	// SessionClients records which clients each sign-in session reached,
+	// for back-channel logout.
+	storage.SessionClients
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error
 	JTIKnown(ctx context.Context, jti string) (bool, error)
@@ -289,11 +292,30 @@ func (s *fositeStore) CreateRefreshTokenSession(ctx context.Context, sig, access
 	return s.create(ctx, storage.KindRefresh, sig, r, expiry(r, fosite.RefreshToken, 30*24*time.Hour), accessSig)
 }
 
+// errGrantRevoked marks an inactive refresh token whose whole grant was
+// revoked (RFC 7009 revocation, "Authorized apps", a detected reuse), as
+// opposed to one rotated away while its grant lives on.
+var errGrantRevoked = errors.New("oauth: the grant of this refresh token was revoked")
+
 // GetRefreshTokenSession implements oauth2.RefreshTokenStorage: a rotated
 // or revoked refresh token comes back together with fosite.ErrInactiveToken,
-// which makes fosite revoke the whole family (RFC 6819 §5.2.2.3).
+// which makes fosite revoke the whole family (RFC 6819 §5.2.2.3). When no
+// refresh token of the grant is active any more, the token was revoked
+// rather than rotated, and the error wraps errGrantRevoked too, so the
+// client is told which (writeAccessError).
 func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
-	return s.get(ctx, storage.KindRefresh, sig, sess, fosite.ErrInactiveToken)
+	req, err := s.get(ctx, storage.KindRefresh, sig, sess, fosite.ErrInactiveToken)
+	if !errors.Is(err, fosite.ErrInactiveToken) || req == nil {
+		return req, err
+	}
+	live, lerr := s.db.GrantHasActive(ctx, storage.KindRefresh, req.GetID())
+	if lerr != nil {
+		return req, err // reuse handling still runs; only the wording is lost
+	}
+	if !live {
+		return req, fmt.Errorf("%w (%w)", err, errGrantRevoked)
+	}
+	return req, err
 }
 
 // DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage.

@@ -14,9 +14,6 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
-
-	"github.com/latchkey/latchkey/clientip"
-	"github.com/latchkey/latchkey/storage"
 )
 
 // errBodyTooLarge marks a body over the configured limit.
@@ -198,16 +195,32 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		p.writeAccessError(w, r, ar, err)
 		return
 	}
+	omitEmptyScope(resp)
 	if f := p.cfg.OnTokenIssued; f != nil && len(ar.GetGrantTypes()) > 0 {
 		f(ar.GetGrantTypes()[0])
 	}
 	p.f.WriteAccessResponse(ctx, w, ar, resp)
 }
 
+// omitEmptyScope drops "scope": "" from a token response: fosite always
+// writes the granted scope, which is empty for a client_credentials request
+// without one. RFC 6749 §5.1 makes scope OPTIONAL when it is identical to
+// the scope requested — here none — and an empty string is no valid scope
+// (§3.3 scope = scope-token *( SP scope-token )).
+func omitEmptyScope(resp fosite.AccessResponder) {
+	if r, ok := resp.(*fosite.AccessResponse); ok {
+		if s, ok := r.Extra["scope"].(string); ok && s == "" {
+			delete(r.Extra, "scope")
+		}
+	}
+}
+
 // writeAccessError maps storage races onto the errors a client can act on:
 // a code redeemed concurrently is a replay (invalid_grant, and what the
 // winner received is revoked as RFC 6749 §4.1.2 asks); a refresh token
-// rotated concurrently is a reuse.
+// rotated concurrently is a reuse. An inactive refresh token is
+// invalid_grant either way (RFC 6749 §5.2), and the description says
+// whether it was revoked or reused.
 func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	switch {
 	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
@@ -216,8 +229,14 @@ func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar f
 			_ = p.store.RevokeRefreshToken(r.Context(), ar.GetID())
 		}
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
-	case errors.Is(err, fosite.ErrInactiveToken) && !errors.Is(err, fosite.ErrInvalidGrant):
-		err = fosite.ErrInvalidGrant.WithHint("The refresh token was already used.")
+	case errors.Is(err, errGrantRevoked):
+		err = fosite.ErrInvalidGrant.WithHint("The refresh token was revoked: the authorization it belongs to has ended (the person or the app revoked it). Ask the person to authorize the app again.")
+	case errors.Is(err, fosite.ErrInactiveToken) && errors.Is(err, fosite.ErrInvalidGrant):
+		// fosite detected reuse of a rotated token and revoked the grant.
+		err = fosite.ErrInvalidGrant.WithHint("The refresh token was already used: it was rotated, and a rotated refresh token may be used only once. As a precaution every token of this authorization is now revoked.")
+	case errors.Is(err, fosite.ErrInactiveToken):
+		// A concurrent request rotated the token first.
+		err = fosite.ErrInvalidGrant.WithHint("The refresh token was already used: it was rotated, and a rotated refresh token may be used only once.")
 	case errors.Is(err, fosite.ErrNotFound) && fosite.ErrorToRFC6749Error(err).CodeField >= 500:
 		// The code vanished between fosite's read and its write: a
 		// revocation ("Authorized apps", client deletion) raced the
@@ -231,28 +250,12 @@ func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar f
 		// unsupported_grant_type.
 		err = fosite.ErrUnsupportedGrantType.WithHint("The grant_type is not supported by this authorization server.")
 	}
-	err = clientAuthMissingToInvalidClient(err)
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
 		p.log.ErrorContext(r.Context(), "token endpoint failure", "error", rfc.ErrorField, "debug", rfc.DebugField, "cause", fmt.Sprint(rfc.Cause()))
 	}
+	challengeBasic(w, r, err)
 	p.f.WriteAccessError(r.Context(), w, ar, err)
-}
-
-// fositeNoClientHint is the hint fosite v0.49.0 gives when a request names
-// no client at all (client_authentication.go).
-const fositeNoClientHint = "Client credentials missing or malformed in both HTTP Authorization header and HTTP POST body."
-
-// clientAuthMissingToInvalidClient maps fosite's invalid_request for a
-// request without (readable) client authentication onto invalid_client
-// (401), which RFC 6749 §5.2 prescribes for "no client authentication
-// included".
-func clientAuthMissingToInvalidClient(err error) error {
-	var rfc *fosite.RFC6749Error
-	if errors.As(err, &rfc) && rfc.ErrorField == fosite.ErrInvalidRequest.ErrorField && rfc.HintField == fositeNoClientHint {
-		return fosite.ErrInvalidClient.WithHint("Client authentication is missing or malformed.")
-	}
-	return err
 }
 
 // Revoke serves POST /oauth/revoke (RFC 7009 §2).
@@ -269,117 +272,9 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 	if p.revokeKeyTokenRequest(w, r) {
 		return
 	}
-	p.f.WriteRevocationResponse(ctx, w, clientAuthMissingToInvalidClient(p.f.NewRevocationRequest(ctx, r)))
-}
-
-// Introspect serves POST /oauth/introspect (RFC 7662 §2). The caller must
-// authenticate as a client with HTTP Basic credentials. A client flagged
-// as a resource server may introspect every token and API key; any other
-// client only tokens issued to itself — anything else is reported as
-// {"active": false}, as RFC 7662 §2.2 allows for tokens a caller may not
-// see. Failed client authentications and inactive answers count in
-// Config.IntrospectFailures per client IP (RFC 7662 §4: guard against
-// token scanning); a blocked IP gets 429 until its window ends.
-func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	ipKey := "ip:" + clientip.Bucket(r)
-	if p.introspectBlocked(w, ipKey) {
-		return
-	}
-	if err := p.normalizeBody(w, r); err != nil {
-		if errors.Is(err, errBodyTooLarge) {
-			p.writeBodyError(w, r, err)
-			return
-		}
-		p.writeIntrospectionError(w, r, err)
-		return
-	}
-	if fosite.AccessTokenFromRequest(r) != "" {
-		p.introspectFailed(ipKey)
-		p.writeIntrospectionError(w, r, fosite.ErrRequestUnauthorized.WithHint("Authenticate as an OAuth client with HTTP Basic credentials to introspect tokens."))
-		return
-	}
-	ir, err := p.f.NewIntrospectionRequest(ctx, r, NewSession(""))
-	if err != nil && !errors.Is(err, fosite.ErrInactiveToken) {
-		if errors.Is(err, fosite.ErrRequestUnauthorized) {
-			p.introspectFailed(ipKey)
-		}
-		p.writeIntrospectionError(w, r, err)
-		return
-	}
-	// The caller authenticated (fosite checks the client before the token).
-	caller, cerr := p.introspectionCaller(r)
-	switch {
-	case errors.Is(cerr, storage.ErrNotFound): // deleted a moment ago
-		p.writeIntrospectionError(w, r, fosite.ErrRequestUnauthorized.WithHint("The client no longer exists."))
-		return
-	case cerr != nil:
-		p.log.ErrorContext(ctx, "introspection caller lookup", "error", cerr)
-		p.writeIntrospectionError(w, r, fosite.ErrServerError.WithWrap(cerr))
-		return
-	}
-	if err != nil {
-		// No active OAuth token: it may be an API key (token_type_hint=
-		// api_key, or recognised by format), which only resource servers
-		// may introspect. A resource server introspects what its own
-		// callers present, so its inactive answers are not counted
-		// against its IP: anyone sending it bad tokens would otherwise
-		// stop its introspection for everyone. (Its failed
-		// authentications above still count.)
-		if caller.ResourceServer && p.cfg.IntrospectKey != nil {
-			if body, ok := p.cfg.IntrospectKey(ctx, r.PostForm.Get("token")); ok {
-				writeJSON(w, http.StatusOK, body)
-				return
-			}
-		}
-		if !caller.ResourceServer {
-			p.introspectFailed(ipKey)
-		}
-		p.writeIntrospectionError(w, r, err)
-		return
-	}
-	if !caller.ResourceServer && ir.GetAccessRequester().GetClient().GetID() != caller.ID {
-		p.introspectFailed(ipKey)
-		writeJSON(w, http.StatusOK, map[string]any{"active": false})
-		return
-	}
-	if ir.IsActive() && ir.GetTokenUse() == fosite.AccessToken {
-		if _, err := p.boundByKey(ctx, ir.GetAccessRequester()); errors.Is(err, ErrInvalidToken) {
-			writeJSON(w, http.StatusOK, map[string]any{"active": false})
-			return
-		} else if err != nil {
-			p.log.ErrorContext(ctx, "introspection: the API key behind the token cannot be checked", "error", err)
-			p.writeIntrospectionError(w, r, fosite.ErrServerError.WithWrap(err))
-			return
-		}
-	}
-	p.writeIntrospection(w, r, ir)
-}
-
-// introspectionCaller returns the client that authenticated an
-// introspection request with HTTP Basic (its id form-urlencoded, RFC 6749
-// §2.3.1, as fosite decodes it).
-func (p *Provider) introspectionCaller(r *http.Request) (*storage.Client, error) {
-	id, _, _ := r.BasicAuth()
-	clientID, err := url.QueryUnescape(id)
-	if err != nil {
-		return nil, err
-	}
-	return p.store.db.GetClient(r.Context(), clientID)
-}
-
-// introspectBlocked answers 429 when the guessing throttle blocks ipKey,
-// and reports whether it did.
-func (p *Provider) introspectBlocked(w http.ResponseWriter, ipKey string) bool {
-	if p.cfg.IntrospectFailures == nil {
-		return false
-	}
-	wait := p.cfg.IntrospectFailures.Blocked(ipKey)
-	if wait <= 0 {
-		return false
-	}
-	writeTooManyRequests(w, wait, "Too many failed introspection requests. Try again in %d seconds.")
-	return true
+	err := p.f.NewRevocationRequest(ctx, r)
+	challengeBasic(w, r, err)
+	p.f.WriteRevocationResponse(ctx, w, err)
 }
 
 // writeTooManyRequests answers 429 (RFC 6585 §4) with Retry-After: wait
@@ -391,75 +286,6 @@ func writeTooManyRequests(w http.ResponseWriter, wait time.Duration, format stri
 		"error":             "rate_limit_exceeded",
 		"error_description": fmt.Sprintf(format, secs),
 	})
-}
-
-func (p *Provider) introspectFailed(ipKey string) {
-	if f := p.cfg.IntrospectFailures; f != nil {
-		f.Fail(ipKey)
-	}
-}
-
-// writeIntrospection writes fosite's RFC 7662 §2.2 response and adds what
-// fosite leaves out: token_type "Bearer" for access tokens only, and
-// token_use ("access_token" or "refresh_token") so a resource server can
-// refuse a refresh token presented as a bearer credential.
-func (p *Provider) writeIntrospection(w http.ResponseWriter, r *http.Request, ir fosite.IntrospectionResponder) {
-	var buf bufferWriter
-	p.f.WriteIntrospectionResponse(r.Context(), &buf, ir)
-	var body map[string]any
-	if buf.status != http.StatusOK || json.Unmarshal(buf.body.Bytes(), &body) != nil {
-		copyHeader(w.Header(), buf.header)
-		w.WriteHeader(buf.status)
-		_, _ = w.Write(buf.body.Bytes())
-		return
-	}
-	if ir.IsActive() {
-		body["token_use"] = string(ir.GetTokenUse())
-		if ir.GetTokenUse() == fosite.AccessToken {
-			body["token_type"] = "Bearer"
-		}
-	}
-	writeJSON(w, http.StatusOK, body)
-}
-
-// bufferWriter captures a response so it can be amended before sending.
-type bufferWriter struct {
-	header http.Header
-	body   bytes.Buffer
-	status int
-}
-
-func (b *bufferWriter) Header() http.Header {
-	if b.header == nil {
-		b.header = http.Header{}
-	}
-	return b.header
-}
-func (b *bufferWriter) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	return b.body.Write(p)
-}
-func (b *bufferWriter) WriteHeader(code int) { b.status = code }
-
-func copyHeader(dst, src http.Header) {
-	for k, v := range src {
-		dst[k] = v
-	}
-}
-
-// writeIntrospectionError answers as fosite does, except that a caller that
-// did not authenticate as a client gets RFC 6749 §5.2 invalid_client (401),
-// as RFC 7662 §2.3 asks, instead of fosite's non-standard
-// request_unauthorized.
-func (p *Provider) writeIntrospectionError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, fosite.ErrRequestUnauthorized) && !errors.Is(err, fosite.ErrInactiveToken) {
-		hint := fosite.ErrorToRFC6749Error(err).HintField
-		p.f.WriteAccessError(r.Context(), w, nil, fosite.ErrInvalidClient.WithHint(hint))
-		return
-	}
-	p.f.WriteIntrospectionError(r.Context(), w, err)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -135,6 +135,7 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	var ks *keys.Service
 	p, err := oauth.New(oauth.Config{
 		Issuer:                cfg.Server.Issuer,
+		ServiceDocumentation:  cfg.Server.Issuer + "/docs/api",
 		AccessTokenLifespan:   cfg.OAuth.AccessTokenLifespan.Duration(),
 		RefreshTokenLifespan:  cfg.OAuth.RefreshTokenLifespan.Duration(),
 		AuthorizeCodeLifespan: cfg.OAuth.AuthorizeCodeLifespan.Duration(),
@@ -150,6 +151,7 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		KeyState:              func(ctx context.Context, id string) (oauth.KeyState, error) { return keyState(ctx, ks, id) },
 		LimitClient:           tokenLimit(cfg, lim, log, m.RateLimited),
 		OnTokenIssued:         m.TokenIssued,
+		OnBackchannelLogout:   m.BackchannelLogout,
 		Logger:                log,
 		// Failed introspections (bad client credentials, unknown tokens)
 		// per client IP, token_per_minute like the API's credential throttle.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/latchkey/latchkey/api"
+	"github.com/latchkey/latchkey/apidoc"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/logging"
 	"github.com/latchkey/latchkey/secret"
@@ -17,6 +18,11 @@ import (
 func (a *App) newHandler() (http.Handler, error) {
 	failures := a.guessingThrottle("login:", a.cfg.RateLimits.LoginPerMinute)
 	passwords := secret.NewPasswordGate(secret.DefaultPasswordChecks) // one gate for every argon2id run
+	doc, err := apidoc.Load(a.cfg.Server.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	reference := doc.Reference()
 	self, devMail, err := a.accountService(passwords)
 	if err != nil {
 		return nil, err
@@ -34,6 +40,8 @@ func (a *App) newHandler() (http.Handler, error) {
 		LoginLimit:       a.cfg.RateLimits.LoginPerMinute,
 		Failures:         failures,
 		Keys:             a.keys,
+		APIReference:     &reference,
+		Logout:           a.provider,
 		Account:          self,
 		ResetTTL:         a.cfg.SMTP.ResetLinkLifetime.Duration(),
 		DevMail:          devMail,
@@ -53,7 +61,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		Logger:             a.log,
 	})
 	return New(a.observability(Deps{
-		OAuth: a.provider, Pages: pages, API: apiHandler, SessionCookie: pages.SessionCookie(),
+		OAuth: a.provider, Pages: pages, API: apiHandler, OpenAPI: doc, SessionCookie: pages.SessionCookie(),
 		DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies(), TrustedProxies: a.cfg.Server.TrustedProxies,
 	})), nil
 }

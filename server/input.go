@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/latchkey/latchkey/internal/textcheck"
+	"github.com/latchkey/latchkey/web"
 )
 
 // errorPager renders the HTML error page (Pages has it).
@@ -105,6 +106,19 @@ func errorFormat(path string) int {
 		return formatAPI
 	}
 	return formatPage
+}
+
+// refuse is the error writer for answers the server gives itself (unknown
+// paths and methods): the HTML error page, in the site layout, to a
+// browser (web.PrefersHTML) asking for a page-format path (errorFormat);
+// the JSON API's error body (SPEC §3.5) to everyone else — scripts, and
+// every request under the API and protocol paths, whatever it accepts.
+func refuse(c *gin.Context, pages errorPager, status int, code, apiMsg, pageMsg string) {
+	if pages != nil && errorFormat(c.Request.URL.Path) == formatPage && web.PrefersHTML(c.Request) {
+		pages.ErrorPage(c, status, code, pageMsg)
+		return
+	}
+	apiError(c, status, code, apiMsg)
 }
 
 // refuseText answers 400 invalid_request for bad text.

@@ -54,6 +54,9 @@ type Pages interface {
 	LoginForm(c *gin.Context)
 	Login(c *gin.Context)
 	Logout(c *gin.Context)
+	EndSession(c *gin.Context)
+	EndSessionPost(c *gin.Context)
+	ConfirmLogout(c *gin.Context)
 	SignupForm(c *gin.Context)
 	Signup(c *gin.Context)
 	Account(c *gin.Context)
@@ -74,6 +77,9 @@ type Pages interface {
 	KeyPage(c *gin.Context)
 	RotateKeyForm(c *gin.Context)
 	RevokeKeyForm(c *gin.Context)
+	DeleteKeyForm(c *gin.Context)
+	// APIDocs renders the OpenAPI document (GET /docs/api).
+	APIDocs(c *gin.Context)
 	AccountPages
 }
 
@@ -120,6 +126,9 @@ type Deps struct {
 	OAuth OAuth
 	Pages Pages
 	API   API
+	// OpenAPI, when set, serves the API's OpenAPI document at GET
+	// /openapi.json (apidoc.Doc).
+	OpenAPI http.Handler
 	// SessionCookie names the browser session cookie: API requests that
 	// carry it and no Authorization header must pass the CSRF check.
 	SessionCookie string
@@ -155,10 +164,12 @@ func New(d Deps) *gin.Engine {
 	}
 	e.Use(requestID(), accessLog(d.Logger), recovery(d.Logger), securityHeaders(d.Secure), checkInput(d.Pages))
 	e.NoRoute(func(c *gin.Context) {
-		apiError(c, http.StatusNotFound, "not_found", "No such endpoint.")
+		refuse(c, d.Pages, http.StatusNotFound, "not_found", "No such endpoint.",
+			"There is no page at this address. Check the link, or start again from the home page.")
 	})
 	e.NoMethod(func(c *gin.Context) {
-		apiError(c, http.StatusMethodNotAllowed, "invalid_request", "This method is not allowed on this endpoint.")
+		refuse(c, d.Pages, http.StatusMethodNotAllowed, "invalid_request", "This method is not allowed on this endpoint.",
+			"This page cannot be used that way. Go back and use the page's own buttons and links.")
 	})
 
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
@@ -171,6 +182,9 @@ func New(d Deps) *gin.Engine {
 	e.GET("/.well-known/openid-configuration", gin.WrapF(d.OAuth.ServeDiscovery))
 	e.GET("/.well-known/oauth-authorization-server", gin.WrapF(d.OAuth.ServeDiscovery))
 	e.GET("/.well-known/jwks.json", gin.WrapF(d.OAuth.ServeJWKS))
+	if d.OpenAPI != nil {
+		e.GET("/openapi.json", gin.WrapH(d.OpenAPI))
+	}
 	e.POST("/oauth/token", gin.WrapF(d.OAuth.Token))
 	e.POST("/oauth/revoke", gin.WrapF(d.OAuth.Revoke))
 	e.POST("/oauth/introspect", gin.WrapF(d.OAuth.Introspect))
@@ -187,12 +201,19 @@ func New(d Deps) *gin.Engine {
 	pages.POST("/logout", d.Pages.Logout)
 	pages.GET("/signup", d.Pages.SignupForm)
 	pages.POST("/signup", d.Pages.Signup)
+	pages.GET("/docs/api", d.Pages.APIDocs)
 	// /oauth/authorize accepts GET and POST (RFC 6749 §3.1). A POST there is
 	// a client's request, not one of our forms, so it carries no CSRF token:
 	// it is answered with a redirect to the equivalent GET.
 	pages.GET("/oauth/authorize", d.Pages.Authorize)
 	e.POST("/oauth/authorize", d.Pages.AuthorizePost)
 	pages.POST("/oauth/consent", d.Pages.Consent)
+	// OpenID Connect RP-Initiated Logout 1.0: GET and POST; a client's POST
+	// carries no CSRF token and is redirected to the GET, and the
+	// confirmation page's own form is CSRF-checked.
+	pages.GET("/oauth/logout", d.Pages.EndSession)
+	e.POST("/oauth/logout", d.Pages.EndSessionPost)
+	pages.POST("/oauth/logout/confirm", d.Pages.ConfirmLogout)
 
 	// Pages for a signed-in person only.
 	user := pages.Group("/", d.Pages.RequireUser())
@@ -211,6 +232,7 @@ func New(d Deps) *gin.Engine {
 	user.GET("/keys/:handle", d.Pages.KeyPage)
 	user.POST("/keys/:handle/rotate", d.Pages.RotateKeyForm)
 	user.POST("/keys/:handle/revoke", d.Pages.RevokeKeyForm)
+	user.POST("/keys/:handle/delete", d.Pages.DeleteKeyForm)
 	mountAccountPages(pages, user, d.Pages)
 
 	if d.API != nil {

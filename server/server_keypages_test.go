@@ -34,7 +34,7 @@ func TestKeysPages(t *testing.T) {
 	}
 	resp, page = postForm(t, b, s.URL+"/keys", url.Values{"csrf_token": {csrf}, "handle": {"deploy"}, "preset": {"custom"},
 		"environment": {"live"}, "expires": {"30d"}}, s.URL)
-	if resp.StatusCode != 400 || !strings.Contains(page, "Pick at least one scope") {
+	if resp.StatusCode != 400 || !strings.Contains(page, "Tick at least one scope") {
 		t.Fatalf("custom without scopes: %d", resp.StatusCode)
 	}
 

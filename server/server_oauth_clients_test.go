@@ -192,7 +192,12 @@ func TestE2EPromptAndConsent(t *testing.T) {
 		{"deny: access_denied", func(t *testing.T) {
 			ar := newAuthRequest(t, e.withScopes("openid", "email"))
 			page := expectConsentPage(t, ar)
-			e.authError(t, ar, decide(t, page, "deny"), "access_denied")
+			u := decide(t, page, "deny")
+			e.authError(t, ar, u, "access_denied")
+			// Issue 12 item 6: the description says the person declined.
+			if d := e.callback(t, ar, u).Get("error_description"); !strings.Contains(d, "The user declined to authorize the application.") {
+				t.Errorf("error_description = %q, want it to say the user declined", d)
+			}
 		}},
 		{"a denial is not remembered as consent", func(t *testing.T) {
 			expectError(t, newAuthRequest(t, e.withScopes("openid", "email"), prompt("none")), "consent_required")

@@ -250,7 +250,7 @@ func TestMetricsFlow(t *testing.T) {
 	})
 	t.Run("label values stay bounded", func(t *testing.T) {
 		routes := []string{"unmatched"}
-		for _, r := range s.Config.Handler.(*gin.Engine).Routes() {
+		for _, r := range s.App.Handler().(*gin.Engine).Routes() {
 			routes = append(routes, r.Path)
 		}
 		for _, r := range after.labelValues("latchkey_http_requests_total", "route") {

@@ -85,6 +85,12 @@ type APIKeys interface {
 	// UpdateAPIKey applies fn to the key in one transaction; ErrNotFound
 	// when it does not exist.
 	UpdateAPIKey(ctx context.Context, id string, fn func(*APIKey) error) error
+	// DeleteAPIKeys removes the user's keys with the given ids that are
+	// revoked (only those: an unrevoked key is never deleted) in one
+	// transaction, publishing an invalidation for each like UpdateAPIKey,
+	// and returns how many it removed. Their audit log (key events) stays;
+	// their handles become free.
+	DeleteAPIKeys(ctx context.Context, userID string, ids []string) (int64, error)
 	// RecordKeyUsage adds batched usage: count and the latest use time.
 	RecordKeyUsage(ctx context.Context, usage []KeyUsage) error
 	// AddKeyEvent appends to the audit log.
@@ -193,6 +199,36 @@ func (d *DB) UpdateAPIKey(ctx context.Context, id string, fn func(*APIKey) error
 		}
 		return d.changed(ctx, Invalidation{Topic: TopicAPIKey, ID: digest})
 	})
+}
+
+// DeleteAPIKeys implements APIKeys.
+func (d *DB) DeleteAPIKeys(ctx context.Context, userID string, ids []string) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var n int64
+	err := d.InTx(ctx, func(ctx context.Context) error {
+		var ks []APIKey
+		w := d.w(ctx)
+		if err := w.Clauses(lockForUpdate(w)...).Where("user_id = ? AND id IN ? AND revoked_at IS NOT NULL", userID, ids).Find(&ks).Error; err != nil {
+			return translate(err)
+		}
+		for _, k := range ks {
+			res := d.w(ctx).Where("id = ? AND revoked_at IS NOT NULL", k.ID).Delete(&APIKey{})
+			if res.Error != nil {
+				return translate(res.Error)
+			}
+			n += res.RowsAffected
+			if err := d.changed(ctx, Invalidation{Topic: TopicAPIKey, ID: hex.EncodeToString(k.Digest)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // RecordKeyUsage implements APIKeys: one UPDATE per key in one transaction.

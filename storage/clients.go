@@ -38,9 +38,18 @@ type Client struct {
 	RequirePKCE bool `gorm:"not null;default:false"`
 	// ResourceServer lets the client introspect any token and API key
 	// (RFC 7662 §4); other clients introspect only their own tokens.
-	ResourceServer bool      `gorm:"not null;default:false"`
-	CreatedAt      time.Time `gorm:"not null"`
-	UpdatedAt      time.Time `gorm:"not null"`
+	ResourceServer bool `gorm:"not null;default:false"`
+	// PostLogoutRedirectURIs are where RP-Initiated Logout may return the
+	// person (OpenID Connect RP-Initiated Logout 1.0 §3.1), matched exactly.
+	PostLogoutRedirectURIs []string `gorm:"serializer:json"`
+	// BackchannelLogoutURI receives logout tokens (OpenID Connect
+	// Back-Channel Logout 1.0 §2.2); "" = none.
+	BackchannelLogoutURI string `gorm:"size:2000"`
+	// BackchannelLogoutSessionRequired asks for the sid claim in every
+	// logout token (Back-Channel Logout 1.0 §2.2).
+	BackchannelLogoutSessionRequired bool      `gorm:"not null;default:false"`
+	CreatedAt                        time.Time `gorm:"not null"`
+	UpdatedAt                        time.Time `gorm:"not null"`
 }
 
 // Clients stores OAuth clients.
@@ -80,6 +89,7 @@ func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
 		if ok {
 			c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
 			c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
+			c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 			return &c, nil
 		}
 		ticket = t

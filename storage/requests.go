@@ -55,6 +55,11 @@ type Requests interface {
 	DeactivateByRequestID(ctx context.Context, kind Kind, requestID string) (int64, error)
 	// DeleteByRequestID deletes every record of kind for a grant.
 	DeleteByRequestID(ctx context.Context, kind Kind, requestID string) (int64, error)
+	// GrantHasActive reports whether the grant requestID still holds an
+	// active record of kind. For an inactive refresh token it tells
+	// rotation (its successor is active) from revocation (every refresh
+	// token of the grant was deactivated). An unknown grant has none.
+	GrantHasActive(ctx context.Context, kind Kind, requestID string) (bool, error)
 	// RevokeGrants ends everything subject granted clientID (an "Authorized
 	// apps" revocation), in one transaction: pending authorization codes and
 	// the PKCE and OpenID Connect sessions bound to them are deleted (so a
@@ -127,6 +132,15 @@ func (d *DB) DeactivateByRequestID(ctx context.Context, kind Kind, requestID str
 func (d *DB) DeleteByRequestID(ctx context.Context, kind Kind, requestID string) (int64, error) {
 	res := d.w(ctx).Where("kind = ? AND request_id = ?", kind, requestID).Delete(&Request{})
 	return res.RowsAffected, translate(res.Error)
+}
+
+// GrantHasActive implements Requests.
+func (d *DB) GrantHasActive(ctx context.Context, kind Kind, requestID string) (bool, error) {
+	var n int64
+	err := d.r(ctx).Model(&Request{}).
+		Where("kind = ? AND request_id = ? AND active = ?", kind, requestID, true).
+		Count(&n).Error
+	return n > 0, translate(err)
 }
 
 // RevokeGrants implements Requests. Codes go first: on PostgreSQL the

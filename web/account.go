@@ -156,6 +156,7 @@ func (h *Handler) ChangePassword(c *gin.Context) {
 		return
 	}
 	h.log.InfoContext(r.Context(), "password changed", "event", "password_changed", "user_id", u.ID)
+	h.sessionsEnded(r, u.ID)
 	if err := h.startSession(c.Writer, r, u, "Your password is changed. You are signed out everywhere else."); err != nil {
 		h.log.ErrorContext(r.Context(), "save session", "error", err)
 		h.flashRedirect(c, "/login", "Your password is changed. Sign in with it.")
@@ -187,5 +188,14 @@ func (h *Handler) SendVerification(c *gin.Context) {
 		h.flashRedirect(c, "/account", "The confirmation mail could not be sent. Try again later.")
 	default:
 		h.flashRedirect(c, "/account", "We sent a confirmation link to "+u.Email+".")
+	}
+}
+
+// sessionsEnded tells the apps the person's ended sessions reached
+// (back-channel logout, when configured), as sign-out does: a password
+// change or reset ends every session of the person.
+func (h *Handler) sessionsEnded(r *http.Request, userID string) {
+	if h.cfg.Logout != nil {
+		h.cfg.Logout.SessionsEnded(r.Context(), userID)
 	}
 }

@@ -69,7 +69,7 @@ func TestForgotPasswordThrottled(t *testing.T) {
 // then works no more.
 func TestResetPasswordByMail(t *testing.T) {
 	f := newAccountFixture(t, nil)
-	f.createUser(t, "ada", "ada@example.test")
+	u := f.createUser(t, "ada", "ada@example.test")
 	other := f.browser(t)
 	if !other.login("ada", acctPassword) || !other.signedIn() {
 		t.Fatal("could not sign in")
@@ -98,6 +98,9 @@ func TestResetPasswordByMail(t *testing.T) {
 	if other.signedIn() {
 		t.Error("another session of the account survived the reset")
 	}
+	if !f.logout.endedFor(u.ID) {
+		t.Error("the apps the ended sessions reached were not told (back-channel logout)")
+	}
 	if f.browser(t).login("ada", acctPassword) {
 		t.Error("the old password still signs in")
 	}
@@ -118,7 +121,7 @@ func TestResetPasswordByMail(t *testing.T) {
 // other session of the person ends.
 func TestChangePassword(t *testing.T) {
 	f := newAccountFixture(t, nil)
-	f.createUser(t, "ada", "ada@example.test")
+	u := f.createUser(t, "ada", "ada@example.test")
 	a, other := f.browser(t), f.browser(t)
 	if !a.login("ada", acctPassword) || !other.login("ada", acctPassword) {
 		t.Fatal("could not sign in")
@@ -141,6 +144,9 @@ func TestChangePassword(t *testing.T) {
 	}
 	if other.signedIn() {
 		t.Error("another session survived the password change")
+	}
+	if !f.logout.endedFor(u.ID) {
+		t.Error("the apps the ended sessions reached were not told (back-channel logout)")
 	}
 	if !f.browser(t).login("ada", "violet harbour engine") {
 		t.Error("the new password does not sign in")

@@ -2,6 +2,8 @@ package web
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"html"
 	"io"
 	"log/slog"
@@ -12,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/internal/smtptest"
 	"github.com/latchkey/latchkey/mail"
+	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/storage/sqlite"
 )
@@ -30,11 +34,12 @@ const acctPassword = "tangerine otter lamp"
 // accounts.SelfService and a real SMTP server, mounted as the server
 // mounts them: CSRF on every form.
 type accountFixture struct {
-	h    *Handler
-	db   *storage.DB
-	self *accounts.SelfService
-	smtp *smtptest.Server
-	srv  *httptest.Server
+	h      *Handler
+	logout *recordingLogout
+	db     *storage.DB
+	self   *accounts.SelfService
+	smtp   *smtptest.Server
+	srv    *httptest.Server
 }
 
 func newAccountFixture(t *testing.T, devMail DevMailbox) *accountFixture {
@@ -47,7 +52,7 @@ func newAccountFixture(t *testing.T, devMail DevMailbox) *accountFixture {
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	f := &accountFixture{db: db, smtp: smtptest.Start(t, "", "")}
+	f := &accountFixture{db: db, smtp: smtptest.Start(t, "", ""), logout: &recordingLogout{}}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	f.srv = httptest.NewServer(e)
@@ -63,7 +68,7 @@ func newAccountFixture(t *testing.T, devMail DevMailbox) *accountFixture {
 	t.Cleanup(f.self.Wait)
 	key := func(b byte) []byte { return bytes.Repeat([]byte{'a' + b}, 32) }
 	f.h, err = New(Config{
-		CookieHashKey: key(0), CookieBlockKey: key(1), CSRFKey: key(2), Account: f.self, DevMail: devMail,
+		CookieHashKey: key(0), CookieBlockKey: key(1), CSRFKey: key(2), Account: f.self, DevMail: devMail, Logout: f.logout,
 		Logger: slog.New(slog.DiscardHandler),
 	}, nil, db)
 	if err != nil {
@@ -180,4 +185,39 @@ func wantStatus(t *testing.T, what string, got, want int) {
 	if got != want {
 		t.Fatalf("%s: status %d, want %d", what, got, want)
 	}
+}
+
+// recordingLogout records whose sessions were reported ended (the
+// back-channel logout hook).
+type recordingLogout struct {
+	mu    sync.Mutex
+	ended []string
+}
+
+func (l *recordingLogout) ParseLogout(context.Context, url.Values) (*oauth.LogoutRequest, error) {
+	return nil, errors.New("not in this test")
+}
+
+func (l *recordingLogout) SessionsEnded(_ context.Context, userID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ended = append(l.ended, userID)
+}
+
+func (l *recordingLogout) GrantRevoked(context.Context, string, string) {}
+
+func (l *recordingLogout) SessionLive(context.Context, string, string) (bool, error) {
+	return false, nil
+}
+
+// endedFor reports whether SessionsEnded was called for userID.
+func (l *recordingLogout) endedFor(userID string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range l.ended {
+		if id == userID {
+			return true
+		}
+	}
+	return false
 }

@@ -144,6 +144,7 @@ func (h *Handler) Reset(c *gin.Context) {
 		return
 	}
 	h.log.InfoContext(r.Context(), "password reset", "event", "password_reset", "user_id", u.ID, "client_ip", clientip.FromRequest(r))
+	h.sessionsEnded(r, u.ID)
 	// Whoever was signed in on this browser, the account's sessions are
 	// over: a fresh, empty session carries only the message.
 	s, _ := h.sessions.New(r, h.sessionName)

@@ -197,7 +197,8 @@ func (h *Handler) App(c *gin.Context) {
 	if cl == nil {
 		return
 	}
-	f := appForm{Name: cl.Name, RedirectURIs: cl.RedirectURIs, Public: cl.Public, Scopes: cl.Scopes, Grants: cl.GrantTypes, RequirePKCE: cl.RequirePKCE}
+	f := appForm{Name: cl.Name, RedirectURIs: cl.RedirectURIs, Public: cl.Public, Scopes: cl.Scopes, Grants: cl.GrantTypes, RequirePKCE: cl.RequirePKCE,
+		PostLogoutURIs: cl.PostLogoutRedirectURIs, BackchannelURI: cl.BackchannelLogoutURI, BackchannelSID: cl.BackchannelLogoutSessionRequired}
 	h.renderApp(c, u, cl, http.StatusOK, f, appErrors{})
 }
 
@@ -229,7 +230,7 @@ func (h *Handler) renderApp(c *gin.Context, u *storage.User, cl *storage.Client,
 }
 
 // UpdateApp serves POST /apps/{id}: change the name, redirect URIs,
-// scopes and whether PKCE is required (always, for a public app). The type
+// logout registration, scopes and whether PKCE is required (always, for a public app). The type
 // and grants stay as registered; the resource-server flag is the
 // operator's (CLI) and never changes here.
 func (h *Handler) UpdateApp(c *gin.Context) {
@@ -266,6 +267,8 @@ func (h *Handler) UpdateApp(c *gin.Context) {
 		}
 		s.Name, s.RedirectURIs, s.Scopes = f.Name, f.RedirectURIs, f.Scopes
 		s.RequirePKCE = f.RequirePKCE || s.Public
+		s.PostLogoutRedirectURIs, s.BackchannelLogoutURI = f.PostLogoutURIs, f.BackchannelURI
+		s.BackchannelLogoutSessionRequired = f.BackchannelSID
 		return nil
 	})
 	if h.appGone(c, u, err) {

@@ -94,7 +94,7 @@ func (h *Handler) authorizeFailed(c *gin.Context, a *oauth.AuthorizeRequest, err
 	if status < 400 || status >= 500 || status == http.StatusUnauthorized {
 		status = http.StatusBadRequest
 	}
-	h.renderError(c.Writer, c.Request, status, code, desc)
+	h.renderErrorDetail(c.Writer, c.Request, status, code, authorizeErrorText(code), desc)
 }
 
 // consented reports whether the user already granted every requested scope
@@ -121,7 +121,7 @@ func (h *Handler) consented(c *gin.Context, userID string, a *oauth.AuthorizeReq
 func (h *Handler) grant(w http.ResponseWriter, r *http.Request, a *oauth.AuthorizeRequest, u *storage.User, authTime time.Time) {
 	h.auth.WriteGrant(w, r, a, oauth.Grant{
 		Subject: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil, Name: u.Name,
-		AuthTime: authTime, Scopes: a.Scopes(),
+		AuthTime: authTime, Scopes: a.Scopes(), SessionID: h.sessionID(r),
 	})
 }
 
@@ -222,7 +222,7 @@ func (h *Handler) Consent(c *gin.Context) {
 		return
 	}
 	if decision == "deny" {
-		h.auth.WriteAuthorizeError(c.Writer, r2, a, oauth.ErrAccessDenied)
+		h.auth.WriteAuthorizeError(c.Writer, r2, a, oauth.ErrUserDeclined)
 		return
 	}
 	scopes := a.Scopes()

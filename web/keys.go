@@ -24,6 +24,11 @@ type KeyService interface {
 	Get(ctx context.Context, userID, handle string) (*storage.APIKey, error)
 	Rotate(ctx context.Context, userID, handle string, a keys.Authority, grace time.Duration, ip string) (*storage.APIKey, string, error)
 	Revoke(ctx context.Context, userID, handle string, a keys.Authority, ip string) (*storage.APIKey, error)
+	// Delete removes a revoked or expired key and the keys it replaced
+	// (keys.ErrActive for a key that still works); the audit log stays.
+	Delete(ctx context.Context, userID, handle string, a keys.Authority, ip string) error
+	// Predecessors are the keys k replaced by rotation, newest first.
+	Predecessors(ctx context.Context, k *storage.APIKey) ([]storage.APIKey, error)
 	Events(ctx context.Context, keyID string) ([]storage.KeyEvent, error)
 }
 
@@ -42,11 +47,17 @@ type keyRow struct {
 	Scopes                                     []string
 	Created, LastUsed, Expires                 string
 	Uses                                       int64
+	// Rotating is when the key this one replaced stops working, while
+	// it still works ("" otherwise).
+	Rotating string
 }
 
 type keyScopeOption struct {
 	Name, Description string
 	Checked           bool
+	// Presets names the presets that include this scope ("read-only
+	// read-write"); keyform.js ticks the boxes of the preset picked.
+	Presets string
 }
 
 type keyChoice struct {
@@ -73,6 +84,8 @@ type keyPage struct {
 	Events []keyEventRow
 	Grace  []keyChoice
 	Active bool
+	// Deletable: the key no longer works (revoked or expired).
+	Deletable bool
 }
 
 type keySecretPage struct {
@@ -97,16 +110,50 @@ func (h *Handler) row(k *storage.APIKey) keyRow {
 	}
 }
 
+// newKeyForm is the empty create form. Its preset is the least-privileged
+// one, and no scope box is ticked: the server never pre-ticks boxes, so a
+// person without JavaScript who picks another preset gets that preset
+// (keyScopes), not boxes left over from the first one.
 func (h *Handler) newKeyForm() keyForm {
-	f := keyForm{Preset: "read-write", Environment: keys.EnvLive, Errors: map[string]string{}}
+	f := keyForm{Preset: "read-only", Environment: keys.EnvLive, Errors: map[string]string{}}
 	for _, e := range keyExpiryChoices {
 		f.Expiry = append(f.Expiry, keyChoice{Value: e.Value, Label: e.Label, Selected: e.Value == "90d"})
 	}
 	for _, s := range h.cfg.Keys.Scopes() {
 		d, _ := h.cfg.ScopeDescription(s)
-		f.Scopes = append(f.Scopes, keyScopeOption{Name: s, Description: d})
+		presets := "read-write"
+		if strings.HasSuffix(s, ":read") {
+			presets = "read-only read-write"
+		}
+		f.Scopes = append(f.Scopes, keyScopeOption{Name: s, Description: d, Presets: presets})
 	}
 	return f
+}
+
+// keyScopes decides the scopes a key created from the form carries, from
+// the preset radio and the ticked boxes, so that the result never holds
+// more than the person could see ticked or chose by name:
+//
+//   - any box ticked: exactly the ticked scopes, whatever the radio says
+//     (keyform.js switches the radio to "custom" when a box is ticked, and
+//     ticks a preset's boxes when it is picked, so with JavaScript the two
+//     always agree; without it the boxes win);
+//   - no box ticked: the preset ("read-only" or "read-write"); "custom"
+//     with nothing ticked is refused.
+//
+// It returns the preset the form shows again ("custom" when boxes
+// decided) and the error for the scopes field, if any.
+func keyScopes(preset string, picked []string) (scopes []string, shown string, msg string) {
+	if len(picked) > 0 {
+		return picked, "custom", ""
+	}
+	switch preset {
+	case "read-only", "read-write":
+		return []string{preset}, preset, ""
+	case "custom":
+		return nil, preset, "Tick at least one scope, or choose read-only or read-write."
+	}
+	return nil, preset, "Choose read-only, read-write or the scopes ticked below."
 }
 
 func (h *Handler) renderKeys(c *gin.Context, u *storage.User, status int, form keyForm) {
@@ -117,8 +164,24 @@ func (h *Handler) renderKeys(c *gin.Context, u *storage.User, status int, form k
 		return
 	}
 	page := keysPage{Form: form}
+	byID := make(map[string]*storage.APIKey, len(ks))
 	for i := range ks {
-		page.Keys = append(page.Keys, h.row(&ks[i]))
+		byID[ks[i].ID] = &ks[i]
+	}
+	for i := range ks {
+		k := &ks[i]
+		if k.ReplacedBy != "" && byID[k.ReplacedBy] != nil {
+			continue // one key, one row: shown on the row of the key that replaced it
+		}
+		row := h.row(k)
+		var preds []storage.APIKey
+		for p := byID[k.RotatedFrom]; p != nil && len(preds) < len(ks); p = byID[p.RotatedFrom] {
+			preds = append(preds, *p)
+		}
+		if until, ok := keys.Rotating(preds, h.cfg.Now()); ok {
+			row.Rotating = keyTime(&until, "")
+		}
+		page.Keys = append(page.Keys, row)
 	}
 	h.render(c.Writer, c.Request, status, "keys", "API keys", u, page)
 }
@@ -145,16 +208,10 @@ func (h *Handler) CreateKeyForm(c *gin.Context) {
 		form.Expiry[i].Selected = form.Expiry[i].Value == expiry
 	}
 	req := keys.CreateRequest{Handle: form.Handle, Alias: form.Alias, Environment: form.Environment, IP: clientip.FromRequest(c.Request)}
-	switch form.Preset {
-	case "read-only", "read-write":
-		req.Scopes = []string{form.Preset}
-	case "custom":
-		if len(picked) == 0 {
-			form.Errors["scopes"] = "Pick at least one scope, or choose a preset."
-		}
-		req.Scopes = picked
-	default:
-		form.Errors["preset"] = "Choose read-only, read-write or custom scopes."
+	var msg string
+	req.Scopes, form.Preset, msg = keyScopes(form.Preset, picked)
+	if msg != "" {
+		form.Errors["scopes"] = msg
 	}
 	if d, ok := parseKeyExpiry(expiry); ok {
 		req.ExpiresIn = d
@@ -221,8 +278,20 @@ func (h *Handler) KeyPage(c *gin.Context) {
 		h.renderError(c.Writer, c.Request, http.StatusNotFound, "not_found", "You have no key with this name.")
 		return
 	}
-	evs, _ := h.cfg.Keys.Events(c.Request.Context(), k.ID)
-	page := keyPage{Key: h.row(k), Active: keys.Status(k, h.cfg.Now()) == keys.StatusActive}
+	ctx := c.Request.Context()
+	status := keys.Status(k, h.cfg.Now())
+	page := keyPage{Key: h.row(k), Active: status == keys.StatusActive, Deletable: status != keys.StatusActive}
+	// The activity of the whole line: this key and those it replaced.
+	preds, _ := h.cfg.Keys.Predecessors(ctx, k)
+	if until, ok := keys.Rotating(preds, h.cfg.Now()); ok {
+		page.Key.Rotating = keyTime(&until, "")
+	}
+	var evs []storage.KeyEvent
+	for _, id := range append([]string{k.ID}, keyIDs(preds)...) {
+		e, _ := h.cfg.Keys.Events(ctx, id)
+		evs = append(evs, e...)
+	}
+	slices.SortStableFunc(evs, func(a, b storage.KeyEvent) int { return b.At.Compare(a.At) })
 	for _, e := range evs {
 		at := e.At
 		page.Events = append(page.Events, keyEventRow{When: keyTime(&at, ""), Type: e.Type, IP: e.IP, Detail: e.Detail})
@@ -231,6 +300,14 @@ func (h *Handler) KeyPage(c *gin.Context) {
 		page.Grace = append(page.Grace, keyChoice{Value: g.Value, Label: g.Label, Selected: g.Value == "0"})
 	}
 	h.render(c.Writer, c.Request, http.StatusOK, "key", "Key "+k.Handle, u, page)
+}
+
+func keyIDs(ks []storage.APIKey) []string {
+	ids := make([]string, len(ks))
+	for i := range ks {
+		ids[i] = ks[i].ID
+	}
+	return ids
 }
 
 // RotateKeyForm serves POST /keys/{handle}/rotate.
@@ -278,4 +355,28 @@ func (h *Handler) RevokeKeyForm(c *gin.Context) {
 		return
 	}
 	h.flashRedirect(c, "/keys", "The key "+handle+" was revoked. Requests using it are refused from now on.")
+}
+
+// DeleteKeyForm serves POST /keys/{handle}/delete: a revoked or expired
+// key (and the keys it replaced) leaves the list and frees its name; the
+// form must confirm. The audit log stays.
+func (h *Handler) DeleteKeyForm(c *gin.Context) {
+	u := signedInUser(c)
+	handle := c.Param("handle")
+	if c.PostForm("confirm") != "yes" {
+		h.flashRedirect(c, "/keys/"+url.PathEscape(handle), "Tick the confirmation box to delete the key.")
+		return
+	}
+	err := h.cfg.Keys.Delete(c.Request.Context(), u.ID, handle, keys.OwnerAuthority(h.cfg.Keys.Scopes()), clientip.FromRequest(c.Request))
+	switch {
+	case err == nil:
+		h.flashRedirect(c, "/keys", "The key "+handle+" was deleted. Its name is free for a new key.")
+	case errors.Is(err, keys.ErrActive):
+		h.flashRedirect(c, "/keys/"+url.PathEscape(handle), "Revoke the key before deleting it.")
+	case errors.Is(err, keys.ErrNotFound):
+		h.renderError(c.Writer, c.Request, http.StatusNotFound, "not_found", "You have no key with this name.")
+	default:
+		h.log.ErrorContext(c.Request.Context(), "delete key", "error", err)
+		h.renderError(c.Writer, c.Request, http.StatusInternalServerError, "server_error", "The key could not be deleted.")
+	}
 }

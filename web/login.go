@@ -132,28 +132,23 @@ func (h *Handler) Login(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, next)
 }
 
-// waitMessage tells a throttled person how long to wait, in minutes (the
-// Retry-After header carries the seconds).
+// waitMessage tells a throttled person how long to wait — the same whole
+// seconds as the Retry-After header.
 func waitMessage(wait time.Duration) string {
-	if m := int(math.Ceil(wait.Minutes())); m > 1 {
-		return "Too many failed sign-in attempts. Try again in " + strconv.Itoa(m) + " minutes."
-	}
-	return "Too many failed sign-in attempts. Try again in 1 minute."
+	return "Too many failed sign-in attempts. Try again in " + waitText(wait) + "."
 }
 
-// Logout serves POST /logout: the cookie is expired and, on the server,
-// every session of the user that signed in before now ends, so a copy of
-// the cookie is worthless on every instance.
-func (h *Handler) Logout(c *gin.Context) {
-	if u, _ := h.currentUser(c.Request); u != nil {
-		if err := h.store.EndSessions(c.Request.Context(), u.ID, h.cfg.Now()); err != nil {
-			h.log.ErrorContext(c.Request.Context(), "end sessions", "error", err)
-			h.renderError(c.Writer, c.Request, http.StatusInternalServerError, "server_error", "Sign-out failed; try again.")
-			return
-		}
+// waitText says a wait in words: whole seconds, rounded up, below two
+// minutes ("1 second", "42 seconds"), whole minutes above ("3 minutes").
+func waitText(wait time.Duration) string {
+	secs := int(math.Ceil(wait.Seconds()))
+	switch {
+	case secs <= 1:
+		return "1 second"
+	case secs < 120:
+		return strconv.Itoa(secs) + " seconds"
 	}
-	h.endSession(c.Writer, c.Request)
-	c.Redirect(http.StatusSeeOther, "/login")
+	return strconv.Itoa(int(math.Ceil(wait.Minutes()))) + " minutes"
 }
 
 // accountName is u's username, "" for no user.

@@ -22,8 +22,9 @@ import (
 // blocked for untrusted clients — the guesser's right password too — but
 // the owner's browser, holding the device cookie of an earlier sign-in,
 // signs in with the right password; its own failures are throttled per
-// device cookie, and the refusal says how long to wait. Before the fix the
-// owner got 429 like everyone else.
+// device cookie, and the refusal says how long to wait, in the seconds of
+// Retry-After ("Try again in 42 seconds", not "1 minute" for any wait).
+// Before the fix the owner got 429 like everyone else.
 func TestKnownDeviceLogsInWhileUsernameUnderAttack(t *testing.T) {
 	f := newSecFixture(t, nil)
 	owner := f.browser(t)
@@ -44,11 +45,12 @@ func TestKnownDeviceLogsInWhileUsernameUnderAttack(t *testing.T) {
 			t.Fatalf("guess %d: %d\n%s", i, resp.StatusCode, body)
 		}
 	}
+	f.now.Add(18 * time.Second) // the lockout runs a minute from the first guess
 	resp, body := f.login(t, attacker, "alice", secPassword)
 	if resp.StatusCode != http.StatusTooManyRequests {
 		t.Fatalf("the guesser's right password: %d, want 429", resp.StatusCode)
 	}
-	if !strings.Contains(body, "Try again in 1 minute.") || resp.Header.Get("Retry-After") == "" {
+	if !strings.Contains(body, "Try again in 42 seconds.") || resp.Header.Get("Retry-After") != "42" {
 		t.Errorf("the refusal does not say how long to wait: Retry-After %q\n%s", resp.Header.Get("Retry-After"), body)
 	}
 	// Another untrusted browser (same address, as behind one load balancer).
@@ -295,5 +297,17 @@ func TestFailedLoginNeverLogsUnknownUsername(t *testing.T) {
 	f.login(t, f.browser(t), "alice", "not-alices-password")
 	if !strings.Contains(f.logs.String(), `"username":"alice"`) {
 		t.Errorf("a known username is no longer logged:\n%s", f.logs.String())
+	}
+}
+
+func TestWaitText(t *testing.T) {
+	for wait, want := range map[time.Duration]string{
+		0: "1 second", 300 * time.Millisecond: "1 second", time.Second: "1 second", 1100 * time.Millisecond: "2 seconds",
+		42 * time.Second: "42 seconds", 41*time.Second + time.Millisecond: "42 seconds", time.Minute: "60 seconds",
+		119 * time.Second: "119 seconds", 2 * time.Minute: "2 minutes", 2*time.Minute + time.Second: "3 minutes",
+	} {
+		if got := waitText(wait); got != want {
+			t.Errorf("waitText(%v) = %q, want %q", wait, got, want)
+		}
 	}
 }

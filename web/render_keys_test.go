@@ -8,26 +8,39 @@ func TestRenderKeys(t *testing.T) {
 	form := keyForm{
 		Handle: "bad handle", Alias: "kept", Preset: "custom", Environment: "test",
 		Expiry: []keyChoice{{Value: "never", Label: "Never"}, {Value: "30d", Label: "30 days", Selected: true}},
-		Scopes: []keyScopeOption{{Name: "keys:read", Description: "Read your keys", Checked: true}, {Name: "users:read", Description: "Read <you>"}},
-		Errors: map[string]string{"handle": "Use letters", "scopes": "scopes!", "environment": "env!", "expires": "when?", "preset": "which?"},
+		Scopes: []keyScopeOption{{Name: "keys:read", Description: "Read your keys", Checked: true, Presets: "read-only read-write"}, {Name: "users:read", Description: "Read <you>", Presets: "read-only read-write"}},
+		Errors: map[string]string{"handle": "Use letters", "scopes": "scopes!", "environment": "env!", "expires": "when?"},
 	}
 	out := renderPage(t, "keys", "keys", pageData{Title: "API keys", User: testUserValue, Page: keysPage{Keys: []keyRow{row}, Form: form}})
 	mustContain(t, "keys", out,
 		`href="/keys/deploy"`, "Deploy &lt;bot&gt;", "<code>lk_live_abcd…</code>", `action="/keys"`,
-		`id="scope-0" name="scopes" value="keys:read" checked`, `id="scope-1" name="scopes" value="users:read">`, "Read &lt;you&gt;",
+		`id="scope-0" name="scopes" value="keys:read" data-presets="read-only read-write" checked`, `id="scope-1" name="scopes" value="users:read" data-presets="read-only read-write">`, "Read &lt;you&gt;",
 		`aria-invalid="true" aria-describedby="handle-error"`, `id="handle-error">Use letters</p>`,
-		`<p class="field-error">scopes!</p>`, `<p class="field-error">env!</p>`, `<p class="field-error">when?</p>`, `<p class="field-error">which?</p>`,
+		`aria-describedby="access-hint scopes-error"`, `<p class="field-error" id="scopes-error">scopes!</p>`, `<p class="field-error">env!</p>`, `<p class="field-error">when?</p>`,
+		`<script src="/static/keyform.js"></script>`,
 		`value="custom" checked`, `<option value="test" selected>`, `<option value="30d" selected>`,
 	)
-	empty := renderPage(t, "keys", "keys-empty", pageData{Title: "API keys", User: testUserValue, Page: keysPage{Form: keyForm{Preset: "read-write", Environment: "live"}}})
+	empty := renderPage(t, "keys", "keys-empty", pageData{Title: "API keys", User: testUserValue, Page: keysPage{Form: keyForm{Preset: "read-only", Environment: "live"}}})
 	mustContain(t, "keys", empty, `class="empty"`)
+	mustContain(t, "keys", empty, `value="read-only" checked`)
 	mustNotContain(t, "keys", empty, "field-error", "aria-invalid")
+
+	rotating := row
+	rotating.Rotating = "2026-03-04 22:12 UTC"
+	list := renderPage(t, "keys", "", pageData{Title: "API keys", User: testUserValue, Page: keysPage{Keys: []keyRow{rotating}, Form: form}})
+	mustContain(t, "keys", list, "rotating — the previous key stops at 2026-03-04 22:12 UTC")
+	gone := row
+	gone.Status = "revoked"
+	revokedPage := renderPage(t, "key", "key-revoked", pageData{Title: "Key deploy", User: testUserValue, Page: keyPage{Key: gone, Deletable: true}})
+	mustContain(t, "key", revokedPage, `action="/keys/deploy/delete"`, `<label for="confirm-delete">Yes, delete deploy</label>`)
+	mustNotContain(t, "key", revokedPage, `action="/keys/deploy/rotate"`, `action="/keys/deploy/revoke"`)
 
 	key := renderPage(t, "key", "key", pageData{Title: "Key deploy", User: testUserValue, Page: keyPage{
 		Key: row, Active: true, Events: []keyEventRow{{When: "2026-03-04 05:06 UTC", Type: "created", IP: "192.0.2.1"}},
 		Grace: []keyChoice{{Value: "0", Label: "Now", Selected: true}, {Value: "3600", Label: "1 hour"}},
 	}})
 	mustContain(t, "key", key, `action="/keys/deploy/rotate"`, `action="/keys/deploy/revoke"`, "192.0.2.1", `name="confirm" value="yes"`)
+	mustNotContain(t, "key", key, `action="/keys/deploy/delete"`)
 
 	secret := renderPage(t, "key_secret", "key_secret", pageData{Title: "New API key", User: testUserValue, Page: keySecretPage{Key: row, Secret: "lk_live_secret"}})
 	mustContain(t, "key_secret", secret, `id="new-key" type="text" value="lk_live_secret"`, `data-copy-target="new-key"`)

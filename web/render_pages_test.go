@@ -161,11 +161,15 @@ func TestRenderLogin(t *testing.T) {
 			`aria-describedby="password-error"`,
 			`id="password-error">Wrong username or password.</p>`,
 			">Sign in</button>",
+			// Signing up keeps the request the person came with (an
+			// authorization request lost here never returns a code).
+			`href="/signup?next=%2foauth%2fauthorize%3fa%3d1%26b%3d%3c2%3e">Create an account`,
 			csrfMarker,
 		)
 		mustNotContain(t, "login", out, `bob"><x`)
 	}
-	out := renderPage(t, "login", "login", pageData{Title: "Sign in", Page: loginPage{}})
+	out := renderPage(t, "login", "login", pageData{Title: "Sign in", Page: loginPage{Next: "/"}})
+	mustContain(t, "login", out, `href="/signup">Create an account`)
 	mustNotContain(t, "login", out, "aria-describedby", "password-error")
 }
 
@@ -231,13 +235,16 @@ func TestRenderError(t *testing.T) {
 			Page: errorPage{
 				Status:      400,
 				Error:       "invalid_request",
-				Description: `The redirect_uri "https://evil.example/cb?<x>" is not registered.`,
+				Description: "The app that sent you here sent a sign-in request Latchkey cannot accept.",
+				Detail:      `The redirect_uri "https://evil.example/cb?<x>" is not registered.`,
+				RequestID:   "req-1",
 			},
 		})
 		mustContain(t, "error", out,
-			"<code>invalid_request</code>",
-			"Error 400",
-			"https://evil.example/cb?&lt;x&gt;",
+			`<p class="error-desc">The app that sent you here`,
+			`<details class="error-details">`, "<summary>Technical details</summary>",
+			"<dt>Status</dt><dd>400</dd>", "<code>invalid_request</code>",
+			"https://evil.example/cb?&lt;x&gt;", "<code>req-1</code>",
 			`href="/"`,
 		)
 		mustNotContain(t, "error", out, `href="https://evil.example`, "<x>")

@@ -86,7 +86,7 @@ func (h *Handler) Signup(c *gin.Context) {
 	if wait := h.throttle.Blocked(ipKey); wait > 0 {
 		h.rateLimited("signup")
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		page.Errors.Form = "Too many sign-ups from your network. Wait a minute and try again."
+		page.Errors.Form = "Too many sign-ups from your network. Try again in " + waitText(wait) + "."
 		h.render(c.Writer, r, http.StatusTooManyRequests, "signup", "Create an account", nil, page)
 		return
 	}

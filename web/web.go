@@ -17,7 +17,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -25,6 +24,7 @@ import (
 	"github.com/gorilla/sessions"
 
 	"github.com/latchkey/latchkey/accounts"
+	"github.com/latchkey/latchkey/apidoc"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
@@ -84,6 +84,12 @@ type Config struct {
 	Scopes []string
 	// Keys serves the /keys pages.
 	Keys KeyService
+	// APIReference is the OpenAPI document shaped for /docs/api (nil =
+	// the page answers 404).
+	APIReference *apidoc.Reference
+	// Logout validates /oauth/logout requests and sends back-channel
+	// logout tokens; nil = no /oauth/logout and no logout tokens.
+	Logout LogoutProvider
 	// Account is the account self-service behind /account's forms, the
 	// password reset and email verification (accounts.SelfService).
 	Account AccountService
@@ -230,7 +236,7 @@ func (h *Handler) csrfFailed(w http.ResponseWriter, r *http.Request) {
 // a browser's form (Accept: text/html), else — a script calling the JSON
 // API with the session cookie — the API's error body (SPEC §3.5).
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, apiCode, apiMsg, pageCode, pageMsg string) {
-	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+	if !PrefersHTML(r) {
 		b, _ := json.Marshal(map[string]string{"error": apiCode, "message": apiMsg})
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
@@ -288,16 +294,6 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	w.Header().Set("X-CSRF-Token", csrf.Token(r))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
-}
-
-type errorPage struct {
-	Status      int
-	Error       string
-	Description string
-}
-
-func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, status int, code, desc string) {
-	h.render(w, r, status, "error", "Error", nil, errorPage{Status: status, Error: code, Description: desc})
 }
 
 type homePage struct{ Issuer string }

@@ -97,6 +97,9 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 		name, method, owner, tier   string
 		redirects, grants, scopes   listFlag
 		public, requirePKCE, resSrv bool
+		postLogout                  listFlag
+		backchannel                 string
+		backchannelSID              bool
 	)
 	output := outputJSON
 	create := &cobra.Command{
@@ -119,6 +122,8 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 				rec, plain, err := a.CreateClient(cmd.Context(), oauth.ClientSpec{
 					Name: name, OwnerID: owner, RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes,
 					Public: public, AuthMethod: method, Tier: tier, RequirePKCE: requirePKCE, ResourceServer: resSrv,
+					PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: backchannel,
+					BackchannelLogoutSessionRequired: backchannelSID,
 				})
 				if err != nil {
 					return err
@@ -138,26 +143,40 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&tier, "tier", "", "rate-limit tier of the client's own requests (default: rate_limits.default_tier)")
 	fs.BoolVar(&requirePKCE, "require-pkce", true, "refuse authorization requests without PKCE (always on for public clients)")
 	fs.BoolVar(&resSrv, "resource-server", false, "may introspect every token and API key (other clients only their own tokens)")
+	fs.Var(&postLogout, "post-logout-redirect-uri", "where RP-Initiated Logout may return the person (repeatable or comma-separated; exact match)")
+	fs.StringVar(&backchannel, "backchannel-logout-uri", "", "http(s) URL that receives OpenID Connect Back-Channel Logout tokens")
+	fs.BoolVar(&backchannelSID, "backchannel-logout-session-required", false, "always put sid in the client's logout tokens")
 	output.register(create)
 	client.AddCommand(create)
 	return client
 }
 
 // printClient prints a created client; the secret only when there is one.
+// token_endpoint_auth_methods lists every method the client may use
+// (oauth.AuthMethods: both secret methods for a confidential client
+// registered without one); token_endpoint_auth_method is the first of
+// them, the one RFC 7591 §2 registration metadata would name.
 func printClient(out io.Writer, output outputFlag, rec *storage.Client, plain string) error {
-	method := rec.TokenEndpointAuthMethod
-	if method == "" {
-		method = "client_secret_basic"
-	}
+	methods := oauth.AuthMethods(rec)
 	res := map[string]any{
 		"client_id": rec.ID, "name": rec.Name, "redirect_uris": rec.RedirectURIs, "grant_types": rec.GrantTypes,
-		"scopes": rec.Scopes, "public": rec.Public, "token_endpoint_auth_method": method, "tier": rec.Tier,
+		"scopes": rec.Scopes, "public": rec.Public, "token_endpoint_auth_method": methods[0],
+		"token_endpoint_auth_methods": methods, "tier": rec.Tier,
 		"require_pkce": rec.RequirePKCE, "resource_server": rec.ResourceServer,
 	}
 	order := []string{"client_id", "client_secret", "name", "redirect_uris", "grant_types", "scopes", "public",
-		"token_endpoint_auth_method", "tier", "require_pkce", "resource_server"}
+		"token_endpoint_auth_method", "token_endpoint_auth_methods", "tier", "require_pkce", "resource_server"}
 	if plain != "" {
 		res["client_secret"] = plain
+	}
+	if len(rec.PostLogoutRedirectURIs) > 0 {
+		res["post_logout_redirect_uris"] = rec.PostLogoutRedirectURIs
+		order = append(order, "post_logout_redirect_uris")
+	}
+	if rec.BackchannelLogoutURI != "" {
+		res["backchannel_logout_uri"] = rec.BackchannelLogoutURI
+		res["backchannel_logout_session_required"] = rec.BackchannelLogoutSessionRequired
+		order = append(order, "backchannel_logout_uri", "backchannel_logout_session_required")
 	}
 	return output.print(out, order, res)
 }

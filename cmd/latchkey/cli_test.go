@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -115,5 +118,45 @@ func TestCLIMigrateWhenAutoMigrateOff(t *testing.T) {
 	}
 	if code, _, errs := runCLI(t, createUser...); code != 0 {
 		t.Fatalf("user create after migrate: %d %q", code, errs)
+	}
+}
+
+// TestCLIClientAuthMethods (issue 12 item 6): `client create` prints every
+// token endpoint auth method the client accepts — a confidential client
+// created without --auth-method accepts client_secret_basic and
+// client_secret_post, and used to be printed as client_secret_basic only —
+// in JSON and in the table.
+func TestCLIClientAuthMethods(t *testing.T) {
+	cliEnv(t)
+	create := []string{"client", "create", "--name", "x", "--redirect-uri", "https://a.example/cb"}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		method  string
+		methods []any
+	}{
+		{"no method named", nil, "client_secret_basic", []any{"client_secret_basic", "client_secret_post"}},
+		{"client_secret_post", []string{"--auth-method", "client_secret_post"}, "client_secret_post", []any{"client_secret_post"}},
+		{"client_secret_basic", []string{"--auth-method", "client_secret_basic"}, "client_secret_basic", []any{"client_secret_basic"}},
+		{"public", []string{"--public"}, "none", []any{"none"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, append(slices.Clone(create), tc.args...)...)
+			if code != 0 {
+				t.Fatalf("client create: %d %s", code, errs)
+			}
+			var c map[string]any
+			if err := json.Unmarshal([]byte(out), &c); err != nil {
+				t.Fatal(err)
+			}
+			if c["token_endpoint_auth_method"] != tc.method || !reflect.DeepEqual(c["token_endpoint_auth_methods"], tc.methods) {
+				t.Fatalf("token_endpoint_auth_method %v, token_endpoint_auth_methods %v; want %v, %v",
+					c["token_endpoint_auth_method"], c["token_endpoint_auth_methods"], tc.method, tc.methods)
+			}
+		})
+	}
+	code, out, errs := runCLI(t, append(slices.Clone(create), "--output", "table")...)
+	if code != 0 || !regexp.MustCompile(`(?m)^TOKEN_ENDPOINT_AUTH_METHODS +client_secret_basic,client_secret_post$`).MatchString(out) {
+		t.Fatalf("table output: %d %s\n%s", code, errs, out)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/internal/driver"
 	"github.com/latchkey/latchkey/internal/flowtest"
+	"github.com/latchkey/latchkey/internal/openapitest"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/server"
@@ -75,7 +76,9 @@ func Start(t testing.TB, mutate func(*config.Config), log *slog.Logger) *Server 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln.Config.Handler = a.Handler()
+	// Every response passes the OpenAPI check before the client sees it:
+	// a JSON answer the document does not describe fails the test.
+	ln.Config.Handler = openapitest.MustNew(t).Handler(t, a.Handler())
 	ln.Start()
 	t.Cleanup(func() {
 		ln.Close()

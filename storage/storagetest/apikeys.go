@@ -105,6 +105,40 @@ func testKeyEvents(t *testing.T, ctx context.Context, s storage.Store) {
 	}
 }
 
+// testAPIKeyDelete: only revoked keys of the user are deleted; the audit
+// log stays and the handle is free again.
+func testAPIKeyDelete(t *testing.T, ctx context.Context, s storage.Store) {
+	must(t, s.CreateAPIKey(ctx, newKey("k1", "u1", "ci", 1)), "create k1")
+	must(t, s.CreateAPIKey(ctx, newKey("k2", "u1", "ci~old", 2)), "create k2")
+	must(t, s.CreateAPIKey(ctx, newKey("k3", "u1", "live", 3)), "create k3")
+	must(t, s.CreateAPIKey(ctx, newKey("k4", "u2", "theirs", 4)), "create k4")
+	for _, id := range []string{"k1", "k2", "k4"} {
+		must(t, s.UpdateAPIKey(ctx, id, func(k *storage.APIKey) error {
+			now := time.Now().UTC()
+			k.RevokedAt = &now
+			return nil
+		}), "revoke "+id)
+	}
+	must(t, s.AddKeyEvent(ctx, &storage.KeyEvent{KeyID: "k1", UserID: "u1", Type: "revoked", At: time.Now().UTC()}), "event")
+	n, err := s.DeleteAPIKeys(ctx, "u1", []string{"k1", "k2", "k3", "k4", "nope"})
+	must(t, err, "delete")
+	if n != 2 {
+		t.Fatalf("deleted %d, want 2 (k3 is not revoked, k4 is another user's)", n)
+	}
+	for id, gone := range map[string]bool{"k1": true, "k2": true, "k3": false, "k4": false} {
+		if _, err := s.GetAPIKey(ctx, id); gone != errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s: get after delete: %v, gone %v", id, err, gone)
+		}
+	}
+	if es, err := s.ListKeyEvents(ctx, "k1", 10); err != nil || len(es) != 1 {
+		t.Fatalf("the audit log of a deleted key: %v %v", es, err)
+	}
+	must(t, s.CreateAPIKey(ctx, newKey("k5", "u1", "ci", 5)), "the deleted key's handle again")
+	if n, err := s.DeleteAPIKeys(ctx, "u1", nil); n != 0 || err != nil {
+		t.Fatalf("delete nothing: %d %v", n, err)
+	}
+}
+
 func testPurgeKeyEvents(t *testing.T, ctx context.Context, s storage.Store) {
 	now := time.Now().UTC()
 	for i := range 5 {

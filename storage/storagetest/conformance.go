@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Requests/DeleteIdempotent", testRequestDeleteIdempotent},
 		{"Requests/DeactivateByRequestID", testRequestDeactivateByRequestID},
 		{"Requests/DeleteByRequestID", testRequestDeleteByRequestID},
+		{"Requests/GrantHasActive", testRequestGrantHasActive},
 		{"Requests/RevokeGrants", testRequestRevokeGrants},
 
 		{"Consents/SaveGet", testConsentSaveGet},
@@ -82,6 +83,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"APIKeys/Events", testKeyEvents},
 		{"APIKeys/PurgeEvents", testPurgeKeyEvents},
 		{"APIKeys/Lineage", testAPIKeyLineage},
+		{"APIKeys/Delete", testAPIKeyDelete},
+
+		{"SessionClients/Take", testSessionClientsTake},
 
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},

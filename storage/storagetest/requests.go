@@ -180,6 +180,32 @@ func testRequestDeactivateByRequestID(t *testing.T, ctx context.Context, s stora
 	}
 }
 
+func testRequestGrantHasActive(t *testing.T, ctx context.Context, s storage.Store) {
+	grantFixture(t, ctx, s)
+	has := func(kind storage.Kind, grant string) bool {
+		t.Helper()
+		ok, err := s.GrantHasActive(ctx, kind, grant)
+		must(t, err, "GrantHasActive")
+		return ok
+	}
+	must(t, s.DeactivateRequest(ctx, storage.KindRefresh, "rt1"), "DeactivateRequest(rt1)")
+	if !has(storage.KindRefresh, "g1") {
+		t.Error("GrantHasActive(g1) = false with rt2 still active (rotation)")
+	}
+	if _, err := s.DeactivateByRequestID(ctx, storage.KindRefresh, "g1"); err != nil {
+		t.Fatal(err)
+	}
+	if has(storage.KindRefresh, "g1") {
+		t.Error("GrantHasActive(g1) = true after every refresh token was deactivated (revocation)")
+	}
+	if !has(storage.KindAccess, "g1") || !has(storage.KindRefresh, "g2") {
+		t.Error("GrantHasActive looked beyond its kind or grant")
+	}
+	if has(storage.KindRefresh, "g-none") {
+		t.Error("GrantHasActive(unknown grant) = true")
+	}
+}
+
 func testRequestDeleteByRequestID(t *testing.T, ctx context.Context, s storage.Store) {
 	grantFixture(t, ctx, s)
 	n, err := s.DeleteByRequestID(ctx, storage.KindRefresh, "g1")

@@ -1,0 +1,112 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Client authentication (RFC 6749 §2.3) has one home: clientAuthStrategy,
+// installed as fosite's ClientAuthenticationStrategy. The token,
+// revocation and PAR endpoints reach it through fosite's request parsers,
+// the introspection endpoint through Provider.authenticateClient, so every
+// endpoint accepts exactly the methods the client registered: a
+// confidential client registered without a method (a plain fosite.Client,
+// newClient) both client_secret_basic and client_secret_post, one
+// registered with a method only that one, a public client none.
+
+// Client authentication methods advertised in discovery (RFC 8414 §2
+// token_endpoint_auth_methods_supported and its revocation and
+// introspection counterparts). none is for public clients, which use the
+// token endpoint and may revoke their own tokens (RFC 7009 §5); they may
+// not introspect (Introspect refuses them), so the introspection endpoint
+// lists only the secret-based methods.
+var (
+	clientAuthMethods        = []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone}
+	introspectionAuthMethods = []string{AuthMethodBasic, AuthMethodPost}
+)
+
+// AuthMethods lists the token endpoint authentication methods (RFC 7591
+// §2) that c may use — at the token, revocation, introspection and PAR
+// endpoints alike — in the order a client should prefer them. It states
+// for people and registration responses what newClient enforces: none for
+// a public client, the named method for a client registered with one,
+// client_secret_basic and client_secret_post for a confidential client
+// registered without one.
+func AuthMethods(c *storage.Client) []string {
+	switch {
+	case c.Public:
+		return []string{AuthMethodNone}
+	case c.TokenEndpointAuthMethod != "":
+		return []string{c.TokenEndpointAuthMethod}
+	}
+	return []string{AuthMethodBasic, AuthMethodPost}
+}
+
+// clientAuthStrategy is fosite's default client authentication (HTTP Basic
+// or the form's client_id and client_secret, checked against the client's
+// registered method) with a request that names no client answered as
+// invalid_client (clientAuthMissingToInvalidClient).
+func clientAuthStrategy(f *fosite.Fosite) fosite.ClientAuthenticationStrategy {
+	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		c, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
+		if err != nil {
+			return nil, clientAuthMissingToInvalidClient(err)
+		}
+		return c, nil
+	}
+}
+
+// authenticateClient authenticates the client of a protocol POST whose
+// form is parsed (r.PostForm), as the token endpoint does.
+func (p *Provider) authenticateClient(r *http.Request) (fosite.Client, error) {
+	return p.f.AuthenticateClient(r.Context(), r, r.PostForm)
+}
+
+// fositeNoClientHint is the hint fosite v0.49.0 gives when a request names
+// no client at all (client_authentication.go).
+const fositeNoClientHint = "Client credentials missing or malformed in both HTTP Authorization header and HTTP POST body."
+
+// clientAuthMissingToInvalidClient maps fosite's invalid_request for a
+// request without (readable) client authentication onto invalid_client
+// (401), which RFC 6749 §5.2 prescribes for "no client authentication
+// included".
+func clientAuthMissingToInvalidClient(err error) error {
+	var rfc *fosite.RFC6749Error
+	if errors.As(err, &rfc) && rfc.ErrorField == fosite.ErrInvalidRequest.ErrorField && rfc.HintField == fositeNoClientHint {
+		return fosite.ErrInvalidClient.WithHint("Client authentication is missing or malformed.")
+	}
+	return err
+}
+
+// basicRealm is the realm of the Basic challenge at the endpoints that
+// authenticate clients.
+const basicRealm = "latchkey"
+
+// challengeBasic adds `WWW-Authenticate: Basic realm="latchkey"` when err
+// answers invalid_client to a client that tried HTTP Basic: RFC 6749 §5.2
+// says the server "MUST respond with an HTTP 401 (Unauthorized) status
+// code and include the WWW-Authenticate response header field matching the
+// authentication scheme used by the client". Call it before writing err.
+func challengeBasic(w http.ResponseWriter, r *http.Request, err error) {
+	if err == nil || !triedBasic(r) {
+		return
+	}
+	if fosite.ErrorToRFC6749Error(err).ErrorField != fosite.ErrInvalidClient.ErrorField {
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+basicRealm+`"`)
+}
+
+// triedBasic reports whether r carries an Authorization header of the
+// Basic scheme (RFC 7617 §2; the scheme is case-insensitive).
+func triedBasic(r *http.Request) bool {
+	scheme, _, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	return strings.EqualFold(scheme, "Basic")
+}

@@ -1,0 +1,209 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/clientip"
+	"github.com/latchkey/latchkey/storage"
+)
+
+// Introspect serves POST /oauth/introspect (RFC 7662 §2). The caller must
+// authenticate as a confidential client, by the method it registered
+// (client_secret_basic and/or client_secret_post, authenticateClient, as
+// at the token endpoint); a bearer token or a public client is refused. A
+// client flagged as a resource server may introspect every token and API
+// key; any other client only tokens issued to itself — anything else is
+// reported as {"active": false}, as RFC 7662 §2.2 allows for tokens a
+// caller may not see. Failed client authentications and inactive answers
+// count in Config.IntrospectFailures per client IP (RFC 7662 §4: guard
+// against token scanning); a blocked IP gets 429 until its window ends.
+func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ipKey := "ip:" + clientip.Bucket(r)
+	if p.introspectBlocked(w, ipKey) {
+		return
+	}
+	if err := p.normalizeBody(w, r); err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			p.writeBodyError(w, r, err)
+			return
+		}
+		p.writeIntrospectionError(w, r, err)
+		return
+	}
+	if fosite.AccessTokenFromRequest(r) != "" {
+		p.introspectFailed(ipKey)
+		p.writeIntrospectionError(w, r, fosite.ErrInvalidClient.WithHint("Authenticate as an OAuth client (client_secret_basic or client_secret_post) to introspect tokens."))
+		return
+	}
+	if err := r.ParseForm(); err != nil || len(r.PostForm) == 0 {
+		p.writeIntrospectionError(w, r, fosite.ErrInvalidRequest.WithHint("The POST body can not be empty."))
+		return
+	}
+	c, err := p.authenticateClient(r)
+	if err == nil && c.IsPublic() {
+		err = fosite.ErrInvalidClient.WithHint("A public client cannot introspect tokens.")
+	}
+	if err != nil {
+		p.introspectFailed(ipKey)
+		p.writeIntrospectionError(w, r, err)
+		return
+	}
+	caller, err := p.store.db.GetClient(ctx, c.GetID())
+	switch {
+	case errors.Is(err, storage.ErrNotFound): // deleted a moment ago
+		p.writeIntrospectionError(w, r, fosite.ErrInvalidClient.WithHint("The client no longer exists."))
+		return
+	case err != nil:
+		p.log.ErrorContext(ctx, "introspection caller lookup", "error", err)
+		p.writeIntrospectionError(w, r, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	ir, err := p.introspectToken(ctx, r.PostForm)
+	if err != nil {
+		// No active OAuth token: it may be an API key (token_type_hint=
+		// api_key, or recognised by format), which only resource servers
+		// may introspect. A resource server introspects what its own
+		// callers present, so its inactive answers are not counted
+		// against its IP: anyone sending it bad tokens would otherwise
+		// stop its introspection for everyone. (Its failed
+		// authentications above still count.)
+		if caller.ResourceServer && p.cfg.IntrospectKey != nil {
+			if body, ok := p.cfg.IntrospectKey(ctx, r.PostForm.Get("token")); ok {
+				writeJSON(w, http.StatusOK, body)
+				return
+			}
+		}
+		if !caller.ResourceServer {
+			p.introspectFailed(ipKey)
+		}
+		p.writeIntrospectionError(w, r, err)
+		return
+	}
+	if !caller.ResourceServer && ir.GetAccessRequester().GetClient().GetID() != caller.ID {
+		p.introspectFailed(ipKey)
+		writeJSON(w, http.StatusOK, map[string]any{"active": false})
+		return
+	}
+	if ir.GetTokenUse() == fosite.AccessToken {
+		if _, err := p.boundByKey(ctx, ir.GetAccessRequester()); errors.Is(err, ErrInvalidToken) {
+			writeJSON(w, http.StatusOK, map[string]any{"active": false})
+			return
+		} else if err != nil {
+			p.log.ErrorContext(ctx, "introspection: the API key behind the token cannot be checked", "error", err)
+			p.writeIntrospectionError(w, r, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+	}
+	p.writeIntrospection(w, r, ir)
+}
+
+// introspectToken is the second half of fosite's NewIntrospectionRequest
+// (its first half authenticates with HTTP Basic only): it checks the
+// token named by form (RFC 7662 §2.1 token, token_type_hint, and fosite's
+// scope extension) and fails with fosite.ErrInactiveToken when it is not
+// active.
+func (p *Provider) introspectToken(ctx context.Context, form url.Values) (*fosite.IntrospectionResponse, error) {
+	use, ar, err := p.f.IntrospectToken(ctx, form.Get("token"), fosite.TokenUse(form.Get("token_type_hint")), NewSession(""),
+		fosite.RemoveEmpty(strings.Split(form.Get("scope"), " "))...)
+	if err != nil {
+		return nil, fosite.ErrInactiveToken.WithHint("An introspection strategy indicated that the token is inactive.").WithWrap(err)
+	}
+	ir := &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: use}
+	if use == fosite.AccessToken {
+		ir.AccessTokenType = fosite.BearerAccessToken
+	}
+	return ir, nil
+}
+
+// introspectBlocked answers 429 when the guessing throttle blocks ipKey,
+// and reports whether it did.
+func (p *Provider) introspectBlocked(w http.ResponseWriter, ipKey string) bool {
+	if p.cfg.IntrospectFailures == nil {
+		return false
+	}
+	wait := p.cfg.IntrospectFailures.Blocked(ipKey)
+	if wait <= 0 {
+		return false
+	}
+	writeTooManyRequests(w, wait, "Too many failed introspection requests. Try again in %d seconds.")
+	return true
+}
+
+func (p *Provider) introspectFailed(ipKey string) {
+	if f := p.cfg.IntrospectFailures; f != nil {
+		f.Fail(ipKey)
+	}
+}
+
+// writeIntrospection writes fosite's RFC 7662 §2.2 response and adds what
+// fosite leaves out: token_type "Bearer" for access tokens only, and
+// token_use ("access_token" or "refresh_token") so a resource server can
+// refuse a refresh token presented as a bearer credential.
+func (p *Provider) writeIntrospection(w http.ResponseWriter, r *http.Request, ir fosite.IntrospectionResponder) {
+	var buf bufferWriter
+	p.f.WriteIntrospectionResponse(r.Context(), &buf, ir)
+	var body map[string]any
+	if buf.status != http.StatusOK || json.Unmarshal(buf.body.Bytes(), &body) != nil {
+		copyHeader(w.Header(), buf.header)
+		w.WriteHeader(buf.status)
+		_, _ = w.Write(buf.body.Bytes())
+		return
+	}
+	if ir.IsActive() {
+		body["token_use"] = string(ir.GetTokenUse())
+		if ir.GetTokenUse() == fosite.AccessToken {
+			body["token_type"] = "Bearer"
+		}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// bufferWriter captures a response so it can be amended before sending.
+type bufferWriter struct {
+	header http.Header
+	body   bytes.Buffer
+	status int
+}
+
+func (b *bufferWriter) Header() http.Header {
+	if b.header == nil {
+		b.header = http.Header{}
+	}
+	return b.header
+}
+func (b *bufferWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+func (b *bufferWriter) WriteHeader(code int) { b.status = code }
+
+func copyHeader(dst, src http.Header) {
+	for k, v := range src {
+		dst[k] = v
+	}
+}
+
+// writeIntrospectionError answers as fosite does (a bad request is
+// invalid_request, anything else {"active": false}), except that a failed
+// client authentication is answered as at the token endpoint: RFC 6749
+// §5.2 invalid_client (401, with a Basic challenge when the client tried
+// Basic), as RFC 7662 §2.3 asks.
+func (p *Provider) writeIntrospectionError(w http.ResponseWriter, r *http.Request, err error) {
+	if fosite.ErrorToRFC6749Error(err).ErrorField == fosite.ErrInvalidClient.ErrorField {
+		challengeBasic(w, r, err)
+		p.f.WriteAccessError(r.Context(), w, nil, err)
+		return
+	}
+	p.f.WriteIntrospectionError(r.Context(), w, err)
+}
