@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/latchkey/latchkey/accounts"
@@ -65,5 +67,21 @@ func (a *App) accountService(gate *secret.PasswordGate) (*accounts.SelfService, 
 		ResetTTL: a.cfg.SMTP.ResetLinkLifetime.Duration(), VerifyTTL: a.cfg.SMTP.VerifyLinkLifetime.Duration(),
 		Gate: gate, Logger: a.log,
 	})
+	a.self = s
 	return s, outbox, err
+}
+
+// waitMail waits, until ctx ends, for the reset mails still being sent in
+// the background, so a graceful shutdown does not drop them.
+func (a *App) waitMail(ctx context.Context) {
+	if a.self == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() { a.self.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		a.log.Warn("shutdown: reset mails still being sent were abandoned")
+	}
 }

@@ -48,6 +48,40 @@ type Server struct {
 	srv        *smtp.Server
 	msgs       chan Message
 	mu         sync.Mutex
+	gate       chan struct{} // while non-nil, DATA waits for it to close
+	arrived    chan struct{} // signalled when a held DATA begins waiting
+}
+
+// Hold makes every message wait at DATA until Release, so a test can see
+// what a client does while a send is still under way. Held reports each
+// message that begins waiting.
+func (s *Server) Hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gate, s.arrived = make(chan struct{}), make(chan struct{}, 16)
+}
+
+// Held waits up to timeout for a held message to reach DATA.
+func (s *Server) Held(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	s.mu.Lock()
+	arrived := s.arrived
+	s.mu.Unlock()
+	select {
+	case <-arrived:
+	case <-time.After(timeout):
+		t.Fatalf("smtptest: no held message within %s", timeout)
+	}
+}
+
+// Release lets held messages through.
+func (s *Server) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
 }
 
 // Start starts a server for the test's lifetime. With user non-empty every
@@ -145,6 +179,13 @@ func (x *session) Data(r io.Reader) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	x.s.mu.Lock()
+	gate, arrived := x.s.gate, x.s.arrived
+	x.s.mu.Unlock()
+	if gate != nil {
+		arrived <- struct{}{}
+		<-gate
 	}
 	m, err := parse(raw)
 	if err != nil {
