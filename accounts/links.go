@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -51,15 +52,16 @@ type mailData struct {
 	Username, Email, Link, Expires, Site string
 }
 
-// words says a link lifetime for people ("30 minutes", "24 hours").
-func words(d time.Duration) string {
+// LifetimeWords says a link lifetime for people, as the mails and the
+// pages do ("30 minutes", "1 hour", "24 hours").
+func LifetimeWords(d time.Duration) string {
 	switch {
-	case d%time.Hour == 0 && d >= 2*time.Hour:
-		return fmt.Sprintf("%d hours", int(d/time.Hour))
 	case d == time.Hour:
 		return "1 hour"
+	case d%time.Hour == 0 && d > time.Hour:
+		return fmt.Sprintf("%d hours", int(d/time.Hour))
 	case d >= 2*time.Minute:
-		return fmt.Sprintf("%d minutes", int(d/time.Minute))
+		return fmt.Sprintf("%d minutes", int(math.Ceil(d.Minutes())))
 	}
 	return d.String()
 }
@@ -82,7 +84,7 @@ func (s *SelfService) sendLink(ctx context.Context, u *storage.User, purpose str
 	}
 	link := s.cfg.BaseURL + path + "?token=" + url.QueryEscape(token)
 	m, err := s.composer.Compose(name, u.Email, mailData{
-		Username: u.Username, Email: u.Email, Link: link, Expires: words(ttl), Site: s.cfg.BaseURL,
+		Username: u.Username, Email: u.Email, Link: link, Expires: LifetimeWords(ttl), Site: s.cfg.BaseURL,
 	})
 	if err != nil {
 		return err

@@ -246,3 +246,17 @@ func TestVerifyEmail(t *testing.T) {
 		t.Errorf("a change of letter case: sent %v, err %v, verification kept? want no mail, kept", sent, err)
 	}
 }
+
+func TestLifetimeWords(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{30 * time.Minute, "30 minutes"}, {time.Hour, "1 hour"}, {24 * time.Hour, "24 hours"},
+		{90 * time.Minute, "90 minutes"}, {5 * time.Minute, "5 minutes"},
+	} {
+		if got := accounts.LifetimeWords(tc.d); got != tc.want {
+			t.Errorf("LifetimeWords(%s) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}

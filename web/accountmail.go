@@ -73,22 +73,12 @@ func (h *Handler) Forgot(c *gin.Context) {
 	h.resetAddr.Fail(addrKey)
 	h.cfg.Account.RequestReset(r.Context(), who)
 	h.log.InfoContext(r.Context(), "password reset requested", "event", "password_reset_request", "client_ip", clientip.FromRequest(r))
-	page.Sent, page.Expires = true, words(h.cfg.ResetTTL, accounts.DefaultResetTTL)
+	ttl := h.cfg.ResetTTL
+	if ttl <= 0 {
+		ttl = accounts.DefaultResetTTL
+	}
+	page.Sent, page.Expires = true, accounts.LifetimeWords(ttl)
 	h.render(c.Writer, r, http.StatusOK, "forgot", "Reset your password", nil, page)
-}
-
-// words says a link lifetime as the mails do.
-func words(d, def time.Duration) string {
-	if d <= 0 {
-		d = def
-	}
-	if d%time.Hour == 0 {
-		if d == time.Hour {
-			return "1 hour"
-		}
-		return strconv.Itoa(int(d/time.Hour)) + " hours"
-	}
-	return strconv.Itoa(int(math.Ceil(d.Minutes()))) + " minutes"
 }
 
 type resetPage struct {
