@@ -100,7 +100,8 @@ type Config struct {
 	// /dev/mail shows.
 	DevMail DevMailbox
 	// OnRateLimited, when set, is called once per page answered 429 by a
-	// throttle, with "login" or "signup".
+	// throttle, with "login", "signup", "password_reset",
+	// "password_change" or "verify_email".
 	OnRateLimited func(scope string)
 	Logger        *slog.Logger
 	Now           func() time.Time
