@@ -45,6 +45,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		Account:          self,
 		ResetTTL:         a.cfg.SMTP.ResetLinkLifetime.Duration(),
 		DevMail:          devMail,
+		Sessions:         a.db,
 		OnRateLimited:    a.metrics.RateLimited,
 		Logger:           a.log,
 	}, a.provider, a.db)

@@ -9,7 +9,7 @@ import (
 // reported as "authorization_codes", "access_tokens", "refresh_tokens",
 // "pkce_requests", "oidc_sessions" and "par_requests" (all rows of the
 // requests table), JTIs as "used_jtis", audit rows as "key_events", mail links as
-// "email_tokens".
+// "email_tokens", browser session records as "web_sessions".
 type Purged map[string]int64
 
 // Total is the number of rows removed in all.
@@ -82,6 +82,9 @@ func (d *DB) PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Pur
 		out["used_jtis"] += res.RowsAffected
 	}
 	if err := d.purgeEmailTokens(ctx, cutoff, limit, out); err != nil {
+		return out, err
+	}
+	if err := d.purgeWebSessions(ctx, cutoff, limit, out); err != nil {
 		return out, err
 	}
 	return out, nil

@@ -70,6 +70,8 @@ type accountPage struct {
 	Profile        profileForm
 	ProfileErrors  profileErrors
 	PasswordErrors passwordErrors
+	// Sessions are the person's live sign-ins (nil without records).
+	Sessions []sessionRow
 }
 
 func newAccountPage(u *storage.User) accountPage {
@@ -85,7 +87,7 @@ func newAccountPage(u *storage.User) accountPage {
 // the forms that change them.
 func (h *Handler) Account(c *gin.Context) {
 	u := signedInUser(c)
-	h.render(c.Writer, c.Request, http.StatusOK, "account", "Account", u, newAccountPage(u))
+	h.renderAccount(c, http.StatusOK, u, newAccountPage(u))
 }
 
 // UpdateProfile serves POST /account/profile: name and email, with the
@@ -102,7 +104,7 @@ func (h *Handler) UpdateProfile(c *gin.Context) {
 		page := newAccountPage(u)
 		page.Profile = form
 		page.ProfileErrors = profileErrors{Name: fe.Message(accounts.FieldName), Email: fe.Message(accounts.FieldEmail)}
-		h.render(c.Writer, r, http.StatusBadRequest, "account", "Account", u, page)
+		h.renderAccount(c, http.StatusBadRequest, u, page)
 		return
 	case err != nil:
 		h.log.ErrorContext(r.Context(), "update profile", "error", err)
@@ -131,7 +133,7 @@ func (h *Handler) ChangePassword(c *gin.Context) {
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		page := newAccountPage(u)
 		page.PasswordErrors.Current = "Too many wrong passwords. Wait a minute and try again."
-		h.render(c.Writer, r, http.StatusTooManyRequests, "account", "Account", u, page)
+		h.renderAccount(c, http.StatusTooManyRequests, u, page)
 		return
 	}
 	err := h.cfg.Account.ChangePassword(r.Context(), u, c.PostForm("current_password"), c.PostForm("new_password"))
@@ -145,7 +147,7 @@ func (h *Handler) ChangePassword(c *gin.Context) {
 			h.throttle.Fail(guessKey) // a wrong current password is a guess
 			status = http.StatusUnauthorized
 		}
-		h.render(c.Writer, r, status, "account", "Account", u, page)
+		h.renderAccount(c, status, u, page)
 		return
 	case errors.Is(err, accounts.ErrBusy):
 		h.renderError(c.Writer, r, http.StatusServiceUnavailable, "unavailable", "Password changes are busy; try again.")

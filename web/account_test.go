@@ -68,7 +68,7 @@ func newAccountFixture(t *testing.T, devMail DevMailbox) *accountFixture {
 	t.Cleanup(f.self.Wait)
 	key := func(b byte) []byte { return bytes.Repeat([]byte{'a' + b}, 32) }
 	f.h, err = New(Config{
-		CookieHashKey: key(0), CookieBlockKey: key(1), CSRFKey: key(2), Account: f.self, DevMail: devMail, Logout: f.logout,
+		CookieHashKey: key(0), CookieBlockKey: key(1), CSRFKey: key(2), Account: f.self, DevMail: devMail, Logout: f.logout, Sessions: db,
 		Logger: slog.New(slog.DiscardHandler),
 	}, nil, db)
 	if err != nil {
@@ -89,6 +89,7 @@ func newAccountFixture(t *testing.T, devMail DevMailbox) *accountFixture {
 	user.POST("/account/profile", f.h.UpdateProfile)
 	user.POST("/account/password", f.h.ChangePassword)
 	user.POST("/account/verify-email", f.h.SendVerification)
+	user.POST("/account/sessions/end", f.h.EndOtherSession)
 	return f
 }
 

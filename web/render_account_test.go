@@ -18,6 +18,16 @@ func TestRenderAccountForms(t *testing.T) {
 		`autocomplete="current-password"`, `autocomplete="new-password"`)
 	mustNotContain(t, "account", out, `action="/account/verify-email"`, "not verified", "field-error")
 
+	page.Sessions = []sessionRow{
+		{SID: "sid-1", Created: pgWhen, UserAgent: "Firefox <1>", IP: "192.0.2.1", Current: true},
+		{SID: "sid-2", Created: pgWhen, IP: "192.0.2.2"},
+	}
+	out = renderPage(t, "account", "account-sessions", pageData{Title: "Account", User: testUserValue, Page: page})
+	mustContain(t, "account", out, "Firefox &lt;1&gt; <span class=\"status status-active\">this browser</span>", "from 192.0.2.1",
+		"Unknown browser", `action="/account/sessions/end"`, `name="sid" value="sid-2"`)
+	mustNotContain(t, "account", out, `value="sid-1"`)
+	page.Sessions = nil
+
 	page.Profile = profileForm{Name: "A<b>", Email: "bad@"}
 	page.ProfileErrors = profileErrors{Email: "Enter an email address like name@example.com."}
 	page.PasswordErrors = passwordErrors{Current: "That is not your current password.", New: "Use at least 12 characters."}

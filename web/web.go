@@ -99,6 +99,9 @@ type Config struct {
 	// DevMail, set only while no SMTP server is configured, is the outbox
 	// /dev/mail shows.
 	DevMail DevMailbox
+	// Sessions records browser sign-ins for the session list on /account
+	// (where each can be signed out); nil = no list.
+	Sessions SessionRecords
 	// OnRateLimited, when set, is called once per page answered 429 by a
 	// throttle, with "login", "signup", "password_reset",
 	// "password_change" or "verify_email".

@@ -50,6 +50,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"EmailTokens/ConcurrentUse", testEmailTokenConcurrentUse},
 		{"EmailTokens/Purge", testEmailTokenPurge},
 
+		{"WebSessions/List", testWebSessionList},
+		{"WebSessions/End", testWebSessionEnd},
+
 		{"Clients/CreateGet", testClientCreateGet},
 		{"Clients/DuplicateID", testClientDuplicateID},
 		{"Clients/NotFound", testClientNotFound},
