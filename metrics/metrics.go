@@ -66,7 +66,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "rate_limit_refusals_total",
 			Help: "Requests refused with 429, by the limit that refused them: api_key_, client_ or user_ quota or burst, " +
-				"token_endpoint, login, signup, credential_guessing.",
+				"token_endpoint, login, signup, credential_guessing, password_reset, password_change, verify_email.",
 		}, []string{"scope"}),
 		backendErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "rate_limit_backend_errors_total",
@@ -98,7 +98,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		m.verifications.WithLabelValues(r)
 	}
 	for _, s := range []string{"api_key_quota", "api_key_burst", "client_quota", "client_burst", "user_quota",
-		"user_burst", "token_endpoint", "login", "signup", "credential_guessing"} {
+		"user_burst", "token_endpoint", "login", "signup", "credential_guessing", "password_reset", "password_change", "verify_email"} {
 		m.refusals.WithLabelValues(s)
 	}
 	m.purged.WithLabelValues("requests")

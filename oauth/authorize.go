@@ -180,9 +180,11 @@ type Grant struct {
 	Subject  string
 	Username string
 	Email    string
-	Name     string
-	AuthTime time.Time
-	Scopes   []string
+	// EmailVerified says the person proved they read mail at Email.
+	EmailVerified bool
+	Name          string
+	AuthTime      time.Time
+	Scopes        []string
 	// SessionID is the opaque id of the browser sign-in session that
 	// approved the request, "" when unknown: it becomes the sid claim of
 	// the ID token (OpenID Connect Back-Channel Logout 1.0 §2.1) and the
@@ -206,7 +208,7 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 	sess.Username = g.Username
 	sess.ClientID = ar.GetClient().GetID()
 	sess.GrantedAt = p.cfg.Now().UTC().Truncate(time.Second)
-	extra := scopeClaims(ar.GetGrantedScopes(), g.Username, g.Name, g.Email)
+	extra := scopeClaims(ar.GetGrantedScopes(), g.Username, g.Name, g.Email, g.EmailVerified)
 	if g.SessionID != "" {
 		extra["sid"] = g.SessionID
 		sc := &storage.SessionClient{SID: g.SessionID, ClientID: sess.ClientID, UserID: g.Subject}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/metrics"
@@ -77,6 +78,8 @@ type App struct {
 	bus         Bus
 	handler     http.Handler
 	onListening func(net.Addr)
+	// self is the account self-service; Close waits for its mails.
+	self *accounts.SelfService
 }
 
 // Build opens storage through infra.Open (migrating it when
@@ -243,6 +246,7 @@ func (a *App) RotateClientSecret(ctx context.Context, id string, grace time.Dura
 func (a *App) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	a.waitMail(ctx)
 	if err := a.keys.Close(ctx); err != nil {
 		a.log.Warn("flush key usage", "error", err)
 	}

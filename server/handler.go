@@ -23,6 +23,10 @@ func (a *App) newHandler() (http.Handler, error) {
 		return nil, err
 	}
 	reference := doc.Reference()
+	self, devMail, err := a.accountService(passwords)
+	if err != nil {
+		return nil, err
+	}
 	pages, err := web.New(web.Config{
 		PasswordGate:     passwords,
 		CookieHashKey:    a.secrets.CookieHashKey,
@@ -38,6 +42,10 @@ func (a *App) newHandler() (http.Handler, error) {
 		Keys:             a.keys,
 		APIReference:     &reference,
 		Logout:           a.provider,
+		Account:          self,
+		ResetTTL:         a.cfg.SMTP.ResetLinkLifetime.Duration(),
+		DevMail:          devMail,
+		Sessions:         a.db,
 		OnRateLimited:    a.metrics.RateLimited,
 		Logger:           a.log,
 	}, a.provider, a.db)

@@ -81,6 +81,7 @@ type Pages interface {
 	DeleteKeyForm(c *gin.Context)
 	// APIDocs renders the OpenAPI document (GET /docs/api).
 	APIDocs(c *gin.Context)
+	AccountPages
 }
 
 // API is the JSON surface the server mounts (SPEC §3.3).
@@ -234,6 +235,7 @@ func New(d Deps) *gin.Engine {
 	user.POST("/keys/:handle/rotate", d.Pages.RotateKeyForm)
 	user.POST("/keys/:handle/revoke", d.Pages.RevokeKeyForm)
 	user.POST("/keys/:handle/delete", d.Pages.DeleteKeyForm)
+	mountAccountPages(pages, user, d.Pages)
 
 	if d.API != nil {
 		mountAPI(e, d)

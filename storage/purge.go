@@ -8,9 +8,10 @@ import (
 // Purged counts the rows a purge removed, by table: the request kinds are
 // reported as "authorization_codes", "access_tokens", "refresh_tokens",
 // "pkce_requests", "oidc_sessions" and "par_requests" (all rows of the
-// requests table), JTIs as "used_jtis", audit rows as "key_events",
-// client secrets past their rotation grace (cleared, not deleted: the
-// client stays) as "client_previous_secrets".
+// requests table), JTIs as "used_jtis", audit rows as "key_events", mail links as
+// "email_tokens", browser session records as "web_sessions", client
+// secrets past their rotation grace (cleared, not deleted: the client
+// stays) as "client_previous_secrets".
 type Purged map[string]int64
 
 // Total is the number of rows removed in all.
@@ -82,6 +83,12 @@ func (d *DB) PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Pur
 			return out, translate(res.Error)
 		}
 		out["used_jtis"] += res.RowsAffected
+	}
+	if err := d.purgeEmailTokens(ctx, cutoff, limit, out); err != nil {
+		return out, err
+	}
+	if err := d.purgeWebSessions(ctx, cutoff, limit, out); err != nil {
+		return out, err
 	}
 	n, err := d.clearExpiredPreviousSecrets(ctx, cutoff, limit)
 	if n > 0 {

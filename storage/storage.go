@@ -35,7 +35,7 @@ var (
 // of the schema the Go code uses; the SQL files in storage/migrations must
 // produce the same schema (a parity test checks it against AutoMigrate).
 func Models() []any {
-	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{}, &SessionClient{}}
+	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{}, &SessionClient{}, &EmailToken{}, &WebSession{}}
 }
 
 // Store is the whole storage contract. Both SQL backends implement it and
@@ -50,6 +50,8 @@ type Store interface {
 	Consents
 	APIKeys
 	SessionClients
+	EmailTokens
+	WebSessions
 	// MarkJTI records jti until expiresAt; ErrConflict when it is already
 	// recorded and not yet expired.
 	MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error

@@ -13,15 +13,18 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	texttemplate "text/template"
 )
 
-// FS holds the page templates (*.html) and static assets (static/*).
+// FS holds the page templates (*.html), static assets (static/*) and the
+// mail templates (mail/NAME.txt and mail/NAME.html).
 //
-//go:embed *.html static
+//go:embed *.html static mail
 var FS embed.FS
 
 // pages lists the page names; each is parsed from "<name>.html".
-var pages = []string{"login", "consent", "error", "home", "keys", "key", "key_secret", "signup", "account", "apps", "app", "app_secret", "authorized", "api_docs", "logout"}
+var pages = []string{"login", "consent", "error", "home", "keys", "key", "key_secret", "signup", "account", "apps", "app", "app_secret", "authorized", "api_docs", "logout",
+	"forgot", "reset", "verify", "devmail"}
 
 // Parse parses layout.html and partials.html (the named templates pages
 // share, such as "app-form") together with each page file and returns one
@@ -40,4 +43,19 @@ func Parse(funcs template.FuncMap) (map[string]*template.Template, error) {
 		out[name] = t
 	}
 	return out, nil
+}
+
+// ParseMail parses the mail templates: every mail/NAME.txt (plain text,
+// first line "Subject: …") into text, every mail/NAME.html into html, each
+// executable by its file name ("reset.txt", "reset.html").
+func ParseMail() (text *texttemplate.Template, html *template.Template, err error) {
+	text, err = texttemplate.New("mail").Option("missingkey=error").ParseFS(FS, "mail/*.txt")
+	if err != nil {
+		return nil, nil, fmt.Errorf("templates: parse mail text: %w", err)
+	}
+	html, err = template.New("mail").Option("missingkey=error").ParseFS(FS, "mail/*.html")
+	if err != nil {
+		return nil, nil, fmt.Errorf("templates: parse mail html: %w", err)
+	}
+	return text, html, nil
 }

@@ -120,7 +120,7 @@ func (h *Handler) consented(c *gin.Context, userID string, a *oauth.AuthorizeReq
 
 func (h *Handler) grant(w http.ResponseWriter, r *http.Request, a *oauth.AuthorizeRequest, u *storage.User, authTime time.Time) {
 	h.auth.WriteGrant(w, r, a, oauth.Grant{
-		Subject: u.ID, Username: u.Username, Email: u.Email, Name: u.Name,
+		Subject: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil, Name: u.Name,
 		AuthTime: authTime, Scopes: a.Scopes(), SessionID: h.sessionID(r),
 	})
 }

@@ -21,8 +21,9 @@ const sessionIdle = 12 * time.Hour
 // SessionUserID — the JSON API's cookie authentication alike. A session
 // counts only when its cookie is authentic and was issued within
 // sessionIdle, its login lies within Config.SessionLifetime, its user
-// still exists, and it began after the user's last logout
-// (User.SessionsNotBefore, set by Logout on every instance's database).
+// still exists, it began after the user's last logout
+// (User.SessionsNotBefore, set by Logout on every instance's database),
+// and it was not signed out from the session list (sessionEnded).
 func (h *Handler) currentUser(r *http.Request) (*storage.User, time.Time) {
 	s, err := h.sessions.Get(r, h.sessionName)
 	if err != nil {
@@ -49,6 +50,9 @@ func (h *Handler) currentUser(r *http.Request) (*storage.User, time.Time) {
 		// Sessions older than the user's last logout are over, wherever
 		// their cookie turns up.
 		return nil, time.Time{}
+	}
+	if sid, _ := s.Values["sid"].(string); sid != "" && h.sessionEnded(r, sid) {
+		return nil, time.Time{} // signed out from the session list
 	}
 	return u, time.Unix(at, 0)
 }
@@ -135,6 +139,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storag
 		return err
 	}
 	h.dropCSRFToken(w)
+	h.recordSession(r, u, s.Values["sid"].(string), now)
 	return nil
 }
 

@@ -90,8 +90,21 @@ type Config struct {
 	// Logout validates /oauth/logout requests and sends back-channel
 	// logout tokens; nil = no /oauth/logout and no logout tokens.
 	Logout LogoutProvider
+	// Account is the account self-service behind /account's forms, the
+	// password reset and email verification (accounts.SelfService).
+	Account AccountService
+	// ResetTTL is the reset links' lifetime, as the reset page tells it
+	// (0 = accounts.DefaultResetTTL).
+	ResetTTL time.Duration
+	// DevMail, set only while no SMTP server is configured, is the outbox
+	// /dev/mail shows.
+	DevMail DevMailbox
+	// Sessions records browser sign-ins for the session list on /account
+	// (where each can be signed out); nil = no list.
+	Sessions SessionRecords
 	// OnRateLimited, when set, is called once per page answered 429 by a
-	// throttle, with "login" or "signup".
+	// throttle, with "login", "signup", "password_reset",
+	// "password_change" or "verify_email".
 	OnRateLimited func(scope string)
 	Logger        *slog.Logger
 	Now           func() time.Time
@@ -108,7 +121,10 @@ type Handler struct {
 	csrf     func(http.Handler) http.Handler
 	throttle throttle.Counter
 	devices  *deviceCookies
-	log      *slog.Logger
+	// resetIP and resetAddr throttle reset requests (and verification
+	// resends) per client network and per name or address.
+	resetIP, resetAddr throttle.Counter
+	log                *slog.Logger
 	// Cookie names: __Host-latchkey_… when Secure, else latchkey_….
 	sessionName, csrfName string
 }
@@ -165,6 +181,8 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 		cfg: cfg, auth: auth, store: store, pages: pages, sessions: cs, log: cfg.Logger,
 		accounts: accounts.New(store, accounts.Config{Gate: cfg.PasswordGate, Now: cfg.Now}),
 		throttle: cfg.Failures, devices: devices,
+		resetIP:     throttle.New(resetPerIP, resetWindow, cfg.Now),
+		resetAddr:   throttle.New(resetPerAddr, resetWindow, cfg.Now),
 		sessionName: cookieName("latchkey_session", cfg.Secure),
 		csrfName:    cookieName("latchkey_csrf", cfg.Secure),
 	}

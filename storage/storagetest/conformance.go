@@ -41,6 +41,17 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Users/DuplicateID", testUserDuplicateID},
 		{"Users/NotFound", testUserNotFound},
 		{"Users/EndSessions", testUserEndSessions},
+		{"Users/UpdateProfile", testUserUpdateProfile},
+		{"Users/SetPassword", testUserSetPassword},
+		{"Users/FindByEmail", testUserFindByEmail},
+
+		{"EmailTokens/UseOnce", testEmailTokenUseOnce},
+		{"EmailTokens/Expired", testEmailTokenExpired},
+		{"EmailTokens/ConcurrentUse", testEmailTokenConcurrentUse},
+		{"EmailTokens/Purge", testEmailTokenPurge},
+
+		{"WebSessions/List", testWebSessionList},
+		{"WebSessions/End", testWebSessionEnd},
 
 		{"Clients/CreateGet", testClientCreateGet},
 		{"Clients/DuplicateID", testClientDuplicateID},
