@@ -10,10 +10,12 @@ import (
 )
 
 // pageTime is a moment as templates show it: words for people and an
-// RFC 3339 value for the <time datetime> attribute.
+// RFC 3339 value for the <time datetime> attribute; the "when" template
+// function (pageFuncs) takes it whole.
 type pageTime struct {
 	Text string
 	ISO  string
+	At   time.Time
 }
 
 func newPageTime(t time.Time) pageTime {
@@ -21,7 +23,7 @@ func newPageTime(t time.Time) pageTime {
 		return pageTime{}
 	}
 	t = t.UTC()
-	return pageTime{Text: t.Format("2 Jan 2006, 15:04 UTC"), ISO: t.Format(time.RFC3339)}
+	return pageTime{Text: t.Format(absoluteLayout), ISO: t.Format(time.RFC3339), At: t}
 }
 
 type accountPage struct {
