@@ -108,14 +108,15 @@ type axeViolation struct {
 	Impact string `json:"impact"`
 	Help   string `json:"help"`
 	Nodes  []struct {
-		Target []any  `json:"target"`
-		HTML   string `json:"html"`
+		Target  []any  `json:"target"`
+		HTML    string `json:"html"`
+		Summary string `json:"summary"`
 	} `json:"nodes"`
 }
 
 // axeRun is evaluated in the page: axe-core's WCAG 2.x A/AA rules and best
 // practices, violations only, as JSON.
-const axeRun = `axe.run(document, {resultTypes: ["violations"], runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}}).then(r => JSON.stringify(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => ({target: n.target, html: n.html}))}))))`
+const axeRun = `axe.run(document, {resultTypes: ["violations"], runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}}).then(r => JSON.stringify(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => ({target: n.target, html: n.html, summary: n.failureSummary}))}))))`
 
 // audit runs axe-core on the current page (named name in messages) and
 // fails the test on serious or critical violations.
@@ -136,8 +137,12 @@ func (b *chrome) auditScheme(name, scheme string) {
 	name += " (" + scheme + ")"
 	for _, v := range b.axeViolations(name) {
 		var where []string
-		for _, n := range v.Nodes {
-			where = append(where, fmt.Sprintf("%v %s", n.Target, n.HTML))
+		for i, n := range v.Nodes {
+			if i == 5 {
+				where = append(where, fmt.Sprintf("… and %d more", len(v.Nodes)-i))
+				break
+			}
+			where = append(where, fmt.Sprintf("%v %s — %s", n.Target, n.HTML, strings.ReplaceAll(n.Summary, "\n", " ")))
 		}
 		msg := fmt.Sprintf("axe %s: %s (%s): %s\n  %s", name, v.ID, v.Impact, v.Help, strings.Join(where, "\n  "))
 		if v.blocking() {
