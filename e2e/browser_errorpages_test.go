@@ -22,6 +22,12 @@ func TestBrowserErrorPages(t *testing.T) {
 	b.shoot("landing")
 	b.open("/login")
 	b.shoot("login-plain")
+	b.fill("#username", "nell", "#password", "not-the-password-2026")
+	if resp := b.click(`form[action="/login"] button[type="submit"]`); resp.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d", resp.Status)
+	}
+	b.wantText("#password-error", "not right")
+	b.shoot("login-error")
 	b.fill("#username", "nell", "#password", password)
 	b.click(`form[action="/login"] button[type="submit"]`)
 

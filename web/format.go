@@ -87,12 +87,12 @@ func relativeTime(t, now time.Time) string {
 		span = plural(int64(d/time.Minute), "minute", "minutes")
 	case d < day:
 		span = plural(int64(d/time.Hour), "hour", "hours")
-	case d < 45*day:
-		span = plural(int64(d/day), "day", "days")
+	case d < 45*day: // days, months and years to the nearest: a 90-day expiry reads "in 3 months" a moment later
+		span = plural(int64((d+day/2)/day), "day", "days")
 	case d < 548*day: // 18 months
-		span = plural(int64(d/(30*day)), "month", "months")
+		span = plural(int64((d+15*day)/(30*day)), "month", "months")
 	default:
-		span = plural(int64(d/(365*day)), "year", "years")
+		span = plural(int64((d+182*day)/(365*day)), "year", "years")
 	}
 	if future {
 		return "in " + span

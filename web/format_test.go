@@ -27,6 +27,9 @@ func TestRelativeTime(t *testing.T) {
 		{"days ahead", -6*24*time.Hour - time.Hour, "in 6 days"},
 		{"44 days", 44 * 24 * time.Hour, "44 days ago"},
 		{"months ahead", -90 * 24 * time.Hour, "in 3 months"},
+		{"90 days less a minute", -90*24*time.Hour + time.Minute, "in 3 months"},
+		{"7 days less a minute", -7*24*time.Hour + time.Minute, "in 7 days"},
+		{"six and a half days", 6*24*time.Hour + 12*time.Hour, "7 days ago"},
 		{"one year", 400 * 24 * time.Hour, "13 months ago"},
 		{"years", 3 * 366 * 24 * time.Hour, "3 years ago"},
 	} {

@@ -59,6 +59,9 @@ func TestRenderKeys(t *testing.T) {
 	mustContain(t, "key", key, `action="/keys/deploy/rotate"`, `action="/keys/deploy/revoke"`, "192.0.2.1", `name="confirm" value="yes"`,
 		">2 minutes ago</time></span> <strong>Used from a new IP address</strong> from <code>192.0.2.1</code>", "(3 requests)")
 	mustNotContain(t, "key", key, `action="/keys/deploy/delete"`)
+	unused := row
+	unused.Uses = 0
+	mustNotContain(t, "key", renderPage(t, "key", "", pageData{Title: "Key deploy", User: testUserValue, Page: keyPage{Key: unused}}), "0 requests")
 
 	secret := renderPage(t, "key_secret", "key_secret", pageData{Title: "New API key", User: testUserValue, Page: keySecretPage{Key: row, Secret: "lk_live_secret"}})
 	mustContain(t, "key_secret", secret, `id="new-key" type="text" value="lk_live_secret"`, `data-copy-target="new-key"`)
