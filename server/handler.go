@@ -37,6 +37,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		Failures:         failures,
 		Keys:             a.keys,
 		APIReference:     &reference,
+		Logout:           a.provider,
 		OnRateLimited:    a.metrics.RateLimited,
 		Logger:           a.log,
 	}, a.provider, a.db)

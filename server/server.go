@@ -54,6 +54,9 @@ type Pages interface {
 	LoginForm(c *gin.Context)
 	Login(c *gin.Context)
 	Logout(c *gin.Context)
+	EndSession(c *gin.Context)
+	EndSessionPost(c *gin.Context)
+	ConfirmLogout(c *gin.Context)
 	SignupForm(c *gin.Context)
 	Signup(c *gin.Context)
 	Account(c *gin.Context)
@@ -63,6 +66,7 @@ type Pages interface {
 	UpdateApp(c *gin.Context)
 	AppSecret(c *gin.Context)
 	RotateAppSecret(c *gin.Context)
+	EndAppSecretGrace(c *gin.Context)
 	DeleteApp(c *gin.Context)
 	Authorized(c *gin.Context)
 	RevokeAuthorized(c *gin.Context)
@@ -204,6 +208,12 @@ func New(d Deps) *gin.Engine {
 	pages.GET("/oauth/authorize", d.Pages.Authorize)
 	e.POST("/oauth/authorize", d.Pages.AuthorizePost)
 	pages.POST("/oauth/consent", d.Pages.Consent)
+	// OpenID Connect RP-Initiated Logout 1.0: GET and POST; a client's POST
+	// carries no CSRF token and is redirected to the GET, and the
+	// confirmation page's own form is CSRF-checked.
+	pages.GET("/oauth/logout", d.Pages.EndSession)
+	e.POST("/oauth/logout", d.Pages.EndSessionPost)
+	pages.POST("/oauth/logout/confirm", d.Pages.ConfirmLogout)
 
 	// Pages for a signed-in person only.
 	user := pages.Group("/", d.Pages.RequireUser())
@@ -214,6 +224,7 @@ func New(d Deps) *gin.Engine {
 	user.POST("/apps/:id", d.Pages.UpdateApp)
 	user.GET("/apps/:id/secret", d.Pages.AppSecret)
 	user.POST("/apps/:id/rotate", d.Pages.RotateAppSecret)
+	user.POST("/apps/:id/end-grace", d.Pages.EndAppSecretGrace)
 	user.POST("/apps/:id/delete", d.Pages.DeleteApp)
 	user.GET("/authorized", d.Pages.Authorized)
 	user.POST("/authorized/:client_id/revoke", d.Pages.RevokeAuthorized)

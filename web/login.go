@@ -176,27 +176,6 @@ func waitText(wait time.Duration) string {
 	return strconv.Itoa(int(math.Ceil(wait.Minutes()))) + " minutes"
 }
 
-// Logout serves POST /logout: the cookie is expired and, on the server,
-// every session of the user that signed in before now ends, so a copy of
-// the cookie is worthless on every instance. A form field next (an
-// internal path, safeNext) is carried to the login page: the consent
-// page's "Switch account" signs out and back in to the same request.
-func (h *Handler) Logout(c *gin.Context) {
-	if u, _ := h.currentUser(c.Request); u != nil {
-		if err := h.store.EndSessions(c.Request.Context(), u.ID, h.cfg.Now()); err != nil {
-			h.log.ErrorContext(c.Request.Context(), "end sessions", "error", err)
-			h.renderError(c.Writer, c.Request, http.StatusInternalServerError, "server_error", "Sign-out failed; try again.")
-			return
-		}
-	}
-	h.endSession(c.Writer, c.Request)
-	if next := safeNext(c.PostForm("next")); next != "/" {
-		c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(next))
-		return
-	}
-	c.Redirect(http.StatusSeeOther, "/login")
-}
-
 // accountName is u's username, "" for no user.
 func accountName(u *storage.User) string {
 	if u == nil {

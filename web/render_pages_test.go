@@ -90,7 +90,9 @@ func TestRenderApp(t *testing.T) {
 	}
 	form := pgForm()
 	form.Action, form.Edit = "/apps/c-1", true
-	out := renderPage(t, "app", "app", pageData{Title: "Bot", User: testUserValue, Flash: "Saved", Page: appPage{App: detail, Form: form}})
+	h := &Handler{cfg: Config{Now: func() time.Time { return time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC) }}}
+	card := h.secretCard(&storage.Client{}, appActions{})
+	out := renderPage(t, "app", "app", pageData{Title: "Bot", User: testUserValue, Flash: "Saved", Page: appPage{App: detail, Form: form, Secret: card}})
 	mustContain(t, "app", out,
 		`href="/apps"`, "Bot &lt;1&gt;", `id="client-id" type="text" value="c-1" readonly`, `data-copy-target="client-id"`,
 		`action="/apps/c-1/rotate"`, `action="/apps/c-1"`, `action="/apps/c-1/delete"`, "Delete app",
@@ -98,6 +100,25 @@ func TestRenderApp(t *testing.T) {
 	)
 	if n := strings.Count(out, csrfMarker); n != 4 { // logout, rotate, edit, delete
 		t.Errorf("app: %d CSRF fields, want 4", n)
+	}
+	// Rotating and deleting ask first; without a previous secret there is no grace to end.
+	mustContain(t, "app", out, `<option value="3600" selected>In 1 hour</option>`, `<option value="0">Now (it stops at once)</option>`,
+		`id="confirm-rotate" name="confirm" value="yes" required>`, `name="confirm_name" type="text" value="" required`,
+		"Type the app’s name, <strong>Bot &lt;1&gt;</strong>, to confirm")
+	mustNotContain(t, "app", out, "/end-grace", `id="previous-secret"`, "aria-invalid")
+
+	// A previous secret in grace, and each confirmation refused.
+	until := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	act := appActions{Grace: "86400", RotateError: "tick rotate", EndGraceError: "tick end", DeleteError: "type name", DeleteName: "Bot <2>"}
+	card = h.secretCard(&storage.Client{PreviousSecretDigest: []byte("d"), PreviousSecretExpiresAt: &until}, act)
+	out = renderPage(t, "app", "app-grace-errors", pageData{Title: "Bot", User: testUserValue, Page: appPage{App: detail, Form: form, Secret: card, Actions: act}})
+	mustContain(t, "app", out,
+		`id="previous-secret"`, `<time datetime="2026-11-27T09:00:00Z">27 Nov 2026, 09:00 UTC</time>`, `action="/apps/c-1/end-grace"`,
+		`<option value="86400" selected>`, `id="rotate-error">tick rotate`, `id="end-grace-error">tick end`, `id="delete-error">type name`,
+		`value="Bot &lt;2&gt;" required`, `aria-describedby="rotate-error"`, `aria-describedby="end-grace-error"`, `aria-describedby="delete-error"`,
+	)
+	if n := strings.Count(out, csrfMarker); n != 5 { // logout, end grace, rotate, edit, delete
+		t.Errorf("app in grace: %d CSRF fields, want 5", n)
 	}
 	// The edit form changes name, redirect URIs and scopes only.
 	mustNotContain(t, "app", out, `name="grant_types"`, `name="client_type"`)

@@ -53,6 +53,18 @@ func (h *Handler) currentUser(r *http.Request) (*storage.User, time.Time) {
 	return u, time.Unix(at, 0)
 }
 
+// sessionID returns the opaque id of r's sign-in session (set by
+// startSession), the sid claim of the ID tokens it obtains (OpenID Connect
+// Back-Channel Logout 1.0 §2.1); "" when there is none.
+func (h *Handler) sessionID(r *http.Request) string {
+	s, err := h.sessions.Get(r, h.sessionName)
+	if err != nil {
+		return ""
+	}
+	sid, _ := s.Values["sid"].(string)
+	return sid
+}
+
 // SessionUserID returns the id of the user signed in on this browser
 // request, for the JSON API's cookie authentication. It is currentUser,
 // so a cookie the pages refuse (logged out, expired, user gone) is refused
@@ -165,8 +177,12 @@ func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request) string {
 
 // endSession expires the session cookie and the CSRF cookie on this
 // browser (Logout ends the user's other sessions on the server).
+//
+// It empties the request's own session object (the one Get returns for
+// the rest of the request), so a page rendered afterwards finds no flash
+// to take and cannot save the old values back.
 func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
-	s, _ := h.sessions.New(r, h.sessionName)
+	s, _ := h.sessions.Get(r, h.sessionName)
 	s.Values = map[interface{}]interface{}{}
 	s.Options.MaxAge = -1
 	_ = s.Save(r, w)

@@ -89,6 +89,9 @@ type Config struct {
 	// APIReference is the OpenAPI document shaped for /docs/api (nil =
 	// the page answers 404).
 	APIReference *apidoc.Reference
+	// Logout validates /oauth/logout requests and sends back-channel
+	// logout tokens; nil = no /oauth/logout and no logout tokens.
+	Logout LogoutProvider
 	// OnRateLimited, when set, is called once per page answered 429 by a
 	// throttle, with "login" or "signup".
 	OnRateLimited func(scope string)

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Clients/UpdateConcurrent", testClientUpdateConcurrent},
 		{"Clients/DeleteCascades", testClientDeleteCascades},
 		{"Clients/ListByOwner", testClientListByOwner},
+		{"Clients/SecretRotation", testClientSecretRotation},
 
 		{"Requests/CreateGet", testRequestCreateGet},
 		{"Requests/DuplicateSignature", testRequestDuplicate},
@@ -77,6 +78,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"APIKeys/Lineage", testAPIKeyLineage},
 		{"APIKeys/Delete", testAPIKeyDelete},
 
+		{"SessionClients/Take", testSessionClientsTake},
+		{"SessionClients/Purge", testSessionClientsPurge},
+
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},
 		{"JTI/ExpiredRemark", testJTIExpiredRemark},
@@ -91,6 +95,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"PurgeExpired/OnlyExpired", testPurgeOnlyExpired},
 		{"PurgeExpired/Limit", testPurgeLimit},
 		{"PurgeExpired/Cutoff", testPurgeCutoff},
+		{"PurgeExpired/PreviousClientSecrets", testPurgePreviousSecrets},
 
 		{"Times/RoundTripUTC", testTimesRoundTrip},
 		{"Times/AnyLocation", testTimesAnyLocation},
