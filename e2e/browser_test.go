@@ -141,12 +141,15 @@ func TestBrowserSignupConsentRevoke(t *testing.T) {
 	state := "state-" + oauth2.GenerateVerifier()[:16]
 	b.open(conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
 	b.wantAt("/login")
+	b.wantText("#login-heading", "Sign in to continue to Photo Printer")
 	b.shoot("login")
 	b.fill("#username", "alice", "#password", password)
 	b.click(`form[action="/login"] button[type="submit"]`)
 	b.wantAt("/oauth/authorize")
 	b.wantText("#consent-heading", "Photo Printer")
 	b.wantText(".scopes", "Confirm your identity", "Stay signed in to the app")
+	b.wantText(".client-meta", "Homepage https://photos.example/", "Sends you back to 127.0.0.1", "Registered by this Latchkey’s operator")
+	b.wantText(".site-nav", "Keys", "Apps", "Authorized apps", "Account")
 	b.shoot("consent")
 
 	b.click(`button[name="decision"][value="allow"]`)

@@ -4,9 +4,11 @@
 // Every page is rendered through the "layout" template defined in
 // layout.html; the page file supplies the "content" block. The data passed to
 // ExecuteTemplate is expected to provide the fields Title, CSRFField, User
-// (nil or a value with Username and ID), Flash and Page (the page-specific
-// data). The templates use only html/template's built-in functions, so the
-// FuncMap given to Parse may be nil.
+// (nil or a value with Username and ID), Flash, Section (the navigation
+// entry marked current) and Page (the page-specific data). Besides
+// html/template's built-in functions the pages call "when" (a moment as a
+// <time> element with relative words) and "plural" ("1 key", "2 keys"),
+// which the FuncMap given to Parse must define (web's pageFuncs).
 package templates
 
 import (

@@ -28,10 +28,12 @@ type AccountService interface {
 }
 
 // pageTime is a moment as templates show it: words for people and an
-// RFC 3339 value for the <time datetime> attribute.
+// RFC 3339 value for the <time datetime> attribute; the "when" template
+// function (pageFuncs) takes it whole.
 type pageTime struct {
 	Text string
 	ISO  string
+	At   time.Time
 }
 
 func newPageTime(t time.Time) pageTime {
@@ -39,7 +41,7 @@ func newPageTime(t time.Time) pageTime {
 		return pageTime{}
 	}
 	t = t.UTC()
-	return pageTime{Text: t.Format("2 Jan 2006, 15:04 UTC"), ISO: t.Format(time.RFC3339)}
+	return pageTime{Text: t.Format(absoluteLayout), ISO: t.Format(time.RFC3339), At: t}
 }
 
 // profileForm is what the name-and-email form holds.

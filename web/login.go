@@ -23,6 +23,27 @@ type loginPage struct {
 	Username string
 	Next     string
 	Error    string
+	// App is the name of the app whose authorization request Next
+	// resumes ("" when Next is no such request): "Sign in to continue to App".
+	App string
+}
+
+// nextApp returns the name of the registered app whose authorization
+// request next is, or "".
+func (h *Handler) nextApp(r *http.Request, next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Path != "/oauth/authorize" {
+		return ""
+	}
+	id := u.Query().Get("client_id")
+	if id == "" {
+		return ""
+	}
+	cl, err := h.store.GetClient(r.Context(), id)
+	if err != nil {
+		return ""
+	}
+	return cl.Name
 }
 
 // safeNext keeps only internal targets: an absolute path on this site, never
@@ -44,7 +65,8 @@ func safeNext(next string) string {
 // LoginForm serves GET /login.
 func (h *Handler) LoginForm(c *gin.Context) {
 	u, _ := h.currentUser(c.Request)
-	h.render(c.Writer, c.Request, http.StatusOK, "login", "Sign in", u, loginPage{Next: safeNext(c.Query("next"))})
+	next := safeNext(c.Query("next"))
+	h.render(c.Writer, c.Request, http.StatusOK, "login", "Sign in", u, loginPage{Next: next, App: h.nextApp(c.Request, next)})
 }
 
 const badLogin = "The username or password is not right."
@@ -65,6 +87,9 @@ func (h *Handler) Login(c *gin.Context) {
 	password := c.PostForm("password")
 	next := safeNext(c.PostForm("next"))
 	page := loginPage{Username: username, Next: next}
+	if next != "/" {
+		page.App = h.nextApp(r, next)
+	}
 	ip := clientip.FromRequest(r)
 	userKey := "u:" + strings.ToLower(username)
 	keys := []string{userKey, "ip:" + clientip.Bucket(r)}

@@ -51,12 +51,18 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request, u *storage.Use
 }
 
 // Logout serves POST /logout: the person's sessions end (signOut) and the
-// browser goes to the login page.
+// browser goes to the login page. A form field next (an internal path,
+// safeNext) is carried to the login page: the consent page's "Switch
+// account" signs out and back in to the same authorization request.
 func (h *Handler) Logout(c *gin.Context) {
 	u, _ := h.currentUser(c.Request)
 	if err := h.signOut(c.Writer, c.Request, u); err != nil {
 		h.log.ErrorContext(c.Request.Context(), "end sessions", "error", err)
 		h.renderError(c.Writer, c.Request, http.StatusInternalServerError, "server_error", "Sign-out failed; try again.")
+		return
+	}
+	if next := safeNext(c.PostForm("next")); next != "/" {
+		c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(next))
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/login")

@@ -8,7 +8,7 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-var pgWhen = pageTime{Text: "4 Mar 2026, 05:06 UTC", ISO: "2026-03-04T05:06:00Z"}
+var pgWhen = newPageTime(time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC))
 
 func pgForm() appFormView {
 	return appFormView{
@@ -191,18 +191,25 @@ func TestRenderLogin(t *testing.T) {
 		mustNotContain(t, "login", out, `bob"><x`)
 	}
 	out := renderPage(t, "login", "login", pageData{Title: "Sign in", Page: loginPage{Next: "/"}})
-	mustContain(t, "login", out, `href="/signup">Create an account`)
-	mustNotContain(t, "login", out, "aria-describedby", "password-error")
+	mustContain(t, "login", out, `href="/signup">Create an account`, "Sign in to Latchkey</h1>")
+	mustNotContain(t, "login", out, "aria-describedby", "password-error", "continue to")
+
+	// During an authorization request the page names the app.
+	app := renderPage(t, "login", "login-app", pageData{Title: "Sign in", Page: loginPage{Next: "/oauth/authorize?client_id=x", App: "Photo <Printer>"}})
+	mustContain(t, "login", app, `Sign in to continue to <span class="client-name">Photo &lt;Printer&gt;</span></h1>`)
 }
 
 func TestRenderConsent(t *testing.T) {
 	page := consentPage{
 		Client: consentClient{
-			Name:      "<script>alert(1)</script>",
-			ID:        "client-abc",
-			LogoURI:   "https://app.example/logo.png",
-			ClientURI: "https://app.example/",
+			Name:         "<script>alert(1)</script>",
+			ID:           "client-abc",
+			LogoURI:      "https://app.example/logo.png",
+			ClientURI:    "https://app.example/",
+			RedirectHost: "cb.app.example",
+			Owner:        "carol<",
 		},
+		Resume: "/oauth/authorize?client_id=client-abc&scope=openid",
 		Scopes: []consentScope{
 			{Name: "openid", Description: "Confirm who you are"},
 			{Name: "keys:read", Description: "Read your API keys <b>"},
@@ -224,6 +231,9 @@ func TestRenderConsent(t *testing.T) {
 			`<img class="client-logo" src="https://app.example/logo.png" alt="&lt;script&gt;alert(1)&lt;/script&gt; logo"`,
 			`href="https://app.example/"`,
 			"<code>client-abc</code>",
+			`Homepage <a href="https://app.example/"`,
+			"Sends you back to <strong>cb.app.example</strong>",
+			"Registered by <strong>carol&lt;</strong>",
 			"Confirm who you are", "<code>openid</code>",
 			"Read your API keys &lt;b&gt;", "<code>keys:read</code>",
 			"revoke",
@@ -232,12 +242,23 @@ func TestRenderConsent(t *testing.T) {
 		if n := strings.Count(out, `action="/oauth/consent"`); n != 1 {
 			t.Errorf("consent: %d consent forms, want 1", n)
 		}
+		if u != nil {
+			// Switching account signs out and comes back to this request.
+			mustContain(t, "consent", out, `<input type="hidden" name="next" value="/oauth/authorize?client_id=client-abc&amp;scope=openid">`,
+				">Not you? Switch account</button>")
+		}
 	}
+
+	// An app registered from the command line has no owner.
+	page.Client.Owner, page.Client.RedirectHost = "", ""
+	out := renderPage(t, "consent", "", pageData{Title: "Authorize", Page: page})
+	mustContain(t, "consent", out, "Registered by this Latchkey’s operator")
+	mustNotContain(t, "consent", out, "Sends you back to")
 
 	// No logo and no client link when the URIs are empty.
 	page.Client.LogoURI, page.Client.ClientURI = "", ""
-	out := renderPage(t, "consent", "", pageData{Title: "Authorize", Page: page})
-	mustNotContain(t, "consent", out, "<img", "app.example")
+	out = renderPage(t, "consent", "", pageData{Title: "Authorize", Page: page})
+	mustNotContain(t, "consent", out, "<img", "app.example", "Homepage")
 
 	// Dangerous URL schemes are neutralised by html/template.
 	page.Client.LogoURI, page.Client.ClientURI = "javascript:alert(1)", "javascript:alert(2)"
@@ -278,7 +299,7 @@ func TestRenderError(t *testing.T) {
 
 func TestRenderHome(t *testing.T) {
 	anon := renderPage(t, "home", "home", pageData{Title: "Home", Page: homePage{Issuer: "https://id.example"}})
-	mustContain(t, "home", anon, `href="/login"`, ">Sign in</a>", "<code>https://id.example</code>")
+	mustContain(t, "home", anon, `href="/login"`, ">Sign in</a>", `href="/signup">Create an account</a>`, "<code>https://id.example</code>")
 	mustNotContain(t, "home", anon, `href="/keys"`, `href="/account"`)
 
 	in := renderPage(t, "home", "home-signed-in", pageData{Title: "Home", User: testUserValue, Flash: "Welcome back", Page: homePage{Issuer: "https://id.example"}})

@@ -17,6 +17,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -147,15 +149,15 @@ func (h *Handler) rateLimited(scope string) {
 
 // New builds the page handler.
 func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
-	pages, err := templates.Parse(nil)
-	if err != nil {
-		return nil, err
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	pages, err := templates.Parse(pageFuncs(cfg.Now))
+	if err != nil {
+		return nil, err
 	}
 	if cfg.PasswordGate == nil {
 		cfg.PasswordGate = secret.NewPasswordGate(0)
@@ -276,10 +278,26 @@ type pageData struct {
 	User      *pageUser
 	Flash     string
 	Page      any
+	// Section is the site navigation entry the page belongs to ("keys",
+	// "apps", "authorized", "account" or ""), marked aria-current.
+	Section string
+}
+
+// navSections are the first path segments the layout's navigation names.
+var navSections = []string{"keys", "apps", "authorized", "account"}
+
+// section returns the navigation entry of a request path: "/keys/x" →
+// "keys", "/" → "".
+func section(path string) string {
+	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if slices.Contains(navSections, first) {
+		return first
+	}
+	return ""
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page, title string, user *storage.User, data any) {
-	pd := pageData{Title: title, CSRFField: csrf.TemplateField(r), Page: data}
+	pd := pageData{Title: title, CSRFField: csrf.TemplateField(r), Page: data, Section: section(r.URL.Path)}
 	if user != nil {
 		pd.User = &pageUser{ID: user.ID, Username: user.Username}
 	}
