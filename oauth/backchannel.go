@@ -164,7 +164,7 @@ func newBackchannel(cfg Config) *backchannel {
 		queue: make(chan logoutDelivery, backchannelQueue),
 	}
 	if b.client == nil {
-		b.client = &http.Client{Timeout: defaultBackchannelTimeout}
+		b.client = newBackchannelHTTPClient(cfg.BackchannelBlockPrivate)
 	} else {
 		c := *b.client // the caller's client keeps its own redirect policy
 		b.client = &c
@@ -285,7 +285,8 @@ func (b *backchannel) post(d logoutDelivery) (retry bool, err error) {
 		if errors.As(err, &ue) { // drop the URL from the message
 			err = ue.Err
 		}
-		return true, err
+		// A refused destination stays refused: no retry.
+		return !errors.Is(err, errPrivateDestination), err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
