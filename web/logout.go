@@ -71,9 +71,10 @@ type logoutPage struct {
 }
 
 // EndSession serves GET /oauth/logout, the end_session_endpoint (OpenID
-// Connect RP-Initiated Logout 1.0 §2). With an id_token_hint naming the
-// signed-in person — or, with no session on this browser, naming a
-// session that is still live (hintedUser) — the sign-out happens at once; otherwise the person is
+// Connect RP-Initiated Logout 1.0 §2). With an id_token_hint of this
+// browser's sign-in session (its sub and sid) — or, with no session on
+// this browser, naming a session that is still live (hintedUser) — the
+// sign-out happens at once; otherwise the person is
 // asked to confirm (a CSRF-protected form to /oauth/logout/confirm), since
 // any site can send a browser here. Afterwards the browser returns to the
 // client's registered post_logout_redirect_uri with state, or sees the
@@ -86,10 +87,17 @@ func (h *Handler) EndSession(c *gin.Context) {
 		return
 	}
 	u, _ := h.currentUser(r)
+	hinted := false
 	if u == nil {
 		u = h.hintedUser(r, lr)
+		hinted = u != nil
 	}
-	if u != nil && (!lr.HintVerified || lr.Subject != u.ID) {
+	// A hint signs out without asking only when it was issued to this very
+	// sign-in session (its sid): an old ID token of the person — from an
+	// ended session, kept by an app or leaked from one — must not let any
+	// site sign them out by sending their browser here.
+	sameSession := hinted || (lr.SID != "" && lr.SID == h.sessionID(r))
+	if u != nil && (!lr.HintVerified || lr.Subject != u.ID || !sameSession) {
 		page := logoutPage{ClientName: lr.ClientName}
 		form := lr.Form()
 		for k := range form {

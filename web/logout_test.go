@@ -359,3 +359,31 @@ func TestEndSessionWithoutCookie(t *testing.T) {
 		t.Error("a replayed hint of an ended session ended a later one")
 	}
 }
+
+// TestEndSessionOldHintAsks: an ID token from an earlier sign-in of the
+// same person (expired hints are valid, §2) does not sign the current
+// session out without asking — any site could otherwise navigate the
+// browser to /oauth/logout with one it holds and end every session.
+func TestEndSessionOldHintAsks(t *testing.T) {
+	f := newLogoutFixture(t)
+	old := f.signIn(t, "u-alice", "alice")
+	id, sec := f.app(t, "u-alice")
+	hint := f.idToken(t, old, id, sec)
+	resp, _ := f.do(t, old, http.MethodGet, "/account", nil)
+	if resp, _ := f.do(t, old, http.MethodPost, "/logout", url.Values{"csrf_token": {resp.Header.Get("X-CSRF-Token")}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", resp.StatusCode)
+	}
+	f.logoutToken(t)
+	c := f.anon(t)
+	if resp, _ := f.do(t, c, http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {"correct horse battery"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in again: %d", resp.StatusCode)
+	}
+	q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {logoutBye}}
+	resp, body := f.do(t, c, http.MethodGet, "/oauth/logout?"+q.Encode(), nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="/oauth/logout/confirm"`) {
+		t.Fatalf("old hint: %d %q, want the confirmation page\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	if !f.signedIn(t, c) {
+		t.Error("an old ID token signed the new session out without asking")
+	}
+}
