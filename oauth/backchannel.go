@@ -99,16 +99,27 @@ func (p *Provider) GrantRevoked(ctx context.Context, userID, clientID string) {
 	p.notifyLogout(ctx, userID, clientID)
 }
 
-// SessionLive reports whether sid is a sign-in session of userID that
-// reached a client and has not ended since (its records are taken when it
-// ends): RP-Initiated Logout from a client without the browser's cookie
-// (a server-side call, or a browser whose cookie is gone) ends the person's
-// sessions only then, so an old ID token cannot end later ones.
-func (p *Provider) SessionLive(ctx context.Context, userID, sid string) (bool, error) {
-	if userID == "" || sid == "" {
+// SessionLive reports whether the verified id_token_hint of lr names a
+// sign-in session that reached the client the hint was issued to, and
+// that neither ended since nor had that client's access revoked (the
+// records are taken then): RP-Initiated Logout from a client without the
+// browser's cookie (a server-side call, or a browser whose cookie is
+// gone) ends the person's sessions only then, so an old ID token cannot
+// end later sessions, and an app the person revoked cannot sign them out.
+func (p *Provider) SessionLive(ctx context.Context, lr *LogoutRequest) (bool, error) {
+	if !lr.HintVerified || lr.Subject == "" || lr.SID == "" {
 		return false, nil
 	}
-	return p.store.db.SessionKnown(ctx, userID, sid)
+	for _, clientID := range lr.hintAudience {
+		if clientID == "" {
+			continue
+		}
+		known, err := p.store.db.SessionKnown(ctx, lr.Subject, lr.SID, clientID)
+		if known || err != nil {
+			return known, err
+		}
+	}
+	return false, nil
 }
 
 func (p *Provider) notifyLogout(ctx context.Context, userID, clientID string) {

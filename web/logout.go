@@ -26,9 +26,9 @@ type LogoutProvider interface {
 	SessionsEnded(ctx context.Context, userID string)
 	// GrantRevoked tells clientID that userID revoked its access.
 	GrantRevoked(ctx context.Context, userID, clientID string)
-	// SessionLive reports whether sid is a sign-in session of userID
-	// that has not ended.
-	SessionLive(ctx context.Context, userID, sid string) (bool, error)
+	// SessionLive reports whether the verified hint of lr names a sign-in
+	// session that has not ended and still holds the hint's client.
+	SessionLive(ctx context.Context, lr *oauth.LogoutRequest) (bool, error)
 }
 
 // signOut ends the sign-in of u: on the server every session of the user
@@ -119,7 +119,7 @@ func (h *Handler) hintedUser(r *http.Request, lr *oauth.LogoutRequest) *storage.
 	if !lr.HintVerified || lr.SID == "" {
 		return nil
 	}
-	live, err := h.cfg.Logout.SessionLive(r.Context(), lr.Subject, lr.SID)
+	live, err := h.cfg.Logout.SessionLive(r.Context(), lr)
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "logout: session check", "error", err)
 		return nil

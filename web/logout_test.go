@@ -387,3 +387,33 @@ func TestEndSessionOldHintAsks(t *testing.T) {
 		t.Error("an old ID token signed the new session out without asking")
 	}
 }
+
+// TestEndSessionRevokedAppCannotSignOut: an app the person revoked under
+// "Authorized apps" keeps the ID tokens it got, but they no longer sign
+// the person out from the app's server (no cookie) — even while the same
+// sign-in session still reaches another app, whose hint still does.
+func TestEndSessionRevokedAppCannotSignOut(t *testing.T) {
+	f := newLogoutFixture(t)
+	c := f.signIn(t, "u-alice", "alice")
+	revoked, revokedSecret := f.app(t, "u-alice")
+	kept, keptSecret := f.app(t, "u-alice")
+	revokedHint := f.idToken(t, c, revoked, revokedSecret)
+	keptHint := f.idToken(t, c, kept, keptSecret)
+
+	resp, _ := f.do(t, c, http.MethodGet, "/authorized", nil)
+	resp, _ = f.do(t, c, http.MethodPost, "/authorized/"+revoked+"/revoke", url.Values{"csrf_token": {resp.Header.Get("X-CSRF-Token")}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	f.logoutToken(t)
+
+	server := f.anon(t)
+	f.do(t, server, http.MethodGet, "/oauth/logout?"+url.Values{"id_token_hint": {revokedHint}}.Encode(), nil)
+	if !f.signedIn(t, c) {
+		t.Fatal("a revoked app's ID token signed the person out")
+	}
+	f.do(t, server, http.MethodGet, "/oauth/logout?"+url.Values{"id_token_hint": {keptHint}}.Encode(), nil)
+	if f.signedIn(t, c) {
+		t.Error("the hint of an app the session still reaches did not sign out")
+	}
+}
