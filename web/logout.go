@@ -87,27 +87,37 @@ func (h *Handler) EndSession(c *gin.Context) {
 		return
 	}
 	u, _ := h.currentUser(r)
-	hinted := false
 	if u == nil {
 		u = h.hintedUser(r, lr)
-		hinted = u != nil
-	}
-	// A hint signs out without asking only when it was issued to this very
-	// sign-in session (its sid): an old ID token of the person — from an
-	// ended session, kept by an app or leaked from one — must not let any
-	// site sign them out by sending their browser here.
-	sameSession := hinted || (lr.SID != "" && lr.SID == h.sessionID(r))
-	if u != nil && (!lr.HintVerified || lr.Subject != u.ID || !sameSession) {
-		page := logoutPage{ClientName: lr.ClientName}
-		form := lr.Form()
-		for k := range form {
-			page.Fields = append(page.Fields, hiddenField{Name: k, Value: form.Get(k)})
-		}
-		sort.Slice(page.Fields, func(i, j int) bool { return page.Fields[i].Name < page.Fields[j].Name })
-		h.render(c.Writer, r, http.StatusOK, "logout", "Sign out", u, page)
+	} else if !h.hintOfSession(r, lr, u) {
+		h.confirmLogout(c, lr, u)
 		return
 	}
 	h.finishLogout(c, lr, u)
+}
+
+// hintOfSession reports whether lr's hint may sign u out of this browser
+// without asking: it is u's ID token, issued to this very sign-in session
+// (its sid), by an app the session still reaches (SessionLive). An old ID
+// token of the person — from an ended session, kept by an app or leaked
+// from one — or one of an app they revoked must not let any site sign
+// them out by sending their browser here.
+func (h *Handler) hintOfSession(r *http.Request, lr *oauth.LogoutRequest, u *storage.User) bool {
+	if !lr.HintVerified || lr.Subject != u.ID || lr.SID == "" || lr.SID != h.sessionID(r) {
+		return false
+	}
+	return h.hintedUser(r, lr) != nil
+}
+
+// confirmLogout shows u the "Sign out of Latchkey?" page for lr.
+func (h *Handler) confirmLogout(c *gin.Context, lr *oauth.LogoutRequest, u *storage.User) {
+	page := logoutPage{ClientName: lr.ClientName}
+	form := lr.Form()
+	for k := range form {
+		page.Fields = append(page.Fields, hiddenField{Name: k, Value: form.Get(k)})
+	}
+	sort.Slice(page.Fields, func(i, j int) bool { return page.Fields[i].Name < page.Fields[j].Name })
+	h.render(c.Writer, c.Request, http.StatusOK, "logout", "Sign out", u, page)
 }
 
 // hintedUser is the person a verified id_token_hint names when this

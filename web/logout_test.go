@@ -417,3 +417,22 @@ func TestEndSessionRevokedAppCannotSignOut(t *testing.T) {
 		t.Error("the hint of an app the session still reaches did not sign out")
 	}
 }
+
+// TestEndSessionRevokedAppAsks: in the person's own browser too, the ID
+// token of an app they revoked — even one of this very session — gets
+// the confirmation, not a silent sign-out.
+func TestEndSessionRevokedAppAsks(t *testing.T) {
+	f := newLogoutFixture(t)
+	c := f.signIn(t, "u-alice", "alice")
+	id, sec := f.app(t, "u-alice")
+	hint := f.idToken(t, c, id, sec)
+	resp, _ := f.do(t, c, http.MethodGet, "/authorized", nil)
+	if resp, _ = f.do(t, c, http.MethodPost, "/authorized/"+id+"/revoke", url.Values{"csrf_token": {resp.Header.Get("X-CSRF-Token")}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	f.logoutToken(t)
+	resp, body := f.do(t, c, http.MethodGet, "/oauth/logout?"+url.Values{"id_token_hint": {hint}}.Encode(), nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="/oauth/logout/confirm"`) || !f.signedIn(t, c) {
+		t.Fatalf("revoked app's hint in the browser: %d, signed in %v; want the confirmation", resp.StatusCode, f.signedIn(t, c))
+	}
+}
