@@ -133,6 +133,33 @@ type OAuthConfig struct {
 	RefreshFamilyLifetime Duration `yaml:"refresh_family_lifetime"`
 	JWTAccessTokens       bool     `yaml:"jwt_access_tokens"`
 	Scopes                []Scope  `yaml:"scopes"`
+	// BackchannelPrivateNetworks says whether back-channel logout tokens
+	// may be posted to loopback, private and link-local addresses: "deny",
+	// "allow", or "auto" (allow only when the issuer's host is loopback,
+	// as under `make run`). See BackchannelAllowsPrivate.
+	BackchannelPrivateNetworks string `yaml:"backchannel_private_networks"`
+}
+
+// BackchannelAllowsPrivate reports whether back-channel logout deliveries
+// may reach non-public addresses (oauth.backchannel_private_networks):
+// "allow", or "auto" with an issuer on localhost, 127.0.0.0/8 or [::1].
+func (c *Config) BackchannelAllowsPrivate() bool {
+	switch c.OAuth.BackchannelPrivateNetworks {
+	case "allow":
+		return true
+	case "deny":
+		return false
+	}
+	u, err := url.Parse(c.Server.Issuer)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // SecretsConfig holds configured secrets (base64 or raw). Empty values are
@@ -241,11 +268,12 @@ func Defaults() *Config {
 		Redis:   RedisConfig{KeyPrefix: "latchkey:"},
 		Keys:    KeysConfig{Prefix: "lk"},
 		OAuth: OAuthConfig{
-			AccessTokenLifespan:   Duration(time.Hour),
-			RefreshTokenLifespan:  Duration(720 * time.Hour),
-			AuthorizeCodeLifespan: Duration(10 * time.Minute),
-			IDTokenLifespan:       Duration(time.Hour),
-			RefreshFamilyLifetime: Duration(2160 * time.Hour),
+			AccessTokenLifespan:        Duration(time.Hour),
+			RefreshTokenLifespan:       Duration(720 * time.Hour),
+			AuthorizeCodeLifespan:      Duration(10 * time.Minute),
+			IDTokenLifespan:            Duration(time.Hour),
+			RefreshFamilyLifetime:      Duration(2160 * time.Hour),
+			BackchannelPrivateNetworks: "auto",
 			Scopes: []Scope{
 				{"openid", "Confirm your identity"},
 				{"profile", "Read your name and username"},
@@ -470,6 +498,11 @@ func (c *Config) Validate() error {
 		if l.d <= 0 {
 			bad(l.name, "must be greater than zero")
 		}
+	}
+	switch c.OAuth.BackchannelPrivateNetworks {
+	case "auto", "allow", "deny":
+	default:
+		bad("oauth.backchannel_private_networks", "must be \"auto\", \"allow\" or \"deny\", got %q", c.OAuth.BackchannelPrivateNetworks)
 	}
 	if c.OAuth.RefreshFamilyLifetime < 0 {
 		bad("oauth.refresh_family_lifetime", "must be 0 (no bound) or greater")

@@ -235,6 +235,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Keys.Prefix = "a_very_long_prefix_x" }, "keys.prefix"},
 		{func(c *Config) { c.OAuth.RefreshTokenLifespan = -1 }, "oauth.refresh_token_lifespan"},
 		{func(c *Config) { c.OAuth.RefreshFamilyLifetime = -1 }, "oauth.refresh_family_lifetime"},
+		{func(c *Config) { c.OAuth.BackchannelPrivateNetworks = "yes" }, "oauth.backchannel_private_networks"},
 		{func(c *Config) { c.OAuth.Scopes = append(c.OAuth.Scopes, Scope{Name: "bad scope"}) }, "oauth.scopes[8].name"},
 		{func(c *Config) { c.OAuth.Scopes = append(c.OAuth.Scopes, Scope{Name: "email"}) }, "duplicate scope"},
 		{func(c *Config) { c.RateLimits.DefaultTier = "gold" }, "rate_limits.default_tier"},
@@ -545,6 +546,33 @@ func TestResolvedCacheTTL(t *testing.T) {
 			c.Storage.DSN, c.Storage.CacheTTL = tc.dsn, Duration(tc.ttl)
 			if got := c.ResolvedCacheTTL(); got != tc.want {
 				t.Errorf("ResolvedCacheTTL = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBackchannelAllowsPrivate: "auto" allows private back-channel
+// destinations only for an issuer on a loopback host; "allow" and "deny"
+// decide outright.
+func TestBackchannelAllowsPrivate(t *testing.T) {
+	for _, tc := range []struct {
+		mode, issuer string
+		want         bool
+	}{
+		{"auto", "http://localhost:8080", true},
+		{"auto", "http://127.0.0.1:8080", true},
+		{"auto", "http://[::1]:8080", true},
+		{"auto", "https://auth.example.com", false},
+		{"auto", "https://10.0.0.5", false},
+		{"auto", "https://localhost.example.com", false},
+		{"allow", "https://auth.example.com", true},
+		{"deny", "http://localhost:8080", false},
+	} {
+		t.Run(tc.mode+" "+tc.issuer, func(t *testing.T) {
+			c := Defaults()
+			c.OAuth.BackchannelPrivateNetworks, c.Server.Issuer = tc.mode, tc.issuer
+			if got := c.BackchannelAllowsPrivate(); got != tc.want {
+				t.Errorf("BackchannelAllowsPrivate() = %v, want %v", got, tc.want)
 			}
 		})
 	}

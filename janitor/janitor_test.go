@@ -170,7 +170,7 @@ func TestRunOnce(t *testing.T) {
 			}
 
 			for i, want := range map[int]bool{0: tc.sessions == 0, 7: tc.sessions == 0, 8: true, 9: true} {
-				if known, _ := db.SessionKnown(ctx, "u", fmt.Sprintf("sid-%d", i)); known != want {
+				if known, _ := db.SessionKnown(ctx, "u", fmt.Sprintf("sid-%d", i), ""); known != want {
 					t.Errorf("session record sid-%d kept = %v, want %v", i, known, want)
 				}
 			}

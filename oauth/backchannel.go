@@ -36,7 +36,13 @@ const (
 	defaultBackchannelTimeout = 5 * time.Second
 	defaultBackchannelRetries = 2
 	defaultBackchannelWorkers = 4
-	backchannelQueue          = 1024
+	// backchannelQueue bounds the deliveries waiting for a worker, and
+	// backchannelPerPerson the share of them one person's sign-outs may
+	// hold: a person who reached a thousand of their own apps (each
+	// answering slowly) cannot fill the queue and have everyone else's
+	// logout tokens dropped.
+	backchannelQueue     = 1024
+	backchannelPerPerson = 128
 )
 
 // LogoutToken returns a logout token (§2.4) for clientID about the person
@@ -93,16 +99,27 @@ func (p *Provider) GrantRevoked(ctx context.Context, userID, clientID string) {
 	p.notifyLogout(ctx, userID, clientID)
 }
 
-// SessionLive reports whether sid is a sign-in session of userID that
-// reached a client and has not ended since (its records are taken when it
-// ends): RP-Initiated Logout from a client without the browser's cookie
-// (a server-side call, or a browser whose cookie is gone) ends the person's
-// sessions only then, so an old ID token cannot end later ones.
-func (p *Provider) SessionLive(ctx context.Context, userID, sid string) (bool, error) {
-	if userID == "" || sid == "" {
+// SessionLive reports whether the verified id_token_hint of lr names a
+// sign-in session that reached the client the hint was issued to, and
+// that neither ended since nor had that client's access revoked (the
+// records are taken then): RP-Initiated Logout from a client without the
+// browser's cookie (a server-side call, or a browser whose cookie is
+// gone) ends the person's sessions only then, so an old ID token cannot
+// end later sessions, and an app the person revoked cannot sign them out.
+func (p *Provider) SessionLive(ctx context.Context, lr *LogoutRequest) (bool, error) {
+	if !lr.HintVerified || lr.Subject == "" || lr.SID == "" {
 		return false, nil
 	}
-	return p.store.db.SessionKnown(ctx, userID, sid)
+	for _, clientID := range lr.hintAudience {
+		if clientID == "" {
+			continue
+		}
+		known, err := p.store.db.SessionKnown(ctx, lr.Subject, lr.SID, clientID)
+		if known || err != nil {
+			return known, err
+		}
+	}
+	return false, nil
 }
 
 func (p *Provider) notifyLogout(ctx context.Context, userID, clientID string) {
@@ -129,29 +146,36 @@ func (p *Provider) notifyLogout(ctx context.Context, userID, clientID string) {
 			p.log.ErrorContext(ctx, "back-channel logout: token", "client_id", cl.ID, "error", err)
 			continue
 		}
-		p.backchannel.enqueue(logoutDelivery{clientID: cl.ID, uri: cl.BackchannelLogoutURI, token: tok})
+		p.backchannel.enqueue(logoutDelivery{userID: userID, clientID: cl.ID, uri: cl.BackchannelLogoutURI, token: tok})
 	}
 }
 
-// logoutDelivery is one logout token on its way to one client.
+// logoutDelivery is one logout token on its way to one client, about
+// the person userID.
 type logoutDelivery struct {
-	clientID, uri, token string
+	userID, clientID, uri, token string
 }
 
-// backchannel posts logout tokens (§2.5) from a bounded queue with a
-// fixed number of workers: a slow or dead client delays only its own
-// deliveries, and a full queue drops (and logs) rather than block a
-// person's sign-out.
+// backchannel posts logout tokens (§2.5) with a fixed number of workers
+// from a bounded queue that is fair between people: each person's
+// deliveries wait in their own line and the workers serve the lines in
+// turn (round robin), so one person's many deliveries to slow or dead
+// clients — their own apps, say — delay someone else's by at most a turn,
+// not by the whole backlog (a logout token lives 2 minutes). A full queue,
+// or a person's full line, drops (and logs) rather than block a sign-out.
 type backchannel struct {
 	client   *http.Client
-	queue    chan logoutDelivery
 	workers  int
 	retries  int
 	wait     time.Duration
 	log      *slog.Logger
 	onResult func(ok bool)
 
-	mu      sync.Mutex // guards started, closed and sends on queue
+	mu      sync.Mutex // guards everything below
+	ready   *sync.Cond // a delivery was queued, or the queue closed
+	lines   map[string][]logoutDelivery
+	turns   []string // people with queued deliveries, next to serve first
+	queued  int
 	started bool
 	closed  bool
 	running sync.WaitGroup // the workers
@@ -161,10 +185,11 @@ func newBackchannel(cfg Config) *backchannel {
 	b := &backchannel{
 		client: cfg.BackchannelClient, workers: cfg.BackchannelWorkers, retries: cfg.BackchannelRetries,
 		wait: cfg.BackchannelRetryWait, log: cfg.Logger, onResult: cfg.OnBackchannelLogout,
-		queue: make(chan logoutDelivery, backchannelQueue),
+		lines: map[string][]logoutDelivery{},
 	}
+	b.ready = sync.NewCond(&b.mu)
 	if b.client == nil {
-		b.client = &http.Client{Timeout: defaultBackchannelTimeout}
+		b.client = newBackchannelHTTPClient(cfg.BackchannelBlockPrivate)
 	} else {
 		c := *b.client // the caller's client keeps its own redirect policy
 		b.client = &c
@@ -198,20 +223,62 @@ func (b *backchannel) enqueue(d logoutDelivery) {
 		b.started = true
 		for range b.workers {
 			b.running.Add(1)
-			go func() {
-				defer b.running.Done()
-				for d := range b.queue {
-					b.deliver(d)
-				}
-			}()
+			go b.work()
 		}
 	}
-	select {
-	case b.queue <- d:
-	default:
+	line := b.lines[d.userID]
+	switch {
+	case b.queued >= backchannelQueue:
 		b.log.Warn("back-channel logout dropped: queue full", "client_id", d.clientID)
 		b.result(false)
+		return
+	case len(line) >= backchannelPerPerson:
+		b.log.Warn("back-channel logout dropped: too many queued for one person", "client_id", d.clientID)
+		b.result(false)
+		return
 	}
+	if len(line) == 0 {
+		b.turns = append(b.turns, d.userID)
+	}
+	b.lines[d.userID] = append(line, d)
+	b.queued++
+	b.ready.Signal()
+}
+
+// work delivers queued tokens until the queue is closed and empty.
+func (b *backchannel) work() {
+	defer b.running.Done()
+	for {
+		b.mu.Lock()
+		for b.queued == 0 && !b.closed {
+			b.ready.Wait()
+		}
+		if b.queued == 0 {
+			b.mu.Unlock()
+			return
+		}
+		d := b.next()
+		b.mu.Unlock()
+		b.deliver(d)
+	}
+}
+
+// next takes the first delivery of the person whose turn it is and puts
+// them at the back of the turns if they have more. b.mu is held and
+// b.queued > 0.
+func (b *backchannel) next() logoutDelivery {
+	who := b.turns[0]
+	b.turns = b.turns[1:]
+	line := b.lines[who]
+	d := line[0]
+	if len(line) == 1 {
+		delete(b.lines, who)
+	} else {
+		b.lines[who] = line[1:]
+		b.turns = append(b.turns, who)
+	}
+	b.queued--
+	return d
 }
 
 // close stops taking deliveries and waits, until ctx ends, for the queued
@@ -219,10 +286,8 @@ func (b *backchannel) enqueue(d logoutDelivery) {
 // count left).
 func (b *backchannel) close(ctx context.Context) error {
 	b.mu.Lock()
-	if !b.closed {
-		b.closed = true
-		close(b.queue)
-	}
+	b.closed = true
+	b.ready.Broadcast()
 	b.mu.Unlock()
 	done := make(chan struct{})
 	go func() { b.running.Wait(); close(done) }()
@@ -230,7 +295,10 @@ func (b *backchannel) close(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		if n := len(b.queue); n > 0 {
+		b.mu.Lock()
+		n := b.queued
+		b.mu.Unlock()
+		if n > 0 {
 			b.log.Warn("back-channel logout: deliveries left unsent at shutdown", "count", n)
 		}
 		return ctx.Err()
@@ -285,7 +353,8 @@ func (b *backchannel) post(d logoutDelivery) (retry bool, err error) {
 		if errors.As(err, &ue) { // drop the URL from the message
 			err = ue.Err
 		}
-		return true, err
+		// A refused destination stays refused: no retry.
+		return !errors.Is(err, errPrivateDestination), err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()

@@ -64,12 +64,37 @@ func AuthMethods(c *storage.Client) []string {
 // invalid_client (clientAuthMissingToInvalidClient).
 func clientAuthStrategy(f *fosite.Fosite) fosite.ClientAuthenticationStrategy {
 	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		if err := oneClientNamed(r, form); err != nil {
+			return nil, err
+		}
 		c, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
 		if err != nil {
 			return nil, clientAuthMissingToInvalidClient(err)
 		}
 		return c, nil
 	}
+}
+
+// oneClientNamed refuses a request whose HTTP Basic credentials and
+// client_id parameter name two different clients. fosite authenticates
+// the Basic one and ignores the parameter for authentication, but its PAR
+// handler builds the pushed authorization request for the client the
+// parameter names: a confidential client could push requests — with a
+// code_challenge of its choosing — in another client's name (RFC 9126
+// §2.1: the pushed request is the authenticated client's). RFC 6749 §2.3
+// allows one client and one authentication method per request; the
+// answer is invalid_client (§5.2), which fosite's PAR handler would make
+// of any other error anyway. The same id in both places stays accepted.
+func oneClientNamed(r *http.Request, form url.Values) error {
+	user, _, ok := r.BasicAuth()
+	named := form.Get("client_id")
+	if !ok || named == "" {
+		return nil
+	}
+	if id, err := url.QueryUnescape(user); err == nil && id == named {
+		return nil
+	}
+	return fosite.ErrInvalidClient.WithHint("The client_id parameter names another client than the HTTP Basic credentials.")
 }
 
 // authenticateClient authenticates the client of a protocol POST whose

@@ -178,3 +178,31 @@ func TestIntrospectionRefusesPublicClients(t *testing.T) {
 		t.Fatalf("public client introspection: %d %s, want 401 invalid_client", w.Code, w.Body.String())
 	}
 }
+
+// TestBasicAndBodyNameOneClient: a client authenticated by HTTP Basic
+// cannot name another client in the client_id parameter — at PAR that
+// pushed an authorization request in the other client's name (fosite
+// builds it for the client the parameter names), elsewhere the parameter
+// was silently ignored. Every endpoint answers 401 invalid_client; the
+// client's own id in the body is still fine.
+func TestBasicAndBodyNameOneClient(t *testing.T) {
+	p, db := newTestProvider(t)
+	grants := []string{"authorization_code", "client_credentials"}
+	c := registerClient(t, p, db, ClientSpec{Name: "Mallory", GrantTypes: grants})
+	victim := registerClient(t, p, db, ClientSpec{Name: "Victim", Public: true})
+	at := str(tokens(t, p, victim, "alice", "openid"), "access_token")
+	for _, ep := range clientAuthEndpoints(t, p, func(testClient) string { return at }) {
+		t.Run(ep.name, func(t *testing.T) {
+			form := ep.form(c)
+			form.Set("client_id", victim.ID)
+			w := sendAs(t, ep.handler, ep.path, c, AuthMethodBasic, form)
+			if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), `"invalid_client"`) {
+				t.Fatalf("Basic as %s, client_id %s: %d %s, want 401 invalid_client", c.ID, victim.ID, w.Code, w.Body.String())
+			}
+			form.Set("client_id", c.ID)
+			if w := sendAs(t, ep.handler, ep.path, c, AuthMethodBasic, form); w.Code != ep.ok {
+				t.Fatalf("own client_id in the body: %d %s, want %d", w.Code, w.Body.String(), ep.ok)
+			}
+		})
+	}
+}

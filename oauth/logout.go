@@ -35,6 +35,9 @@ type LogoutRequest struct {
 	HintVerified bool
 	Subject      string
 	SID          string
+	// hintAudience is the aud of a verified hint: the clients it was
+	// issued to (SessionLive).
+	hintAudience []string
 	// RedirectURI is the registered post_logout_redirect_uri to return to
 	// after sign-out, "" for none.
 	RedirectURI string
@@ -114,6 +117,7 @@ func (p *Provider) ParseLogout(ctx context.Context, form url.Values) (*LogoutReq
 			return nil, err
 		default:
 			l.HintVerified, l.Subject, l.SID, aud = true, c.Subject, c.SID, c.Audience
+			l.hintAudience = c.Audience
 		}
 	}
 	fromHint := false

@@ -85,6 +85,11 @@ type Config struct {
 	// Logout 1.0 §2.5); nil = a client with a 5 s timeout. Redirects are
 	// never followed, whatever client is given.
 	BackchannelClient *http.Client
+	// BackchannelBlockPrivate makes the default back-channel client refuse,
+	// at dial time, destinations that are loopback, private, link-local
+	// or otherwise not public (backchannel_dial.go), whatever name the
+	// registered URI uses. It does not apply to a BackchannelClient given.
+	BackchannelBlockPrivate bool
 	// BackchannelWorkers bounds concurrent logout-token deliveries (0 = 4).
 	BackchannelWorkers int
 	// BackchannelRetries is how many times a delivery that failed on the

@@ -155,7 +155,10 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		LimitClient:           tokenLimit(cfg, lim, log, m.RateLimited),
 		OnTokenIssued:         m.TokenIssued,
 		OnBackchannelLogout:   m.BackchannelLogout,
-		Logger:                log,
+		// An app owner picks the back-channel URI: refuse our own network
+		// unless the operator allows it (or runs on localhost).
+		BackchannelBlockPrivate: !cfg.BackchannelAllowsPrivate(),
+		Logger:                  log,
 		// Failed introspections (bad client credentials, unknown tokens)
 		// per client IP, token_per_minute like the API's credential throttle.
 		IntrospectFailures: newGuessingThrottle(cfg, rdb, m, log, "introspect:", cfg.RateLimits.TokenPerMinute),

@@ -94,10 +94,12 @@ const (
 // protocol endpoints answer as RFC 6749 §5.2 says; the JSON API and the
 // operational endpoints as SPEC §3.5 says; everything else — the pages, the
 // authorization endpoint the browser is sent to, unknown paths — with the
-// HTML error page.
+// HTML error page. The end_session_endpoint is a browser endpoint like the
+// authorization endpoint (RP-Initiated Logout 1.0 §2: the RP sends the
+// person there), so its refusals are pages too.
 func errorFormat(path string) int {
 	switch {
-	case path == "/oauth/authorize" || path == "/oauth/consent":
+	case path == "/oauth/authorize" || path == "/oauth/consent" || path == "/oauth/logout" || path == "/oauth/logout/confirm":
 		return formatPage
 	case strings.HasPrefix(path, "/oauth/") || strings.HasPrefix(path, "/.well-known/"):
 		return formatOAuth

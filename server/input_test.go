@@ -156,7 +156,8 @@ func TestErrorFormat(t *testing.T) {
 		"/user": formatAPI, "/user/keys/x": formatAPI, "/v1/keys/verify": formatAPI, "/tokens/generate": formatAPI,
 		"/healthz": formatAPI, "/readyz": formatAPI, "/metrics": formatAPI,
 		"/oauth/token": formatOAuth, "/oauth/revoke": formatOAuth, "/oauth/userinfo": formatOAuth, "/.well-known/jwks.json": formatOAuth,
-		"/oauth/authorize": formatPage, "/oauth/consent": formatPage, "/login": formatPage, "/keys/x": formatPage, "/": formatPage,
+		"/oauth/authorize": formatPage, "/oauth/consent": formatPage, "/oauth/logout": formatPage, "/oauth/logout/confirm": formatPage,
+		"/login": formatPage, "/keys/x": formatPage, "/": formatPage,
 		"/users": formatPage,
 	} {
 		if got := errorFormat(path); got != want {

@@ -31,8 +31,9 @@ type SessionClients interface {
 	// record. None is not an error.
 	TakeSessionClients(ctx context.Context, userID, clientID string) ([]SessionClient, error)
 	// SessionKnown reports whether any record of sign-in session sid of
-	// userID is stored (none taken yet).
-	SessionKnown(ctx context.Context, userID, sid string) (bool, error)
+	// userID is stored (none taken yet) — one naming clientID when
+	// clientID is not "".
+	SessionKnown(ctx context.Context, userID, sid, clientID string) (bool, error)
 	// PurgeSessionClients deletes at most limit records created before
 	// before (the janitor passes now minus the longest a sign-in session
 	// can live, so no deleted record belongs to a session that can still
@@ -77,9 +78,13 @@ func (d *DB) TakeSessionClients(ctx context.Context, userID, clientID string) ([
 }
 
 // SessionKnown implements SessionClients.
-func (d *DB) SessionKnown(ctx context.Context, userID, sid string) (bool, error) {
+func (d *DB) SessionKnown(ctx context.Context, userID, sid, clientID string) (bool, error) {
 	var n int64
-	err := d.r(ctx).Model(&SessionClient{}).Where("user_id = ? AND sid = ?", userID, sid).Limit(1).Count(&n).Error
+	q := d.r(ctx).Model(&SessionClient{}).Where("user_id = ? AND sid = ?", userID, sid)
+	if clientID != "" {
+		q = q.Where("client_id = ?", clientID)
+	}
+	err := q.Limit(1).Count(&n).Error
 	return n > 0, translate(err)
 }
 

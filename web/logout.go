@@ -26,9 +26,9 @@ type LogoutProvider interface {
 	SessionsEnded(ctx context.Context, userID string)
 	// GrantRevoked tells clientID that userID revoked its access.
 	GrantRevoked(ctx context.Context, userID, clientID string)
-	// SessionLive reports whether sid is a sign-in session of userID
-	// that has not ended.
-	SessionLive(ctx context.Context, userID, sid string) (bool, error)
+	// SessionLive reports whether the verified hint of lr names a sign-in
+	// session that has not ended and still holds the hint's client.
+	SessionLive(ctx context.Context, lr *oauth.LogoutRequest) (bool, error)
 }
 
 // signOut ends the sign-in of u: on the server every session of the user
@@ -77,9 +77,10 @@ type logoutPage struct {
 }
 
 // EndSession serves GET /oauth/logout, the end_session_endpoint (OpenID
-// Connect RP-Initiated Logout 1.0 §2). With an id_token_hint naming the
-// signed-in person — or, with no session on this browser, naming a
-// session that is still live (hintedUser) — the sign-out happens at once; otherwise the person is
+// Connect RP-Initiated Logout 1.0 §2). With an id_token_hint of this
+// browser's sign-in session (its sub and sid) — or, with no session on
+// this browser, naming a session that is still live (hintedUser) — the
+// sign-out happens at once; otherwise the person is
 // asked to confirm (a CSRF-protected form to /oauth/logout/confirm), since
 // any site can send a browser here. Afterwards the browser returns to the
 // client's registered post_logout_redirect_uri with state, or sees the
@@ -94,18 +95,35 @@ func (h *Handler) EndSession(c *gin.Context) {
 	u, _ := h.currentUser(r)
 	if u == nil {
 		u = h.hintedUser(r, lr)
-	}
-	if u != nil && (!lr.HintVerified || lr.Subject != u.ID) {
-		page := logoutPage{ClientName: lr.ClientName}
-		form := lr.Form()
-		for k := range form {
-			page.Fields = append(page.Fields, hiddenField{Name: k, Value: form.Get(k)})
-		}
-		sort.Slice(page.Fields, func(i, j int) bool { return page.Fields[i].Name < page.Fields[j].Name })
-		h.render(c.Writer, r, http.StatusOK, "logout", "Sign out", u, page)
+	} else if !h.hintOfSession(r, lr, u) {
+		h.confirmLogout(c, lr, u)
 		return
 	}
 	h.finishLogout(c, lr, u)
+}
+
+// hintOfSession reports whether lr's hint may sign u out of this browser
+// without asking: it is u's ID token, issued to this very sign-in session
+// (its sid), by an app the session still reaches (SessionLive). An old ID
+// token of the person — from an ended session, kept by an app or leaked
+// from one — or one of an app they revoked must not let any site sign
+// them out by sending their browser here.
+func (h *Handler) hintOfSession(r *http.Request, lr *oauth.LogoutRequest, u *storage.User) bool {
+	if !lr.HintVerified || lr.Subject != u.ID || lr.SID == "" || lr.SID != h.sessionID(r) {
+		return false
+	}
+	return h.hintedUser(r, lr) != nil
+}
+
+// confirmLogout shows u the "Sign out of Latchkey?" page for lr.
+func (h *Handler) confirmLogout(c *gin.Context, lr *oauth.LogoutRequest, u *storage.User) {
+	page := logoutPage{ClientName: lr.ClientName}
+	form := lr.Form()
+	for k := range form {
+		page.Fields = append(page.Fields, hiddenField{Name: k, Value: form.Get(k)})
+	}
+	sort.Slice(page.Fields, func(i, j int) bool { return page.Fields[i].Name < page.Fields[j].Name })
+	h.render(c.Writer, c.Request, http.StatusOK, "logout", "Sign out", u, page)
 }
 
 // hintedUser is the person a verified id_token_hint names when this
@@ -117,7 +135,7 @@ func (h *Handler) hintedUser(r *http.Request, lr *oauth.LogoutRequest) *storage.
 	if !lr.HintVerified || lr.SID == "" {
 		return nil
 	}
-	live, err := h.cfg.Logout.SessionLive(r.Context(), lr.Subject, lr.SID)
+	live, err := h.cfg.Logout.SessionLive(r.Context(), lr)
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "logout: session check", "error", err)
 		return nil

@@ -359,3 +359,80 @@ func TestEndSessionWithoutCookie(t *testing.T) {
 		t.Error("a replayed hint of an ended session ended a later one")
 	}
 }
+
+// TestEndSessionOldHintAsks: an ID token from an earlier sign-in of the
+// same person (expired hints are valid, §2) does not sign the current
+// session out without asking — any site could otherwise navigate the
+// browser to /oauth/logout with one it holds and end every session.
+func TestEndSessionOldHintAsks(t *testing.T) {
+	f := newLogoutFixture(t)
+	old := f.signIn(t, "u-alice", "alice")
+	id, sec := f.app(t, "u-alice")
+	hint := f.idToken(t, old, id, sec)
+	resp, _ := f.do(t, old, http.MethodGet, "/account", nil)
+	if resp, _ := f.do(t, old, http.MethodPost, "/logout", url.Values{"csrf_token": {resp.Header.Get("X-CSRF-Token")}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", resp.StatusCode)
+	}
+	f.logoutToken(t)
+	c := f.anon(t)
+	if resp, _ := f.do(t, c, http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {"correct horse battery"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in again: %d", resp.StatusCode)
+	}
+	q := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {logoutBye}}
+	resp, body := f.do(t, c, http.MethodGet, "/oauth/logout?"+q.Encode(), nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="/oauth/logout/confirm"`) {
+		t.Fatalf("old hint: %d %q, want the confirmation page\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	if !f.signedIn(t, c) {
+		t.Error("an old ID token signed the new session out without asking")
+	}
+}
+
+// TestEndSessionRevokedAppCannotSignOut: an app the person revoked under
+// "Authorized apps" keeps the ID tokens it got, but they no longer sign
+// the person out from the app's server (no cookie) — even while the same
+// sign-in session still reaches another app, whose hint still does.
+func TestEndSessionRevokedAppCannotSignOut(t *testing.T) {
+	f := newLogoutFixture(t)
+	c := f.signIn(t, "u-alice", "alice")
+	revoked, revokedSecret := f.app(t, "u-alice")
+	kept, keptSecret := f.app(t, "u-alice")
+	revokedHint := f.idToken(t, c, revoked, revokedSecret)
+	keptHint := f.idToken(t, c, kept, keptSecret)
+
+	resp, _ := f.do(t, c, http.MethodGet, "/authorized", nil)
+	resp, _ = f.do(t, c, http.MethodPost, "/authorized/"+revoked+"/revoke", url.Values{"csrf_token": {resp.Header.Get("X-CSRF-Token")}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	f.logoutToken(t)
+
+	server := f.anon(t)
+	f.do(t, server, http.MethodGet, "/oauth/logout?"+url.Values{"id_token_hint": {revokedHint}}.Encode(), nil)
+	if !f.signedIn(t, c) {
+		t.Fatal("a revoked app's ID token signed the person out")
+	}
+	f.do(t, server, http.MethodGet, "/oauth/logout?"+url.Values{"id_token_hint": {keptHint}}.Encode(), nil)
+	if f.signedIn(t, c) {
+		t.Error("the hint of an app the session still reaches did not sign out")
+	}
+}
+
+// TestEndSessionRevokedAppAsks: in the person's own browser too, the ID
+// token of an app they revoked — even one of this very session — gets
+// the confirmation, not a silent sign-out.
+func TestEndSessionRevokedAppAsks(t *testing.T) {
+	f := newLogoutFixture(t)
+	c := f.signIn(t, "u-alice", "alice")
+	id, sec := f.app(t, "u-alice")
+	hint := f.idToken(t, c, id, sec)
+	resp, _ := f.do(t, c, http.MethodGet, "/authorized", nil)
+	if resp, _ = f.do(t, c, http.MethodPost, "/authorized/"+id+"/revoke", url.Values{"csrf_token": {resp.Header.Get("X-CSRF-Token")}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	f.logoutToken(t)
+	resp, body := f.do(t, c, http.MethodGet, "/oauth/logout?"+url.Values{"id_token_hint": {hint}}.Encode(), nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="/oauth/logout/confirm"`) || !f.signedIn(t, c) {
+		t.Fatalf("revoked app's hint in the browser: %d, signed in %v; want the confirmation", resp.StatusCode, f.signedIn(t, c))
+	}
+}

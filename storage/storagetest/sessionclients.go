@@ -23,14 +23,28 @@ func testSessionClientsTake(t *testing.T, ctx context.Context, s storage.Store) 
 		user, sid string
 		want      bool
 	}{{"alice", "s1", true}, {"alice", "s3", false}, {"bob", "s1", false}, {"bob", "s3", true}} {
-		known, err := s.SessionKnown(ctx, tc.user, tc.sid)
+		known, err := s.SessionKnown(ctx, tc.user, tc.sid, "")
 		must(t, err, "SessionKnown")
 		if known != tc.want {
 			t.Errorf("SessionKnown(%s, %s) = %v, want %v", tc.user, tc.sid, known, tc.want)
 		}
 	}
+	for _, tc := range []struct {
+		sid, client string
+		want        bool
+	}{{"s1", "c1", true}, {"s1", "c2", true}, {"s2", "c2", false}, {"s1", "c3", false}} {
+		if known, _ := s.SessionKnown(ctx, "alice", tc.sid, tc.client); known != tc.want {
+			t.Errorf("SessionKnown(alice, %s, %s) = %v, want %v", tc.sid, tc.client, known, tc.want)
+		}
+	}
 	got, err := s.TakeSessionClients(ctx, "alice", "c1")
 	must(t, err, "TakeSessionClients(alice, c1)")
+	if known, _ := s.SessionKnown(ctx, "alice", "s1", "c1"); known {
+		t.Error("SessionKnown(alice, s1, c1) after c1's records were taken = true")
+	}
+	if known, _ := s.SessionKnown(ctx, "alice", "s1", ""); !known {
+		t.Error("SessionKnown(alice, s1) with c2's record left = false")
+	}
 	if len(got) != 2 || got[0].ClientID != "c1" || got[1].ClientID != "c1" || got[0].UserID != "alice" {
 		t.Fatalf("TakeSessionClients(alice, c1) = %+v, want s1/c1 and s2/c1", got)
 	}
@@ -44,7 +58,7 @@ func testSessionClientsTake(t *testing.T, ctx context.Context, s storage.Store) 
 	if len(got) != 1 || got[0].SID != "s1" || got[0].ClientID != "c2" || got[0].CreatedAt.IsZero() {
 		t.Errorf("TakeSessionClients(alice) = %+v, want s1/c2", got)
 	}
-	if known, _ := s.SessionKnown(ctx, "alice", "s1"); known {
+	if known, _ := s.SessionKnown(ctx, "alice", "s1", ""); known {
 		t.Error("SessionKnown(alice, s1) after every record was taken = true")
 	}
 	got, err = s.TakeSessionClients(ctx, "bob", "")
@@ -81,7 +95,7 @@ func testSessionClientsPurge(t *testing.T, ctx context.Context, s storage.Store)
 		user, sid string
 		want      bool
 	}{{"alice", "old1", false}, {"bob", "old2", false}, {"alice", "new", true}} {
-		known, err := s.SessionKnown(ctx, tc.user, tc.sid)
+		known, err := s.SessionKnown(ctx, tc.user, tc.sid, "")
 		must(t, err, "SessionKnown")
 		if known != tc.want {
 			t.Errorf("after purge SessionKnown(%s, %s) = %v, want %v", tc.user, tc.sid, known, tc.want)
