@@ -60,8 +60,7 @@ func (a *App) accountService(gate *secret.PasswordGate) (*accounts.SelfService, 
 		}
 		sender = s
 	} else {
-		o := mail.NewOutbox(a.log, nil)
-		a.log.Warn("no smtp.url configured: account mail (with its links) is written to the log and shown at /dev/mail; set smtp.url in production")
+		o := mail.NewOutbox(a.log, nil) // Run warns about it when serving
 		sender, outbox = o, o
 	}
 	s, err := accounts.NewSelfService(a.db, accounts.SelfConfig{

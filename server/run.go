@@ -36,6 +36,9 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("latchkey listening", "addr", ln.Addr().String(), "issuer", a.cfg.Server.Issuer,
 		"storage", map[bool]string{true: "postgres", false: "sqlite"}[a.cfg.IsPostgres()], "schema_version", a.schemaVersion)
+	if a.cfg.SMTP.URL == "" {
+		a.log.Warn("no smtp.url configured: account mail (with its links) is written to the log and shown at /dev/mail; set smtp.url in production")
+	}
 	if a.onListening != nil {
 		a.onListening(ln.Addr())
 	}

@@ -51,6 +51,12 @@ func TestCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("client create: %d %s", code, errs)
 	}
+	// Operators capture both streams (contract-smoke.sh does 2>&1): a
+	// one-shot command logs nothing on a healthy run, so the JSON stands
+	// alone.
+	if errs != "" {
+		t.Errorf("client create wrote to stderr: %q", errs)
+	}
 	var c map[string]any
 	if err := json.Unmarshal([]byte(out), &c); err != nil {
 		t.Fatalf("client create output %q: %v", out, err)
