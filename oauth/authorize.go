@@ -181,6 +181,9 @@ type Grant struct {
 	Name     string
 	AuthTime time.Time
 	Scopes   []string
+	// Methods are how the person signed in (RFC 8176 values, e.g. "pwd",
+	// "otp", "hwk"): the ID token's amr, and its acr (authContext).
+	Methods []string
 }
 
 // WriteGrant issues the authorization code for an approved request and
@@ -199,12 +202,15 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 	sess.ClientID = ar.GetClient().GetID()
 	sess.GrantedAt = p.cfg.Now().UTC().Truncate(time.Second)
 	extra := scopeClaims(ar.GetGrantedScopes(), g.Username, g.Name, g.Email)
+	acr, amr := authContext(g.Methods)
 	sess.Claims = &jwt.IDTokenClaims{
-		Subject:     g.Subject,
-		Issuer:      p.cfg.Issuer,
-		AuthTime:    g.AuthTime.UTC().Truncate(time.Second),
-		RequestedAt: ar.GetRequestedAt(),
-		Extra:       extra,
+		Subject:                             g.Subject,
+		Issuer:                              p.cfg.Issuer,
+		AuthTime:                            g.AuthTime.UTC().Truncate(time.Second),
+		AuthenticationContextClassReference: acr,
+		AuthenticationMethodsReferences:     amr,
+		RequestedAt:                         ar.GetRequestedAt(),
+		Extra:                               extra,
 	}
 	sess.Headers = &jwt.Headers{Extra: map[string]interface{}{"kid": p.cfg.SigningKeyID}}
 	resp, err := p.f.NewAuthorizeResponse(ctx, ar, sess)

@@ -37,6 +37,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		Failures:         failures,
 		Keys:             a.keys,
 		APIReference:     &reference,
+		TwoFactor:        a.twoFactor,
 		OnRateLimited:    a.metrics.RateLimited,
 		Logger:           a.log,
 	}, a.provider, a.db)
@@ -47,7 +48,7 @@ func (a *App) newHandler() (http.Handler, error) {
 	apiHandler := api.New(api.Config{
 		Keys: a.keys, Tokens: a.provider, Users: a.db, SessionUser: pages.SessionUserID,
 		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
-		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords,
+		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords, SecondFactor: a.twoFactor.Enabled,
 		CredentialFailures: a.guessingThrottle("credentials:", a.cfg.RateLimits.TokenPerMinute),
 		OnRateLimited:      a.metrics.RateLimited,
 		Logger:             a.log,

@@ -54,6 +54,15 @@ type Pages interface {
 	LoginForm(c *gin.Context)
 	Login(c *gin.Context)
 	Logout(c *gin.Context)
+	// SecondStepForm and SecondStep are the second factor after a right
+	// password (GET/POST /login/two-factor).
+	SecondStepForm(c *gin.Context)
+	SecondStep(c *gin.Context)
+	// Two-factor settings (/account/two-factor).
+	TwoFactorPage(c *gin.Context)
+	EnrolTOTP(c *gin.Context)
+	ConfirmTOTP(c *gin.Context)
+	DisableTwoFactor(c *gin.Context)
 	SignupForm(c *gin.Context)
 	Signup(c *gin.Context)
 	Account(c *gin.Context)
@@ -195,6 +204,8 @@ func New(d Deps) *gin.Engine {
 	pages.GET("/login", d.Pages.LoginForm)
 	pages.POST("/login", d.Pages.Login)
 	pages.POST("/logout", d.Pages.Logout)
+	pages.GET("/login/two-factor", d.Pages.SecondStepForm)
+	pages.POST("/login/two-factor", d.Pages.SecondStep)
 	pages.GET("/signup", d.Pages.SignupForm)
 	pages.POST("/signup", d.Pages.Signup)
 	pages.GET("/docs/api", d.Pages.APIDocs)
@@ -208,6 +219,10 @@ func New(d Deps) *gin.Engine {
 	// Pages for a signed-in person only.
 	user := pages.Group("/", d.Pages.RequireUser())
 	user.GET("/account", d.Pages.Account)
+	user.GET("/account/two-factor", d.Pages.TwoFactorPage)
+	user.POST("/account/two-factor/enrol", d.Pages.EnrolTOTP)
+	user.POST("/account/two-factor/confirm", d.Pages.ConfirmTOTP)
+	user.POST("/account/two-factor/disable", d.Pages.DisableTwoFactor)
 	user.GET("/apps", d.Pages.Apps)
 	user.POST("/apps", d.Pages.CreateApp)
 	user.GET("/apps/:id", d.Pages.App)

@@ -35,7 +35,8 @@ var (
 // of the schema the Go code uses; the SQL files in storage/migrations must
 // produce the same schema (a parity test checks it against AutoMigrate).
 func Models() []any {
-	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{}}
+	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{},
+		&TOTPFactor{}, &RecoveryCode{}, &Passkey{}}
 }
 
 // Store is the whole storage contract. Both SQL backends implement it and
@@ -49,6 +50,7 @@ type Store interface {
 	Requests
 	Consents
 	APIKeys
+	TwoFactor
 	// MarkJTI records jti until expiresAt; ErrConflict when it is already
 	// recorded and not yet expired.
 	MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error

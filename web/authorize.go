@@ -121,7 +121,7 @@ func (h *Handler) consented(c *gin.Context, userID string, a *oauth.AuthorizeReq
 func (h *Handler) grant(w http.ResponseWriter, r *http.Request, a *oauth.AuthorizeRequest, u *storage.User, authTime time.Time) {
 	h.auth.WriteGrant(w, r, a, oauth.Grant{
 		Subject: u.ID, Username: u.Username, Email: u.Email, Name: u.Name,
-		AuthTime: authTime, Scopes: a.Scopes(),
+		AuthTime: authTime, Scopes: a.Scopes(), Methods: h.sessionMethods(r),
 	})
 }
 

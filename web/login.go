@@ -118,6 +118,10 @@ func (h *Handler) Login(c *gin.Context) {
 	// or the device cookie's. A known device's success leaves the
 	// username's untrusted-client count alone.
 	h.throttle.Reset(keys[0])
+	if two, err := h.needsSecondStep(r, u); err != nil || two {
+		h.toSecondStep(c, u, next, err) // two-factor sign-in (twofactor_login.go)
+		return
+	}
 	// A fresh session on login: every old value is dropped and a new
 	// session id issued, so a planted cookie cannot be fixed in place.
 	if err := h.startSession(c.Writer, r, u, "Signed in as "+u.Username+"."); err != nil {

@@ -87,6 +87,9 @@ type Config struct {
 	// APIReference is the OpenAPI document shaped for /docs/api (nil =
 	// the page answers 404).
 	APIReference *apidoc.Reference
+	// TwoFactor, when set, turns on two-factor sign-in: the
+	// /account/two-factor page and the second step after a password.
+	TwoFactor TwoFactorService
 	// OnRateLimited, when set, is called once per page answered 429 by a
 	// throttle, with "login" or "signup".
 	OnRateLimited func(scope string)

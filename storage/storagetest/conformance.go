@@ -77,6 +77,11 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"APIKeys/Lineage", testAPIKeyLineage},
 		{"APIKeys/Delete", testAPIKeyDelete},
 
+		{"TwoFactor/TOTPEnrolConfirm", testTOTPEnrolConfirm},
+		{"TwoFactor/TOTPStepOnce", testTOTPStepOnce},
+		{"TwoFactor/RecoveryCodeOnce", testRecoveryCodeOnce},
+		{"TwoFactor/Passkeys", testPasskeys},
+
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},
 		{"JTI/ExpiredRemark", testJTIExpiredRemark},
