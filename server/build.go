@@ -60,6 +60,7 @@ type App struct {
 	keys     *keys.Service
 	// twoFactor holds TOTP authenticators, recovery codes and passkeys.
 	twoFactor *twofactor.Service
+	passkeys  *twofactor.Passkeys
 	log       *slog.Logger
 	// limiter holds the API and token-endpoint rate limits; redis is its
 	// client when redis.url is set.
@@ -134,6 +135,12 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	if err != nil {
 		return fail(err)
 	}
+	passkeys, err := twofactor.NewPasskeys(cfg.Server.Issuer, db, db.GetUser, nil)
+	if errors.Is(err, twofactor.ErrNoRelyingParty) {
+		log.Warn("passkeys are off: server.issuer names an IP address; WebAuthn needs a domain name (or localhost)", "issuer", cfg.Server.Issuer)
+	} else if err != nil {
+		return fail(err)
+	}
 	// The provider introspects API keys through the key service, and the
 	// key service revokes exchanged tokens through the provider.
 	var ks *keys.Service
@@ -175,7 +182,7 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		bus.Subscribe(db)
 		bus.Subscribe(ks)
 	}
-	a := &App{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, twoFactor: tf, log: log, limiter: lim, redis: rdb, bus: bus,
+	a := &App{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, twoFactor: tf, passkeys: passkeys, log: log, limiter: lim, redis: rdb, bus: bus,
 		migrated: migrated, schemaVersion: schemaVersion, metrics: m, registry: reg, onListening: infra.OnListening}
 	if err := a.watchMetrics(); err != nil {
 		return fail(err)

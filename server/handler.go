@@ -23,6 +23,10 @@ func (a *App) newHandler() (http.Handler, error) {
 		return nil, err
 	}
 	reference := doc.Reference()
+	var passkeys web.PasskeyService // nil, never a nil *twofactor.Passkeys
+	if a.passkeys != nil {
+		passkeys = a.passkeys
+	}
 	pages, err := web.New(web.Config{
 		PasswordGate:     passwords,
 		CookieHashKey:    a.secrets.CookieHashKey,
@@ -38,6 +42,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		Keys:             a.keys,
 		APIReference:     &reference,
 		TwoFactor:        a.twoFactor,
+		Passkeys:         passkeys,
 		OnRateLimited:    a.metrics.RateLimited,
 		Logger:           a.log,
 	}, a.provider, a.db)

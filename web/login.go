@@ -23,6 +23,8 @@ type loginPage struct {
 	Username string
 	Next     string
 	Error    string
+	// Passkeys offers "Sign in with a passkey" (passkey.go).
+	Passkeys bool
 }
 
 // safeNext keeps only internal targets: an absolute path on this site, never
@@ -44,7 +46,7 @@ func safeNext(next string) string {
 // LoginForm serves GET /login.
 func (h *Handler) LoginForm(c *gin.Context) {
 	u, _ := h.currentUser(c.Request)
-	h.render(c.Writer, c.Request, http.StatusOK, "login", "Sign in", u, loginPage{Next: safeNext(c.Query("next"))})
+	h.render(c.Writer, c.Request, http.StatusOK, "login", "Sign in", u, loginPage{Next: safeNext(c.Query("next")), Passkeys: h.cfg.Passkeys != nil})
 }
 
 const badLogin = "The username or password is not right."
@@ -64,7 +66,7 @@ func (h *Handler) Login(c *gin.Context) {
 	username := strings.TrimSpace(c.PostForm("username"))
 	password := c.PostForm("password")
 	next := safeNext(c.PostForm("next"))
-	page := loginPage{Username: username, Next: next}
+	page := loginPage{Username: username, Next: next, Passkeys: h.cfg.Passkeys != nil}
 	ip := clientip.FromRequest(r)
 	userKey := "u:" + strings.ToLower(username)
 	keys := []string{userKey, "ip:" + clientip.Bucket(r)}

@@ -37,7 +37,11 @@ type twoFactorPage struct {
 	// Error is shown at the confirmation code, ReauthError at the
 	// password-or-code fields.
 	Error, ReauthError string
-	Passkeys           []passkeyRow
+	// PasskeyError is shown at the passkey list; Passkeys is on when
+	// passkeys are wired.
+	PasskeyError string
+	PasskeysOn   bool
+	Passkeys     []passkeyRow
 }
 
 type recoveryCodesPage struct{ Codes []string }
@@ -61,7 +65,7 @@ func (h *Handler) renderTwoFactor(c *gin.Context, u *storage.User, status int, p
 		return
 	}
 	page.TOTP, page.RecoveryLeft = st.TOTP, st.RecoveryLeft
-	page.Passkeys = passkeyRows(st.Passkeys)
+	page.Passkeys, page.PasskeysOn = passkeyRows(st.Passkeys), h.cfg.Passkeys != nil
 	if st.Pending && page.Enrolment == nil {
 		if page.Enrolment, err = h.cfg.TwoFactor.PendingTOTP(ctx, u.ID, u.Username); err != nil {
 			h.log.WarnContext(ctx, "pending enrolment", "error", err)

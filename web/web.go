@@ -90,6 +90,9 @@ type Config struct {
 	// TwoFactor, when set, turns on two-factor sign-in: the
 	// /account/two-factor page and the second step after a password.
 	TwoFactor TwoFactorService
+	// Passkeys, when set beside TwoFactor, offers passkeys: registered on
+	// /account/two-factor, used as the second factor or alone on /login.
+	Passkeys PasskeyService
 	// OnRateLimited, when set, is called once per page answered 429 by a
 	// throttle, with "login" or "signup".
 	OnRateLimited func(scope string)
