@@ -38,6 +38,8 @@ func (b *chrome) virtualAuthenticator() {
 // registers a passkey on /account/two-factor, signs out, and signs in
 // with "Sign in with a passkey" alone (no username, no password); after
 // that, the password sign-in asks for the passkey as the second factor.
+// The ID tokens of both sign-ins say so: amr ["hwk","mfa"] and
+// ["pwd","hwk"] (the virtual authenticator is device-bound), acr "2".
 // WebAuthn needs a domain, so the server's issuer is localhost.
 func TestBrowserPasskey(t *testing.T) {
 	chromiumPath(t)
@@ -69,6 +71,7 @@ func TestBrowserPasskey(t *testing.T) {
 	b.click(`[data-passkey-login="passwordless"] [data-passkey-button]`)
 	b.wantAt("/")
 	b.wantText(".session-user", "pia")
+	wantAMR(t, "passwordless passkey", idTokenFor(t, s, base, b.sessionClient(base)), "2", "hwk", "mfa")
 	b.click(`form[action="/logout"] button`)
 
 	// The password now leads to the second step, answered by the passkey.
@@ -80,5 +83,6 @@ func TestBrowserPasskey(t *testing.T) {
 	b.click(`[data-passkey-login="second-factor"] [data-passkey-button]`)
 	b.wantAt("/")
 	b.wantText(".session-user", "pia")
+	wantAMR(t, "password + passkey", idTokenFor(t, s, base, b.sessionClient(base)), "2", "pwd", "hwk")
 	b.checkConsole()
 }
