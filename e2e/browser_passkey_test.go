@@ -61,8 +61,15 @@ func TestBrowserPasskey(t *testing.T) {
 	b.open("/account/two-factor")
 	b.fill("#passkey-name", "Test laptop")
 	b.click(`[data-passkey-register] [data-passkey-button]`)
-	b.wantAt("/account/two-factor")
+	// The first second factor brings the recovery codes, shown once.
+	b.wantAt("/account/two-factor/recovery-codes")
+	if n := b.count("[data-recovery-code]"); n != 10 {
+		t.Fatalf("%d recovery codes after the first passkey, want 10", n)
+	}
+	b.click(`a[href="/account/two-factor"]`)
 	b.wantText("#passkey-list", "Test laptop")
+	b.open("/account/two-factor/recovery-codes") // once only
+	b.wantAt("/account/two-factor")
 	b.shoot("passkey-registered")
 	b.click(`form[action="/logout"] button`)
 	b.wantAt("/login")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -47,6 +48,8 @@ const (
 	sessRegistration = "wa_reg"
 	sessLogin        = "wa_login"
 	sessLoginFor     = "wa_login_for"
+	// sessNewCodes holds recovery codes to show once (sealed cookie).
+	sessNewCodes = "new_recovery_codes"
 )
 
 // passkeyJSON answers a passkey endpoint (called by static/passkey.js).
@@ -135,8 +138,31 @@ func (h *Handler) FinishPasskeyRegistration(c *gin.Context) {
 		return
 	}
 	h.log.InfoContext(ctx, "passkey added", "event", "passkey_added", "user_id", u.ID)
+	// The first second factor brings recovery codes, so losing the
+	// passkey does not lock the account out; they are shown once, from
+	// the sealed session cookie, by the page the script goes to next.
+	if st, err := h.cfg.TwoFactor.Status(ctx, u.ID); err == nil && st.RecoveryLeft == 0 {
+		codes, err := h.cfg.TwoFactor.NewRecoveryCodes(ctx, u.ID)
+		if err == nil && h.keepCeremony(c, map[string]string{sessNewCodes: strings.Join(codes, " ")}) == nil {
+			passkeyJSON(c, http.StatusOK, gin.H{"redirect": "/account/two-factor/recovery-codes"})
+			return
+		}
+		h.log.ErrorContext(ctx, "recovery codes for a passkey", "error", err)
+	}
 	h.setFlash(c, "Passkey added.")
 	passkeyJSON(c, http.StatusOK, gin.H{"redirect": "/account/two-factor"})
+}
+
+// NewRecoveryCodesPage serves GET /account/two-factor/recovery-codes: the
+// recovery codes made with the first passkey, shown once.
+func (h *Handler) NewRecoveryCodesPage(c *gin.Context) {
+	u := signedInUser(c)
+	codes := strings.Fields(h.takeCeremony(c, sessNewCodes)[0])
+	if len(codes) == 0 {
+		c.Redirect(http.StatusSeeOther, "/account/two-factor")
+		return
+	}
+	h.render(c.Writer, c.Request, http.StatusOK, "recovery_codes", "Recovery codes", u, recoveryCodesPage{Codes: codes})
 }
 
 // setFlash leaves msg for the next page without redirecting.
