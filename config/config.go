@@ -48,6 +48,7 @@ type Config struct {
 	Metrics    MetricsConfig   `yaml:"metrics"`
 	Janitor    JanitorConfig   `yaml:"janitor"`
 	Web        WebConfig       `yaml:"web"`
+	SMTP       SMTPConfig      `yaml:"smtp"`
 }
 
 // WebConfig holds the browser pages' session settings.
@@ -271,6 +272,7 @@ func Defaults() *Config {
 		},
 		Janitor: JanitorConfig{Interval: Duration(time.Minute), BatchSize: 500, AuditRetention: Duration(90 * 24 * time.Hour)},
 		Web:     WebConfig{SessionAbsoluteLifetime: Duration(24 * time.Hour)},
+		SMTP:    defaultSMTP(),
 	}
 }
 
@@ -516,6 +518,7 @@ func (c *Config) Validate() error {
 	if l := c.Web.SessionAbsoluteLifetime.Duration(); l < time.Minute || l > maxSessionLifetime {
 		bad("web.session_absolute_lifetime", "must be between 1m and %s, got %s", Duration(maxSessionLifetime), c.Web.SessionAbsoluteLifetime)
 	}
+	c.SMTP.validate(bad)
 	return errors.Join(errs...)
 }
 

@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// TestBrowserErrorPages: in Chromium, an unknown path and an authorization
+// TestBrowserErrorPages: the landing page, the sign-in page and /docs/api
+// are screenshot and audited; in Chromium, an unknown path and an authorization
 // request from an unknown app show the error page in the site layout, the
 // signed-in person in the header, a sentence for people, and the
 // technical detail folded away until asked for; nothing overflows a phone.
@@ -16,7 +17,17 @@ func TestBrowserErrorPages(t *testing.T) {
 	const password = "nell-long-password-2026"
 	s.CreateUser(t, "nell", password)
 	b := newChrome(t, s.URL, browserTimeout)
+	b.open("/")
+	b.wantText("main", "Sign in", "Create an account")
+	b.shoot("landing")
 	b.open("/login")
+	b.shoot("login-plain")
+	b.fill("#username", "nell", "#password", "not-the-password-2026")
+	if resp := b.click(`form[action="/login"] button[type="submit"]`); resp.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d", resp.Status)
+	}
+	b.wantText("#password-error", "not right")
+	b.shoot("login-error")
 	b.fill("#username", "nell", "#password", password)
 	b.click(`form[action="/login"] button[type="submit"]`)
 
@@ -41,5 +52,10 @@ func TestBrowserErrorPages(t *testing.T) {
 	b.press(".error-details summary")
 	b.wantText(".error-details", "invalid_client")
 	b.shoot("error-authorize")
+
+	if st := b.open("/docs/api"); st != http.StatusOK {
+		t.Fatalf("/docs/api: %d", st)
+	}
+	b.shoot("api-docs")
 	b.checkConsole()
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // TestBrowserKeyLine: a key rotated with a grace period stays one row in
-// the list ("rotating — the previous key stops at …"), revoking it stops
+// the list ("rotating — the previous key stops in 59 minutes"), revoking it stops
 // the previous key too, and the revoked key can be deleted, which frees
 // its name for a new key.
 func TestBrowserKeyLine(t *testing.T) {
@@ -42,14 +42,14 @@ func TestBrowserKeyLine(t *testing.T) {
 	if n := b.count(`.table tbody tr`); n != 1 {
 		t.Fatalf("the list has %d rows after one rotation, want 1:\n%s", n, b.text(".table"))
 	}
-	b.wantText(".table", "line", "rotating — the previous key stops at")
+	b.wantText(".table", "line", "rotating — the previous key stops in ")
 	if strings.Contains(b.text(".table"), "line~") {
 		t.Fatal("the rotated-out key has a row of its own")
 	}
 	b.shoot("keys-rotating")
 
 	b.open("/keys/line")
-	b.wantText(".rotating", "The previous key stops at")
+	b.wantText(".rotating", "The previous key stops in ")
 	b.check("#confirm", true)
 	b.click(`form[action="/keys/line/revoke"] button[type="submit"]`)
 	b.wantText(".flash", "was revoked")
@@ -60,7 +60,7 @@ func TestBrowserKeyLine(t *testing.T) {
 	}
 
 	b.open("/keys/line")
-	b.wantText(".audit", "revoked", "rotated", "created")
+	b.wantText(".audit", "Revoked", "Created by rotation", "Created")
 	b.shoot("key-revoked")
 	b.check("#confirm-delete", true)
 	b.click(`form[action="/keys/line/delete"] button[type="submit"]`)

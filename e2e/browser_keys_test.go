@@ -61,7 +61,7 @@ func TestBrowserKeys(t *testing.T) {
 
 	// Rotate with no grace: a new key shown once, the old one refused.
 	b.open("/keys/deploy")
-	b.wantText(".audit", "created")
+	b.wantText(".audit", "Created", "Used from a new IP address")
 	b.shoot("key")
 	if resp := b.click(`form[action="/keys/deploy/rotate"] button[type="submit"]`); resp.Status != http.StatusCreated {
 		t.Fatalf("rotate: status %d", resp.Status)

@@ -71,6 +71,7 @@ func TestBrowserPasskey(t *testing.T) {
 	b.open("/account/two-factor/recovery-codes") // once only
 	b.wantAt("/account/two-factor")
 	b.shoot("passkey-registered")
+	b.audit("passkey-registered")
 	b.click(`form[action="/logout"] button`)
 	b.wantAt("/login")
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -140,12 +141,15 @@ func TestBrowserSignupConsentRevoke(t *testing.T) {
 	state := "state-" + oauth2.GenerateVerifier()[:16]
 	b.open(conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)))
 	b.wantAt("/login")
+	b.wantText("#login-heading", "Sign in to continue to Photo Printer")
 	b.shoot("login")
 	b.fill("#username", "alice", "#password", password)
 	b.click(`form[action="/login"] button[type="submit"]`)
 	b.wantAt("/oauth/authorize")
 	b.wantText("#consent-heading", "Photo Printer")
 	b.wantText(".scopes", "Confirm your identity", "Stay signed in to the app")
+	b.wantText(".client-meta", "Homepage https://photos.example/", "Sends you back to 127.0.0.1", "Registered by this Latchkey’s operator")
+	b.wantText(".site-nav", "Keys", "Apps", "Authorized apps", "Account")
 	b.shoot("consent")
 
 	b.click(`button[name="decision"][value="allow"]`)
@@ -193,7 +197,8 @@ func TestBrowserSignupConsentRevoke(t *testing.T) {
 
 // TestBrowserAppsRegisterRotate: a developer registers an app under /apps,
 // reads the secret shown once, uses it for client_credentials, rotates it
-// (the old secret is rejected at once), edits and deletes the app.
+// with no grace (the old secret is rejected at once), edits and deletes
+// the app (typing its name).
 func TestBrowserAppsRegisterRotate(t *testing.T) {
 	chromiumPath(t) // skip early when there is no browser
 	s := newTestServer(t)
@@ -260,7 +265,9 @@ func TestBrowserAppsRegisterRotate(t *testing.T) {
 	b.wantText(".flash", "Saved changes to “Build Bot 2”")
 	b.wantText("h1", "Build Bot 2")
 
-	// Rotate: a new secret, shown once; the old one is refused at once.
+	// Rotate with no grace: a new secret, shown once; the old one is refused at once.
+	b.fill("#grace", "0")
+	b.check("#confirm-rotate", true)
 	b.click(`form[action="/apps/` + clientID + `/rotate"] button[type="submit"]`)
 	b.wantText(".flash", "The old secret no longer works")
 	secret2 := b.value("#client-secret")
@@ -283,6 +290,7 @@ func TestBrowserAppsRegisterRotate(t *testing.T) {
 
 	// Delete: the app and its tokens are gone.
 	b.open("/apps/" + clientID)
+	b.fill("#confirm-name", "Build Bot 2")
 	b.click(`form[action="/apps/` + clientID + `/delete"] button[type="submit"]`)
 	b.wantAt("/apps")
 	b.wantText(".flash", "Deleted “Build Bot 2”")
@@ -337,6 +345,10 @@ func TestAccountPagesNeedCSRF(t *testing.T) {
 	s.Login(t, c, "carol", password)
 	_, page := get(t, c, s.URL+"/apps/"+appID)
 	good := formValue(t, csrfRe, page)
+	before, err := s.App.DB().GetClient(context.Background(), appID)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	posts := []struct {
 		path string
@@ -345,8 +357,10 @@ func TestAccountPagesNeedCSRF(t *testing.T) {
 		{"/signup", url.Values{"username": {"mallory"}, "email": {"m@example.com"}, "password": {"mallory long password"}}},
 		{"/apps", url.Values{"name": {"Evil"}, "grant_types": {"client_credentials"}, "scopes": {"openid"}}},
 		{"/apps/" + appID, url.Values{"name": {"Renamed"}, "scopes": {"openid"}}},
-		{"/apps/" + appID + "/rotate", url.Values{}},
-		{"/apps/" + appID + "/delete", url.Values{}},
+		// Confirmed, so the missing token is the only thing wrong.
+		{"/apps/" + appID + "/rotate", url.Values{"grace": {"3600"}, "confirm": {"yes"}}},
+		{"/apps/" + appID + "/end-grace", url.Values{"confirm": {"yes"}}},
+		{"/apps/" + appID + "/delete", url.Values{"confirm_name": {"Carol's App"}}},
 		{"/authorized/" + appID + "/revoke", url.Values{}},
 	}
 	for _, p := range posts {
@@ -374,7 +388,7 @@ func TestAccountPagesNeedCSRF(t *testing.T) {
 	if _, err := s.App.DB().GetUserByUsername(ctx, "mallory"); err == nil {
 		t.Error("a user was created without a CSRF token")
 	}
-	if cl, err := s.App.DB().GetClient(ctx, appID); err != nil || cl.Name != "Carol's App" {
+	if cl, err := s.App.DB().GetClient(ctx, appID); err != nil || cl.Name != "Carol's App" || !bytes.Equal(cl.SecretDigest, before.SecretDigest) || cl.PreviousSecretDigest != nil {
 		t.Errorf("the app changed without a CSRF token: %+v, %v", cl, err)
 	}
 	if cs, _ := s.App.DB().ListClientsByOwner(ctx, u.ID); len(cs) != 1 {

@@ -52,6 +52,7 @@ func TestBrowserTwoFactorTOTP(t *testing.T) {
 		t.Fatalf("key shown = %q", secret)
 	}
 	b.shoot("two-factor-enrol")
+	b.audit("two-factor-enrol")
 	b.fill("#confirm-code", totpAt(t, secret, time.Now()))
 	b.click(`form[action="/account/two-factor/confirm"] button`)
 	b.wantText("#codes-heading", "recovery codes")
@@ -63,6 +64,7 @@ func TestBrowserTwoFactorTOTP(t *testing.T) {
 		t.Fatalf("%d recovery codes shown, want 10", len(codes))
 	}
 	b.shoot("two-factor-recovery-codes")
+	b.audit("two-factor-recovery-codes")
 	b.click(`a[href="/account/two-factor"]`)
 	b.wantText("main", "Recovery codes left: 10")
 	signOut()
@@ -72,6 +74,7 @@ func TestBrowserTwoFactorTOTP(t *testing.T) {
 	signIn()
 	b.wantAt("/login/two-factor")
 	b.shoot("two-factor-second-step")
+	b.audit("two-factor-second-step")
 	b.open("/keys") // the half-signed-in state is no session
 	b.wantAt("/login")
 	b.open("/login/two-factor")

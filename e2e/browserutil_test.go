@@ -56,6 +56,8 @@ type chrome struct {
 
 	mu       sync.Mutex
 	problems []string // console errors and uncaught exceptions (CSP violations among them)
+
+	axeSkipLogged bool // the "no axe-core" line was logged for this test
 }
 
 // Viewport sizes for screenshots: a phone and a desktop.
@@ -299,10 +301,11 @@ func (b *chrome) wantAt(path string) {
 }
 
 // shoot saves full-page screenshots of the current page at phone and
-// desktop widths as <name>-<width>.png, and checks that nothing overflows
-// the phone's width.
+// desktop widths as <name>-<width>.png, checks that nothing overflows
+// the phone's width, and runs axe-core on it (audit).
 func (b *chrome) shoot(name string) {
 	b.t.Helper()
+	b.audit(name)
 	defer b.timed("shoot " + name)()
 	for _, v := range shotWidths {
 		opts := []chromedp.EmulateViewportOption{}

@@ -499,20 +499,42 @@ func (c *cluster) testClientAcrossInstances(t *testing.T) {
 	}
 	browser := flowtest.Browser(t)
 	flowtest.Login(t, browser, c.A.URL, "erin", clusterPass)
-	appForm := func(action string) (*http.Response, string) {
+	appForm := func(action string, form url.Values) (*http.Response, string) {
 		t.Helper()
 		_, page := flowtest.Get(t, browser, c.A.URL+"/apps/"+id)
-		return flowtest.PostForm(t, browser, c.A.URL+"/apps/"+id+action,
-			url.Values{"csrf_token": {flowtest.FormValue(t, flowtest.CSRFRe, page)}}, c.A.URL)
+		form.Set("csrf_token", flowtest.FormValue(t, flowtest.CSRFRe, page))
+		return flowtest.PostForm(t, browser, c.A.URL+"/apps/"+id+action, form, c.A.URL)
 	}
 
-	resp, body := appForm("/rotate")
+	// Rotated with an hour's grace at A: B takes both secrets; the grace
+	// ended at A: B refuses the old one.
+	resp, body := appForm("/rotate", url.Values{"grace": {"3600"}, "confirm": {"yes"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("rotate with grace at A: %d\n%s", resp.StatusCode, body)
+	}
+	_, page := flowtest.Get(t, browser, c.A.URL+resp.Header.Get("Location"))
+	m := clientSecretRe.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no new secret on the page:\n%s", page)
+	}
+	graceSecret := strings.TrimSpace(flowtest.HTMLUnescape(m[1]))
+	awaitStatus(t, "client secret rotation with grace", time.Now(), http.StatusOK, func() int { return clientCredentials(t, c.B, id, graceSecret) })
+	if s := clientCredentials(t, c.B, id, oldSecret); s != http.StatusOK {
+		t.Fatalf("the old secret at B during its grace: %d", s)
+	}
+	if resp, body := appForm("/end-grace", url.Values{"confirm": {"yes"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("end grace at A: %d\n%s", resp.StatusCode, body)
+	}
+	awaitStatus(t, "end of the grace", time.Now(), http.StatusUnauthorized, func() int { return clientCredentials(t, c.B, id, oldSecret) })
+	oldSecret = graceSecret
+
+	resp, body = appForm("/rotate", url.Values{"grace": {"0"}, "confirm": {"yes"}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("rotate at A: %d\n%s", resp.StatusCode, body)
 	}
 	rotated := time.Now()
-	_, page := flowtest.Get(t, browser, c.A.URL+resp.Header.Get("Location"))
-	m := clientSecretRe.FindStringSubmatch(page)
+	_, page = flowtest.Get(t, browser, c.A.URL+resp.Header.Get("Location"))
+	m = clientSecretRe.FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("no new secret on the page:\n%s", page)
 	}
@@ -522,7 +544,7 @@ func (c *cluster) testClientAcrossInstances(t *testing.T) {
 		t.Fatalf("the new secret at B: %d", s)
 	}
 
-	if resp, body := appForm("/delete"); resp.StatusCode != http.StatusSeeOther {
+	if resp, body := appForm("/delete", url.Values{"confirm_name": {"Erin's service"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("delete at A: %d\n%s", resp.StatusCode, body)
 	}
 	awaitStatus(t, "client deletion", time.Now(), http.StatusUnauthorized, func() int { return clientCredentials(t, c.B, id, newSecret) })

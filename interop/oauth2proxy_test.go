@@ -36,9 +36,9 @@ const (
 // RP-Initiated Logout 1.0 §2, with client_id and a registered
 // post_logout_redirect_uri; that part skips until Latchkey has logout).
 //
-// Latchkey does not verify email addresses, so no email_verified: true
-// reaches oauth2-proxy, which then runs with
-// --insecure-oidc-allow-unverified-email, as it must with any such provider.
+// The test's person never confirmed their address (README "Account and
+// email"), so email_verified: false reaches oauth2-proxy, which then runs
+// with --insecure-oidc-allow-unverified-email, as it must for such people.
 func TestOAuth2Proxy(t *testing.T) {
 	requireInterop(t, "the oauth2-proxy test")
 	proxyBin := oauth2Proxy(t)

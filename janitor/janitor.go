@@ -1,6 +1,8 @@
 // Package janitor removes what has expired: authorization codes, access and
 // refresh tokens, PKCE/OIDC/PAR sessions and used JTIs past their expiry,
-// and API-key audit entries older than the retention. It works in small
+// previous client secrets past their rotation grace, API-key audit entries
+// older than the retention, and the records of which clients ended
+// sign-in sessions reached. It works in small
 // batches with a pause between them, so it never holds a table (or
 // SQLite's single writer) for long, and it reports what it removed.
 package janitor
@@ -17,6 +19,7 @@ import (
 type Store interface {
 	PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (storage.Purged, error)
 	PurgeKeyEvents(ctx context.Context, before time.Time, limit int) (int64, error)
+	PurgeSessionClients(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // Config tunes the janitor. Zero values take the defaults noted.
@@ -32,6 +35,11 @@ type Config struct {
 	// AuditRetention is how long API-key audit entries are kept; 0 keeps
 	// them forever.
 	AuditRetention time.Duration
+	// SessionLifetime is the longest a browser sign-in session can live
+	// (web.session_absolute_lifetime): the records of which clients a
+	// session reached (for back-channel logout) are removed once they are
+	// older than that, since their session has ended. 0 keeps them.
+	SessionLifetime time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives a summary of each pass that removed something
@@ -124,23 +132,36 @@ func (j *Janitor) RunOnce(ctx context.Context) (storage.Purged, error) {
 			return total, err
 		}
 	}
-	if j.cfg.AuditRetention <= 0 {
-		return total, nil
+	if j.cfg.AuditRetention > 0 {
+		if err := j.drain(ctx, total, "key_events", now.Add(-j.cfg.AuditRetention), j.store.PurgeKeyEvents); err != nil {
+			return total, err
+		}
 	}
-	before := now.Add(-j.cfg.AuditRetention)
+	if j.cfg.SessionLifetime > 0 {
+		if err := j.drain(ctx, total, "session_clients", now.Add(-j.cfg.SessionLifetime), j.store.PurgeSessionClients); err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// drain calls purge with before until a call removes less than a batch,
+// counting the rows under table in total.
+func (j *Janitor) drain(ctx context.Context, total storage.Purged, table string, before time.Time,
+	purge func(context.Context, time.Time, int) (int64, error)) error {
 	for {
-		n, err := j.store.PurgeKeyEvents(ctx, before, j.cfg.Batch)
+		n, err := purge(ctx, before, j.cfg.Batch)
 		if n > 0 {
-			total["key_events"] += n
+			total[table] += n
 		}
 		if err != nil {
-			return total, err
+			return err
 		}
 		if n < int64(j.cfg.Batch) {
-			return total, nil
+			return nil
 		}
 		if err := j.pause(ctx); err != nil {
-			return total, err
+			return err
 		}
 	}
 }

@@ -86,14 +86,15 @@ func TestRunOnce(t *testing.T) {
 		name      string
 		batch     int
 		retention time.Duration
+		sessions  time.Duration // SessionLifetime
 		want      storage.Purged
 		wantLeft  int // key events left
 	}{
-		{"small batches with audit retention", 7, 24 * time.Hour,
-			storage.Purged{"access_tokens": 23, "authorization_codes": 9, "refresh_tokens": 3, "par_requests": 1, "used_jtis": 11, "key_events": 15}, 2},
-		{"one batch fits all", 500, 24 * time.Hour,
-			storage.Purged{"access_tokens": 23, "authorization_codes": 9, "refresh_tokens": 3, "par_requests": 1, "used_jtis": 11, "key_events": 15}, 2},
-		{"audit kept forever", 5, 0,
+		{"small batches with audit retention", 7, 24 * time.Hour, 24 * time.Hour,
+			storage.Purged{"access_tokens": 23, "authorization_codes": 9, "refresh_tokens": 3, "par_requests": 1, "used_jtis": 11, "key_events": 15, "session_clients": 8}, 2},
+		{"one batch fits all", 500, 24 * time.Hour, 24 * time.Hour,
+			storage.Purged{"access_tokens": 23, "authorization_codes": 9, "refresh_tokens": 3, "par_requests": 1, "used_jtis": 11, "key_events": 15, "session_clients": 8}, 2},
+		{"audit and session records kept forever", 5, 0, 0,
 			storage.Purged{"access_tokens": 23, "authorization_codes": 9, "refresh_tokens": 3, "par_requests": 1, "used_jtis": 11}, 17},
 	}
 	for _, tc := range tests {
@@ -125,9 +126,19 @@ func TestRunOnce(t *testing.T) {
 				}
 			}
 
+			for i := range 10 {
+				at := now.Add(-time.Duration(25+i) * time.Hour) // 8 sessions older than a day...
+				if i >= 8 {
+					at = now.Add(-time.Hour) // ...and 2 that may still be signed in
+				}
+				if err := db.AddSessionClient(ctx, &storage.SessionClient{SID: fmt.Sprintf("sid-%d", i), ClientID: "c", UserID: "u", CreatedAt: at}); err != nil {
+					t.Fatal(err)
+				}
+			}
+
 			store := &countingStore{Store: db}
 			reported := storage.Purged{}
-			j := janitor.New(janitor.Config{Batch: tc.batch, Pause: -1, AuditRetention: tc.retention, Now: func() time.Time { return now },
+			j := janitor.New(janitor.Config{Batch: tc.batch, Pause: -1, AuditRetention: tc.retention, SessionLifetime: tc.sessions, Now: func() time.Time { return now },
 				OnPurged: func(table string, n int64) { reported[table] += n }}, store)
 			got, err := j.RunOnce(ctx)
 			if err != nil {
@@ -156,6 +167,12 @@ func TestRunOnce(t *testing.T) {
 			es, err := db.ListKeyEvents(ctx, "k", 100)
 			if err != nil || len(es) != tc.wantLeft {
 				t.Errorf("%d key events left (%v), want %d", len(es), err, tc.wantLeft)
+			}
+
+			for i, want := range map[int]bool{0: tc.sessions == 0, 7: tc.sessions == 0, 8: true, 9: true} {
+				if known, _ := db.SessionKnown(ctx, "u", fmt.Sprintf("sid-%d", i)); known != want {
+					t.Errorf("session record sid-%d kept = %v, want %v", i, known, want)
+				}
 			}
 
 			again, err := j.RunOnce(ctx)

@@ -34,6 +34,7 @@ type Metrics struct {
 	refusals      *prometheus.CounterVec
 	backendErrors prometheus.Counter
 	purged        *prometheus.CounterVec
+	backchannel   *prometheus.CounterVec
 	caches        *cacheCollector
 	reg           prometheus.Registerer
 	// statuses holds the label text of status codes 0–599 so recording a
@@ -65,7 +66,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "rate_limit_refusals_total",
 			Help: "Requests refused with 429, by the limit that refused them: api_key_, client_ or user_ quota or burst, " +
-				"token_endpoint, login, signup, credential_guessing.",
+				"token_endpoint, login, signup, credential_guessing, password_reset, password_change, verify_email.",
 		}, []string{"scope"}),
 		backendErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "rate_limit_backend_errors_total",
@@ -75,11 +76,15 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: Namespace, Name: "janitor_purged_rows_total",
 			Help: "Expired rows deleted by the janitor, by table.",
 		}, []string{"table"}),
+		backchannel: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "backchannel_logout_total",
+			Help: "OpenID Connect Back-Channel Logout tokens, by result (sent, failed: given up after retries or dropped).",
+		}, []string{"result"}),
 		caches: &cacheCollector{desc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "cache_requests_total"),
 			"Lookups in in-process caches, by cache and result (hit, miss).", []string{"cache", "result"}, nil)},
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.tokens, m.verifications, m.refusals,
-		m.backendErrors, m.purged, m.caches} {
+		m.backendErrors, m.purged, m.backchannel, m.caches} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -93,10 +98,12 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		m.verifications.WithLabelValues(r)
 	}
 	for _, s := range []string{"api_key_quota", "api_key_burst", "client_quota", "client_burst", "user_quota",
-		"user_burst", "token_endpoint", "login", "signup", "credential_guessing"} {
+		"user_burst", "token_endpoint", "login", "signup", "credential_guessing", "password_reset", "password_change", "verify_email"} {
 		m.refusals.WithLabelValues(s)
 	}
 	m.purged.WithLabelValues("requests")
+	m.backchannel.WithLabelValues("sent")
+	m.backchannel.WithLabelValues("failed")
 	for i := range m.statuses {
 		m.statuses[i] = strconv.Itoa(i)
 	}
@@ -130,6 +137,18 @@ func normalizeMethod(m string) string {
 		return m
 	}
 	return "other"
+}
+
+// BackchannelLogout counts one logout token delivered (ok) or given up on.
+func (m *Metrics) BackchannelLogout(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.backchannel.WithLabelValues("sent").Inc()
+	} else {
+		m.backchannel.WithLabelValues("failed").Inc()
+	}
 }
 
 // TokenIssued counts one access token issued under grant.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/jwt"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // AuthorizeRequest is a parsed and validated authorization request
@@ -178,9 +180,17 @@ type Grant struct {
 	Subject  string
 	Username string
 	Email    string
-	Name     string
-	AuthTime time.Time
-	Scopes   []string
+	// EmailVerified says the person proved they read mail at Email.
+	EmailVerified bool
+	Name          string
+	AuthTime      time.Time
+	Scopes        []string
+	// SessionID is the opaque id of the browser sign-in session that
+	// approved the request, "" when unknown: it becomes the sid claim of
+	// the ID token (OpenID Connect Back-Channel Logout 1.0 §2.1) and the
+	// session is recorded as having reached the client, which is sent a
+	// logout token when it ends.
+	SessionID string
 	// Methods are how the person signed in (RFC 8176 values, e.g. "pwd",
 	// "otp", "hwk"): the ID token's amr, and its acr (authContext).
 	Methods []string
@@ -201,7 +211,15 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 	sess.Username = g.Username
 	sess.ClientID = ar.GetClient().GetID()
 	sess.GrantedAt = p.cfg.Now().UTC().Truncate(time.Second)
-	extra := scopeClaims(ar.GetGrantedScopes(), g.Username, g.Name, g.Email)
+	extra := scopeClaims(ar.GetGrantedScopes(), g.Username, g.Name, g.Email, g.EmailVerified)
+	if g.SessionID != "" {
+		extra["sid"] = g.SessionID
+		sc := &storage.SessionClient{SID: g.SessionID, ClientID: sess.ClientID, UserID: g.Subject}
+		if err := p.store.db.AddSessionClient(ctx, sc); err != nil {
+			// The grant goes ahead; only its back-channel logout is lost.
+			p.log.ErrorContext(ctx, "record session client", "client_id", sc.ClientID, "error", err)
+		}
+	}
 	acr, amr := authContext(g.Methods)
 	sess.Claims = &jwt.IDTokenClaims{
 		Subject:                             g.Subject,

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 func TestScopeClaims(t *testing.T) {
@@ -20,26 +23,29 @@ func TestScopeClaims(t *testing.T) {
 		name                      string
 		scopes                    fosite.Arguments
 		username, fullName, email string
+		verified                  bool
 		want                      map[string]any
 	}{
-		{"openid only", fosite.Arguments{"openid"}, username, name, email, map[string]any{}},
-		{"no scopes", nil, username, name, email, map[string]any{}},
-		{"profile", fosite.Arguments{"openid", "profile"}, username, name, email,
+		{"openid only", fosite.Arguments{"openid"}, username, name, email, false, map[string]any{}},
+		{"no scopes", nil, username, name, email, false, map[string]any{}},
+		{"profile", fosite.Arguments{"openid", "profile"}, username, name, email, true,
 			map[string]any{"preferred_username": username, "name": name}},
-		{"profile without a name", fosite.Arguments{"openid", "profile"}, username, "", email,
+		{"profile without a name", fosite.Arguments{"openid", "profile"}, username, "", email, false,
 			map[string]any{"preferred_username": username}},
-		{"email", fosite.Arguments{"openid", "email"}, username, name, email,
+		{"email, unverified", fosite.Arguments{"openid", "email"}, username, name, email, false,
 			map[string]any{"email": email, "email_verified": false}},
-		{"email without an address", fosite.Arguments{"openid", "email"}, username, name, "",
+		{"email, verified", fosite.Arguments{"openid", "email"}, username, name, email, true,
+			map[string]any{"email": email, "email_verified": true}},
+		{"email without an address", fosite.Arguments{"openid", "email"}, username, name, "", true,
 			map[string]any{}},
-		{"profile and email", fosite.Arguments{"openid", "profile", "email", "offline_access"}, username, name, email,
-			map[string]any{"preferred_username": username, "name": name, "email": email, "email_verified": false}},
-		{"other scopes release nothing", fosite.Arguments{"keys:read", "users:read"}, username, name, email,
+		{"profile and email", fosite.Arguments{"openid", "profile", "email", "offline_access"}, username, name, email, true,
+			map[string]any{"preferred_username": username, "name": name, "email": email, "email_verified": true}},
+		{"other scopes release nothing", fosite.Arguments{"keys:read", "users:read"}, username, name, email, true,
 			map[string]any{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := scopeClaims(tc.scopes, tc.username, tc.fullName, tc.email)
+			got := scopeClaims(tc.scopes, tc.username, tc.fullName, tc.email, tc.verified)
 			if !maps.Equal(got, tc.want) {
 				t.Errorf("scopeClaims(%v) = %v, want %v", tc.scopes, got, tc.want)
 			}
@@ -47,20 +53,62 @@ func TestScopeClaims(t *testing.T) {
 	}
 }
 
-// TestIDTokenEmailVerified (issue 12 item 6): the ID token carries
-// email_verified beside email (OpenID Connect Core §5.1) — false, as no
-// address is verified yet — and neither without the email scope.
+// TestUserinfoEmailVerified: userinfo reads email_verified from the user
+// record as it is now: false until verified, true after, false again once
+// the address changes.
+func TestUserinfoEmailVerified(t *testing.T) {
+	p, db := newTestProvider(t)
+	if err := db.CreateUser(t.Context(), &storage.User{ID: "alice", Username: "alice", Email: "alice@example.com", PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	c := registerClient(t, p, db, ClientSpec{})
+	at := str(tokens(t, p, c, "alice", "openid email"), "access_token")
+	userinfo := func() map[string]any {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, "/oauth/userinfo", nil)
+		r.Header.Set("Authorization", "Bearer "+at)
+		w := httptest.NewRecorder()
+		p.Userinfo(w, r)
+		var body map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != http.StatusOK {
+			t.Fatalf("userinfo %d: %s", w.Code, w.Body)
+		}
+		return body
+	}
+	if got := userinfo(); got["email"] != "alice@example.com" || got["email_verified"] != false {
+		t.Errorf("before verification: %v", got)
+	}
+	if err := db.VerifyEmail(t.Context(), "alice", "alice@example.com", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := userinfo(); got["email_verified"] != true {
+		t.Errorf("after verification: %v", got)
+	}
+	if _, err := db.UpdateProfile(t.Context(), "alice", "", "alice@new.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if got := userinfo(); got["email"] != "alice@new.example.com" || got["email_verified"] != false {
+		t.Errorf("after an address change: %v", got)
+	}
+}
+
+// TestIDTokenEmailVerified (issue 12 item 6, issue 13): the ID token
+// carries email_verified beside email (OpenID Connect Core §5.1) — as the
+// grant says (Grant.EmailVerified, from the user record) — and neither
+// without the email scope.
 func TestIDTokenEmailVerified(t *testing.T) {
 	p, db := newTestProvider(t)
 	c := registerClient(t, p, db, ClientSpec{})
 	for _, tc := range []struct {
-		scope string
-		want  map[string]any
+		scope    string
+		verified bool
+		want     map[string]any
 	}{
-		{"openid email", map[string]any{"email": "alice@example.com", "email_verified": false}},
-		{"openid profile", map[string]any{"email": nil, "email_verified": nil}},
+		{"openid email", false, map[string]any{"email": "alice@example.com", "email_verified": false}},
+		{"openid email", true, map[string]any{"email": "alice@example.com", "email_verified": true}},
+		{"openid profile", true, map[string]any{"email": nil, "email_verified": nil}},
 	} {
-		t.Run(tc.scope, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s verified=%v", tc.scope, tc.verified), func(t *testing.T) {
 			verifier, challenge := pkcePair()
 			q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {flowRedirect}, "scope": {tc.scope},
 				"nonce": {"n"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
@@ -70,7 +118,7 @@ func TestIDTokenEmailVerified(t *testing.T) {
 				t.Fatal(err)
 			}
 			w := httptest.NewRecorder()
-			p.WriteGrant(w, r, a, Grant{Subject: "alice", Username: "alice", Email: "alice@example.com", AuthTime: time.Now(), Scopes: a.Scopes()})
+			p.WriteGrant(w, r, a, Grant{Subject: "alice", Username: "alice", Email: "alice@example.com", EmailVerified: tc.verified, AuthTime: time.Now(), Scopes: a.Scopes()})
 			loc, _ := url.Parse(w.Header().Get("Location"))
 			status, body := exchange(t, p, c, loc.Query().Get("code"), verifier)
 			if status != http.StatusOK {

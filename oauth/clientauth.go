@@ -20,6 +20,15 @@ import (
 // confidential client registered without a method (a plain fosite.Client,
 // newClient) both client_secret_basic and client_secret_post, one
 // registered with a method only that one, a public client none.
+//
+// The secret a client presents is compared, in constant time
+// (secretHasher.Compare), with the HMAC digest of its current secret and,
+// only while a rotation's grace lasts, with that of its previous one
+// (storage.Client.RotateSecret): newClient hands the previous digest to
+// fosite as GetRotatedHashes exactly when PreviousSecretActive holds at
+// Config.Now, and fosite reads rotated hashes nowhere but in this client
+// authentication. Grace-period secrets thus work at the token,
+// introspection, revocation and PAR endpoints alike, and nowhere else.
 
 // Client authentication methods advertised in discovery (RFC 8414 §2
 // token_endpoint_auth_methods_supported and its revocation and

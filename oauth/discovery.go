@@ -37,6 +37,12 @@ type Discovery struct {
 	// ServiceDocumentation (RFC 8414 §2) is the page documenting the
 	// server for developers: the rendered OpenAPI reference.
 	ServiceDocumentation string `json:"service_documentation,omitempty"`
+	// OpenID Connect RP-Initiated Logout 1.0 §2.1 and Back-Channel
+	// Logout 1.0 §2.1; front-channel logout is not offered.
+	EndSessionEndpoint                string `json:"end_session_endpoint"`
+	BackchannelLogoutSupported        bool   `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool   `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported       bool   `json:"frontchannel_logout_supported"`
 }
 
 // Discovery returns the metadata document for the configured issuer.
@@ -64,13 +70,17 @@ func (p *Provider) Discovery() Discovery {
 		RevocationEndpointAuthMethodsSupported:     clientAuthMethods,
 		IntrospectionEndpointAuthMethodsSupported:  introspectionAuthMethods,
 		CodeChallengeMethodsSupported:              []string{"S256"},
-		ClaimsSupported:                            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "jti", "rat", "name", "preferred_username", "email", "email_verified", "acr", "amr"},
+		ClaimsSupported:                            []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "jti", "rat", "sid", "name", "preferred_username", "email", "email_verified", "acr", "amr"},
 		ACRValuesSupported:                         []string{ACRSingleFactor, ACRMultiFactor},
 		PromptValuesSupported:                      []string{"none", "login", "consent"},
 		RequestParameterSupported:                  false,
 		RequestURIParameterSupported:               false,
 		AuthorizationResponseIssParameterSupported: true,
 		ServiceDocumentation:                       p.cfg.ServiceDocumentation,
+		EndSessionEndpoint:                         iss + "/oauth/logout",
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
+		FrontchannelLogoutSupported:                false,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"time"
 
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
@@ -18,8 +19,11 @@ import (
 // posts the secret in the body); a client with a named method is an
 // oidcClient and gets exactly that method.
 type client struct {
-	id            string
-	hashed        []byte
+	id     string
+	hashed []byte
+	// previous is the encoded digest of the secret a rotation replaced,
+	// set only while its grace lasts (clientauth.go, newClient).
+	previous      []byte
 	redirectURIs  []string
 	grantTypes    []string
 	responseTypes []string
@@ -35,13 +39,17 @@ type oidcClient struct {
 }
 
 var (
-	_ fosite.Client              = (*client)(nil)
-	_ fosite.OpenIDConnectClient = (*oidcClient)(nil)
-	_ fosite.ResponseModeClient  = (*client)(nil)
-	_ fosite.ResponseModeClient  = (*oidcClient)(nil)
+	_ fosite.Client                   = (*client)(nil)
+	_ fosite.ClientWithSecretRotation = (*client)(nil)
+	_ fosite.ClientWithSecretRotation = (*oidcClient)(nil)
+	_ fosite.OpenIDConnectClient      = (*oidcClient)(nil)
+	_ fosite.ResponseModeClient       = (*client)(nil)
+	_ fosite.ResponseModeClient       = (*oidcClient)(nil)
 )
 
-func newClient(c *storage.Client, h *secretHasher) fosite.Client {
+// newClient adapts c as it is at now: a previous secret counts only
+// while its grace lasts (storage.Client.PreviousSecretActive).
+func newClient(c *storage.Client, h *secretHasher, now time.Time) fosite.Client {
 	base := client{
 		id:            c.ID,
 		redirectURIs:  c.RedirectURIs,
@@ -55,6 +63,9 @@ func newClient(c *storage.Client, h *secretHasher) fosite.Client {
 	if len(c.SecretDigest) > 0 {
 		base.hashed = h.encode(c.SecretDigest, c.SecretVersion)
 	}
+	if c.PreviousSecretActive(now) {
+		base.previous = h.encode(c.PreviousSecretDigest, c.PreviousSecretVersion)
+	}
 	switch {
 	case c.Public:
 		return &oidcClient{client: base, method: AuthMethodNone}
@@ -64,8 +75,19 @@ func newClient(c *storage.Client, h *secretHasher) fosite.Client {
 	return &base
 }
 
-func (c *client) GetID() string             { return c.id }
-func (c *client) GetHashedSecret() []byte   { return c.hashed }
+func (c *client) GetID() string           { return c.id }
+func (c *client) GetHashedSecret() []byte { return c.hashed }
+
+// GetRotatedHashes implements fosite.ClientWithSecretRotation: fosite's
+// client authentication tries these after the current secret
+// (clientauth.go). It holds the previous secret while its grace lasts,
+// and nothing otherwise.
+func (c *client) GetRotatedHashes() [][]byte {
+	if len(c.previous) == 0 {
+		return nil
+	}
+	return [][]byte{c.previous}
+}
 func (c *client) GetRedirectURIs() []string { return c.redirectURIs }
 func (c *client) GetGrantTypes() fosite.Arguments {
 	return orDefault(c.grantTypes, "authorization_code")

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/ory/fosite"
@@ -67,7 +68,8 @@ type Config struct {
 	// /oauth/introspect: failed client authentications and tokens answered
 	// inactive count against the caller's IP, and a blocked IP gets 429.
 	IntrospectFailures FailureCounter
-	// Now is the clock of the refresh-family bound; nil = time.Now.
+	// Now is the clock of the refresh-family bound and of a previous
+	// client secret's grace; nil = time.Now.
 	Now func() time.Time
 	// LimitClient, when set, is asked once per token request after the
 	// client has authenticated and before anything is issued or consumed.
@@ -79,7 +81,22 @@ type Config struct {
 	// (authorization_code, refresh_token, client_credentials) or
 	// "api_key_exchange" for MintKeyToken.
 	OnTokenIssued func(grant string)
-	Logger        *slog.Logger
+	// BackchannelClient posts logout tokens (OpenID Connect Back-Channel
+	// Logout 1.0 §2.5); nil = a client with a 5 s timeout. Redirects are
+	// never followed, whatever client is given.
+	BackchannelClient *http.Client
+	// BackchannelWorkers bounds concurrent logout-token deliveries (0 = 4).
+	BackchannelWorkers int
+	// BackchannelRetries is how many times a delivery that failed on the
+	// network or with a 5xx is retried (0 = 2, negative = never).
+	BackchannelRetries int
+	// BackchannelRetryWait is the pause before the first retry, growing
+	// linearly after it (0 = 1 s).
+	BackchannelRetryWait time.Duration
+	// OnBackchannelLogout, when set, is called once per logout token
+	// delivered (true) or given up on (false).
+	OnBackchannelLogout func(ok bool)
+	Logger              *slog.Logger
 }
 
 // FailureCounter counts failed attempts per key and says how long a key is
@@ -105,6 +122,8 @@ type Provider struct {
 	log      *slog.Logger
 	alg      string
 	public   crypto.PublicKey
+	// backchannel delivers logout tokens.
+	backchannel *backchannel
 }
 
 // New composes fosite explicitly (never ComposeAllEnabled, which would turn
@@ -163,7 +182,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		RefreshTokenScopes:   []string{"offline_access", "offline"},
 		FormPostHTMLTemplate: formPostTemplate(cfg.Issuer),
 	}
-	store := &fositeStore{db: db, hasher: hasher}
+	store := &fositeStore{db: db, hasher: hasher, now: cfg.Now}
 	key := cfg.SigningKey
 	keyGetter := func(context.Context) (interface{}, error) { return key, nil }
 	strategy := &compose.CommonStrategy{
@@ -187,7 +206,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	fc.ClientAuthenticationStrategy = clientAuthStrategy(f)
 	return &Provider{
 		cfg: cfg, fcfg: fc, f: f, store: store, strategy: strategy, users: users, log: cfg.Logger,
-		alg: alg, public: cfg.SigningKey.Public(),
+		alg: alg, public: cfg.SigningKey.Public(), backchannel: newBackchannel(cfg),
 	}, nil
 }
 

@@ -47,6 +47,15 @@ type ClientSpec struct {
 	// (RFC 7662 §4); set only by operators (`latchkey client create
 	// --resource-server`), never from the /apps pages.
 	ResourceServer bool
+	// PostLogoutRedirectURIs are where RP-Initiated Logout may return the
+	// person (OpenID Connect RP-Initiated Logout 1.0 §3.1); each obeys the
+	// redirect URI rule and is matched exactly.
+	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI receives logout tokens (OpenID Connect
+	// Back-Channel Logout 1.0 §2.2): an http(s) URL, "" for none.
+	BackchannelLogoutURI string
+	// BackchannelLogoutSessionRequired asks for sid in every logout token.
+	BackchannelLogoutSessionRequired bool
 }
 
 // SupportedGrants lists the grant types a client may be registered for.
@@ -85,6 +94,19 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 		if err := validateRedirectURI(u); err != nil {
 			return bad("redirect URI %q: %v", u, err)
 		}
+	}
+	for _, u := range spec.PostLogoutRedirectURIs {
+		if err := validateRedirectURI(u); err != nil {
+			return bad("post-logout redirect URI %q: %v", u, err)
+		}
+	}
+	if u := spec.BackchannelLogoutURI; u != "" {
+		if err := checkBackchannelURI(u); err != nil {
+			return bad("back-channel logout URI %q: %v", u, err)
+		}
+	}
+	if spec.BackchannelLogoutSessionRequired && spec.BackchannelLogoutURI == "" {
+		return bad("backchannel_logout_session_required needs a back-channel logout URI")
 	}
 	switch spec.AuthMethod {
 	case "":
@@ -134,6 +156,10 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 		Tier:                    spec.Tier,
 		RequirePKCE:             spec.RequirePKCE || spec.Public,
 		ResourceServer:          spec.ResourceServer,
+
+		PostLogoutRedirectURIs:           spec.PostLogoutRedirectURIs,
+		BackchannelLogoutURI:             spec.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: spec.BackchannelLogoutSessionRequired,
 	}
 	if spec.Public {
 		return rec, "", nil

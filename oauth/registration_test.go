@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/ory/fosite"
 )
@@ -47,7 +48,7 @@ func TestNewClientRecordStoresOnlyDigest(t *testing.T) {
 		t.Fatalf("secret %d chars, digest %d bytes", len(plain), len(rec.SecretDigest))
 	}
 	h := &secretHasher{h: p.cfg.Hasher}
-	hashed := newClient(rec, h).GetHashedSecret()
+	hashed := newClient(rec, h, time.Now()).GetHashedSecret()
 	if err := h.Compare(context.Background(), hashed, []byte(plain)); err != nil {
 		t.Fatalf("right secret refused: %v", err)
 	}
@@ -61,10 +62,10 @@ func TestNewClientRecordStoresOnlyDigest(t *testing.T) {
 	if err != nil || plain2 != "" || pub.SecretDigest != nil || pub.TokenEndpointAuthMethod != AuthMethodNone {
 		t.Fatalf("public client: %+v %q %v", pub, plain2, err)
 	}
-	if _, ok := newClient(pub, h).(fosite.OpenIDConnectClient); !ok {
+	if _, ok := newClient(pub, h, time.Now()).(fosite.OpenIDConnectClient); !ok {
 		t.Fatal("public client must name its auth method (none)")
 	}
-	if _, ok := newClient(rec, h).(fosite.OpenIDConnectClient); ok {
+	if _, ok := newClient(rec, h, time.Now()).(fosite.OpenIDConnectClient); ok {
 		t.Fatal("a client without a named method must accept both basic and post")
 	}
 }

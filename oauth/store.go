@@ -21,6 +21,9 @@ import (
 // Backend is the part of storage.Store the fosite adapter uses.
 type Backend interface {
 	storage.Requests
+	// SessionClients records which clients each sign-in session reached,
+	// for back-channel logout.
+	storage.SessionClients
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error
 	JTIKnown(ctx context.Context, jti string) (bool, error)
@@ -40,6 +43,9 @@ type Backend interface {
 type fositeStore struct {
 	db     Backend
 	hasher *secretHasher
+	// now is the clock that decides whether a previous client secret is
+	// still in its grace.
+	now func() time.Time
 	// codeSignature is the authorization-code strategy's signature
 	// function: OpenID Connect sessions are keyed by it, never by the code.
 	codeSignature func(ctx context.Context, code string) string
@@ -202,7 +208,7 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 		}
 		return nil, err
 	}
-	return newClient(c, s.hasher), nil
+	return newClient(c, s.hasher, s.now()), nil
 }
 
 // ClientAssertionJWTValid implements fosite.ClientManager (RFC 7523 §3 replay check).

@@ -61,7 +61,7 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
 		return
 	}
-	claims := scopeClaims(ar.GetGrantedScopes(), u.Username, u.Name, u.Email)
+	claims := scopeClaims(ar.GetGrantedScopes(), u.Username, u.Name, u.Email, u.EmailVerifiedAt != nil)
 	claims["sub"] = u.ID
 	writeJSON(w, http.StatusOK, claims)
 }

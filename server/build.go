@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/metrics"
@@ -78,6 +79,8 @@ type App struct {
 	bus         Bus
 	handler     http.Handler
 	onListening func(net.Addr)
+	// self is the account self-service; Close waits for its mails.
+	self *accounts.SelfService
 }
 
 // Build opens storage through infra.Open (migrating it when
@@ -162,6 +165,7 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		KeyState:              func(ctx context.Context, id string) (oauth.KeyState, error) { return keyState(ctx, ks, id) },
 		LimitClient:           tokenLimit(cfg, lim, log, m.RateLimited),
 		OnTokenIssued:         m.TokenIssued,
+		OnBackchannelLogout:   m.BackchannelLogout,
 		Logger:                log,
 		// Failed introspections (bad client credentials, unknown tokens)
 		// per client IP, token_per_minute like the API's credential throttle.
@@ -219,12 +223,47 @@ func (a *App) CreateClient(ctx context.Context, spec oauth.ClientSpec) (*storage
 	return rec, plain, nil
 }
 
-// Close flushes batched key usage and closes Redis and the database.
+// ErrPublicClient is returned for a secret operation on a public client,
+// which has no secret.
+var ErrPublicClient = errors.New("server: a public client has no secret")
+
+// RotateClientSecret gives the client id a new secret and returns it (shown
+// only here). The current secret keeps working for grace (0: it stops at
+// once), as on the /apps page: previousUntil is when it stops, nil without
+// grace (storage.Client.RotateSecret). storage.ErrNotFound for an unknown
+// id, ErrPublicClient for a public client.
+func (a *App) RotateClientSecret(ctx context.Context, id string, grace time.Duration) (plain string, previousUntil *time.Time, err error) {
+	if plain, err = oauth.NewClientSecret(); err != nil {
+		return "", nil, err
+	}
+	digest, version := a.provider.HashSecret(plain)
+	now := time.Now()
+	err = a.db.UpdateClient(ctx, id, func(c *storage.Client) error {
+		if c.Public {
+			return fmt.Errorf("client %q: %w", id, ErrPublicClient)
+		}
+		c.RotateSecret(digest, version, now, grace)
+		previousUntil = c.PreviousSecretExpiresAt
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return plain, previousUntil, nil
+}
+
+// Close flushes batched key usage, sends the queued back-channel logout
+// tokens and closes Redis and the database.
 func (a *App) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	a.waitMail(ctx)
 	if err := a.keys.Close(ctx); err != nil {
 		a.log.Warn("flush key usage", "error", err)
+	}
+	// Queued back-channel logout tokens still go out, within what is left.
+	if err := a.provider.Close(ctx); err != nil {
+		a.log.Warn("back-channel logout deliveries", "error", err)
 	}
 	if a.redis != nil {
 		_ = a.redis.Close()

@@ -23,6 +23,10 @@ func (a *App) newHandler() (http.Handler, error) {
 		return nil, err
 	}
 	reference := doc.Reference()
+	self, devMail, err := a.accountService(passwords)
+	if err != nil {
+		return nil, err
+	}
 	var passkeys web.PasskeyService // nil, never a nil *twofactor.Passkeys
 	if a.passkeys != nil {
 		passkeys = a.passkeys
@@ -41,6 +45,11 @@ func (a *App) newHandler() (http.Handler, error) {
 		Failures:         failures,
 		Keys:             a.keys,
 		APIReference:     &reference,
+		Logout:           a.provider,
+		Account:          self,
+		ResetTTL:         a.cfg.SMTP.ResetLinkLifetime.Duration(),
+		DevMail:          devMail,
+		Sessions:         a.db,
 		TwoFactor:        a.twoFactor,
 		Passkeys:         passkeys,
 		OnRateLimited:    a.metrics.RateLimited,

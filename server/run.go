@@ -72,7 +72,9 @@ func (a *App) janitor() *janitor.Janitor {
 		Interval:       a.cfg.Janitor.Interval.Duration(),
 		Batch:          a.cfg.Janitor.BatchSize,
 		AuditRetention: a.cfg.Janitor.AuditRetention.Duration(),
-		Logger:         a.log,
-		OnPurged:       a.metrics.JanitorPurged,
+		// Records of which clients a sign-in session reached outlive no session.
+		SessionLifetime: a.cfg.Web.SessionAbsoluteLifetime.Duration(),
+		Logger:          a.log,
+		OnPurged:        a.metrics.JanitorPurged,
 	}, a.db)
 }

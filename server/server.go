@@ -54,6 +54,9 @@ type Pages interface {
 	LoginForm(c *gin.Context)
 	Login(c *gin.Context)
 	Logout(c *gin.Context)
+	EndSession(c *gin.Context)
+	EndSessionPost(c *gin.Context)
+	ConfirmLogout(c *gin.Context)
 	// SecondStepForm and SecondStep are the second factor after a right
 	// password (GET/POST /login/two-factor).
 	SecondStepForm(c *gin.Context)
@@ -80,6 +83,7 @@ type Pages interface {
 	UpdateApp(c *gin.Context)
 	AppSecret(c *gin.Context)
 	RotateAppSecret(c *gin.Context)
+	EndAppSecretGrace(c *gin.Context)
 	DeleteApp(c *gin.Context)
 	Authorized(c *gin.Context)
 	RevokeAuthorized(c *gin.Context)
@@ -94,6 +98,7 @@ type Pages interface {
 	DeleteKeyForm(c *gin.Context)
 	// APIDocs renders the OpenAPI document (GET /docs/api).
 	APIDocs(c *gin.Context)
+	AccountPages
 }
 
 // API is the JSON surface the server mounts (SPEC §3.3).
@@ -225,6 +230,12 @@ func New(d Deps) *gin.Engine {
 	pages.GET("/oauth/authorize", d.Pages.Authorize)
 	e.POST("/oauth/authorize", d.Pages.AuthorizePost)
 	pages.POST("/oauth/consent", d.Pages.Consent)
+	// OpenID Connect RP-Initiated Logout 1.0: GET and POST; a client's POST
+	// carries no CSRF token and is redirected to the GET, and the
+	// confirmation page's own form is CSRF-checked.
+	pages.GET("/oauth/logout", d.Pages.EndSession)
+	e.POST("/oauth/logout", d.Pages.EndSessionPost)
+	pages.POST("/oauth/logout/confirm", d.Pages.ConfirmLogout)
 
 	// Pages for a signed-in person only.
 	user := pages.Group("/", d.Pages.RequireUser())
@@ -243,6 +254,7 @@ func New(d Deps) *gin.Engine {
 	user.POST("/apps/:id", d.Pages.UpdateApp)
 	user.GET("/apps/:id/secret", d.Pages.AppSecret)
 	user.POST("/apps/:id/rotate", d.Pages.RotateAppSecret)
+	user.POST("/apps/:id/end-grace", d.Pages.EndAppSecretGrace)
 	user.POST("/apps/:id/delete", d.Pages.DeleteApp)
 	user.GET("/authorized", d.Pages.Authorized)
 	user.POST("/authorized/:client_id/revoke", d.Pages.RevokeAuthorized)
@@ -252,6 +264,7 @@ func New(d Deps) *gin.Engine {
 	user.POST("/keys/:handle/rotate", d.Pages.RotateKeyForm)
 	user.POST("/keys/:handle/revoke", d.Pages.RevokeKeyForm)
 	user.POST("/keys/:handle/delete", d.Pages.DeleteKeyForm)
+	mountAccountPages(pages, user, d.Pages)
 
 	if d.API != nil {
 		mountAPI(e, d)

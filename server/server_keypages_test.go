@@ -64,7 +64,7 @@ func TestKeysPages(t *testing.T) {
 
 	// Detail page with audit log, then rotate with no grace.
 	resp, page = get(t, b, s.URL+"/keys/deploy")
-	if resp.StatusCode != 200 || !strings.Contains(page, "created") || !strings.Contains(page, "Rotate key") {
+	if resp.StatusCode != 200 || !strings.Contains(page, "<strong>Created</strong>") || !strings.Contains(page, "Rotate key") {
 		t.Fatalf("detail: %d\n%s", resp.StatusCode, page)
 	}
 	resp, page = postForm(t, b, s.URL+"/keys/deploy/rotate", url.Values{"csrf_token": {csrf}, "grace": {"0"}}, s.URL)

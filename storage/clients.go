@@ -24,6 +24,15 @@ type Client struct {
 	Scopes        []string `gorm:"serializer:json"`
 	Audience      []string `gorm:"serializer:json"`
 	Public        bool     `gorm:"not null;default:false"`
+
+	// PreviousSecretDigest is the digest (pepper version
+	// PreviousSecretVersion) of the secret the last rotation replaced. It
+	// still authenticates the client until PreviousSecretExpiresAt, and
+	// never after (PreviousSecretActive); nil when there is none.
+	PreviousSecretDigest    []byte `gorm:"size:64"`
+	PreviousSecretVersion   int    `gorm:"not null;default:0"`
+	PreviousSecretExpiresAt *time.Time
+
 	// Tier is the rate-limit tier of the client's own requests ("" = the
 	// configured default).
 	Tier string `gorm:"size:32"`
@@ -38,9 +47,18 @@ type Client struct {
 	RequirePKCE bool `gorm:"not null;default:false"`
 	// ResourceServer lets the client introspect any token and API key
 	// (RFC 7662 §4); other clients introspect only their own tokens.
-	ResourceServer bool      `gorm:"not null;default:false"`
-	CreatedAt      time.Time `gorm:"not null"`
-	UpdatedAt      time.Time `gorm:"not null"`
+	ResourceServer bool `gorm:"not null;default:false"`
+	// PostLogoutRedirectURIs are where RP-Initiated Logout may return the
+	// person (OpenID Connect RP-Initiated Logout 1.0 §3.1), matched exactly.
+	PostLogoutRedirectURIs []string `gorm:"serializer:json"`
+	// BackchannelLogoutURI receives logout tokens (OpenID Connect
+	// Back-Channel Logout 1.0 §2.2); "" = none.
+	BackchannelLogoutURI string `gorm:"size:2000"`
+	// BackchannelLogoutSessionRequired asks for the sid claim in every
+	// logout token (Back-Channel Logout 1.0 §2.2).
+	BackchannelLogoutSessionRequired bool      `gorm:"not null;default:false"`
+	CreatedAt                        time.Time `gorm:"not null"`
+	UpdatedAt                        time.Time `gorm:"not null"`
 }
 
 // Clients stores OAuth clients.
@@ -67,6 +85,7 @@ func (d *DB) CreateClient(ctx context.Context, c *Client) error {
 		c.CreatedAt = now
 	}
 	c.CreatedAt = c.CreatedAt.UTC() // SQLite compares times as text: store UTC only
+	c.PreviousSecretExpiresAt = utcPtr(c.PreviousSecretExpiresAt)
 	c.UpdatedAt = now
 	return translate(d.w(ctx).Create(c).Error)
 }
@@ -78,8 +97,10 @@ func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
 	if !inTx {
 		c, ok, t := d.clients.Get(id)
 		if ok {
+			c.PreviousSecretDigest, c.PreviousSecretExpiresAt = slices.Clone(c.PreviousSecretDigest), utcPtr(c.PreviousSecretExpiresAt)
 			c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
 			c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
+			c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 			return &c, nil
 		}
 		ticket = t
@@ -106,6 +127,7 @@ func (d *DB) UpdateClient(ctx context.Context, id string, fn func(*Client) error
 		}
 		c.ID = id
 		c.CreatedAt = c.CreatedAt.UTC()
+		c.PreviousSecretExpiresAt = utcPtr(c.PreviousSecretExpiresAt)
 		c.UpdatedAt = d.now().UTC()
 		if err := d.w(ctx).Save(&c).Error; err != nil {
 			return translate(err)

@@ -8,7 +8,10 @@ import (
 // Purged counts the rows a purge removed, by table: the request kinds are
 // reported as "authorization_codes", "access_tokens", "refresh_tokens",
 // "pkce_requests", "oidc_sessions" and "par_requests" (all rows of the
-// requests table), JTIs as "used_jtis", audit rows as "key_events".
+// requests table), JTIs as "used_jtis", audit rows as "key_events", mail links as
+// "email_tokens", browser session records as "web_sessions", client
+// secrets past their rotation grace (cleared, not deleted: the client
+// stays) as "client_previous_secrets".
 type Purged map[string]int64
 
 // Total is the number of rows removed in all.
@@ -47,7 +50,8 @@ func PurgeTable(k Kind) string {
 }
 
 // PurgeExpired implements Store. It deletes in batches of at most limit rows
-// per table so no statement holds locks for long.
+// per table so no statement holds locks for long, and clears previous
+// client secrets whose grace ended (RotateSecret).
 func (d *DB) PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Purged, error) {
 	if limit <= 0 {
 		limit = 500
@@ -80,5 +84,15 @@ func (d *DB) PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Pur
 		}
 		out["used_jtis"] += res.RowsAffected
 	}
-	return out, nil
+	if err := d.purgeEmailTokens(ctx, cutoff, limit, out); err != nil {
+		return out, err
+	}
+	if err := d.purgeWebSessions(ctx, cutoff, limit, out); err != nil {
+		return out, err
+	}
+	n, err := d.clearExpiredPreviousSecrets(ctx, cutoff, limit)
+	if n > 0 {
+		out["client_previous_secrets"] += n
+	}
+	return out, err
 }

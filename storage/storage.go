@@ -35,7 +35,7 @@ var (
 // of the schema the Go code uses; the SQL files in storage/migrations must
 // produce the same schema (a parity test checks it against AutoMigrate).
 func Models() []any {
-	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{},
+	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{}, &SessionClient{}, &EmailToken{}, &WebSession{},
 		&TOTPFactor{}, &RecoveryCode{}, &Passkey{}}
 }
 
@@ -50,6 +50,9 @@ type Store interface {
 	Requests
 	Consents
 	APIKeys
+	SessionClients
+	EmailTokens
+	WebSessions
 	TwoFactor
 	// MarkJTI records jti until expiresAt; ErrConflict when it is already
 	// recorded and not yet expired.
@@ -64,8 +67,9 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 
 	// PurgeExpired deletes request records and JTIs whose expiry is before
-	// cutoff, at most limit rows per table per call; it returns how many rows
-	// it removed, by table (see Purged). Each delete is one short statement
+	// cutoff, and clears previous client secrets whose grace ended before
+	// it, at most limit rows per table per call; it returns how many rows
+	// it removed or cleared, by table (see Purged). Each delete is one short statement
 	// over primary keys; a caller loops until a call removes nothing.
 	PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Purged, error)
 	// Ping checks that the database answers.

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey/internal/ttlcache"
@@ -19,8 +20,12 @@ type User struct {
 	// SessionsNotBefore ends every browser session that signed in before it
 	// (set by logout, so a copied cookie stops working on every instance).
 	SessionsNotBefore *time.Time
-	CreatedAt         time.Time `gorm:"not null"`
-	UpdatedAt         time.Time `gorm:"not null"`
+	// EmailVerifiedAt is when the person proved they read mail at Email
+	// (they followed a verification or reset link sent there); nil = not
+	// verified. Changing Email clears it (UpdateProfile).
+	EmailVerifiedAt *time.Time
+	CreatedAt       time.Time `gorm:"not null"`
+	UpdatedAt       time.Time `gorm:"not null"`
 }
 
 // Workspace is a tenant a user belongs to (SPEC §3.3 "tenants").
@@ -47,6 +52,23 @@ type Users interface {
 	// EndSessions makes every browser session of the user that signed in
 	// before at invalid; ErrNotFound when the user does not exist.
 	EndSessions(ctx context.Context, userID string, at time.Time) error
+	// UpdateProfile sets the user's display name and email address and
+	// returns the updated user; when the address changes (other than in
+	// letter case) EmailVerifiedAt is cleared in the same write.
+	// ErrNotFound when the user does not exist.
+	UpdateProfile(ctx context.Context, userID, name, email string) (*User, error)
+	// SetPassword replaces the password hash, ends every browser session
+	// that signed in before sessionsNotBefore and deletes the user's unused
+	// password-reset tokens, in one transaction. ErrNotFound when the user
+	// does not exist.
+	SetPassword(ctx context.Context, userID, hash string, sessionsNotBefore time.Time) error
+	// VerifyEmail marks the user's address verified at at, provided it is
+	// still email (ignoring case). ErrNotFound when the user does not
+	// exist; ErrConflict when the address has changed since.
+	VerifyEmail(ctx context.Context, userID, email string, at time.Time) error
+	// FindUsersByEmail returns the users whose address equals email,
+	// ignoring case, oldest first; none is an empty slice, not an error.
+	FindUsersByEmail(ctx context.Context, email string) ([]User, error)
 }
 
 // CreateUser implements Users.
@@ -103,4 +125,79 @@ func (d *DB) EndSessions(ctx context.Context, userID string, at time.Time) error
 		}
 		return d.changed(ctx, Invalidation{Topic: TopicUser, ID: userID})
 	})
+}
+
+// updateUser applies fields to the user with id inside ctx's transaction
+// (the caller's InTx) and publishes the change; ErrNotFound when no row
+// matched.
+func (d *DB) updateUser(ctx context.Context, id string, fields map[string]any) error {
+	fields["updated_at"] = d.now().UTC()
+	res := d.w(ctx).Model(&User{}).Where("id = ?", id).Updates(fields)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("user %q: %w", id, ErrNotFound)
+	}
+	return d.changed(ctx, Invalidation{Topic: TopicUser, ID: id})
+}
+
+// UpdateProfile implements Users.
+func (d *DB) UpdateProfile(ctx context.Context, userID, name, email string) (*User, error) {
+	var out User
+	err := d.InTx(ctx, func(ctx context.Context) error {
+		var u User
+		if err := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).Where("id = ?", userID).Take(&u).Error; err != nil {
+			return fmt.Errorf("user %q: %w", userID, translate(err))
+		}
+		fields := map[string]any{"name": name, "email": email}
+		if !strings.EqualFold(u.Email, email) {
+			fields["email_verified_at"] = nil
+			u.EmailVerifiedAt = nil
+		}
+		if err := d.updateUser(ctx, userID, fields); err != nil {
+			return err
+		}
+		u.Name, u.Email, u.UpdatedAt = name, email, fields["updated_at"].(time.Time)
+		out = u
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// SetPassword implements Users.
+func (d *DB) SetPassword(ctx context.Context, userID, hash string, sessionsNotBefore time.Time) error {
+	return d.InTx(ctx, func(ctx context.Context) error {
+		if err := d.updateUser(ctx, userID, map[string]any{"password_hash": hash, "sessions_not_before": sessionsNotBefore.UTC()}); err != nil {
+			return err
+		}
+		return translate(d.w(ctx).Where("user_id = ? AND purpose = ? AND used_at IS NULL", userID, PurposeReset).Delete(&EmailToken{}).Error)
+	})
+}
+
+// VerifyEmail implements Users.
+func (d *DB) VerifyEmail(ctx context.Context, userID, email string, at time.Time) error {
+	return d.InTx(ctx, func(ctx context.Context) error {
+		var u User
+		if err := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).Where("id = ?", userID).Take(&u).Error; err != nil {
+			return fmt.Errorf("user %q: %w", userID, translate(err))
+		}
+		if !strings.EqualFold(u.Email, email) || email == "" {
+			return fmt.Errorf("user %q: address changed since the link was sent: %w", userID, ErrConflict)
+		}
+		return d.updateUser(ctx, userID, map[string]any{"email_verified_at": at.UTC()})
+	})
+}
+
+// FindUsersByEmail implements Users.
+func (d *DB) FindUsersByEmail(ctx context.Context, email string) ([]User, error) {
+	out := []User{}
+	if email == "" {
+		return out, nil
+	}
+	err := d.r(ctx).Where("lower(email) = ?", strings.ToLower(email)).Order("created_at, id").Limit(20).Find(&out).Error
+	return out, translate(err)
 }

@@ -4,24 +4,29 @@
 // Every page is rendered through the "layout" template defined in
 // layout.html; the page file supplies the "content" block. The data passed to
 // ExecuteTemplate is expected to provide the fields Title, CSRFField, User
-// (nil or a value with Username and ID), Flash and Page (the page-specific
-// data). The templates use only html/template's built-in functions, so the
-// FuncMap given to Parse may be nil.
+// (nil or a value with Username and ID), Flash, Section (the navigation
+// entry marked current) and Page (the page-specific data). Besides
+// html/template's built-in functions the pages call "when" (a moment as a
+// <time> element with relative words) and "plural" ("1 key", "2 keys"),
+// which the FuncMap given to Parse must define (web's pageFuncs).
 package templates
 
 import (
 	"embed"
 	"fmt"
 	"html/template"
+	texttemplate "text/template"
 )
 
-// FS holds the page templates (*.html) and static assets (static/*).
+// FS holds the page templates (*.html), static assets (static/*) and the
+// mail templates (mail/NAME.txt and mail/NAME.html).
 //
-//go:embed *.html static
+//go:embed *.html static mail
 var FS embed.FS
 
 // pages lists the page names; each is parsed from "<name>.html".
-var pages = []string{"login", "consent", "error", "home", "keys", "key", "key_secret", "signup", "account", "apps", "app", "app_secret", "authorized", "api_docs",
+var pages = []string{"login", "consent", "error", "home", "keys", "key", "key_secret", "signup", "account", "apps", "app", "app_secret", "authorized", "api_docs", "logout",
+	"forgot", "reset", "verify", "devmail",
 	"two_factor", "login_two_factor", "recovery_codes"}
 
 // Parse parses layout.html and partials.html (the named templates pages
@@ -41,4 +46,19 @@ func Parse(funcs template.FuncMap) (map[string]*template.Template, error) {
 		out[name] = t
 	}
 	return out, nil
+}
+
+// ParseMail parses the mail templates: every mail/NAME.txt (plain text,
+// first line "Subject: …") into text, every mail/NAME.html into html, each
+// executable by its file name ("reset.txt", "reset.html").
+func ParseMail() (text *texttemplate.Template, html *template.Template, err error) {
+	text, err = texttemplate.New("mail").Option("missingkey=error").ParseFS(FS, "mail/*.txt")
+	if err != nil {
+		return nil, nil, fmt.Errorf("templates: parse mail text: %w", err)
+	}
+	html, err = template.New("mail").Option("missingkey=error").ParseFS(FS, "mail/*.html")
+	if err != nil {
+		return nil, nil, fmt.Errorf("templates: parse mail html: %w", err)
+	}
+	return text, html, nil
 }

@@ -39,15 +39,23 @@ type appForm struct {
 	// RequirePKCE refuses authorization requests without PKCE (on for new
 	// apps; a public app always requires it).
 	RequirePKCE bool
+	// PostLogoutURIs, BackchannelURI and BackchannelSID are the app's
+	// OpenID Connect logout registration (RP-Initiated Logout 1.0 §3.1,
+	// Back-Channel Logout 1.0 §2.2).
+	PostLogoutURIs []string
+	BackchannelURI string
+	BackchannelSID bool
 }
 
 // appErrors holds one message per field; empty means fine.
 type appErrors struct {
 	Name, RedirectURIs, Type, Scopes, Grants, Form string
+	PostLogoutURIs, BackchannelURI                 string
 }
 
 func (e appErrors) any() bool {
-	return e.Name != "" || e.RedirectURIs != "" || e.Type != "" || e.Scopes != "" || e.Grants != "" || e.Form != ""
+	return e.Name != "" || e.RedirectURIs != "" || e.Type != "" || e.Scopes != "" || e.Grants != "" || e.Form != "" ||
+		e.PostLogoutURIs != "" || e.BackchannelURI != ""
 }
 
 // withSummary adds a line at the top of a long form whose fields have
@@ -68,14 +76,25 @@ func parseAppForm(c *gin.Context) appForm {
 		Scopes: c.PostFormArray("scopes"),
 		Grants: c.PostFormArray("grant_types"),
 		// An unticked checkbox sends nothing.
-		RequirePKCE: c.PostForm("require_pkce") != "",
-	}
-	for _, line := range strings.Split(c.PostForm("redirect_uris"), "\n") {
-		if u := strings.TrimSpace(line); u != "" && !slices.Contains(f.RedirectURIs, u) {
-			f.RedirectURIs = append(f.RedirectURIs, u)
-		}
+		RequirePKCE:    c.PostForm("require_pkce") != "",
+		RedirectURIs:   uriLines(c.PostForm("redirect_uris")),
+		PostLogoutURIs: uriLines(c.PostForm("post_logout_redirect_uris")),
+		BackchannelURI: strings.TrimSpace(c.PostForm("backchannel_logout_uri")),
+		BackchannelSID: c.PostForm("backchannel_logout_session_required") != "",
 	}
 	return f
+}
+
+// uriLines splits a textarea of URIs, one per line, dropping blank lines
+// and repeats.
+func uriLines(text string) []string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if u := strings.TrimSpace(line); u != "" && !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // check validates the form against the registered scopes. Redirect URI
@@ -107,6 +126,18 @@ func (f appForm) check(known []string) appErrors {
 		e.RedirectURIs = "Add at least one redirect URI: where people return after signing in."
 	}
 	switch {
+	case len(f.PostLogoutURIs) > maxRedirectURIs:
+		e.PostLogoutURIs = "Use at most 20 post-logout redirect URIs."
+	case slices.ContainsFunc(f.PostLogoutURIs, func(u string) bool { return len(u) > maxRedirectURILen }):
+		e.PostLogoutURIs = "Each post-logout redirect URI must be at most 2000 characters."
+	}
+	switch {
+	case len(f.BackchannelURI) > maxRedirectURILen:
+		e.BackchannelURI = "Use at most 2000 characters."
+	case f.BackchannelSID && f.BackchannelURI == "":
+		e.BackchannelURI = "Enter the back-channel logout URI that should receive the session id, or untick the box."
+	}
+	switch {
 	case len(f.Scopes) == 0:
 		e.Scopes = "Choose at least one scope."
 	case slices.ContainsFunc(f.Scopes, func(s string) bool { return !slices.Contains(known, s) }):
@@ -120,6 +151,8 @@ func (f appForm) spec(ownerID string) oauth.ClientSpec {
 	return oauth.ClientSpec{
 		Name: f.Name, OwnerID: ownerID, RedirectURIs: f.RedirectURIs,
 		GrantTypes: f.Grants, Scopes: f.Scopes, Public: f.Public, RequirePKCE: f.RequirePKCE,
+		PostLogoutRedirectURIs: f.PostLogoutURIs, BackchannelLogoutURI: f.BackchannelURI,
+		BackchannelLogoutSessionRequired: f.BackchannelSID,
 	}
 }
 
@@ -130,6 +163,10 @@ func registrarProblem(e *appErrors, err error) {
 		msg = strings.ToUpper(msg[:1]) + msg[1:] + "."
 	}
 	switch {
+	case strings.Contains(msg, "ost-logout redirect URI"):
+		e.PostLogoutURIs = msg
+	case strings.Contains(msg, "ack-channel logout URI") || strings.Contains(msg, "backchannel"):
+		e.BackchannelURI = msg
 	case strings.Contains(msg, "edirect URI"):
 		e.RedirectURIs = msg
 	case strings.Contains(msg, "name"):
@@ -159,8 +196,12 @@ type appFormView struct {
 	RedirectURIs string
 	Public       bool
 	RequirePKCE  bool
-	Scopes       []option
-	Grants       []option
+	// PostLogoutURIs is one URI per line, as the textarea shows them.
+	PostLogoutURIs string
+	BackchannelURI string
+	BackchannelSID bool
+	Scopes         []option
+	Grants         []option
 }
 
 // checkList is a fieldset of checkboxes as the "checkboxes" partial draws
@@ -183,7 +224,8 @@ func (v appFormView) GrantList(err string) checkList {
 }
 
 func (h *Handler) appFormView(f appForm) appFormView {
-	v := appFormView{Name: f.Name, RedirectURIs: strings.Join(f.RedirectURIs, "\n"), Public: f.Public, RequirePKCE: f.RequirePKCE || f.Public}
+	v := appFormView{Name: f.Name, RedirectURIs: strings.Join(f.RedirectURIs, "\n"), Public: f.Public, RequirePKCE: f.RequirePKCE || f.Public,
+		PostLogoutURIs: strings.Join(f.PostLogoutURIs, "\n"), BackchannelURI: f.BackchannelURI, BackchannelSID: f.BackchannelSID}
 	for _, s := range h.cfg.Scopes {
 		v.Scopes = append(v.Scopes, option{Value: s, Label: s, Hint: h.scopeWords(s), Checked: slices.Contains(f.Scopes, s)})
 	}

@@ -188,6 +188,10 @@ type appPage struct {
 	App    appDetail
 	Form   appFormView
 	Errors appErrors
+	// Secret is the client secret card (confidential apps), Actions what
+	// the rotate, end-grace and delete forms show (appsecret.go).
+	Secret  appSecretCard
+	Actions appActions
 }
 
 // App serves GET /apps/{id}: details, the edit form, rotate and delete.
@@ -197,11 +201,22 @@ func (h *Handler) App(c *gin.Context) {
 	if cl == nil {
 		return
 	}
-	f := appForm{Name: cl.Name, RedirectURIs: cl.RedirectURIs, Public: cl.Public, Scopes: cl.Scopes, Grants: cl.GrantTypes, RequirePKCE: cl.RequirePKCE}
-	h.renderApp(c, u, cl, http.StatusOK, f, appErrors{})
+	h.renderAppActions(c, u, cl, http.StatusOK, appActions{})
+}
+
+// renderAppActions renders the app page with the settings form as stored:
+// for GET, and for a refused rotate, end-grace or delete form.
+func (h *Handler) renderAppActions(c *gin.Context, u *storage.User, cl *storage.Client, status int, act appActions) {
+	f := appForm{Name: cl.Name, RedirectURIs: cl.RedirectURIs, Public: cl.Public, Scopes: cl.Scopes, Grants: cl.GrantTypes, RequirePKCE: cl.RequirePKCE,
+		PostLogoutURIs: cl.PostLogoutRedirectURIs, BackchannelURI: cl.BackchannelLogoutURI, BackchannelSID: cl.BackchannelLogoutSessionRequired}
+	h.renderAppPage(c, u, cl, status, f, appErrors{}, act)
 }
 
 func (h *Handler) renderApp(c *gin.Context, u *storage.User, cl *storage.Client, status int, f appForm, errs appErrors) {
+	h.renderAppPage(c, u, cl, status, f, errs, appActions{})
+}
+
+func (h *Handler) renderAppPage(c *gin.Context, u *storage.User, cl *storage.Client, status int, f appForm, errs appErrors, act appActions) {
 	method := cl.TokenEndpointAuthMethod
 	switch {
 	case cl.Public:
@@ -224,12 +239,13 @@ func (h *Handler) renderApp(c *gin.Context, u *storage.User, cl *storage.Client,
 			Created: newPageTime(cl.CreatedAt), Updated: newPageTime(cl.UpdatedAt),
 		},
 		Form: view, Errors: withSummary(errs),
+		Secret: h.secretCard(cl, act), Actions: act,
 	}
 	h.render(c.Writer, c.Request, status, "app", cl.Name, u, page)
 }
 
 // UpdateApp serves POST /apps/{id}: change the name, redirect URIs,
-// scopes and whether PKCE is required (always, for a public app). The type
+// logout registration, scopes and whether PKCE is required (always, for a public app). The type
 // and grants stay as registered; the resource-server flag is the
 // operator's (CLI) and never changes here.
 func (h *Handler) UpdateApp(c *gin.Context) {
@@ -266,6 +282,8 @@ func (h *Handler) UpdateApp(c *gin.Context) {
 		}
 		s.Name, s.RedirectURIs, s.Scopes = f.Name, f.RedirectURIs, f.Scopes
 		s.RequirePKCE = f.RequirePKCE || s.Public
+		s.PostLogoutRedirectURIs, s.BackchannelLogoutURI = f.PostLogoutURIs, f.BackchannelURI
+		s.BackchannelLogoutSessionRequired = f.BackchannelSID
 		return nil
 	})
 	if h.appGone(c, u, err) {
@@ -289,78 +307,23 @@ func (h *Handler) appGone(c *gin.Context, u *storage.User, err error) bool {
 	return true
 }
 
-type appSecretPage struct {
-	ID, Name, Secret string
-}
-
-// AppSecret serves GET /apps/{id}/secret: the secret made by the previous
-// request (registration or rotation), shown this once.
-func (h *Handler) AppSecret(c *gin.Context) {
-	u := signedInUser(c)
-	cl := h.ownedClient(c, u, c.Param("id"))
-	if cl == nil {
-		return
-	}
-	s, _ := h.sessions.Get(c.Request, h.sessionName)
-	forID, _ := s.Values[secretClientKey].(string)
-	plain, _ := s.Values[secretValueKey].(string)
-	if forID != cl.ID || plain == "" {
-		h.flashRedirect(c, "/apps/"+cl.ID, "A client secret is shown only once. Rotate it to get a new one.")
-		return
-	}
-	delete(s.Values, secretClientKey)
-	delete(s.Values, secretValueKey)
-	if err := s.Save(c.Request, c.Writer); err != nil {
-		h.log.ErrorContext(c.Request.Context(), "save session", "error", err)
-	}
-	h.render(c.Writer, c.Request, http.StatusOK, "app_secret", "Client secret for "+cl.Name, u,
-		appSecretPage{ID: cl.ID, Name: cl.Name, Secret: plain})
-}
-
-// RotateAppSecret serves POST /apps/{id}/rotate: a new secret replaces the
-// old one at once (the old one is rejected from the next request on).
-func (h *Handler) RotateAppSecret(c *gin.Context) {
-	u := signedInUser(c)
-	if h.noRegistrar(c) {
-		return
-	}
-	r := c.Request
-	cl := h.ownedClient(c, u, c.Param("id"))
-	if cl == nil {
-		return
-	}
-	if cl.Public {
-		h.flashRedirect(c, "/apps/"+cl.ID, "“"+cl.Name+"” is a public app: it has no secret to rotate.")
-		return
-	}
-	plain, err := oauth.NewClientSecret()
-	if err != nil {
-		h.log.ErrorContext(r.Context(), "new client secret", "error", err)
-		h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "The secret could not be rotated.")
-		return
-	}
-	digest, version := h.cfg.Clients.HashSecret(plain)
-	err = h.store.UpdateClient(r.Context(), cl.ID, func(s *storage.Client) error {
-		if s.OwnerID != u.ID {
-			return errNotOwner
-		}
-		s.SecretDigest, s.SecretVersion = digest, version
-		return nil
-	})
-	if h.appGone(c, u, err) {
-		return
-	}
-	h.log.InfoContext(r.Context(), "client secret rotated", "user_id", u.ID, "client_id", cl.ID)
-	h.showSecretNext(c, cl.ID, plain, "Rotated the secret of “"+cl.Name+"”. The old secret no longer works.")
-}
-
 // DeleteApp serves POST /apps/{id}/delete: the client goes, and with it
-// every code, token and consent issued to it.
+// every code, token and consent issued to it. The form must carry the
+// app's name, typed by the person (confirm_name); without it the app page
+// comes back asking for it (400) and nothing changes.
 func (h *Handler) DeleteApp(c *gin.Context) {
 	u := signedInUser(c)
 	r := c.Request
 	cl := h.ownedClient(c, u, c.Param("id"))
 	if cl == nil {
+		return
+	}
+	if typed := c.PostForm("confirm_name"); typed != cl.Name {
+		act := appActions{DeleteName: typed, DeleteError: "Type the app’s name, " + cl.Name + ", to delete it."}
+		if typed != "" {
+			act.DeleteError = "That is not the app’s name. Type " + cl.Name + " exactly to delete it."
+		}
+		h.renderAppActions(c, u, cl, http.StatusBadRequest, act)
 		return
 	}
 	if err := h.store.DeleteClient(r.Context(), cl.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {

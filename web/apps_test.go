@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/storage"
@@ -151,7 +152,7 @@ func TestAppsLifecycle(t *testing.T) {
 
 	// Rotate: a new digest, shown once.
 	old := cl.SecretDigest
-	resp, _ = f.do(t, c, http.MethodPost, "/apps/"+id+"/rotate", url.Values{})
+	resp, _ = f.do(t, c, http.MethodPost, "/apps/"+id+"/rotate", url.Values{"grace": {"0"}, "confirm": {"yes"}})
 	_, body = f.follow(t, c, resp)
 	m = secretRe.FindStringSubmatch(body)
 	cl, _ = f.store.GetClient(context.Background(), id)
@@ -163,7 +164,7 @@ func TestAppsLifecycle(t *testing.T) {
 	}
 
 	// Delete.
-	resp, _ = f.do(t, c, http.MethodPost, "/apps/"+id+"/delete", url.Values{})
+	resp, _ = f.do(t, c, http.MethodPost, "/apps/"+id+"/delete", url.Values{"confirm_name": {"Renamed"}})
 	if resp.Header.Get("Location") != "/apps" {
 		t.Fatalf("delete → %q", resp.Header.Get("Location"))
 	}
@@ -206,8 +207,11 @@ func TestAppsOwnerOnly(t *testing.T) {
 	alice := f.user(t, "u-alice", "alice")
 	bob := f.user(t, "u-bob", "bob")
 	digest, _ := (&fakeRegistrar{}).HashSecret("alice-secret")
+	previous, _ := (&fakeRegistrar{}).HashSecret("alice-previous-secret")
+	until := time.Now().Add(time.Hour)
 	rec := &storage.Client{ID: "alice-app", Name: "Alice App", OwnerID: "u-alice", RedirectURIs: []string{"https://a.example/cb"},
-		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}, SecretDigest: digest}
+		GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid"}, SecretDigest: digest,
+		PreviousSecretDigest: previous, PreviousSecretExpiresAt: &until}
 	if err := f.store.CreateClient(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +227,9 @@ func TestAppsOwnerOnly(t *testing.T) {
 		{http.MethodGet, "/apps/%s", nil},
 		{http.MethodPost, "/apps/%s", edit},
 		{http.MethodGet, "/apps/%s/secret", nil},
-		{http.MethodPost, "/apps/%s/rotate", url.Values{}},
-		{http.MethodPost, "/apps/%s/delete", url.Values{}},
+		{http.MethodPost, "/apps/%s/rotate", url.Values{"grace": {"0"}, "confirm": {"yes"}}},
+		{http.MethodPost, "/apps/%s/end-grace", url.Values{"confirm": {"yes"}}},
+		{http.MethodPost, "/apps/%s/delete", url.Values{"confirm_name": {"Alice App"}}},
 	}
 	for _, id := range []string{"alice-app", "cli-app", "missing"} {
 		for _, rt := range routes {
@@ -241,7 +246,7 @@ func TestAppsOwnerOnly(t *testing.T) {
 		}
 	}
 	got, err := f.store.GetClient(ctx, "alice-app")
-	if err != nil || got.Name != "Alice App" || !bytes.Equal(got.SecretDigest, digest) || got.RedirectURIs[0] != "https://a.example/cb" {
+	if err != nil || got.Name != "Alice App" || !bytes.Equal(got.SecretDigest, digest) || !bytes.Equal(got.PreviousSecretDigest, previous) || got.RedirectURIs[0] != "https://a.example/cb" {
 		t.Fatalf("bob changed alice's app: %+v, %v", got, err)
 	}
 	_, body := f.do(t, bob, http.MethodGet, "/apps", nil)
@@ -257,7 +262,7 @@ func TestAppsOwnerOnly(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next=%2Fapps%2Falice-app" {
 		t.Fatalf("anonymous: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp, _ = f.do(t, f.anon(t), http.MethodPost, "/apps/alice-app/delete", url.Values{})
+	resp, _ = f.do(t, f.anon(t), http.MethodPost, "/apps/alice-app/delete", url.Values{"confirm_name": {"Alice App"}})
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
 		t.Fatalf("anonymous delete: %d", resp.StatusCode)
 	}
@@ -281,7 +286,7 @@ func TestAppsOwnerCheckedInsideUpdate(t *testing.T) {
 	// Swap the owner in the stored row only, after GetClient has been answered.
 	swapped := &swapStore{fakeStore: f.store, onUpdate: func(cl *storage.Client) { cl.OwnerID = "u-mallory" }}
 	f.h.store = swapped
-	resp, _ := f.do(t, c, http.MethodPost, "/apps/app/rotate", url.Values{})
+	resp, _ := f.do(t, c, http.MethodPost, "/apps/app/rotate", url.Values{"grace": {"0"}, "confirm": {"yes"}})
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("status %d, want 404", resp.StatusCode)
 	}

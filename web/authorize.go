@@ -126,13 +126,21 @@ func (h *Handler) consented(c *gin.Context, userID string, a *oauth.AuthorizeReq
 
 func (h *Handler) grant(w http.ResponseWriter, r *http.Request, a *oauth.AuthorizeRequest, u *storage.User, authTime time.Time) {
 	h.auth.WriteGrant(w, r, a, oauth.Grant{
-		Subject: u.ID, Username: u.Username, Email: u.Email, Name: u.Name,
-		AuthTime: authTime, Scopes: a.Scopes(), Methods: h.sessionMethods(r),
+		Subject: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil, Name: u.Name,
+		AuthTime: authTime, Scopes: a.Scopes(), SessionID: h.sessionID(r),
+		Methods: h.sessionMethods(r),
 	})
 }
 
 type consentClient struct {
 	ID, Name, LogoURI, ClientURI string
+	// RedirectHost is where the answer goes: the redirect URI's host, or
+	// its scheme for an app on a device ("com.example.app").
+	RedirectHost string
+	// Owner is the username of the person who registered the app ("" =
+	// registered by the operator, from the command line or by dynamic
+	// registration).
+	Owner string
 }
 
 type consentScope struct {
@@ -143,6 +151,22 @@ type consentPage struct {
 	Client    consentClient
 	Scopes    []consentScope
 	Challenge string
+	// Resume is this authorization request as a URL, the next of the
+	// "Switch account" form.
+	Resume string
+}
+
+// redirectHost is the part of a redirect URI a person can judge: the
+// host, or the scheme of a private-use URI (RFC 8252 §7.1).
+func redirectHost(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return ""
+	}
+	if u.Host != "" {
+		return u.Hostname()
+	}
+	return u.Scheme
 }
 
 func (h *Handler) showConsent(c *gin.Context, a *oauth.AuthorizeRequest, u *storage.User) {
@@ -155,7 +179,8 @@ func (h *Handler) showConsent(c *gin.Context, a *oauth.AuthorizeRequest, u *stor
 	s, _ := h.sessions.Get(r, h.sessionName)
 	challenge := randomToken()
 	s.Values["consent_challenge"] = challenge
-	s.Values["consent_request"] = authorizeURL(a.ResumeForm(), true)
+	resume := authorizeURL(a.ResumeForm(), true)
+	s.Values["consent_request"] = resume
 	s.Values["consent_user"] = u.ID
 	if err := s.Save(r, c.Writer); err != nil {
 		h.log.ErrorContext(r.Context(), "save session", "error", err)
@@ -164,7 +189,17 @@ func (h *Handler) showConsent(c *gin.Context, a *oauth.AuthorizeRequest, u *stor
 	}
 	page := consentPage{
 		Client:    consentClient{ID: cl.ID, Name: cl.Name, LogoURI: safeHTTPURL(cl.LogoURI), ClientURI: safeHTTPURL(cl.ClientURI)},
-		Challenge: challenge,
+		Challenge: challenge, Resume: resume,
+	}
+	redirect := a.ResumeForm().Get("redirect_uri")
+	if redirect == "" && len(cl.RedirectURIs) == 1 {
+		redirect = cl.RedirectURIs[0]
+	}
+	page.Client.RedirectHost = redirectHost(redirect)
+	if cl.OwnerID != "" {
+		if o, err := h.store.GetUser(r.Context(), cl.OwnerID); err == nil {
+			page.Client.Owner = o.Username
+		}
 	}
 	for _, sc := range a.Scopes() {
 		d, _ := h.cfg.ScopeDescription(sc)

@@ -68,7 +68,9 @@ func newAuthorizeFixture(t *testing.T) *authorizeFixture {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
+	e.GET("/login", h.LoginForm)
 	e.POST("/login", h.Login)
+	e.POST("/logout", h.Logout)
 	e.GET("/oauth/authorize", h.Authorize)
 	e.POST("/oauth/consent", h.Consent)
 	user := e.Group("/", h.RequireUser())

@@ -92,6 +92,9 @@ func (h *Handler) RevokeAuthorized(c *gin.Context) {
 		return
 	}
 	h.log.InfoContext(ctx, "authorized app revoked", "user_id", u.ID, "client_id", clientID)
+	if h.cfg.Logout != nil {
+		h.cfg.Logout.GrantRevoked(ctx, u.ID, clientID) // Back-Channel Logout 1.0
+	}
 	if !had {
 		h.flashRedirect(c, "/authorized", name+" did not have access to your account.")
 		return

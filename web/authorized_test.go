@@ -39,7 +39,7 @@ func TestAuthorizedRevoke(t *testing.T) {
 	_, body = f.do(t, c, http.MethodGet, "/authorized", nil)
 	for _, want := range []string{
 		"Photo &lt;Printer&gt;", `href="https://photos.example/"`, "words for offline_access", "<code>offline_access</code>",
-		`<time datetime="2026-03-04T05:06:00Z">4 Mar 2026, 05:06 UTC</time>`, `action="/authorized/photos/revoke"`,
+		`<time datetime="2026-03-04T05:06:00Z" title="4 Mar 2026, 05:06 UTC">`, `action="/authorized/photos/revoke"`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/authorized lacks %q", want)

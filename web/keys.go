@@ -45,12 +45,18 @@ var keyGraceChoices = []struct{ Value, Label string }{
 type keyRow struct {
 	Handle, Alias, Prefix, Environment, Status string
 	Scopes                                     []string
-	Created, LastUsed, Expires                 string
+	Created                                    time.Time
+	LastUsed, Expires                          *time.Time // nil: never
 	Uses                                       int64
+	// ExpiresSoon: the key works but expires within expiresSoon.
+	ExpiresSoon bool
 	// Rotating is when the key this one replaced stops working, while
-	// it still works ("" otherwise).
-	Rotating string
+	// it still works (nil otherwise).
+	Rotating *time.Time
 }
+
+// expiresSoon is how close to its expiry a working key is flagged in the list.
+const expiresSoon = 7 * 24 * time.Hour
 
 type keyScopeOption struct {
 	Name, Description string
@@ -77,7 +83,11 @@ type keysPage struct {
 	Form keyForm
 }
 
-type keyEventRow struct{ When, Type, IP, Detail string }
+// keyEventRow is one audit event: Type in words (keyEventText).
+type keyEventRow struct {
+	When             time.Time
+	Type, IP, Detail string
+}
 
 type keyPage struct {
 	Key    keyRow
@@ -94,20 +104,15 @@ type keySecretPage struct {
 	Rotated bool
 }
 
-func keyTime(t *time.Time, empty string) string {
-	if t == nil || t.IsZero() {
-		return empty
-	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
-}
-
 func (h *Handler) row(k *storage.APIKey) keyRow {
-	created := k.CreatedAt
-	return keyRow{
+	now := h.cfg.Now()
+	r := keyRow{
 		Handle: k.Handle, Alias: k.Alias, Prefix: k.Display, Environment: k.Environment,
-		Status: keys.Status(k, h.cfg.Now()), Scopes: k.Scopes, Uses: k.UsageCount,
-		Created: keyTime(&created, ""), LastUsed: keyTime(k.LastUsedAt, "never"), Expires: keyTime(k.ExpiresAt, "never"),
+		Status: keys.Status(k, now), Scopes: k.Scopes, Uses: k.UsageCount,
+		Created: k.CreatedAt, LastUsed: k.LastUsedAt, Expires: k.ExpiresAt,
 	}
+	r.ExpiresSoon = r.Status == keys.StatusActive && k.ExpiresAt != nil && k.ExpiresAt.Sub(now) <= expiresSoon
+	return r
 }
 
 // newKeyForm is the empty create form. Its preset is the least-privileged
@@ -179,7 +184,7 @@ func (h *Handler) renderKeys(c *gin.Context, u *storage.User, status int, form k
 			preds = append(preds, *p)
 		}
 		if until, ok := keys.Rotating(preds, h.cfg.Now()); ok {
-			row.Rotating = keyTime(&until, "")
+			row.Rotating = &until
 		}
 		page.Keys = append(page.Keys, row)
 	}
@@ -284,7 +289,7 @@ func (h *Handler) KeyPage(c *gin.Context) {
 	// The activity of the whole line: this key and those it replaced.
 	preds, _ := h.cfg.Keys.Predecessors(ctx, k)
 	if until, ok := keys.Rotating(preds, h.cfg.Now()); ok {
-		page.Key.Rotating = keyTime(&until, "")
+		page.Key.Rotating = &until
 	}
 	var evs []storage.KeyEvent
 	for _, id := range append([]string{k.ID}, keyIDs(preds)...) {
@@ -293,8 +298,7 @@ func (h *Handler) KeyPage(c *gin.Context) {
 	}
 	slices.SortStableFunc(evs, func(a, b storage.KeyEvent) int { return b.At.Compare(a.At) })
 	for _, e := range evs {
-		at := e.At
-		page.Events = append(page.Events, keyEventRow{When: keyTime(&at, ""), Type: e.Type, IP: e.IP, Detail: e.Detail})
+		page.Events = append(page.Events, keyEventRow{When: e.At, Type: keyEventText(e.Type), IP: e.IP, Detail: e.Detail})
 	}
 	for _, g := range keyGraceChoices {
 		page.Grace = append(page.Grace, keyChoice{Value: g.Value, Label: g.Label, Selected: g.Value == "0"})

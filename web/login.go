@@ -25,6 +25,27 @@ type loginPage struct {
 	Error    string
 	// Passkeys offers "Sign in with a passkey" (passkey.go).
 	Passkeys bool
+	// App is the name of the app whose authorization request Next
+	// resumes ("" when Next is no such request): "Sign in to continue to App".
+	App string
+}
+
+// nextApp returns the name of the registered app whose authorization
+// request next is, or "".
+func (h *Handler) nextApp(r *http.Request, next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.Path != "/oauth/authorize" {
+		return ""
+	}
+	id := u.Query().Get("client_id")
+	if id == "" {
+		return ""
+	}
+	cl, err := h.store.GetClient(r.Context(), id)
+	if err != nil {
+		return ""
+	}
+	return cl.Name
 }
 
 // safeNext keeps only internal targets: an absolute path on this site, never
@@ -46,7 +67,8 @@ func safeNext(next string) string {
 // LoginForm serves GET /login.
 func (h *Handler) LoginForm(c *gin.Context) {
 	u, _ := h.currentUser(c.Request)
-	h.render(c.Writer, c.Request, http.StatusOK, "login", "Sign in", u, loginPage{Next: safeNext(c.Query("next")), Passkeys: h.cfg.Passkeys != nil})
+	next := safeNext(c.Query("next"))
+	h.render(c.Writer, c.Request, http.StatusOK, "login", "Sign in", u, loginPage{Next: next, App: h.nextApp(c.Request, next), Passkeys: h.cfg.Passkeys != nil})
 }
 
 const badLogin = "The username or password is not right."
@@ -67,6 +89,9 @@ func (h *Handler) Login(c *gin.Context) {
 	password := c.PostForm("password")
 	next := safeNext(c.PostForm("next"))
 	page := loginPage{Username: username, Next: next, Passkeys: h.cfg.Passkeys != nil}
+	if next != "/" {
+		page.App = h.nextApp(r, next)
+	}
 	ip := clientip.FromRequest(r)
 	userKey := "u:" + strings.ToLower(username)
 	keys := []string{userKey, "ip:" + clientip.Bucket(r)}
@@ -155,21 +180,6 @@ func waitText(wait time.Duration) string {
 		return strconv.Itoa(secs) + " seconds"
 	}
 	return strconv.Itoa(int(math.Ceil(wait.Minutes()))) + " minutes"
-}
-
-// Logout serves POST /logout: the cookie is expired and, on the server,
-// every session of the user that signed in before now ends, so a copy of
-// the cookie is worthless on every instance.
-func (h *Handler) Logout(c *gin.Context) {
-	if u, _ := h.currentUser(c.Request); u != nil {
-		if err := h.store.EndSessions(c.Request.Context(), u.ID, h.cfg.Now()); err != nil {
-			h.log.ErrorContext(c.Request.Context(), "end sessions", "error", err)
-			h.renderError(c.Writer, c.Request, http.StatusInternalServerError, "server_error", "Sign-out failed; try again.")
-			return
-		}
-	}
-	h.endSession(c.Writer, c.Request)
-	c.Redirect(http.StatusSeeOther, "/login")
 }
 
 // accountName is u's username, "" for no user.

@@ -258,6 +258,7 @@ func newPagesFixture(t *testing.T) *pagesFixture {
 	user.POST("/apps/:id", h.UpdateApp)
 	user.GET("/apps/:id/secret", h.AppSecret)
 	user.POST("/apps/:id/rotate", h.RotateAppSecret)
+	user.POST("/apps/:id/end-grace", h.EndAppSecretGrace)
 	user.POST("/apps/:id/delete", h.DeleteApp)
 	user.GET("/authorized", h.Authorized)
 	user.POST("/authorized/:client_id/revoke", h.RevokeAuthorized)

@@ -3,11 +3,12 @@ package web
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/storage"
 )
 
-var pgWhen = pageTime{Text: "4 Mar 2026, 05:06 UTC", ISO: "2026-03-04T05:06:00Z"}
+var pgWhen = newPageTime(time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC))
 
 func pgForm() appFormView {
 	return appFormView{
@@ -89,7 +90,9 @@ func TestRenderApp(t *testing.T) {
 	}
 	form := pgForm()
 	form.Action, form.Edit = "/apps/c-1", true
-	out := renderPage(t, "app", "app", pageData{Title: "Bot", User: testUserValue, Flash: "Saved", Page: appPage{App: detail, Form: form}})
+	h := &Handler{cfg: Config{Now: func() time.Time { return time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC) }}}
+	card := h.secretCard(&storage.Client{}, appActions{})
+	out := renderPage(t, "app", "app", pageData{Title: "Bot", User: testUserValue, Flash: "Saved", Page: appPage{App: detail, Form: form, Secret: card}})
 	mustContain(t, "app", out,
 		`href="/apps"`, "Bot &lt;1&gt;", `id="client-id" type="text" value="c-1" readonly`, `data-copy-target="client-id"`,
 		`action="/apps/c-1/rotate"`, `action="/apps/c-1"`, `action="/apps/c-1/delete"`, "Delete app",
@@ -97,6 +100,25 @@ func TestRenderApp(t *testing.T) {
 	)
 	if n := strings.Count(out, csrfMarker); n != 4 { // logout, rotate, edit, delete
 		t.Errorf("app: %d CSRF fields, want 4", n)
+	}
+	// Rotating and deleting ask first; without a previous secret there is no grace to end.
+	mustContain(t, "app", out, `<option value="3600" selected>In 1 hour</option>`, `<option value="0">Now (it stops at once)</option>`,
+		`id="confirm-rotate" name="confirm" value="yes" required>`, `name="confirm_name" type="text" value="" required`,
+		"Type the app’s name, <strong>Bot &lt;1&gt;</strong>, to confirm")
+	mustNotContain(t, "app", out, "/end-grace", `id="previous-secret"`, "aria-invalid")
+
+	// A previous secret in grace, and each confirmation refused.
+	until := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	act := appActions{Grace: "86400", RotateError: "tick rotate", EndGraceError: "tick end", DeleteError: "type name", DeleteName: "Bot <2>"}
+	card = h.secretCard(&storage.Client{PreviousSecretDigest: []byte("d"), PreviousSecretExpiresAt: &until}, act)
+	out = renderPage(t, "app", "app-grace-errors", pageData{Title: "Bot", User: testUserValue, Page: appPage{App: detail, Form: form, Secret: card, Actions: act}})
+	mustContain(t, "app", out,
+		`id="previous-secret"`, `<time datetime="2026-11-27T09:00:00Z">27 Nov 2026, 09:00 UTC</time>`, `action="/apps/c-1/end-grace"`,
+		`<option value="86400" selected>`, `id="rotate-error">tick rotate`, `id="end-grace-error">tick end`, `id="delete-error">type name`,
+		`value="Bot &lt;2&gt;" required`, `aria-describedby="rotate-error"`, `aria-describedby="end-grace-error"`, `aria-describedby="delete-error"`,
+	)
+	if n := strings.Count(out, csrfMarker); n != 5 { // logout, end grace, rotate, edit, delete
+		t.Errorf("app in grace: %d CSRF fields, want 5", n)
 	}
 	// The edit form changes name, redirect URIs and scopes only.
 	mustNotContain(t, "app", out, `name="grant_types"`, `name="client_type"`)
@@ -169,18 +191,25 @@ func TestRenderLogin(t *testing.T) {
 		mustNotContain(t, "login", out, `bob"><x`)
 	}
 	out := renderPage(t, "login", "login", pageData{Title: "Sign in", Page: loginPage{Next: "/"}})
-	mustContain(t, "login", out, `href="/signup">Create an account`)
-	mustNotContain(t, "login", out, "aria-describedby", "password-error")
+	mustContain(t, "login", out, `href="/signup">Create an account`, "Sign in to Latchkey</h1>")
+	mustNotContain(t, "login", out, "aria-describedby", "password-error", "continue to")
+
+	// During an authorization request the page names the app.
+	app := renderPage(t, "login", "login-app", pageData{Title: "Sign in", Page: loginPage{Next: "/oauth/authorize?client_id=x", App: "Photo <Printer>"}})
+	mustContain(t, "login", app, `Sign in to continue to <span class="client-name">Photo &lt;Printer&gt;</span></h1>`)
 }
 
 func TestRenderConsent(t *testing.T) {
 	page := consentPage{
 		Client: consentClient{
-			Name:      "<script>alert(1)</script>",
-			ID:        "client-abc",
-			LogoURI:   "https://app.example/logo.png",
-			ClientURI: "https://app.example/",
+			Name:         "<script>alert(1)</script>",
+			ID:           "client-abc",
+			LogoURI:      "https://app.example/logo.png",
+			ClientURI:    "https://app.example/",
+			RedirectHost: "cb.app.example",
+			Owner:        "carol<",
 		},
+		Resume: "/oauth/authorize?client_id=client-abc&scope=openid",
 		Scopes: []consentScope{
 			{Name: "openid", Description: "Confirm who you are"},
 			{Name: "keys:read", Description: "Read your API keys <b>"},
@@ -202,6 +231,9 @@ func TestRenderConsent(t *testing.T) {
 			`<img class="client-logo" src="https://app.example/logo.png" alt="&lt;script&gt;alert(1)&lt;/script&gt; logo"`,
 			`href="https://app.example/"`,
 			"<code>client-abc</code>",
+			`Homepage <a href="https://app.example/"`,
+			"Sends you back to <strong>cb.app.example</strong>",
+			"Registered by <strong>carol&lt;</strong>",
 			"Confirm who you are", "<code>openid</code>",
 			"Read your API keys &lt;b&gt;", "<code>keys:read</code>",
 			"revoke",
@@ -210,12 +242,23 @@ func TestRenderConsent(t *testing.T) {
 		if n := strings.Count(out, `action="/oauth/consent"`); n != 1 {
 			t.Errorf("consent: %d consent forms, want 1", n)
 		}
+		if u != nil {
+			// Switching account signs out and comes back to this request.
+			mustContain(t, "consent", out, `<input type="hidden" name="next" value="/oauth/authorize?client_id=client-abc&amp;scope=openid">`,
+				">Not you? Switch account</button>")
+		}
 	}
+
+	// An app registered from the command line has no owner.
+	page.Client.Owner, page.Client.RedirectHost = "", ""
+	out := renderPage(t, "consent", "", pageData{Title: "Authorize", Page: page})
+	mustContain(t, "consent", out, "Registered by this Latchkey’s operator")
+	mustNotContain(t, "consent", out, "Sends you back to")
 
 	// No logo and no client link when the URIs are empty.
 	page.Client.LogoURI, page.Client.ClientURI = "", ""
-	out := renderPage(t, "consent", "", pageData{Title: "Authorize", Page: page})
-	mustNotContain(t, "consent", out, "<img", "app.example")
+	out = renderPage(t, "consent", "", pageData{Title: "Authorize", Page: page})
+	mustNotContain(t, "consent", out, "<img", "app.example", "Homepage")
 
 	// Dangerous URL schemes are neutralised by html/template.
 	page.Client.LogoURI, page.Client.ClientURI = "javascript:alert(1)", "javascript:alert(2)"
@@ -256,7 +299,7 @@ func TestRenderError(t *testing.T) {
 
 func TestRenderHome(t *testing.T) {
 	anon := renderPage(t, "home", "home", pageData{Title: "Home", Page: homePage{Issuer: "https://id.example"}})
-	mustContain(t, "home", anon, `href="/login"`, ">Sign in</a>", "<code>https://id.example</code>")
+	mustContain(t, "home", anon, `href="/login"`, ">Sign in</a>", `href="/signup">Create an account</a>`, "<code>https://id.example</code>")
 	mustNotContain(t, "home", anon, `href="/keys"`, `href="/account"`)
 
 	in := renderPage(t, "home", "home-signed-in", pageData{Title: "Home", User: testUserValue, Flash: "Welcome back", Page: homePage{Issuer: "https://id.example"}})

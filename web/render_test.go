@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/templates"
 )
@@ -23,6 +24,9 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.html from the
 
 const csrfMarker = `<input type="hidden" name="csrf_token" value="CSRF-TOKEN-VALUE">`
 
+// renderNow is the clock the rendered pages' relative times count from.
+var renderNow = time.Date(2026, 3, 4, 8, 6, 0, 0, time.UTC)
+
 var testUserValue = &pageUser{ID: "usr_123", Username: "alice<b>"}
 
 // renderPage renders page through the layout with d (its CSRF field the
@@ -30,7 +34,7 @@ var testUserValue = &pageUser{ID: "usr_123", Username: "alice<b>"}
 // is not "", compares the output with testdata/<golden>.golden.html.
 func renderPage(t *testing.T, page, golden string, d pageData) string {
 	t.Helper()
-	tmpls, err := templates.Parse(nil)
+	tmpls, err := templates.Parse(pageFuncs(func() time.Time { return renderNow }))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}

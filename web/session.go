@@ -21,8 +21,9 @@ const sessionIdle = 12 * time.Hour
 // SessionUserID — the JSON API's cookie authentication alike. A session
 // counts only when its cookie is authentic and was issued within
 // sessionIdle, its login lies within Config.SessionLifetime, its user
-// still exists, and it began after the user's last logout
-// (User.SessionsNotBefore, set by Logout on every instance's database).
+// still exists, it began after the user's last logout
+// (User.SessionsNotBefore, set by Logout on every instance's database),
+// and it was not signed out from the session list (sessionEnded).
 func (h *Handler) currentUser(r *http.Request) (*storage.User, time.Time) {
 	s, err := h.sessions.Get(r, h.sessionName)
 	if err != nil {
@@ -50,7 +51,22 @@ func (h *Handler) currentUser(r *http.Request) (*storage.User, time.Time) {
 		// their cookie turns up.
 		return nil, time.Time{}
 	}
+	if sid, _ := s.Values["sid"].(string); sid != "" && h.sessionEnded(r, sid) {
+		return nil, time.Time{} // signed out from the session list
+	}
 	return u, time.Unix(at, 0)
+}
+
+// sessionID returns the opaque id of r's sign-in session (set by
+// startSession), the sid claim of the ID tokens it obtains (OpenID Connect
+// Back-Channel Logout 1.0 §2.1); "" when there is none.
+func (h *Handler) sessionID(r *http.Request) string {
+	s, err := h.sessions.Get(r, h.sessionName)
+	if err != nil {
+		return ""
+	}
+	sid, _ := s.Values["sid"].(string)
+	return sid
 }
 
 // SessionUserID returns the id of the user signed in on this browser
@@ -150,8 +166,12 @@ func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request) string {
 
 // endSession expires the session cookie and the CSRF cookie on this
 // browser (Logout ends the user's other sessions on the server).
+//
+// It empties the request's own session object (the one Get returns for
+// the rest of the request), so a page rendered afterwards finds no flash
+// to take and cannot save the old values back.
 func (h *Handler) endSession(w http.ResponseWriter, r *http.Request) {
-	s, _ := h.sessions.New(r, h.sessionName)
+	s, _ := h.sessions.Get(r, h.sessionName)
 	s.Values = map[interface{}]interface{}{}
 	s.Options.MaxAge = -1
 	_ = s.Save(r, w)

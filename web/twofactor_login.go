@@ -46,6 +46,7 @@ func (h *Handler) startSignedIn(w http.ResponseWriter, r *http.Request, u *stora
 		return err
 	}
 	h.dropCSRFToken(w)
+	h.recordSession(r, u, s.Values["sid"].(string), now)
 	return nil
 }
 

@@ -17,6 +17,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -87,6 +89,21 @@ type Config struct {
 	// APIReference is the OpenAPI document shaped for /docs/api (nil =
 	// the page answers 404).
 	APIReference *apidoc.Reference
+	// Logout validates /oauth/logout requests and sends back-channel
+	// logout tokens; nil = no /oauth/logout and no logout tokens.
+	Logout LogoutProvider
+	// Account is the account self-service behind /account's forms, the
+	// password reset and email verification (accounts.SelfService).
+	Account AccountService
+	// ResetTTL is the reset links' lifetime, as the reset page tells it
+	// (0 = accounts.DefaultResetTTL).
+	ResetTTL time.Duration
+	// DevMail, set only while no SMTP server is configured, is the outbox
+	// /dev/mail shows.
+	DevMail DevMailbox
+	// Sessions records browser sign-ins for the session list on /account
+	// (where each can be signed out); nil = no list.
+	Sessions SessionRecords
 	// TwoFactor, when set, turns on two-factor sign-in: the
 	// /account/two-factor page and the second step after a password.
 	TwoFactor TwoFactorService
@@ -94,7 +111,8 @@ type Config struct {
 	// /account/two-factor, used as the second factor or alone on /login.
 	Passkeys PasskeyService
 	// OnRateLimited, when set, is called once per page answered 429 by a
-	// throttle, with "login" or "signup".
+	// throttle, with "login", "signup", "password_reset",
+	// "password_change" or "verify_email".
 	OnRateLimited func(scope string)
 	Logger        *slog.Logger
 	Now           func() time.Time
@@ -111,7 +129,10 @@ type Handler struct {
 	csrf     func(http.Handler) http.Handler
 	throttle throttle.Counter
 	devices  *deviceCookies
-	log      *slog.Logger
+	// resetIP and resetAddr throttle reset requests (and verification
+	// resends) per client network and per name or address.
+	resetIP, resetAddr throttle.Counter
+	log                *slog.Logger
 	// Cookie names: __Host-latchkey_… when Secure, else latchkey_….
 	sessionName, csrfName string
 }
@@ -134,15 +155,15 @@ func (h *Handler) rateLimited(scope string) {
 
 // New builds the page handler.
 func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
-	pages, err := templates.Parse(nil)
-	if err != nil {
-		return nil, err
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	pages, err := templates.Parse(pageFuncs(cfg.Now))
+	if err != nil {
+		return nil, err
 	}
 	if cfg.PasswordGate == nil {
 		cfg.PasswordGate = secret.NewPasswordGate(0)
@@ -168,6 +189,8 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 		cfg: cfg, auth: auth, store: store, pages: pages, sessions: cs, log: cfg.Logger,
 		accounts: accounts.New(store, accounts.Config{Gate: cfg.PasswordGate, Now: cfg.Now}),
 		throttle: cfg.Failures, devices: devices,
+		resetIP:     throttle.New(resetPerIP, resetWindow, cfg.Now),
+		resetAddr:   throttle.New(resetPerAddr, resetWindow, cfg.Now),
 		sessionName: cookieName("latchkey_session", cfg.Secure),
 		csrfName:    cookieName("latchkey_csrf", cfg.Secure),
 	}
@@ -261,10 +284,26 @@ type pageData struct {
 	User      *pageUser
 	Flash     string
 	Page      any
+	// Section is the site navigation entry the page belongs to ("keys",
+	// "apps", "authorized", "account" or ""), marked aria-current.
+	Section string
+}
+
+// navSections are the first path segments the layout's navigation names.
+var navSections = []string{"keys", "apps", "authorized", "account"}
+
+// section returns the navigation entry of a request path: "/keys/x" →
+// "keys", "/" → "".
+func section(path string) string {
+	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if slices.Contains(navSections, first) {
+		return first
+	}
+	return ""
 }
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page, title string, user *storage.User, data any) {
-	pd := pageData{Title: title, CSRFField: csrf.TemplateField(r), Page: data}
+	pd := pageData{Title: title, CSRFField: csrf.TemplateField(r), Page: data, Section: section(r.URL.Path)}
 	if user != nil {
 		pd.User = &pageUser{ID: user.ID, Username: user.Username}
 	}

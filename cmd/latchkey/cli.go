@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -97,6 +98,9 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 		name, method, owner, tier   string
 		redirects, grants, scopes   listFlag
 		public, requirePKCE, resSrv bool
+		postLogout                  listFlag
+		backchannel                 string
+		backchannelSID              bool
 	)
 	output := outputJSON
 	create := &cobra.Command{
@@ -119,6 +123,8 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 				rec, plain, err := a.CreateClient(cmd.Context(), oauth.ClientSpec{
 					Name: name, OwnerID: owner, RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes,
 					Public: public, AuthMethod: method, Tier: tier, RequirePKCE: requirePKCE, ResourceServer: resSrv,
+					PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: backchannel,
+					BackchannelLogoutSessionRequired: backchannelSID,
 				})
 				if err != nil {
 					return err
@@ -138,9 +144,60 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&tier, "tier", "", "rate-limit tier of the client's own requests (default: rate_limits.default_tier)")
 	fs.BoolVar(&requirePKCE, "require-pkce", true, "refuse authorization requests without PKCE (always on for public clients)")
 	fs.BoolVar(&resSrv, "resource-server", false, "may introspect every token and API key (other clients only their own tokens)")
+	fs.Var(&postLogout, "post-logout-redirect-uri", "where RP-Initiated Logout may return the person (repeatable or comma-separated; exact match)")
+	fs.StringVar(&backchannel, "backchannel-logout-uri", "", "http(s) URL that receives OpenID Connect Back-Channel Logout tokens")
+	fs.BoolVar(&backchannelSID, "backchannel-logout-session-required", false, "always put sid in the client's logout tokens")
 	output.register(create)
-	client.AddCommand(create)
+	client.AddCommand(create, newRotateSecretCommand(stdout, stderr))
 	return client
+}
+
+// newRotateSecretCommand is `client rotate-secret`: the /apps page's
+// rotation for operators.
+func newRotateSecretCommand(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		id    string
+		grace time.Duration
+	)
+	output := outputJSON
+	cmd := &cobra.Command{
+		Use:   "rotate-secret --client-id ID [--grace 1h]",
+		Short: "Give an OAuth client a new secret and print it",
+		Long: "Give a confidential OAuth client a new secret and print it (shown only this once).\n" +
+			"With --grace the current secret keeps working that long besides the new one, so the\n" +
+			"client can be redeployed first; a client has at most two secrets, so an earlier\n" +
+			"previous secret stops at once. Without --grace the current secret stops at once.",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := flagText(cmd.Flags()); err != nil {
+				return err
+			}
+			if id == "" {
+				return fmt.Errorf("%w: --client-id is required", errUsage)
+			}
+			if grace < 0 || grace > storage.MaxSecretGrace {
+				return fmt.Errorf("%w: --grace must be between 0 and %s", errUsage, storage.MaxSecretGrace)
+			}
+			cfg, err := loadConfig()
+			if err != nil {
+				return runError{err}
+			}
+			return withConfigApp(cmd.Context(), cfg, stderr, false, func(a *server.App) error {
+				plain, until, err := a.RotateClientSecret(cmd.Context(), id, grace)
+				if err != nil {
+					return err
+				}
+				res := map[string]any{"client_id": id, "client_secret": plain}
+				if until != nil {
+					res["previous_secret_expires_at"] = until.UTC().Format(time.RFC3339)
+				}
+				return output.print(stdout, []string{"client_id", "client_secret", "previous_secret_expires_at"}, res)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&id, "client-id", "", "id of the client (required)")
+	cmd.Flags().DurationVar(&grace, "grace", 0, "how long the current secret keeps working, e.g. 1h, 24h, 168h (at most 720h)")
+	output.register(cmd)
+	return cmd
 }
 
 // printClient prints a created client; the secret only when there is one.
@@ -160,6 +217,15 @@ func printClient(out io.Writer, output outputFlag, rec *storage.Client, plain st
 		"token_endpoint_auth_method", "token_endpoint_auth_methods", "tier", "require_pkce", "resource_server"}
 	if plain != "" {
 		res["client_secret"] = plain
+	}
+	if len(rec.PostLogoutRedirectURIs) > 0 {
+		res["post_logout_redirect_uris"] = rec.PostLogoutRedirectURIs
+		order = append(order, "post_logout_redirect_uris")
+	}
+	if rec.BackchannelLogoutURI != "" {
+		res["backchannel_logout_uri"] = rec.BackchannelLogoutURI
+		res["backchannel_logout_session_required"] = rec.BackchannelLogoutSessionRequired
+		order = append(order, "backchannel_logout_uri", "backchannel_logout_session_required")
 	}
 	return output.print(out, order, res)
 }

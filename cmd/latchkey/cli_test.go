@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // cliEnv points the CLI at a fresh data directory and no config file.
@@ -158,5 +159,68 @@ func TestCLIClientAuthMethods(t *testing.T) {
 	code, out, errs := runCLI(t, append(slices.Clone(create), "--output", "table")...)
 	if code != 0 || !regexp.MustCompile(`(?m)^TOKEN_ENDPOINT_AUTH_METHODS +client_secret_basic,client_secret_post$`).MatchString(out) {
 		t.Fatalf("table output: %d %s\n%s", code, errs, out)
+	}
+}
+
+// TestCLIClientRotateSecret (issue 13 item 4): `client rotate-secret`
+// prints a new secret, and with --grace when the old one stops; the
+// client's record keeps the old digest as the previous secret that long.
+// Bad input is a usage error (2), an unknown or public client a failure (1).
+func TestCLIClientRotateSecret(t *testing.T) {
+	cliEnv(t)
+	code, out, errs := runCLI(t, "client", "create", "--name", "svc", "--grant-types", "client_credentials", "--scopes", "openid")
+	if code != 0 {
+		t.Fatalf("client create: %d %s", code, errs)
+	}
+	var created map[string]any
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatal(err)
+	}
+	id, first := created["client_id"].(string), created["client_secret"].(string)
+
+	before := time.Now()
+	code, out, errs = runCLI(t, "client", "rotate-secret", "--client-id", id, "--grace", "1h")
+	if code != 0 {
+		t.Fatalf("rotate-secret: %d %s", code, errs)
+	}
+	var rotated map[string]any
+	if err := json.Unmarshal([]byte(out), &rotated); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := rotated["client_secret"].(string)
+	until, err := time.Parse(time.RFC3339, fmt.Sprint(rotated["previous_secret_expires_at"]))
+	if rotated["client_id"] != id || len(second) < 43 || second == first || err != nil ||
+		until.Before(before.Add(time.Hour-time.Second)) || until.After(time.Now().Add(time.Hour)) {
+		t.Fatalf("rotate-secret output %q (%v)", out, err)
+	}
+
+	code, out, _ = runCLI(t, "client", "rotate-secret", "--client-id", id, "--output", "table")
+	if code != 0 || !regexp.MustCompile(`(?m)^CLIENT_SECRET +\S{43,}$`).MatchString(out) || strings.Contains(out, "PREVIOUS_SECRET") || strings.Contains(out, second) {
+		t.Fatalf("rotate-secret without grace: %d %q", code, out)
+	}
+
+	code, out, _ = runCLI(t, "client", "create", "--name", "spa", "--redirect-uri", "http://localhost:3000/cb", "--public")
+	if code != 0 {
+		t.Fatal("public client create failed")
+	}
+	var pub map[string]any
+	_ = json.Unmarshal([]byte(out), &pub)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"no client id", []string{"--grace", "1h"}, 2},
+		{"negative grace", []string{"--client-id", id, "--grace", "-1h"}, 2},
+		{"grace too long", []string{"--client-id", id, "--grace", "721h"}, 2},
+		{"grace not a duration", []string{"--client-id", id, "--grace", "soon"}, 2},
+		{"unknown client", []string{"--client-id", "nope"}, 1},
+		{"public client", []string{"--client-id", fmt.Sprint(pub["client_id"])}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, out, _ := runCLI(t, append([]string{"client", "rotate-secret"}, tc.args...)...); code != tc.want || strings.Contains(out, "client_secret") {
+				t.Fatalf("exit %d %q, want %d and no secret", code, out, tc.want)
+			}
+		})
 	}
 }

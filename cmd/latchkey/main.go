@@ -142,11 +142,16 @@ func newMigrateCommand(stdout, stderr io.Writer) *cobra.Command {
 // loadConfig reads $LATCHKEY_CONFIG (default ./config.yaml) and the
 // LATCHKEY_* environment.
 func loadConfig() (*config.Config, error) {
-	path := os.Getenv(config.EnvConfigPath)
-	if path == "" {
-		path = "config.yaml"
+	return config.Load(configPath(), os.Environ())
+}
+
+// configPath is the configuration file the CLI reads: $LATCHKEY_CONFIG,
+// else ./config.yaml.
+func configPath() string {
+	if p := os.Getenv(config.EnvConfigPath); p != "" {
+		return p
 	}
-	return config.Load(path, os.Environ())
+	return "config.yaml"
 }
 
 // withApp loads configuration and runs fn with the built app. forceMigrate
@@ -178,13 +183,4 @@ func withConfigApp(ctx context.Context, cfg *config.Config, stderr io.Writer, fo
 		return runError{err}
 	}
 	return nil
-}
-
-// printBanner tells whoever started `latchkey serve` where it serves and
-// what to do next.
-func printBanner(w io.Writer, cfg *config.Config, addr net.Addr) {
-	fmt.Fprintf(w, "\nLatchkey is serving at %s (listening on %s)\n"+
-		"Create a user to sign in (in another terminal):\n"+
-		"  %s user create --username alice --password 'choose-a-long-password'\n"+
-		"then open %s/login\n\n", cfg.Server.Issuer, addr, os.Args[0], cfg.Server.Issuer)
 }

@@ -41,6 +41,17 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Users/DuplicateID", testUserDuplicateID},
 		{"Users/NotFound", testUserNotFound},
 		{"Users/EndSessions", testUserEndSessions},
+		{"Users/UpdateProfile", testUserUpdateProfile},
+		{"Users/SetPassword", testUserSetPassword},
+		{"Users/FindByEmail", testUserFindByEmail},
+
+		{"EmailTokens/UseOnce", testEmailTokenUseOnce},
+		{"EmailTokens/Expired", testEmailTokenExpired},
+		{"EmailTokens/ConcurrentUse", testEmailTokenConcurrentUse},
+		{"EmailTokens/Purge", testEmailTokenPurge},
+
+		{"WebSessions/List", testWebSessionList},
+		{"WebSessions/End", testWebSessionEnd},
 
 		{"Clients/CreateGet", testClientCreateGet},
 		{"Clients/DuplicateID", testClientDuplicateID},
@@ -50,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Clients/UpdateConcurrent", testClientUpdateConcurrent},
 		{"Clients/DeleteCascades", testClientDeleteCascades},
 		{"Clients/ListByOwner", testClientListByOwner},
+		{"Clients/SecretRotation", testClientSecretRotation},
 
 		{"Requests/CreateGet", testRequestCreateGet},
 		{"Requests/DuplicateSignature", testRequestDuplicate},
@@ -77,6 +89,9 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"APIKeys/Lineage", testAPIKeyLineage},
 		{"APIKeys/Delete", testAPIKeyDelete},
 
+		{"SessionClients/Take", testSessionClientsTake},
+		{"SessionClients/Purge", testSessionClientsPurge},
+
 		{"TwoFactor/TOTPEnrolConfirm", testTOTPEnrolConfirm},
 		{"TwoFactor/TOTPStepOnce", testTOTPStepOnce},
 		{"TwoFactor/RecoveryCodeOnce", testRecoveryCodeOnce},
@@ -96,6 +111,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"PurgeExpired/OnlyExpired", testPurgeOnlyExpired},
 		{"PurgeExpired/Limit", testPurgeLimit},
 		{"PurgeExpired/Cutoff", testPurgeCutoff},
+		{"PurgeExpired/PreviousClientSecrets", testPurgePreviousSecrets},
 
 		{"Times/RoundTripUTC", testTimesRoundTrip},
 		{"Times/AnyLocation", testTimesAnyLocation},

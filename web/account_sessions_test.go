@@ -1,0 +1,68 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var sidFieldRe = regexp.MustCompile(`name="sid" value="([^"]+)"`)
+
+// TestSessionList: /account lists where the person is signed in, this
+// browser marked; signing another session out ends it from its next
+// request on and leaves this one; another person's session, this
+// browser's own and an ended one cannot be signed out from the list.
+func TestSessionList(t *testing.T) {
+	f := newAccountFixture(t, nil)
+	f.createUser(t, "ada", "ada@example.test")
+	f.createUser(t, "bob", "bob@example.test")
+	a, other, bob := f.browser(t), f.browser(t), f.browser(t)
+	if !a.login("ada", acctPassword) || !other.login("ada", acctPassword) || !bob.login("bob", acctPassword) {
+		t.Fatal("could not sign in")
+	}
+	_, body := a.get("/account")
+	if n := strings.Count(body, `<li class="list-item">`) - 1; n != 2 { // minus the tenant row
+		t.Fatalf("%d sessions listed, want 2:\n%s", n, body)
+	}
+	if strings.Count(body, "this browser") != 1 || !strings.Contains(body, "Go-http-client") || !strings.Contains(body, "from 127.0.0.1") {
+		t.Errorf("session list:\n%s", body)
+	}
+	sids := sidFieldRe.FindAllStringSubmatch(body, -1)
+	if len(sids) != 1 {
+		t.Fatalf("%d sign-out forms, want 1 (not for this browser)", len(sids))
+	}
+	otherSID := sids[0][1]
+	_, bobPage := bob.get("/account")
+	bobSID := sidFieldRe.FindStringSubmatch(bobPage)
+	if bobSID != nil {
+		t.Fatalf("bob sees a sign-out form for a session that is not his")
+	}
+
+	// Not someone else's: bob cannot end ada's session.
+	resp, _ := bob.post("/account/sessions/end", url.Values{"sid": {otherSID}})
+	wantStatus(t, "bob ends ada's session", resp.StatusCode, http.StatusSeeOther)
+	if !other.signedIn() {
+		t.Fatal("another person ended ada's session")
+	}
+
+	resp, _ = a.post("/account/sessions/end", url.Values{"sid": {otherSID}})
+	wantStatus(t, "end", resp.StatusCode, http.StatusSeeOther)
+	_, body = a.get("/account") // this browser is still signed in
+	if !strings.Contains(body, "That session is signed out.") || strings.Contains(body, `name="sid"`) {
+		t.Errorf("after signing out:\n%s", body)
+	}
+	if other.signedIn() {
+		t.Error("the signed-out session still works")
+	}
+	if !bob.signedIn() {
+		t.Error("signing one session out ended another person's")
+	}
+	resp, _ = a.post("/account/sessions/end", url.Values{"sid": {otherSID}})
+	wantStatus(t, "end again", resp.StatusCode, http.StatusSeeOther)
+	_, body = a.get("/account")
+	if !strings.Contains(body, "That session is already over.") {
+		t.Errorf("ending an ended session:\n%s", body)
+	}
+}
