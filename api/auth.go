@@ -151,6 +151,10 @@ type Config struct {
 	// client_quota, client_burst, user_quota, user_burst (RateLimits),
 	// login (PasswordFailures) or credential_guessing (CredentialFailures).
 	OnRateLimited func(scope string)
+	// SecondFactor reports whether a user signs in with two factors; HTTP
+	// Basic, which cannot carry the second one, is refused for them (an
+	// API key is the way). nil = no user has two factors.
+	SecondFactor func(ctx context.Context, userID string) (bool, error)
 	// PasswordGate bounds concurrent argon2id runs (HTTP Basic), shared
 	// with the login form; nil = a gate of its own.
 	PasswordGate *secret.PasswordGate
@@ -353,6 +357,18 @@ func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
 	}
 	if f := h.cfg.PasswordFailures; f != nil {
 		f.Reset(keys[0])
+	}
+	if f := h.cfg.SecondFactor; f != nil {
+		// The password alone is one factor of two: never a session's
+		// equal. The refusal comes only after the right password, as the
+		// login form's second step does.
+		switch on, err := f(ctx, u.ID); {
+		case err != nil:
+			return nil, http.StatusServiceUnavailable, "unavailable", "Credentials cannot be checked right now."
+		case on:
+			return nil, http.StatusUnauthorized, "second_factor_required",
+				"This account signs in with two factors, which HTTP Basic cannot carry. Use an API key (Authorization: Bearer <key>) instead."
+		}
 	}
 	return &Principal{Kind: KindPassword, UserID: u.ID, Scopes: h.cfg.Keys.Scopes()}, 0, "", ""
 }

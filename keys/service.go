@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/cipher"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"regexp"
@@ -269,11 +268,9 @@ func (s *Service) mint(rec *storage.APIKey) (string, error) {
 	rec.Display = s.cfg.Format.Display(p)
 	rec.Digest, rec.PepperVersion = s.cfg.Hasher.Digest([]byte(plain))
 	if s.cfg.Sealer != nil {
-		nonce := make([]byte, s.cfg.Sealer.NonceSize())
-		if _, err := rand.Read(nonce); err != nil {
+		if rec.Sealed, err = secret.Seal(s.cfg.Sealer, []byte(plain), []byte(rec.ID)); err != nil {
 			return "", err
 		}
-		rec.Sealed = s.cfg.Sealer.Seal(nonce, nonce, []byte(plain), []byte(rec.ID))
 	}
 	return plain, nil
 }
@@ -281,11 +278,10 @@ func (s *Service) mint(rec *storage.APIKey) (string, error) {
 // Reveal returns a recoverable key's plain value, or ErrNotFound when the
 // deployment does not keep keys recoverable.
 func (s *Service) Reveal(k *storage.APIKey) (string, error) {
-	if s.cfg.Sealer == nil || len(k.Sealed) < s.cfg.Sealer.NonceSize() {
+	if s.cfg.Sealer == nil || len(k.Sealed) == 0 {
 		return "", ErrNotFound
 	}
-	n := s.cfg.Sealer.NonceSize()
-	out, err := s.cfg.Sealer.Open(nil, k.Sealed[:n], k.Sealed[n:], []byte(k.ID))
+	out, err := secret.Open(s.cfg.Sealer, k.Sealed, []byte(k.ID))
 	if err != nil {
 		return "", fmt.Errorf("keys: unseal: %w", err)
 	}

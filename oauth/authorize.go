@@ -191,6 +191,9 @@ type Grant struct {
 	// session is recorded as having reached the client, which is sent a
 	// logout token when it ends.
 	SessionID string
+	// Methods are how the person signed in (RFC 8176 values, e.g. "pwd",
+	// "otp", "hwk"): the ID token's amr, and its acr (authContext).
+	Methods []string
 }
 
 // WriteGrant issues the authorization code for an approved request and
@@ -217,12 +220,15 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 			p.log.ErrorContext(ctx, "record session client", "client_id", sc.ClientID, "error", err)
 		}
 	}
+	acr, amr := authContext(g.Methods)
 	sess.Claims = &jwt.IDTokenClaims{
-		Subject:     g.Subject,
-		Issuer:      p.cfg.Issuer,
-		AuthTime:    g.AuthTime.UTC().Truncate(time.Second),
-		RequestedAt: ar.GetRequestedAt(),
-		Extra:       extra,
+		Subject:                             g.Subject,
+		Issuer:                              p.cfg.Issuer,
+		AuthTime:                            g.AuthTime.UTC().Truncate(time.Second),
+		AuthenticationContextClassReference: acr,
+		AuthenticationMethodsReferences:     amr,
+		RequestedAt:                         ar.GetRequestedAt(),
+		Extra:                               extra,
 	}
 	sess.Headers = &jwt.Headers{Extra: map[string]interface{}{"kid": p.cfg.SigningKeyID}}
 	resp, err := p.f.NewAuthorizeResponse(ctx, ar, sess)

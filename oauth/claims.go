@@ -24,3 +24,38 @@ func scopeClaims(granted fosite.Arguments, username, name, email string, emailVe
 	}
 	return claims
 }
+
+// Authentication context classes (OpenID Connect Core §2, the acr claim)
+// of Latchkey's sign-ins: ACRSingleFactor for one factor (a password),
+// ACRMultiFactor for two or more (a password with a TOTP code, recovery
+// code or passkey; a passkey with user verification alone). Discovery
+// lists them in acr_values_supported.
+const (
+	ACRSingleFactor = "1"
+	ACRMultiFactor  = "2"
+)
+
+// authContext returns the acr and amr claims of a sign-in that used the
+// authentication methods in methods (RFC 8176 §2 values such as "pwd",
+// "otp", "hwk", "swk", "mfa"). It is the one statement of the rule: the
+// ID token of every grant (WriteGrant) takes both from it, and a refresh
+// re-issues them unchanged. No methods (an unknown sign-in) gives neither.
+func authContext(methods []string) (acr string, amr []string) {
+	if len(methods) == 0 {
+		return "", nil
+	}
+	amr = append([]string(nil), methods...)
+	factors := 0
+	for _, m := range methods {
+		switch m {
+		case "mfa":
+			factors += 2
+		case "pwd", "otp", "hwk", "swk", "pin", "sms", "fpt", "face", "pop":
+			factors++
+		}
+	}
+	if factors >= 2 {
+		return ACRMultiFactor, amr
+	}
+	return ACRSingleFactor, amr
+}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,6 +129,70 @@ func TestIDTokenEmailVerified(t *testing.T) {
 				if got := claims[k]; got != want {
 					t.Errorf("id_token %s = %v, want %v", k, got, want)
 				}
+			}
+		})
+	}
+}
+
+func TestAuthContext(t *testing.T) {
+	tests := []struct {
+		name    string
+		methods []string
+		acr     string
+	}{
+		{"Unknown", nil, ""},
+		{"Password", []string{"pwd"}, ACRSingleFactor},
+		{"PasswordAndTOTP", []string{"pwd", "otp"}, ACRMultiFactor},
+		{"PasswordAndPasskey", []string{"pwd", "hwk"}, ACRMultiFactor},
+		{"PasskeyWithUserVerification", []string{"hwk", "mfa"}, ACRMultiFactor},
+		{"SyncedPasskeyWithUserVerification", []string{"swk", "mfa"}, ACRMultiFactor},
+		{"PasskeyPresenceOnly", []string{"hwk"}, ACRSingleFactor},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			acr, amr := authContext(tc.methods)
+			if acr != tc.acr || !slices.Equal(amr, tc.methods) {
+				t.Errorf("authContext(%v) = %q, %v; want %q, %v", tc.methods, acr, amr, tc.acr, tc.methods)
+			}
+		})
+	}
+}
+
+// TestIDTokenAuthContext: the ID token carries amr (RFC 8176) and acr of
+// the sign-in the grant came from.
+func TestIDTokenAuthContext(t *testing.T) {
+	p, db := newTestProvider(t)
+	c := registerClient(t, p, db, ClientSpec{})
+	for _, tc := range []struct {
+		methods []string
+		acr     string
+	}{
+		{[]string{"pwd"}, "1"},
+		{[]string{"pwd", "otp"}, "2"},
+		{[]string{"hwk", "mfa"}, "2"},
+	} {
+		t.Run(strings.Join(tc.methods, "+"), func(t *testing.T) {
+			verifier, challenge := pkcePair()
+			q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {flowRedirect}, "scope": {"openid offline_access"},
+				"nonce": {"n"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+			r := httptest.NewRequest(http.MethodGet, "/oauth/authorize?"+q.Encode(), nil)
+			a, err := p.ParseAuthorize(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			p.WriteGrant(w, r, a, Grant{Subject: "alice", Username: "alice", AuthTime: time.Now(), Scopes: a.Scopes(), Methods: tc.methods})
+			loc, _ := url.Parse(w.Header().Get("Location"))
+			status, body := exchange(t, p, c, loc.Query().Get("code"), verifier)
+			if status != http.StatusOK {
+				t.Fatalf("exchange: %d %v", status, body)
+			}
+			claims := idTokenClaims(t, str(body, "id_token"))
+			if claims["acr"] != tc.acr {
+				t.Errorf("acr = %v, want %s", claims["acr"], tc.acr)
+			}
+			if got := fmt.Sprint(claims["amr"]); got != fmt.Sprint(tc.methods) {
+				t.Errorf("amr = %v, want %v", got, tc.methods)
 			}
 		})
 	}

@@ -2,15 +2,12 @@ package server
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
+	"github.com/latchkey/latchkey/twofactor"
 )
 
 // Subscriber is an in-process cache a Bus keeps coherent with the other
@@ -61,7 +59,10 @@ type App struct {
 	db       *storage.DB
 	provider *oauth.Provider
 	keys     *keys.Service
-	log      *slog.Logger
+	// twoFactor holds TOTP authenticators, recovery codes and passkeys.
+	twoFactor *twofactor.Service
+	passkeys  *twofactor.Passkeys
+	log       *slog.Logger
 	// limiter holds the API and token-endpoint rate limits; redis is its
 	// client when redis.url is set.
 	limiter ratelimit.Limiter
@@ -133,6 +134,16 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	if err != nil {
 		return fail(err)
 	}
+	tf, err := newTwoFactor(cfg, sec, hasher, db)
+	if err != nil {
+		return fail(err)
+	}
+	passkeys, err := twofactor.NewPasskeys(cfg.Server.Issuer, db, db.GetUser, nil)
+	if errors.Is(err, twofactor.ErrNoRelyingParty) {
+		log.Warn("passkeys are off: server.issuer names an IP address; WebAuthn needs a domain name (or localhost)", "issuer", cfg.Server.Issuer)
+	} else if err != nil {
+		return fail(err)
+	}
 	// The provider introspects API keys through the key service, and the
 	// key service revokes exchanged tokens through the provider.
 	var ks *keys.Service
@@ -178,7 +189,7 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		bus.Subscribe(db)
 		bus.Subscribe(ks)
 	}
-	a := &App{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, log: log, limiter: lim, redis: rdb, bus: bus,
+	a := &App{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, twoFactor: tf, passkeys: passkeys, log: log, limiter: lim, redis: rdb, bus: bus,
 		migrated: migrated, schemaVersion: schemaVersion, metrics: m, registry: reg, onListening: infra.OnListening}
 	if err := a.watchMetrics(); err != nil {
 		return fail(err)
@@ -336,15 +347,8 @@ func newKeyService(cfg *config.Config, sec *config.Secrets, hasher *secret.Hashe
 		CacheTTL: cfg.ResolvedCacheTTL(),
 	}
 	if cfg.Keys.Recoverable {
-		k, err := hkdf.Key(sha256.New, sec.HMACKey, nil, "latchkey recoverable api keys v1", 32)
-		if err != nil {
-			return nil, err
-		}
-		block, err := aes.NewCipher(k)
-		if err != nil {
-			return nil, err
-		}
-		if kc.Sealer, err = cipher.NewGCM(block); err != nil {
+		var err error
+		if kc.Sealer, err = secret.DeriveAEAD(sec.HMACKey, "latchkey recoverable api keys v1"); err != nil {
 			return nil, err
 		}
 	}
@@ -358,4 +362,21 @@ func scopeNames(cfg *config.Config) []string {
 		names = append(names, s.Name)
 	}
 	return names
+}
+
+// newTwoFactor wires two-factor sign-in: TOTP secrets sealed with
+// AES-256-GCM under a key derived (HKDF-SHA256) from the HMAC secret, as
+// recoverable API keys are under their own label; recovery codes digested
+// under the pepper; the issuer's host names the service in authenticator
+// apps.
+func newTwoFactor(cfg *config.Config, sec *config.Secrets, hasher *secret.Hasher, db *storage.DB) (*twofactor.Service, error) {
+	sealer, err := secret.DeriveAEAD(sec.HMACKey, twofactor.SealLabel)
+	if err != nil {
+		return nil, err
+	}
+	issuer := cfg.Server.Issuer
+	if u, err := url.Parse(issuer); err == nil && u.Host != "" {
+		issuer = u.Host
+	}
+	return twofactor.New(twofactor.Config{Issuer: "Latchkey (" + issuer + ")", Sealer: sealer, Hasher: hasher}, db)
 }

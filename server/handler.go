@@ -27,6 +27,10 @@ func (a *App) newHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	var passkeys web.PasskeyService // nil, never a nil *twofactor.Passkeys
+	if a.passkeys != nil {
+		passkeys = a.passkeys
+	}
 	pages, err := web.New(web.Config{
 		PasswordGate:     passwords,
 		CookieHashKey:    a.secrets.CookieHashKey,
@@ -46,6 +50,8 @@ func (a *App) newHandler() (http.Handler, error) {
 		ResetTTL:         a.cfg.SMTP.ResetLinkLifetime.Duration(),
 		DevMail:          devMail,
 		Sessions:         a.db,
+		TwoFactor:        a.twoFactor,
+		Passkeys:         passkeys,
 		OnRateLimited:    a.metrics.RateLimited,
 		Logger:           a.log,
 	}, a.provider, a.db)
@@ -56,7 +62,7 @@ func (a *App) newHandler() (http.Handler, error) {
 	apiHandler := api.New(api.Config{
 		Keys: a.keys, Tokens: a.provider, Users: a.db, SessionUser: pages.SessionUserID,
 		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
-		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords,
+		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords, SecondFactor: a.twoFactor.Enabled,
 		CredentialFailures: a.guessingThrottle("credentials:", a.cfg.RateLimits.TokenPerMinute),
 		OnRateLimited:      a.metrics.RateLimited,
 		Logger:             a.log,

@@ -35,7 +35,8 @@ var (
 // of the schema the Go code uses; the SQL files in storage/migrations must
 // produce the same schema (a parity test checks it against AutoMigrate).
 func Models() []any {
-	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{}, &SessionClient{}, &EmailToken{}, &WebSession{}}
+	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{}, &SessionClient{}, &EmailToken{}, &WebSession{},
+		&TOTPFactor{}, &RecoveryCode{}, &Passkey{}}
 }
 
 // Store is the whole storage contract. Both SQL backends implement it and
@@ -52,6 +53,7 @@ type Store interface {
 	SessionClients
 	EmailTokens
 	WebSessions
+	TwoFactor
 	// MarkJTI records jti until expiresAt; ErrConflict when it is already
 	// recorded and not yet expired.
 	MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error

@@ -62,8 +62,8 @@ func (h *Handler) AuthorizePost(c *gin.Context) {
 }
 
 // authorizeURL rebuilds an authorization request as a GET URL to return
-// to after sign-in; dropLogin removes prompt=login (the sign-in just
-// happened) so the person is not asked twice.
+// to after sign-in; dropLogin removes prompt=login and max_age=0 (the
+// sign-in just happened) so the person is not asked twice.
 func authorizeURL(form url.Values, dropLogin bool) string {
 	q := url.Values{}
 	for k, v := range form {
@@ -71,6 +71,12 @@ func authorizeURL(form url.Values, dropLogin bool) string {
 			continue
 		}
 		q[k] = v
+	}
+	if dropLogin && q.Get("max_age") == "0" {
+		// max_age=0 asks for a sign-in now, as prompt=login does (OpenID
+		// Connect Core §3.1.2.1); kept, it would send the person back to
+		// sign in after every sign-in.
+		q.Del("max_age")
 	}
 	if p := strings.Fields(q.Get("prompt")); dropLogin && len(p) > 0 {
 		p = slices.DeleteFunc(p, func(s string) bool { return s == "login" })
@@ -122,6 +128,7 @@ func (h *Handler) grant(w http.ResponseWriter, r *http.Request, a *oauth.Authori
 	h.auth.WriteGrant(w, r, a, oauth.Grant{
 		Subject: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil, Name: u.Name,
 		AuthTime: authTime, Scopes: a.Scopes(), SessionID: h.sessionID(r),
+		Methods: h.sessionMethods(r),
 	})
 }
 

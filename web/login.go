@@ -23,6 +23,8 @@ type loginPage struct {
 	Username string
 	Next     string
 	Error    string
+	// Passkeys offers "Sign in with a passkey" (passkey.go).
+	Passkeys bool
 	// App is the name of the app whose authorization request Next
 	// resumes ("" when Next is no such request): "Sign in to continue to App".
 	App string
@@ -66,7 +68,7 @@ func safeNext(next string) string {
 func (h *Handler) LoginForm(c *gin.Context) {
 	u, _ := h.currentUser(c.Request)
 	next := safeNext(c.Query("next"))
-	h.render(c.Writer, c.Request, http.StatusOK, "login", "Sign in", u, loginPage{Next: next, App: h.nextApp(c.Request, next)})
+	h.render(c.Writer, c.Request, http.StatusOK, "login", "Sign in", u, loginPage{Next: next, App: h.nextApp(c.Request, next), Passkeys: h.cfg.Passkeys != nil})
 }
 
 const badLogin = "The username or password is not right."
@@ -86,7 +88,7 @@ func (h *Handler) Login(c *gin.Context) {
 	username := strings.TrimSpace(c.PostForm("username"))
 	password := c.PostForm("password")
 	next := safeNext(c.PostForm("next"))
-	page := loginPage{Username: username, Next: next}
+	page := loginPage{Username: username, Next: next, Passkeys: h.cfg.Passkeys != nil}
 	if next != "/" {
 		page.App = h.nextApp(r, next)
 	}
@@ -143,6 +145,10 @@ func (h *Handler) Login(c *gin.Context) {
 	// or the device cookie's. A known device's success leaves the
 	// username's untrusted-client count alone.
 	h.throttle.Reset(keys[0])
+	if two, err := h.needsSecondStep(r, u); err != nil || two {
+		h.toSecondStep(c, u, next, err) // two-factor sign-in (twofactor_login.go)
+		return
+	}
 	// A fresh session on login: every old value is dropped and a new
 	// session id issued, so a planted cookie cannot be fixed in place.
 	if err := h.startSession(c.Writer, r, u, "Signed in as "+u.Username+"."); err != nil {

@@ -124,23 +124,7 @@ func signedInUser(c *gin.Context) *storage.User {
 // planted for a login CSRF) is worthless after it; the next page issues a
 // new one.
 func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, u *storage.User, flash string) error {
-	s, _ := h.sessions.New(r, h.sessionName)
-	now := h.cfg.Now()
-	s.Values = map[interface{}]interface{}{
-		"uid":       u.ID,
-		"sid":       randomToken(),
-		"auth_time": now.Unix(),
-		"auth_ns":   now.UnixNano(),
-	}
-	if flash != "" {
-		s.Values["flash"] = flash
-	}
-	if err := s.Save(r, w); err != nil {
-		return err
-	}
-	h.dropCSRFToken(w)
-	h.recordSession(r, u, s.Values["sid"].(string), now)
-	return nil
+	return h.startSignedIn(w, r, u, flash, []string{amrPassword})
 }
 
 // dropCSRFToken expires the CSRF cookie; the next page the browser loads

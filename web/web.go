@@ -104,6 +104,12 @@ type Config struct {
 	// Sessions records browser sign-ins for the session list on /account
 	// (where each can be signed out); nil = no list.
 	Sessions SessionRecords
+	// TwoFactor, when set, turns on two-factor sign-in: the
+	// /account/two-factor page and the second step after a password.
+	TwoFactor TwoFactorService
+	// Passkeys, when set beside TwoFactor, offers passkeys: registered on
+	// /account/two-factor, used as the second factor or alone on /login.
+	Passkeys PasskeyService
 	// OnRateLimited, when set, is called once per page answered 429 by a
 	// throttle, with "login", "signup", "password_reset",
 	// "password_change" or "verify_email".

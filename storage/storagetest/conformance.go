@@ -92,6 +92,11 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SessionClients/Take", testSessionClientsTake},
 		{"SessionClients/Purge", testSessionClientsPurge},
 
+		{"TwoFactor/TOTPEnrolConfirm", testTOTPEnrolConfirm},
+		{"TwoFactor/TOTPStepOnce", testTOTPStepOnce},
+		{"TwoFactor/RecoveryCodeOnce", testRecoveryCodeOnce},
+		{"TwoFactor/Passkeys", testPasskeys},
+
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},
 		{"JTI/ExpiredRemark", testJTIExpiredRemark},
