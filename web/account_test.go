@@ -207,7 +207,7 @@ func (l *recordingLogout) SessionsEnded(_ context.Context, userID string) {
 
 func (l *recordingLogout) GrantRevoked(context.Context, string, string) {}
 
-func (l *recordingLogout) SessionLive(context.Context, string, string) (bool, error) {
+func (l *recordingLogout) SessionLive(context.Context, *oauth.LogoutRequest) (bool, error) {
 	return false, nil
 }
 
