@@ -91,6 +91,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 
 		{"SessionClients/Take", testSessionClientsTake},
 		{"SessionClients/Purge", testSessionClientsPurge},
+		{"SessionClients/TakeBySID", testSessionClientsTakeBySID},
 
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},
