@@ -24,7 +24,7 @@ var FS embed.FS
 
 // pages lists the page names; each is parsed from "<name>.html".
 var pages = []string{"login", "consent", "error", "home", "keys", "key", "key_secret", "signup", "account", "apps", "app", "app_secret", "authorized", "api_docs", "logout",
-	"forgot", "reset", "verify", "devmail"}
+	"forgot", "reset", "verify", "devmail", "account_deleted"}
 
 // Parse parses layout.html and partials.html (the named templates pages
 // share, such as "app-form") together with each page file and returns one

@@ -90,6 +90,8 @@ func newAccountFixture(t *testing.T, devMail DevMailbox) *accountFixture {
 	user.POST("/account/password", f.h.ChangePassword)
 	user.POST("/account/verify-email", f.h.SendVerification)
 	user.POST("/account/sessions/end", f.h.EndOtherSession)
+	user.POST("/account/delete", f.h.DeleteAccount)
+	pages.GET(DeletedPath, f.h.AccountDeleted)
 	return f
 }
 

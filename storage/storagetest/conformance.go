@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Users/UpdateProfile", testUserUpdateProfile},
 		{"Users/SetPassword", testUserSetPassword},
 		{"Users/FindByEmail", testUserFindByEmail},
+		{"Users/Delete", testUserDelete},
+		{"Users/DeleteRace", testUserDeleteRace},
 
 		{"EmailTokens/UseOnce", testEmailTokenUseOnce},
 		{"EmailTokens/Expired", testEmailTokenExpired},
