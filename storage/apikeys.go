@@ -66,7 +66,8 @@ type KeyUsage struct {
 // APIKeys stores API keys and their audit log.
 type APIKeys interface {
 	// CreateAPIKey inserts k; ErrConflict when the user already has the
-	// handle or the digest exists.
+	// handle or the digest exists; ErrNotFound when the user does not
+	// exist (or is being deleted: see DeleteUser).
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// GetAPIKeyByDigest returns the key with digest (revoked and expired
 	// keys included: the caller decides), or ErrNotFound.
@@ -131,7 +132,12 @@ func (d *DB) CreateAPIKey(ctx context.Context, k *APIKey) error {
 	k.CreatedAt = k.CreatedAt.UTC()
 	k.UpdatedAt = now
 	k.ExpiresAt = utcPtr(k.ExpiresAt)
-	return translate(d.w(ctx).Create(k).Error)
+	return d.InTx(ctx, func(ctx context.Context) error {
+		if err := d.holdUser(ctx, k.UserID); err != nil {
+			return err
+		}
+		return translate(d.w(ctx).Create(k).Error)
+	})
 }
 
 // GetAPIKeyByDigest implements APIKeys.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // UserDeletion is what DeleteUser removed that other packages must hear
@@ -41,9 +42,11 @@ type UserDeletion struct {
 //     janitor purges whatever it leaves);
 //   - the user row goes, so the username is free again.
 //
-// After the commit the same sweep runs once more, without the user row,
-// so that a key, grant or consent written by a request that raced the
-// deletion (committed after the first sweep) does not survive.
+// Concurrent writers: CreateAPIKey and SaveConsent hold the user row
+// (holdUser), so a key or consent written while the deletion runs is
+// either swept with it or refused with ErrNotFound. After the commit the
+// sweep runs once more, without the user row, for rows no such check
+// guards (a token issued by a code exchange that raced the deletion).
 // ErrNotFound when the user does not exist.
 func (d *DB) DeleteUser(ctx context.Context, userID string) (*UserDeletion, error) {
 	var out UserDeletion
@@ -194,6 +197,29 @@ func (d *DB) deleteUserRows(ctx context.Context, userID string) error {
 		if err := d.w(ctx).Where("user_id = ?", userID).Delete(m).Error; err != nil {
 			return fmt.Errorf("delete %s rows: %w", stmt.Schema.Table, translate(err))
 		}
+	}
+	return nil
+}
+
+// holdUser makes sure the user with userID exists until ctx's transaction
+// ends: on PostgreSQL it takes a KEY SHARE lock on the user row, so
+// DeleteUser's FOR UPDATE waits for the writer (and then sweeps what it
+// wrote), or the writer waits for DeleteUser and then finds no row;
+// SQLite's one writer serialises the transactions. A key or consent for a
+// user that does not exist, or was deleted meanwhile, is refused with
+// ErrNotFound, so nothing written while DeleteUser runs survives it.
+func (d *DB) holdUser(ctx context.Context, userID string) error {
+	w := d.w(ctx)
+	q := w.Model(&User{}).Where("id = ?", userID)
+	if w.Dialector.Name() == "postgres" {
+		q = q.Clauses(clause.Locking{Strength: "KEY SHARE"})
+	}
+	var ids []string
+	if err := q.Limit(1).Pluck("id", &ids).Error; err != nil {
+		return translate(err)
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("user %q: %w", userID, ErrNotFound)
 	}
 	return nil
 }

@@ -175,6 +175,15 @@ func newUser(id string) *storage.User {
 	}
 }
 
+// haveUsers stores a user for each id: a key or a consent is refused for
+// a user that does not exist.
+func haveUsers(t *testing.T, ctx context.Context, s storage.Store, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		must(t, s.CreateUser(ctx, newUser(id)), "CreateUser "+id)
+	}
+}
+
 func newClient(id, owner string) *storage.Client {
 	return &storage.Client{
 		ID:            id,
