@@ -47,6 +47,7 @@ type SelfStore interface {
 	CreateEmailToken(ctx context.Context, t *storage.EmailToken) error
 	GetEmailToken(ctx context.Context, purpose, digest string, at time.Time) (*storage.EmailToken, error)
 	UseEmailToken(ctx context.Context, purpose, digest string, at time.Time) (*storage.EmailToken, error)
+	DeleteUser(ctx context.Context, userID string) (*storage.UserDeletion, error)
 }
 
 // SelfConfig holds a SelfService's collaborators and settings.

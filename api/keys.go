@@ -141,6 +141,8 @@ func (h *Handler) keyError(c *gin.Context, err error) {
 		writeError(c, http.StatusConflict, "conflict", "This key was replaced by a rotation; change or rotate the key that replaced it.")
 	case errors.Is(err, keys.ErrTierExceeded):
 		writeError(c, http.StatusForbidden, "forbidden", "A key cannot have a higher tier than the credential creating it (tiers rank as rate_limits.tiers lists them).")
+	case errors.Is(err, keys.ErrOwnerGone):
+		writeError(c, http.StatusUnauthorized, "unauthorized", "The account behind this credential no longer exists.")
 	case errors.Is(err, keys.ErrCredentialEnded):
 		writeError(c, http.StatusUnauthorized, "invalid_api_key", "The API key behind this credential was revoked or has expired.")
 	case errors.Is(err, keys.ErrScopeExceeded):

@@ -211,10 +211,7 @@ func (s *Service) Rotate(ctx context.Context, userID, handle string, a Authority
 		if err != nil {
 			return err
 		}
-		if err := s.store.CreateAPIKey(ctx, fresh); err != nil {
-			if errors.Is(err, storage.ErrConflict) {
-				return fmt.Errorf("%w: %q", ErrConflict, fresh.Handle)
-			}
+		if err := s.createKey(ctx, fresh); err != nil {
 			return err
 		}
 		below, err = s.limitDescendants(ctx, retired)

@@ -50,6 +50,7 @@ func postgresService(t *testing.T) *Service {
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	haveOwners(t, db)
 	h, _ := secret.NewHasher(1, map[int][]byte{1: bytes.Repeat([]byte{3}, 32)})
 	s := New(Config{Format: NewFormat("lk"), Hasher: h, Scopes: allScopes, CacheTTL: time.Second}, db)
 	t.Cleanup(func() { _ = s.Close(context.Background()); _ = db.Close() })

@@ -32,7 +32,23 @@ var (
 	ErrConflict = errors.New("keys: handle already exists")
 	// ErrScopeExceeded means the request asks for more than the caller may grant.
 	ErrScopeExceeded = errors.New("keys: scopes exceed the caller's rights")
+	// ErrOwnerGone means the key's owner was deleted while the request
+	// ran (storage refuses a key for a user that does not exist).
+	ErrOwnerGone = errors.New("keys: the owner no longer exists")
 )
+
+// createKey stores rec, translating a missing owner to ErrOwnerGone and a
+// taken handle to ErrConflict.
+func (s *Service) createKey(ctx context.Context, rec *storage.APIKey) error {
+	err := s.store.CreateAPIKey(ctx, rec)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("%w: %w", ErrOwnerGone, err)
+	case errors.Is(err, storage.ErrConflict):
+		return fmt.Errorf("%w: %q", ErrConflict, rec.Handle)
+	}
+	return err
+}
 
 // Store is the storage the service needs.
 type Store interface {
@@ -218,12 +234,9 @@ func (s *Service) Create(ctx context.Context, userID string, a Authority, req Cr
 		if rec.Tier, err = s.tierFor(a, creator, req.Tier); err != nil {
 			return err
 		}
-		return s.store.CreateAPIKey(ctx, rec)
+		return s.createKey(ctx, rec)
 	})
 	if err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return nil, "", fmt.Errorf("%w: %q", ErrConflict, req.Handle)
-		}
 		return nil, "", err
 	}
 	s.Audit(ctx, rec, "created", req.IP, "")

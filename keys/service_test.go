@@ -62,6 +62,7 @@ func newService(t *testing.T, recoverable bool) (*Service, *countingStore, *cloc
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	haveOwners(t, db)
 	h, _ := secret.NewHasher(1, map[int][]byte{1: bytes.Repeat([]byte{3}, 32)})
 	clk := &clock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
 	var revoked []string
@@ -272,6 +273,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 	db, _ := sqlite.Open(filepath.Join(b.TempDir(), "k.db"), 2)
 	defer db.Close()
 	_ = db.Migrate(context.Background())
+	haveOwners(b, db)
 	h, _ := secret.NewHasher(1, map[int][]byte{1: bytes.Repeat([]byte{3}, 32)})
 	s := New(Config{Format: NewFormat("lk"), Hasher: h, Scopes: allScopes}, db)
 	defer s.Close(context.Background())
@@ -358,6 +360,7 @@ func TestVerifyNoCache(t *testing.T) {
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	haveOwners(t, db)
 	h, _ := secret.NewHasher(1, map[int][]byte{1: bytes.Repeat([]byte{3}, 32)})
 	cs := &countingStore{DB: db}
 	s := New(Config{Format: NewFormat("lk"), Hasher: h, Scopes: allScopes, NoCache: true}, cs)
@@ -392,5 +395,32 @@ func TestVerifyNoCache(t *testing.T) {
 	}
 	if _, err := s.Verify(ctx, plain, ""); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("after revocation in the store: %v, want ErrRevoked", err)
+	}
+}
+
+// haveOwners stores the users the tests create keys for (a key is refused
+// for a user that does not exist).
+func haveOwners(tb testing.TB, db interface {
+	CreateUser(context.Context, *storage.User) error
+}) {
+	tb.Helper()
+	for _, id := range []string{"u", "u1", "u2"} {
+		if err := db.CreateUser(context.Background(), &storage.User{ID: id, Username: id, PasswordHash: "x"}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// TestCreateForDeletedOwner: a key created for an account deleted while
+// the request ran is refused with ErrOwnerGone (the API answers 401), not
+// an internal error, and nothing is stored.
+func TestCreateForDeletedOwner(t *testing.T) {
+	s, _, _, _ := newService(t, false)
+	_, _, err := s.Create(t.Context(), "deleted-meanwhile", owner, CreateRequest{Handle: "late"})
+	if !errors.Is(err, ErrOwnerGone) {
+		t.Fatalf("Create for a missing owner = %v, want ErrOwnerGone", err)
+	}
+	if ks, err := s.List(t.Context(), "deleted-meanwhile"); err != nil || len(ks) != 0 {
+		t.Errorf("keys stored for the missing owner: %v, %v", ks, err)
 	}
 }

@@ -91,6 +91,21 @@ func (p *Provider) SessionsEnded(ctx context.Context, userID string) {
 	p.notifyLogout(ctx, userID, "")
 }
 
+// SessionEnded tells the clients that userID's one sign-in session sid
+// has ended (signed out from the session list on /account): each client
+// that session issued a code to, and that registered a
+// backchannel_logout_uri, is sent a logout token with sid (§2.5, §2.7);
+// the person's other sessions are not mentioned. Asynchronous, like
+// SessionsEnded.
+func (p *Provider) SessionEnded(ctx context.Context, userID, sid string) {
+	records, err := p.store.db.TakeSessionClientsBySID(ctx, userID, sid)
+	if err != nil {
+		p.log.ErrorContext(ctx, "back-channel logout: session records", "error", err)
+		return
+	}
+	p.sendLogout(ctx, userID, records)
+}
+
 // GrantRevoked tells clientID that userID revoked its access ("Revoke
 // access" on /authorized): a logout token for each of the person's
 // sessions that reached the client, or, when none is known and the client
@@ -131,6 +146,13 @@ func (p *Provider) notifyLogout(ctx context.Context, userID, clientID string) {
 	if clientID != "" && len(records) == 0 {
 		records = []storage.SessionClient{{ClientID: clientID, UserID: userID}}
 	}
+	p.sendLogout(ctx, userID, records)
+}
+
+// sendLogout queues a logout token for each record whose client registered
+// a backchannel_logout_uri (a record without sid only to a client that does
+// not require one).
+func (p *Provider) sendLogout(ctx context.Context, userID string, records []storage.SessionClient) {
 	clients := map[string]*storage.Client{}
 	for _, rec := range records {
 		cl, seen := clients[rec.ClientID]

@@ -195,6 +195,32 @@ func TestSessionsEndedSendsLogoutTokens(t *testing.T) {
 	res.wait(t, 3, 0)
 }
 
+// TestSessionEndedSendsOnlyThatSession: signing one session out from the
+// session list tells the clients that session reached, with its sid, and
+// leaves the person's other sessions to their own sign-out.
+func TestSessionEndedSendsOnlyThatSession(t *testing.T) {
+	res := &results{}
+	p, db := newBackchannelProvider(t, res)
+	rc := newReceiver(t, nil)
+	app := registerClient(t, p, db, ClientSpec{BackchannelLogoutURI: rc.srv.URL + "/bc"})
+	sessionIDToken(t, p, app, "alice", "sid-1")
+	sessionIDToken(t, p, app, "alice", "sid-2")
+
+	p.SessionEnded(t.Context(), "alice", "sid-1")
+	if c := verifyLogoutToken(t, p, rc.next(t)); c["aud"] != app.ID || c["sub"] != "alice" || c["sid"] != "sid-1" {
+		t.Errorf("claims = %v", c)
+	}
+	rc.none(t)
+	p.SessionEnded(t.Context(), "alice", "sid-1") // taken: nothing more
+	p.SessionEnded(t.Context(), "bob", "sid-2")   // not bob's session
+	rc.none(t)
+	p.SessionsEnded(t.Context(), "alice")
+	if c := verifyLogoutToken(t, p, rc.next(t)); c["sid"] != "sid-2" {
+		t.Errorf("the other session's claims = %v", c)
+	}
+	res.wait(t, 2, 0)
+}
+
 // TestGrantRevokedSessionRequired: a client that requires sid gets no
 // token without one.
 func TestGrantRevokedSessionRequired(t *testing.T) {

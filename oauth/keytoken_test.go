@@ -163,6 +163,9 @@ func TestRevokeKeyTokenByPresentingIt(t *testing.T) {
 func TestEndingGrantRevokesItsKeys(t *testing.T) {
 	p, db := newTestProvider(t)
 	ctx := t.Context()
+	if err := db.CreateUser(ctx, &storage.User{ID: "u1", Username: "u1", PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range []*storage.APIKey{
 		{ID: "from-g1", UserID: "u1", Handle: "a", Display: "lk_live_aaaa", Environment: "live", Tier: "free", Digest: []byte("11111111111111111111111111111111"), ParentGrantID: "g1", ParentClientID: "c1"},
 		{ID: "from-g2", UserID: "u1", Handle: "b", Display: "lk_live_bbbb", Environment: "live", Tier: "free", Digest: []byte("22222222222222222222222222222222"), ParentGrantID: "g2", ParentClientID: "c1"},

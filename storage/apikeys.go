@@ -66,7 +66,8 @@ type KeyUsage struct {
 // APIKeys stores API keys and their audit log.
 type APIKeys interface {
 	// CreateAPIKey inserts k; ErrConflict when the user already has the
-	// handle or the digest exists.
+	// handle or the digest exists; ErrNotFound when the user does not
+	// exist (or is being deleted: see DeleteUser).
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// GetAPIKeyByDigest returns the key with digest (revoked and expired
 	// keys included: the caller decides), or ErrNotFound.
@@ -131,7 +132,12 @@ func (d *DB) CreateAPIKey(ctx context.Context, k *APIKey) error {
 	k.CreatedAt = k.CreatedAt.UTC()
 	k.UpdatedAt = now
 	k.ExpiresAt = utcPtr(k.ExpiresAt)
-	return translate(d.w(ctx).Create(k).Error)
+	return d.InTx(ctx, func(ctx context.Context) error {
+		if err := d.holdUser(ctx, k.UserID); err != nil {
+			return err
+		}
+		return translate(d.w(ctx).Create(k).Error)
+	})
 }
 
 // GetAPIKeyByDigest implements APIKeys.
@@ -340,43 +346,54 @@ func (d *DB) RevokeAPIKeysByParent(ctx context.Context, p KeyParent) ([]APIKey, 
 		if err := q.Order("id").Find(&level).Error; err != nil {
 			return translate(err)
 		}
-		now := d.now().UTC()
-		for len(level) > 0 {
-			var next []APIKey
-			for start := 0; start < len(level); start += revokeBatch {
-				batch := level[start:min(start+revokeBatch, len(level))]
-				ids := make([]string, len(batch))
-				for i := range batch {
-					ids[i] = batch[i].ID
-				}
-				if err := d.w(ctx).Model(&APIKey{}).Where("id IN ? AND revoked_at IS NULL", ids).
-					Updates(map[string]any{"revoked_at": now, "updated_at": now}).Error; err != nil {
-					return translate(err)
-				}
-				if err := d.w(ctx).Where("kind = ? AND request_id IN ?", KindAccess, ids).Delete(&Request{}).Error; err != nil {
-					return translate(err)
-				}
-				for i := range batch {
-					k := batch[i]
-					k.RevokedAt, k.UpdatedAt = &now, now
-					out = append(out, k)
-					if err := d.changed(ctx, Invalidation{Topic: TopicAPIKey, ID: hex.EncodeToString(k.Digest)}); err != nil {
-						return err
-					}
-				}
-				var children []APIKey
-				if err := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).
-					Where("parent_key_id IN ? AND revoked_at IS NULL", ids).Order("id").Find(&children).Error; err != nil {
-					return translate(err)
-				}
-				next = append(next, children...)
-			}
-			level = next
-		}
-		return nil
+		var err error
+		out, err = d.revokeKeyLevels(ctx, level)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revoke keys by parent: %w", err)
+	}
+	return out, nil
+}
+
+// revokeKeyLevels revokes the keys of level and, breadth first, every key
+// descending from them (by ParentKeyID) inside ctx's transaction: one
+// UPDATE and one token DELETE per level (in batches), an invalidation for
+// each key. It returns the keys it revoked.
+func (d *DB) revokeKeyLevels(ctx context.Context, level []APIKey) ([]APIKey, error) {
+	var out []APIKey
+	now := d.now().UTC()
+	for len(level) > 0 {
+		var next []APIKey
+		for start := 0; start < len(level); start += revokeBatch {
+			batch := level[start:min(start+revokeBatch, len(level))]
+			ids := make([]string, len(batch))
+			for i := range batch {
+				ids[i] = batch[i].ID
+			}
+			if err := d.w(ctx).Model(&APIKey{}).Where("id IN ? AND revoked_at IS NULL", ids).
+				Updates(map[string]any{"revoked_at": now, "updated_at": now}).Error; err != nil {
+				return nil, translate(err)
+			}
+			if err := d.w(ctx).Where("kind = ? AND request_id IN ?", KindAccess, ids).Delete(&Request{}).Error; err != nil {
+				return nil, translate(err)
+			}
+			for i := range batch {
+				k := batch[i]
+				k.RevokedAt, k.UpdatedAt = &now, now
+				out = append(out, k)
+				if err := d.changed(ctx, Invalidation{Topic: TopicAPIKey, ID: hex.EncodeToString(k.Digest)}); err != nil {
+					return nil, err
+				}
+			}
+			var children []APIKey
+			if err := d.w(ctx).Clauses(lockForUpdate(d.w(ctx))...).
+				Where("parent_key_id IN ? AND revoked_at IS NULL", ids).Order("id").Find(&children).Error; err != nil {
+				return nil, translate(err)
+			}
+			next = append(next, children...)
+		}
+		level = next
 	}
 	return out, nil
 }

@@ -20,7 +20,9 @@ type Consent struct {
 
 // Consents stores remembered consent.
 type Consents interface {
-	// SaveConsent creates or replaces the consent of (UserID, ClientID).
+	// SaveConsent creates or replaces the consent of (UserID, ClientID);
+	// ErrNotFound when the user does not exist (or is being deleted: see
+	// DeleteUser).
 	SaveConsent(ctx context.Context, c *Consent) error
 	// GetConsent returns the consent of user for client, or ErrNotFound.
 	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
@@ -38,10 +40,15 @@ func (d *DB) SaveConsent(ctx context.Context, c *Consent) error {
 	}
 	c.CreatedAt = c.CreatedAt.UTC()
 	c.UpdatedAt = now
-	return translate(d.w(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"scopes", "updated_at"}),
-	}).Create(c).Error)
+	return d.InTx(ctx, func(ctx context.Context) error {
+		if err := d.holdUser(ctx, c.UserID); err != nil {
+			return err
+		}
+		return translate(d.w(ctx).Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
+			DoUpdates: clause.AssignmentColumns([]string{"scopes", "updated_at"}),
+		}).Create(c).Error)
+	})
 }
 
 // GetConsent implements Consents.

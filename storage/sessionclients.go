@@ -30,6 +30,10 @@ type SessionClients interface {
 	// when clientID is not "". Two concurrent calls never return the same
 	// record. None is not an error.
 	TakeSessionClients(ctx context.Context, userID, clientID string) ([]SessionClient, error)
+	// TakeSessionClientsBySID removes and returns, in one transaction, the
+	// records of userID's one sign-in session sid (signed out from the
+	// session list), like TakeSessionClients. None is not an error.
+	TakeSessionClientsBySID(ctx context.Context, userID, sid string) ([]SessionClient, error)
 	// SessionKnown reports whether any record of sign-in session sid of
 	// userID is stored (none taken yet) — one naming clientID when
 	// clientID is not "".
@@ -52,11 +56,25 @@ func (d *DB) AddSessionClient(ctx context.Context, sc *SessionClient) error {
 
 // TakeSessionClients implements SessionClients.
 func (d *DB) TakeSessionClients(ctx context.Context, userID, clientID string) ([]SessionClient, error) {
+	return d.takeSessionClients(ctx, userID, "client_id", clientID)
+}
+
+// TakeSessionClientsBySID implements SessionClients.
+func (d *DB) TakeSessionClientsBySID(ctx context.Context, userID, sid string) ([]SessionClient, error) {
+	if sid == "" {
+		return nil, nil
+	}
+	return d.takeSessionClients(ctx, userID, "sid", sid)
+}
+
+// takeSessionClients takes userID's records, only those whose column
+// equals value when value is not "".
+func (d *DB) takeSessionClients(ctx context.Context, userID, column, value string) ([]SessionClient, error) {
 	var out []SessionClient
 	err := d.InTx(ctx, func(ctx context.Context) error {
 		q := d.w(ctx).Where("user_id = ?", userID)
-		if clientID != "" {
-			q = q.Where("client_id = ?", clientID)
+		if value != "" {
+			q = q.Where(column+" = ?", value)
 		}
 		// DELETE … RETURNING is not portable across our GORM dialect
 		// versions; the writer transaction (SQLite's single writer,

@@ -69,6 +69,12 @@ type Users interface {
 	// FindUsersByEmail returns the users whose address equals email,
 	// ignoring case, oldest first; none is an empty slice, not an error.
 	FindUsersByEmail(ctx context.Context, email string) ([]User, error)
+	// DeleteUser removes the user and everything that is theirs (keys,
+	// grants, owned clients, sessions, mailed links) and makes their key
+	// audit log anonymous, in one transaction that locks the user row;
+	// the username is free afterwards. See DB.DeleteUser for the details.
+	// ErrNotFound when the user does not exist.
+	DeleteUser(ctx context.Context, userID string) (*UserDeletion, error)
 }
 
 // CreateUser implements Users.

@@ -26,7 +26,7 @@ var FS embed.FS
 
 // pages lists the page names; each is parsed from "<name>.html".
 var pages = []string{"login", "consent", "error", "home", "keys", "key", "key_secret", "signup", "account", "apps", "app", "app_secret", "authorized", "api_docs", "logout",
-	"forgot", "reset", "verify", "devmail",
+	"forgot", "reset", "verify", "devmail", "account_deleted",
 	"two_factor", "login_two_factor", "recovery_codes"}
 
 // Parse parses layout.html and partials.html (the named templates pages

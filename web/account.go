@@ -25,6 +25,7 @@ type AccountService interface {
 	CheckLink(ctx context.Context, purpose, token string) (*storage.User, error)
 	ResetPassword(ctx context.Context, token, password string) (*storage.User, error)
 	ConfirmEmail(ctx context.Context, token string) (*storage.User, error)
+	DeleteAccount(ctx context.Context, u *storage.User, current, typed string) (*storage.UserDeletion, error)
 }
 
 // pageTime is a moment as templates show it: words for people and an
@@ -72,6 +73,8 @@ type accountPage struct {
 	Profile        profileForm
 	ProfileErrors  profileErrors
 	PasswordErrors passwordErrors
+	DeleteErrors   deleteErrors
+	DeleteTyped    string
 	// Sessions are the person's live sign-ins (nil without records).
 	Sessions []sessionRow
 }

@@ -56,6 +56,12 @@ func TestSessionList(t *testing.T) {
 	if other.signedIn() {
 		t.Error("the signed-out session still works")
 	}
+	if sessions, _ := f.logout.calls(); len(sessions) != 1 || !strings.HasSuffix(sessions[0], "/"+otherSID) {
+		t.Errorf("back-channel logout for the one session = %v, want only %s", sessions, otherSID)
+	}
+	if len(f.logout.ended) != 0 {
+		t.Errorf("signing one session out told the apps every session ended: %v", f.logout.ended)
+	}
 	if !bob.signedIn() {
 		t.Error("signing one session out ended another person's")
 	}

@@ -90,6 +90,8 @@ func newAccountFixture(t *testing.T, devMail DevMailbox) *accountFixture {
 	user.POST("/account/password", f.h.ChangePassword)
 	user.POST("/account/verify-email", f.h.SendVerification)
 	user.POST("/account/sessions/end", f.h.EndOtherSession)
+	user.POST("/account/delete", f.h.DeleteAccount)
+	pages.GET(DeletedPath, f.h.AccountDeleted)
 	return f
 }
 
@@ -191,8 +193,10 @@ func wantStatus(t *testing.T, what string, got, want int) {
 // recordingLogout records whose sessions were reported ended (the
 // back-channel logout hook).
 type recordingLogout struct {
-	mu    sync.Mutex
-	ended []string
+	mu       sync.Mutex
+	ended    []string
+	sessions []string
+	revoked  []string
 }
 
 func (l *recordingLogout) ParseLogout(context.Context, url.Values) (*oauth.LogoutRequest, error) {
@@ -205,7 +209,25 @@ func (l *recordingLogout) SessionsEnded(_ context.Context, userID string) {
 	l.ended = append(l.ended, userID)
 }
 
-func (l *recordingLogout) GrantRevoked(context.Context, string, string) {}
+func (l *recordingLogout) SessionEnded(_ context.Context, userID, sid string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sessions = append(l.sessions, userID+"/"+sid)
+}
+
+func (l *recordingLogout) GrantRevoked(_ context.Context, userID, clientID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.revoked = append(l.revoked, userID+"/"+clientID)
+}
+
+// calls returns copies of what was reported: sessions ended one by one
+// (user/sid) and grants revoked (user/client).
+func (l *recordingLogout) calls() (sessions, revoked []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.sessions...), append([]string(nil), l.revoked...)
+}
 
 func (l *recordingLogout) SessionLive(context.Context, *oauth.LogoutRequest) (bool, error) {
 	return false, nil

@@ -120,6 +120,9 @@ func (h *Handler) EndOtherSession(c *gin.Context) {
 		h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "The session could not be signed out; try again.")
 	default:
 		h.log.InfoContext(r.Context(), "session signed out from the list", "event", "session_ended", "user_id", u.ID)
+		if h.cfg.Logout != nil {
+			h.cfg.Logout.SessionEnded(r.Context(), u.ID, sid) // Back-Channel Logout 1.0 §2.7
+		}
 		h.flashRedirect(c, "/account", "That session is signed out.")
 	}
 }

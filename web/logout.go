@@ -24,6 +24,9 @@ type LogoutProvider interface {
 	// SessionsEnded tells the clients every session of userID reached
 	// that the sessions are over; it never blocks on them.
 	SessionsEnded(ctx context.Context, userID string)
+	// SessionEnded tells the clients userID's one session sid reached
+	// that it is over; it never blocks on them.
+	SessionEnded(ctx context.Context, userID, sid string)
 	// GrantRevoked tells clientID that userID revoked its access.
 	GrantRevoked(ctx context.Context, userID, clientID string)
 	// SessionLive reports whether the verified hint of lr names a sign-in

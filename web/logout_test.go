@@ -269,6 +269,9 @@ func TestEndSessionRefusals(t *testing.T) {
 // the client, or sees "You are signed out".
 func TestEndSessionSignedOut(t *testing.T) {
 	f := newLogoutFixture(t)
+	if err := f.db.CreateUser(t.Context(), &storage.User{ID: "u-alice", Username: "alice", PasswordHash: "x"}); err != nil {
+		t.Fatal(err) // the app's consent needs its person
+	}
 	id, _ := f.app(t, "u-alice")
 	c := f.anon(t)
 	resp, _ := f.do(t, c, http.MethodGet, "/oauth/logout?"+url.Values{"client_id": {id}, "post_logout_redirect_uri": {logoutBye}}.Encode(), nil)

@@ -21,6 +21,7 @@ func newKey(id, user, handle string, digest byte) *storage.APIKey {
 }
 
 func testAPIKeyCreateGet(t *testing.T, ctx context.Context, s storage.Store) {
+	haveUsers(t, ctx, s, "u1", "u2", "alice", "bob") // keys and consents need their owner (DeleteUser)
 	exp := future()
 	k := newKey("k1", "u1", "ci", 1)
 	k.ExpiresAt = &exp
@@ -46,6 +47,7 @@ func testAPIKeyCreateGet(t *testing.T, ctx context.Context, s storage.Store) {
 }
 
 func testAPIKeyUniqueness(t *testing.T, ctx context.Context, s storage.Store) {
+	haveUsers(t, ctx, s, "u1", "u2", "alice", "bob") // keys and consents need their owner (DeleteUser)
 	must(t, s.CreateAPIKey(ctx, newKey("k1", "u1", "ci", 1)), "create")
 	wantErr(t, s.CreateAPIKey(ctx, newKey("k2", "u1", "ci", 2)), storage.ErrConflict, "same user and handle")
 	wantErr(t, s.CreateAPIKey(ctx, newKey("k3", "u2", "other", 1)), storage.ErrConflict, "same digest")
@@ -53,6 +55,7 @@ func testAPIKeyUniqueness(t *testing.T, ctx context.Context, s storage.Store) {
 }
 
 func testAPIKeyUpdateAndList(t *testing.T, ctx context.Context, s storage.Store) {
+	haveUsers(t, ctx, s, "u1", "u2", "alice", "bob") // keys and consents need their owner (DeleteUser)
 	must(t, s.CreateAPIKey(ctx, newKey("k1", "u1", "a", 1)), "create a")
 	k2 := newKey("k2", "u1", "b", 2)
 	k2.CreatedAt = time.Now().UTC().Add(time.Minute)
@@ -80,6 +83,7 @@ func testAPIKeyUpdateAndList(t *testing.T, ctx context.Context, s storage.Store)
 }
 
 func testAPIKeyUsage(t *testing.T, ctx context.Context, s storage.Store) {
+	haveUsers(t, ctx, s, "u1", "u2", "alice", "bob") // keys and consents need their owner (DeleteUser)
 	must(t, s.CreateAPIKey(ctx, newKey("k1", "u1", "a", 1)), "create")
 	t1 := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
 	t2 := t1.Add(30 * time.Second)
@@ -108,6 +112,7 @@ func testKeyEvents(t *testing.T, ctx context.Context, s storage.Store) {
 // testAPIKeyDelete: only revoked keys of the user are deleted; the audit
 // log stays and the handle is free again.
 func testAPIKeyDelete(t *testing.T, ctx context.Context, s storage.Store) {
+	haveUsers(t, ctx, s, "u1", "u2", "alice", "bob") // keys and consents need their owner (DeleteUser)
 	must(t, s.CreateAPIKey(ctx, newKey("k1", "u1", "ci", 1)), "create k1")
 	must(t, s.CreateAPIKey(ctx, newKey("k2", "u1", "ci~old", 2)), "create k2")
 	must(t, s.CreateAPIKey(ctx, newKey("k3", "u1", "live", 3)), "create k3")
@@ -193,6 +198,7 @@ func wantRevoked(t *testing.T, ctx context.Context, s storage.Store, id string, 
 // exchanged from them and announce each key; RevokeGrants and DeleteClient
 // revoke the keys their grants created.
 func testAPIKeyLineage(t *testing.T, ctx context.Context, s storage.Store) {
+	haveUsers(t, ctx, s, "u1", "u2", "alice", "bob") // keys and consents need their owner (DeleteUser)
 	var heard []string
 	var mu sync.Mutex
 	if o, ok := s.(interface {

@@ -151,6 +151,7 @@ func testClientUpdateConcurrent(t *testing.T, ctx context.Context, s storage.Sto
 }
 
 func testClientDeleteCascades(t *testing.T, ctx context.Context, s storage.Store) {
+	haveUsers(t, ctx, s, "u1", "u2", "alice", "bob") // keys and consents need their owner (DeleteUser)
 	must(t, s.CreateClient(ctx, newClient("c1", "u1")), "CreateClient(c1)")
 	must(t, s.CreateClient(ctx, newClient("c2", "u1")), "CreateClient(c2)")
 	exp := future()

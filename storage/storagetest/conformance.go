@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Users/UpdateProfile", testUserUpdateProfile},
 		{"Users/SetPassword", testUserSetPassword},
 		{"Users/FindByEmail", testUserFindByEmail},
+		{"Users/Delete", testUserDelete},
+		{"Users/DeleteRace", testUserDeleteRace},
 
 		{"EmailTokens/UseOnce", testEmailTokenUseOnce},
 		{"EmailTokens/Expired", testEmailTokenExpired},
@@ -91,6 +93,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 
 		{"SessionClients/Take", testSessionClientsTake},
 		{"SessionClients/Purge", testSessionClientsPurge},
+		{"SessionClients/TakeBySID", testSessionClientsTakeBySID},
 
 		{"TwoFactor/TOTPEnrolConfirm", testTOTPEnrolConfirm},
 		{"TwoFactor/TOTPStepOnce", testTOTPStepOnce},
@@ -174,6 +177,15 @@ func newUser(id string) *storage.User {
 		Email:        id + "@example.test",
 		Name:         "User " + id,
 		PasswordHash: "$argon2id$hash-of-" + id,
+	}
+}
+
+// haveUsers stores a user for each id: a key or a consent is refused for
+// a user that does not exist.
+func haveUsers(t *testing.T, ctx context.Context, s storage.Store, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		must(t, s.CreateUser(ctx, newUser(id)), "CreateUser "+id)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 )
 
 func testConsentSaveGet(t *testing.T, ctx context.Context, s storage.Store) {
+	haveUsers(t, ctx, s, "u1", "u2", "alice", "bob") // keys and consents need their owner (DeleteUser)
 	c := &storage.Consent{UserID: "alice", ClientID: "c1", Scopes: []string{"openid", "profile"}}
 	must(t, s.SaveConsent(ctx, c), "SaveConsent")
 	got, err := s.GetConsent(ctx, "alice", "c1")
@@ -27,6 +28,7 @@ func testConsentSaveGet(t *testing.T, ctx context.Context, s storage.Store) {
 }
 
 func testConsentSaveReplaces(t *testing.T, ctx context.Context, s storage.Store) {
+	haveUsers(t, ctx, s, "u1", "u2", "alice", "bob") // keys and consents need their owner (DeleteUser)
 	first := &storage.Consent{UserID: "alice", ClientID: "c1", Scopes: []string{"openid"}}
 	must(t, s.SaveConsent(ctx, first), "first SaveConsent")
 	second := &storage.Consent{UserID: "alice", ClientID: "c1", Scopes: []string{"openid", "email", "offline_access"}}
@@ -46,6 +48,7 @@ func testConsentSaveReplaces(t *testing.T, ctx context.Context, s storage.Store)
 }
 
 func testConsentList(t *testing.T, ctx context.Context, s storage.Store) {
+	haveUsers(t, ctx, s, "u1", "u2", "alice", "bob") // keys and consents need their owner (DeleteUser)
 	// SaveConsent stamps UpdatedAt from the store's clock, which the suite
 	// cannot inject; a short pause keeps consecutive saves distinct even on
 	// a database that keeps only microseconds.
@@ -84,6 +87,7 @@ func testConsentList(t *testing.T, ctx context.Context, s storage.Store) {
 }
 
 func testConsentDelete(t *testing.T, ctx context.Context, s storage.Store) {
+	haveUsers(t, ctx, s, "u1", "u2", "alice", "bob") // keys and consents need their owner (DeleteUser)
 	must(t, s.SaveConsent(ctx, &storage.Consent{UserID: "alice", ClientID: "c1", Scopes: []string{"openid"}}), "SaveConsent")
 	must(t, s.SaveConsent(ctx, &storage.Consent{UserID: "alice", ClientID: "c2", Scopes: []string{"openid"}}), "SaveConsent")
 	must(t, s.DeleteConsent(ctx, "alice", "c1"), "DeleteConsent")

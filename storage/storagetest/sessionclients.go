@@ -102,3 +102,33 @@ func testSessionClientsPurge(t *testing.T, ctx context.Context, s storage.Store)
 		}
 	}
 }
+
+func testSessionClientsTakeBySID(t *testing.T, ctx context.Context, s storage.Store) {
+	for _, sc := range []storage.SessionClient{
+		{SID: "s1", ClientID: "c1", UserID: "alice"},
+		{SID: "s1", ClientID: "c2", UserID: "alice"},
+		{SID: "s2", ClientID: "c1", UserID: "alice"},
+		{SID: "s1", ClientID: "c3", UserID: "bob"}, // another person's record with the sid
+	} {
+		must(t, s.AddSessionClient(ctx, &sc), "AddSessionClient")
+	}
+	got, err := s.TakeSessionClientsBySID(ctx, "alice", "s1")
+	must(t, err, "TakeSessionClientsBySID(alice, s1)")
+	if len(got) != 2 || got[0].SID != "s1" || got[1].SID != "s1" || got[0].UserID != "alice" || got[1].UserID != "alice" {
+		t.Fatalf("TakeSessionClientsBySID(alice, s1) = %+v, want s1/c1 and s1/c2", got)
+	}
+	got, err = s.TakeSessionClientsBySID(ctx, "alice", "s1")
+	must(t, err, "again")
+	if len(got) != 0 {
+		t.Errorf("second take = %+v, want none", got)
+	}
+	if got, _ := s.TakeSessionClientsBySID(ctx, "alice", ""); len(got) != 0 {
+		t.Errorf("take with no sid = %+v, want none (never every session)", got)
+	}
+	if known, _ := s.SessionKnown(ctx, "alice", "s2", ""); !known {
+		t.Error("alice's other session s2 was taken too")
+	}
+	if known, _ := s.SessionKnown(ctx, "bob", "s1", ""); !known {
+		t.Error("bob's record with the same sid was taken")
+	}
+}

@@ -75,6 +75,7 @@ func testTxReadsOwnWrites(t *testing.T, ctx context.Context, s storage.Store) {
 }
 
 func testTxCompoundCallsJoin(t *testing.T, ctx context.Context, s storage.Store) {
+	haveUsers(t, ctx, s, "alice") // keys and consents need their owner (DeleteUser)
 	must(t, s.CreateClient(ctx, newClient("c1", "u1")), "CreateClient")
 	must(t, s.CreateClient(ctx, newClient("c2", "u1")), "CreateClient")
 	must(t, s.SaveConsent(ctx, &storage.Consent{UserID: "alice", ClientID: "c2", Scopes: []string{"openid"}}), "SaveConsent")
