@@ -93,6 +93,21 @@ func (h *Handler) beginSecondStep(c *gin.Context, u *storage.User, next string) 
 	return nil
 }
 
+// beginStepUp adds the second step's state for u to r's signed-in
+// session, which stays signed in meanwhile: a link that asks for a second
+// factor cannot sign the person out, and the completed step starts a new
+// session (completeSignIn) whose methods add the factor to the password.
+func (h *Handler) beginStepUp(c *gin.Context, u *storage.User, next string) error {
+	s, err := h.sessions.Get(c.Request, h.sessionName)
+	if err != nil {
+		return err
+	}
+	s.Values["pending_uid"] = u.ID
+	s.Values["pending_ns"] = h.cfg.Now().UnixNano()
+	s.Values["pending_next"] = next
+	return s.Save(c.Request, c.Writer)
+}
+
 // pendingUser returns the user whose password was right on this browser
 // within secondStepLifetime and the page to go to afterwards, or nil.
 func (h *Handler) pendingUser(r *http.Request) (*storage.User, string) {
