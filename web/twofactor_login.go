@@ -29,7 +29,17 @@ const (
 
 // startSignedIn signs u in on a fresh session (see startSession) that
 // records how: methods are RFC 8176 values ("pwd", "otp", "hwk", …).
+//
+// A session this browser held before (a sign-in again: prompt=login,
+// max_age, acr_values, another account) is ended in the session list: its
+// cookie is replaced here, and a copy of it must not stay signed in as a
+// row nobody can recognise.
 func (h *Handler) startSignedIn(w http.ResponseWriter, r *http.Request, u *storage.User, flash string, methods []string) error {
+	var oldUID, oldSID string
+	if old, err := h.sessions.Get(r, h.sessionName); err == nil {
+		oldUID, _ = old.Values["uid"].(string)
+		oldSID, _ = old.Values["sid"].(string)
+	}
 	s, _ := h.sessions.New(r, h.sessionName)
 	now := h.cfg.Now()
 	s.Values = map[interface{}]interface{}{
@@ -47,6 +57,11 @@ func (h *Handler) startSignedIn(w http.ResponseWriter, r *http.Request, u *stora
 	}
 	h.dropCSRFToken(w)
 	h.recordSession(r, u, s.Values["sid"].(string), now)
+	if oldUID != "" && oldSID != "" && h.cfg.Sessions != nil {
+		if err := h.cfg.Sessions.EndWebSession(r.Context(), oldUID, oldSID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			h.log.WarnContext(r.Context(), "end the replaced session", "error", err)
+		}
+	}
 	return nil
 }
 
