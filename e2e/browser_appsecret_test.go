@@ -58,7 +58,7 @@ func TestBrowserAppSecretGrace(t *testing.T) {
 
 	// The page says until when; ending the grace there stops the old secret.
 	b.click(`a.btn[href="/apps/` + id + `"]`) // Done
-	b.wantText("#previous-secret", "The previous secret still works until")
+	b.wantText("#previous-secret", "The previous secret still works")
 	b.shoot("app-in-grace")
 	b.check("#confirm-end-grace", true)
 	b.click(`form[action="/apps/` + id + `/end-grace"] button[type="submit"]`)

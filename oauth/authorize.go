@@ -46,6 +46,13 @@ func (a *AuthorizeRequest) HasPrompt(v string) bool {
 	return false
 }
 
+// ACRValues returns the requested authentication context classes, in
+// order of preference (acr_values, OpenID Connect Core §3.1.2.1); see
+// NeedsMultiFactor.
+func (a *AuthorizeRequest) ACRValues() []string {
+	return strings.Fields(a.ar.GetRequestForm().Get("acr_values"))
+}
+
 // MaxAge returns the max_age parameter in seconds, or -1 when absent.
 func (a *AuthorizeRequest) MaxAge() int64 {
 	v := a.ar.GetRequestForm().Get("max_age")

@@ -1,6 +1,10 @@
 package oauth
 
-import "github.com/ory/fosite"
+import (
+	"slices"
+
+	"github.com/ory/fosite"
+)
 
 // scopeClaims returns the claims about a person that the granted scopes
 // release (OpenID Connect Core §5.4): profile gives preferred_username and,
@@ -58,4 +62,20 @@ func authContext(methods []string) (acr string, amr []string) {
 		return ACRMultiFactor, amr
 	}
 	return ACRSingleFactor, amr
+}
+
+// NeedsMultiFactor reports whether a sign-in that used methods falls short
+// of an authorization request's acr_values (OpenID Connect Core
+// §3.1.2.1): true when ACRMultiFactor is among them and authContext gives
+// the sign-in less. acr_values is a voluntary request (§5.5.1.1): the
+// caller asks for the second factor only when the person has one, and
+// otherwise the ID token says acr "1". The claims parameter's essential
+// acr (§5.5.1.1) is not supported (claims_parameter_supported is absent
+// from discovery, so false).
+func NeedsMultiFactor(acrValues, methods []string) bool {
+	if !slices.Contains(acrValues, ACRMultiFactor) {
+		return false
+	}
+	acr, _ := authContext(methods)
+	return acr != ACRMultiFactor
 }

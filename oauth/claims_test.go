@@ -158,6 +158,33 @@ func TestAuthContext(t *testing.T) {
 	}
 }
 
+// TestNeedsMultiFactor: acr_values asks for more only when "2" is among
+// its values and the sign-in's acr (authContext) is less.
+func TestNeedsMultiFactor(t *testing.T) {
+	tests := []struct {
+		name      string
+		acrValues []string
+		methods   []string
+		want      bool
+	}{
+		{"NoACRValues", nil, []string{"pwd"}, false},
+		{"OneFactorAsked", []string{"1"}, []string{"pwd"}, false},
+		{"TwoAskedPasswordOnly", []string{"2"}, []string{"pwd"}, true},
+		{"TwoAmongOthers", []string{"urn:x:phr", "2"}, []string{"pwd"}, true},
+		{"TwoAskedUnknownSignIn", []string{"2"}, nil, true},
+		{"TwoAskedPasswordAndTOTP", []string{"2"}, []string{"pwd", "otp"}, false},
+		{"TwoAskedPasskeyAlone", []string{"2"}, []string{"hwk", "mfa"}, false},
+		{"OtherValueOnly", []string{"urn:x:phr"}, []string{"pwd"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := NeedsMultiFactor(tc.acrValues, tc.methods); got != tc.want {
+				t.Errorf("NeedsMultiFactor(%v, %v) = %v, want %v", tc.acrValues, tc.methods, got, tc.want)
+			}
+		})
+	}
+}
+
 // TestIDTokenAuthContext: the ID token carries amr (RFC 8176) and acr of
 // the sign-in the grant came from.
 func TestIDTokenAuthContext(t *testing.T) {

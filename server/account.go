@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/mail"
 	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -89,4 +92,29 @@ func (a *App) waitMail(ctx context.Context) {
 	case <-ctx.Done():
 		a.log.Warn("shutdown: reset mails still being sent were abandoned")
 	}
+}
+
+// ResetTwoFactor is the operator's recovery for a person locked out by
+// their second factor (authenticator, passkeys and recovery codes all
+// lost): it removes every second factor of the user named username
+// (storage.TwoFactor.ResetTwoFactor), then ends every browser session
+// they have, on every instance, so whoever holds one signs in afresh —
+// with the password alone until the person enrols again. It logs one
+// audit line naming the user and the counts, never a secret.
+// storage.ErrNotFound when there is no such user.
+func (a *App) ResetTwoFactor(ctx context.Context, username string) (*storage.User, storage.TwoFactorReset, error) {
+	u, err := a.db.GetUserByUsername(ctx, username)
+	if err != nil {
+		return nil, storage.TwoFactorReset{}, fmt.Errorf("user %q: %w", username, err)
+	}
+	res, err := a.db.ResetTwoFactor(ctx, u.ID)
+	if err != nil {
+		return nil, storage.TwoFactorReset{}, err
+	}
+	if err := a.db.EndSessions(ctx, u.ID, time.Now()); err != nil {
+		return nil, storage.TwoFactorReset{}, fmt.Errorf("second factors removed, but the sessions were not ended: %w", err)
+	}
+	a.log.InfoContext(ctx, "two-factor reset by an operator", "event", "two_factor_reset", "user_id", u.ID,
+		"totp_removed", res.TOTP, "recovery_codes_removed", res.RecoveryCodes, "passkeys_removed", res.Passkeys, "sessions_ended", true)
+	return u, res, nil
 }

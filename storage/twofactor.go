@@ -90,6 +90,21 @@ type TwoFactor interface {
 	// user has no such passkey. The recovery codes are removed with the
 	// user's last second factor.
 	DeletePasskey(ctx context.Context, userID, id string) error
+
+	// ResetTwoFactor removes every second factor of the user — the TOTP
+	// factor (confirmed or an enrolment in progress), every recovery code
+	// (used or not) and every passkey — in one transaction, and says what
+	// it removed. It is the operator's way back in for a person who lost
+	// them all. A user with none (or no such user) is no error: the
+	// result is all zero.
+	ResetTwoFactor(ctx context.Context, userID string) (TwoFactorReset, error)
+}
+
+// TwoFactorReset is what ResetTwoFactor removed.
+type TwoFactorReset struct {
+	TOTP          bool  // a TOTP factor, confirmed or not
+	RecoveryCodes int64 // recovery codes, used or not
+	Passkeys      int64
 }
 
 // PutTOTP implements TwoFactor.
@@ -274,4 +289,29 @@ func (d *DB) DeletePasskey(ctx context.Context, userID, id string) error {
 		}
 		return d.dropCodesWithLastFactor(ctx, userID)
 	})
+}
+
+// ResetTwoFactor implements TwoFactor.
+func (d *DB) ResetTwoFactor(ctx context.Context, userID string) (TwoFactorReset, error) {
+	var out TwoFactorReset
+	err := d.InTx(ctx, func(ctx context.Context) error {
+		res := d.w(ctx).Where("user_id = ?", userID).Delete(&TOTPFactor{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		out.TOTP = res.RowsAffected > 0
+		if res = d.w(ctx).Where("user_id = ?", userID).Delete(&RecoveryCode{}); res.Error != nil {
+			return translate(res.Error)
+		}
+		out.RecoveryCodes = res.RowsAffected
+		if res = d.w(ctx).Where("user_id = ?", userID).Delete(&Passkey{}); res.Error != nil {
+			return translate(res.Error)
+		}
+		out.Passkeys = res.RowsAffected
+		return nil
+	})
+	if err != nil {
+		return TwoFactorReset{}, err
+	}
+	return out, nil
 }

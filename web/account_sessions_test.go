@@ -72,3 +72,23 @@ func TestSessionList(t *testing.T) {
 		t.Errorf("ending an ended session:\n%s", body)
 	}
 }
+
+// TestSessionListSignInAgain: signing in again on a browser that is
+// signed in (prompt=login, max_age, acr_values, or simply /login) replaces
+// its session, and the list shows the browser once: the replaced session
+// is ended, not left as a row nobody can recognise.
+func TestSessionListSignInAgain(t *testing.T) {
+	f := newAccountFixture(t, nil)
+	f.createUser(t, "ada", "ada@example.test")
+	a := f.browser(t)
+	if !a.login("ada", acctPassword) || !a.login("ada", acctPassword) {
+		t.Fatal("could not sign in")
+	}
+	_, body := a.get("/account")
+	if n := strings.Count(body, `<li class="list-item">`) - 1; n != 1 { // minus the tenant row
+		t.Fatalf("%d sessions listed after signing in twice on one browser, want 1:\n%s", n, body)
+	}
+	if strings.Contains(body, `name="sid"`) {
+		t.Errorf("a sign-out form for a replaced session:\n%s", body)
+	}
+}

@@ -113,7 +113,7 @@ func TestAppRotateWithGrace(t *testing.T) {
 		t.Fatalf("stored previous secret %x until %v", got.PreviousSecretDigest, got.PreviousSecretExpiresAt)
 	}
 	_, body = f.do(t, c, http.MethodGet, "/apps/app", nil)
-	for _, want := range []string{`id="previous-secret"`, `<time datetime="2026-11-26T10:00:00Z">26 Nov 2026, 10:00 UTC</time>`,
+	for _, want := range []string{`id="previous-secret"`, `it stops <time datetime="2026-11-26T10:00:00Z" title="26 Nov 2026, 10:00 UTC">`,
 		`action="/apps/app/end-grace"`, "End grace period now", "an app has at most two"} {
 		if !strings.Contains(body, want) {
 			t.Fatalf("app page in grace lacks %q:\n%s", want, body)

@@ -36,6 +36,9 @@ func (h *Handler) Authorize(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(authorizeURL(a.ResumeForm(), true)))
 		return
 	}
+	if oauth.NeedsMultiFactor(a.ACRValues(), h.sessionMethods(r)) && h.stepUp(c, a, user) {
+		return
+	}
 	if !a.HasPrompt("consent") && h.consented(c, user.ID, a) {
 		h.grant(c.Writer, r, a, user, authTime)
 		return
@@ -45,6 +48,38 @@ func (h *Handler) Authorize(c *gin.Context) {
 		return
 	}
 	h.showConsent(c, a, user)
+}
+
+// stepUp answers acr_values asking for two factors (oauth.NeedsMultiFactor)
+// from a session that signed in with one: a person who has a second factor
+// is sent through the second step (/login/two-factor), and comes back to
+// the authorization request with a two-factor session; with prompt=none
+// that is login_required (OpenID Connect Core §3.1.2.6). It reports
+// whether it answered. A person with no second factor goes on: acr_values
+// is voluntary (§5.5.1.1) and the ID token says acr "1".
+func (h *Handler) stepUp(c *gin.Context, a *oauth.AuthorizeRequest, u *storage.User) bool {
+	r := c.Request
+	enrolled, err := h.needsSecondStep(r, u)
+	switch {
+	case err != nil:
+		h.log.ErrorContext(r.Context(), "two-factor status", "error", err)
+		h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Sign-in is unavailable right now.")
+		return true
+	case !enrolled:
+		return false
+	case a.HasPrompt("none"):
+		h.auth.WriteAuthorizeError(c.Writer, r, a, oauth.ErrLoginRequired)
+		return true
+	}
+	if err := h.beginStepUp(c, u, authorizeURL(a.ResumeForm(), true)); err != nil {
+		h.log.ErrorContext(r.Context(), "begin second step", "error", err)
+		h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Sign-in is unavailable right now.")
+		return true
+	}
+	h.log.InfoContext(r.Context(), "second factor asked by acr_values", "event", "second_factor_asked",
+		"user_id", u.ID, "client_id", a.ClientID())
+	c.Redirect(http.StatusSeeOther, "/login/two-factor")
+	return true
 }
 
 // AuthorizePost serves POST /oauth/authorize (RFC 6749 §3.1: the endpoint

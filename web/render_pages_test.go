@@ -50,7 +50,7 @@ func TestRenderAccount(t *testing.T) {
 		Tenants: []storage.Workspace{{ID: "usr_123", Name: "alice<b>'s workspace", Role: "owner"}},
 	}})
 	mustContain(t, "account", out,
-		"<code>usr_123</code>", "a@example.com", `<time datetime="2026-03-04T05:06:00Z">4 Mar 2026, 05:06 UTC</time>`,
+		"<code>usr_123</code>", "a@example.com", `<time datetime="2026-03-04T05:06:00Z" title="4 Mar 2026, 05:06 UTC">`,
 		"alice&lt;b&gt;&#39;s workspace", "Role: owner", `href="/apps"`, `href="/authorized"`, `href="/keys"`,
 	)
 	out = renderPage(t, "account", "account-empty", pageData{Title: "Account", User: testUserValue, Page: accountPage{ID: "usr_123"}})
@@ -113,7 +113,7 @@ func TestRenderApp(t *testing.T) {
 	card = h.secretCard(&storage.Client{PreviousSecretDigest: []byte("d"), PreviousSecretExpiresAt: &until}, act)
 	out = renderPage(t, "app", "app-grace-errors", pageData{Title: "Bot", User: testUserValue, Page: appPage{App: detail, Form: form, Secret: card, Actions: act}})
 	mustContain(t, "app", out,
-		`id="previous-secret"`, `<time datetime="2026-11-27T09:00:00Z">27 Nov 2026, 09:00 UTC</time>`, `action="/apps/c-1/end-grace"`,
+		`id="previous-secret"`, `it stops <time datetime="2026-11-27T09:00:00Z" title="27 Nov 2026, 09:00 UTC">`, `action="/apps/c-1/end-grace"`,
 		`<option value="86400" selected>`, `id="rotate-error">tick rotate`, `id="end-grace-error">tick end`, `id="delete-error">type name`,
 		`value="Bot &lt;2&gt;" required`, `aria-describedby="rotate-error"`, `aria-describedby="end-grace-error"`, `aria-describedby="delete-error"`,
 	)

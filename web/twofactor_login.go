@@ -29,7 +29,17 @@ const (
 
 // startSignedIn signs u in on a fresh session (see startSession) that
 // records how: methods are RFC 8176 values ("pwd", "otp", "hwk", …).
+//
+// A session this browser held before (a sign-in again: prompt=login,
+// max_age, acr_values, another account) is ended in the session list: its
+// cookie is replaced here, and a copy of it must not stay signed in as a
+// row nobody can recognise.
 func (h *Handler) startSignedIn(w http.ResponseWriter, r *http.Request, u *storage.User, flash string, methods []string) error {
+	var oldUID, oldSID string
+	if old, err := h.sessions.Get(r, h.sessionName); err == nil {
+		oldUID, _ = old.Values["uid"].(string)
+		oldSID, _ = old.Values["sid"].(string)
+	}
 	s, _ := h.sessions.New(r, h.sessionName)
 	now := h.cfg.Now()
 	s.Values = map[interface{}]interface{}{
@@ -47,6 +57,11 @@ func (h *Handler) startSignedIn(w http.ResponseWriter, r *http.Request, u *stora
 	}
 	h.dropCSRFToken(w)
 	h.recordSession(r, u, s.Values["sid"].(string), now)
+	if oldUID != "" && oldSID != "" && h.cfg.Sessions != nil {
+		if err := h.cfg.Sessions.EndWebSession(r.Context(), oldUID, oldSID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			h.log.WarnContext(r.Context(), "end the replaced session", "error", err)
+		}
+	}
 	return nil
 }
 
@@ -91,6 +106,21 @@ func (h *Handler) beginSecondStep(c *gin.Context, u *storage.User, next string) 
 	}
 	h.dropCSRFToken(c.Writer)
 	return nil
+}
+
+// beginStepUp adds the second step's state for u to r's signed-in
+// session, which stays signed in meanwhile: a link that asks for a second
+// factor cannot sign the person out, and the completed step starts a new
+// session (completeSignIn) whose methods add the factor to the password.
+func (h *Handler) beginStepUp(c *gin.Context, u *storage.User, next string) error {
+	s, err := h.sessions.Get(c.Request, h.sessionName)
+	if err != nil {
+		return err
+	}
+	s.Values["pending_uid"] = u.ID
+	s.Values["pending_ns"] = h.cfg.Now().UnixNano()
+	s.Values["pending_next"] = next
+	return s.Save(c.Request, c.Writer)
 }
 
 // pendingUser returns the user whose password was right on this browser

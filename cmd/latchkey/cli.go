@@ -62,8 +62,46 @@ func newUserCommand(stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&f.name, "name", "", "display name")
 	fs.BoolVar(&f.admin, "admin", false, "make the user an administrator")
 	output.register(create)
-	user.AddCommand(create)
+	user.AddCommand(create, newResetTwoFactorCommand(stdout, stderr))
 	return user
+}
+
+// newResetTwoFactorCommand is `user reset-two-factor`: the way back in for
+// a person who lost their authenticator, passkeys and recovery codes.
+func newResetTwoFactorCommand(stdout, stderr io.Writer) *cobra.Command {
+	var username string
+	output := outputJSON
+	cmd := &cobra.Command{
+		Use:   "reset-two-factor --username U",
+		Short: "Remove a user's second factors and end their sessions",
+		Long: "Remove every second factor of a user — the authenticator app (TOTP), the recovery\n" +
+			"codes and the passkeys — and sign them out of every browser. They then sign in with\n" +
+			"their password alone and can enrol again on /account/two-factor. Check who is asking\n" +
+			"first: this undoes the protection a second factor gives.",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := flagText(cmd.Flags()); err != nil {
+				return err
+			}
+			if username == "" {
+				return fmt.Errorf("%w: --username is required", errUsage)
+			}
+			return withApp(cmd.Context(), stderr, false, func(a *server.App) error {
+				u, res, err := a.ResetTwoFactor(cmd.Context(), username)
+				if errors.Is(err, storage.ErrNotFound) {
+					return fmt.Errorf("no user is named %q", username)
+				}
+				if err != nil {
+					return err
+				}
+				return output.print(stdout, []string{"id", "username", "totp_removed", "recovery_codes_removed", "passkeys_removed", "sessions_ended"},
+					map[string]any{"id": u.ID, "username": u.Username, "totp_removed": res.TOTP,
+						"recovery_codes_removed": res.RecoveryCodes, "passkeys_removed": res.Passkeys, "sessions_ended": true})
+			})
+		},
+	}
+	cmd.Flags().StringVar(&username, "username", "", "username of the person (required)")
+	output.register(cmd)
+	return cmd
 }
 
 // userFlags are the flags of `latchkey user create`.

@@ -99,6 +99,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"TwoFactor/TOTPStepOnce", testTOTPStepOnce},
 		{"TwoFactor/RecoveryCodeOnce", testRecoveryCodeOnce},
 		{"TwoFactor/Passkeys", testPasskeys},
+		{"TwoFactor/Reset", testTwoFactorReset},
 
 		{"JTI/MarkKnown", testJTIMarkKnown},
 		{"JTI/Duplicate", testJTIDuplicate},

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/storage"
 )
@@ -132,5 +133,47 @@ func testPasskeys(t *testing.T, ctx context.Context, s storage.Store) {
 	must(t, s.DeletePasskey(ctx, "alice", "cred2"), "DeletePasskey last")
 	if rc, _ := s.RecoveryCodes(ctx, "alice"); len(rc) != 0 {
 		t.Errorf("codes after the last passkey = %d, want 0", len(rc))
+	}
+}
+
+// testTwoFactorReset: the operator's reset removes the TOTP factor, every
+// recovery code (used ones too) and every passkey of one user, leaves
+// another user's alone, and resetting nothing is no error.
+func testTwoFactorReset(t *testing.T, ctx context.Context, s storage.Store) {
+	got, err := s.ResetTwoFactor(ctx, "alice")
+	must(t, err, "ResetTwoFactor(nothing)")
+	if got != (storage.TwoFactorReset{}) {
+		t.Fatalf("ResetTwoFactor(nothing) = %+v, want zero", got)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		must(t, s.PutTOTP(ctx, &storage.TOTPFactor{UserID: u, Sealed: []byte("s")}), "PutTOTP "+u)
+		must(t, s.ConfirmTOTP(ctx, u, 1, codes("d1", "d2", "d3")), "ConfirmTOTP "+u)
+		must(t, s.CreatePasskey(ctx, &storage.Passkey{ID: "cred-" + u, UserID: u, Name: "Laptop", Credential: []byte(`{}`)}), "CreatePasskey "+u)
+	}
+	must(t, s.CreatePasskey(ctx, &storage.Passkey{ID: "cred-alice-2", UserID: "alice", Name: "Phone", Credential: []byte(`{}`)}), "CreatePasskey 2")
+	must(t, s.UseRecoveryCode(ctx, "alice", "d1", time.Now()), "UseRecoveryCode")
+
+	got, err = s.ResetTwoFactor(ctx, "alice")
+	must(t, err, "ResetTwoFactor")
+	if want := (storage.TwoFactorReset{TOTP: true, RecoveryCodes: 3, Passkeys: 2}); got != want {
+		t.Errorf("ResetTwoFactor = %+v, want %+v", got, want)
+	}
+	_, err = s.GetTOTP(ctx, "alice")
+	wantErr(t, err, storage.ErrNotFound, "GetTOTP after reset")
+	if rc, _ := s.RecoveryCodes(ctx, "alice"); len(rc) != 0 {
+		t.Errorf("recovery codes after reset = %d, want 0", len(rc))
+	}
+	if pk, _ := s.ListPasskeys(ctx, "alice"); len(pk) != 0 {
+		t.Errorf("passkeys after reset = %d, want 0", len(pk))
+	}
+	// A new enrolment works at once; the reset touched nobody else.
+	must(t, s.PutTOTP(ctx, &storage.TOTPFactor{UserID: "alice", Sealed: []byte("new")}), "PutTOTP after reset")
+	if f, err := s.GetTOTP(ctx, "bob"); err != nil || f.ConfirmedAt == nil {
+		t.Errorf("bob's factor after alice's reset: %+v, %v", f, err)
+	}
+	rc, _ := s.RecoveryCodes(ctx, "bob")
+	pk, _ := s.ListPasskeys(ctx, "bob")
+	if len(rc) != 3 || len(pk) != 1 {
+		t.Errorf("bob after alice's reset: %d codes, %d passkeys; want 3 and 1", len(rc), len(pk))
 	}
 }
