@@ -36,6 +36,11 @@ func (a *App) Run(ctx context.Context) error {
 	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("latchkey listening", "addr", ln.Addr().String(), "issuer", a.cfg.Server.Issuer,
 		"storage", map[bool]string{true: "postgres", false: "sqlite"}[a.cfg.IsPostgres()], "schema_version", a.schemaVersion)
+	// Notices about serving go here, not in Build: one-shot CLI commands
+	// build an App too, and their output must stand alone.
+	if a.passkeys == nil {
+		a.log.Warn("passkeys are off: server.issuer names an IP address; WebAuthn needs a domain name (or localhost)", "issuer", a.cfg.Server.Issuer)
+	}
 	if a.cfg.SMTP.URL == "" {
 		a.log.Warn("no smtp.url configured: account mail (with its links) is written to the log and shown at /dev/mail; set smtp.url in production")
 	}

@@ -46,6 +46,9 @@ func TestCLI(t *testing.T) {
 	if strings.Contains(out, "a-long-password-1") {
 		t.Fatal("password echoed")
 	}
+	// An IP-address issuer, as contract-smoke.sh uses (passkeys are off
+	// then: serve warns, one-shot commands stay quiet).
+	t.Setenv("LATCHKEY_SERVER_ISSUER", "http://127.0.0.1:9")
 	code, out, errs = runCLI(t, "client", "create", "--name", "Smoke", "--redirect-uri", "http://127.0.0.1:9/cb",
 		"--grant-types", "authorization_code,refresh_token,client_credentials", "--scopes", "openid,offline_access")
 	if code != 0 {
