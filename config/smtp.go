@@ -22,6 +22,10 @@ type SMTPConfig struct {
 	// ResetLinkLifetime and VerifyLinkLifetime bound the mailed links.
 	ResetLinkLifetime  Duration `yaml:"reset_link_lifetime"`
 	VerifyLinkLifetime Duration `yaml:"verify_link_lifetime"`
+	// KeyExpiryWarnings mails the owner (verified address only) of each API
+	// key once when it comes within 7 days of its expiry (package
+	// keywarn). Only with URL set: the development outbox is not filled.
+	KeyExpiryWarnings bool `yaml:"key_expiry_warnings"`
 }
 
 // Bounds of the link lifetimes.
@@ -31,7 +35,7 @@ const (
 )
 
 func defaultSMTP() SMTPConfig {
-	return SMTPConfig{ResetLinkLifetime: Duration(30 * time.Minute), VerifyLinkLifetime: Duration(24 * time.Hour)}
+	return SMTPConfig{ResetLinkLifetime: Duration(30 * time.Minute), VerifyLinkLifetime: Duration(24 * time.Hour), KeyExpiryWarnings: true}
 }
 
 // redactedURL is URL with any password replaced.
@@ -51,7 +55,8 @@ func (s SMTPConfig) redactedURL() string {
 }
 
 func (s SMTPConfig) redactedString() string {
-	return fmt.Sprintf("{URL:%s From:%s ResetLinkLifetime:%s VerifyLinkLifetime:%s}", s.redactedURL(), s.From, s.ResetLinkLifetime, s.VerifyLinkLifetime)
+	return fmt.Sprintf("{URL:%s From:%s ResetLinkLifetime:%s VerifyLinkLifetime:%s KeyExpiryWarnings:%t}",
+		s.redactedURL(), s.From, s.ResetLinkLifetime, s.VerifyLinkLifetime, s.KeyExpiryWarnings)
 }
 
 // String redacts the URL's password.
@@ -65,8 +70,9 @@ func (s SMTPConfig) LogValue() slog.Value { return slog.StringValue(s.redactedSt
 
 // MarshalJSON redacts the URL's password.
 func (s SMTPConfig) MarshalJSON() ([]byte, error) {
-	return json.Marshal(map[string]string{"url": s.redactedURL(), "from": s.From,
-		"reset_link_lifetime": s.ResetLinkLifetime.String(), "verify_link_lifetime": s.VerifyLinkLifetime.String()})
+	return json.Marshal(map[string]any{"url": s.redactedURL(), "from": s.From,
+		"reset_link_lifetime": s.ResetLinkLifetime.String(), "verify_link_lifetime": s.VerifyLinkLifetime.String(),
+		"key_expiry_warnings": s.KeyExpiryWarnings})
 }
 
 // validate checks the smtp settings; messages never repeat the URL.

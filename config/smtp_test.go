@@ -16,17 +16,18 @@ func TestSMTPFromEnv(t *testing.T) {
 		"LATCHKEY_SMTP_FROM=Latchkey <no-reply@example.com>",
 		"LATCHKEY_SMTP_RESET_LINK_LIFETIME=15m",
 		"LATCHKEY_SMTP_VERIFY_LINK_LIFETIME=48h",
+		"LATCHKEY_SMTP_KEY_EXPIRY_WARNINGS=false",
 		"LATCHKEY_DATA_DIR=" + t.TempDir(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.SMTP.URL != "smtps://mailer:pw@mail.example.com" || c.SMTP.From != "Latchkey <no-reply@example.com>" ||
-		c.SMTP.ResetLinkLifetime.Duration() != 15*time.Minute || c.SMTP.VerifyLinkLifetime.Duration() != 48*time.Hour {
+		c.SMTP.ResetLinkLifetime.Duration() != 15*time.Minute || c.SMTP.VerifyLinkLifetime.Duration() != 48*time.Hour || c.SMTP.KeyExpiryWarnings {
 		t.Errorf("SMTP = %+v", c.SMTP)
 	}
 	d := Defaults().SMTP
-	if d.URL != "" || d.ResetLinkLifetime.Duration() != 30*time.Minute || d.VerifyLinkLifetime.Duration() != 24*time.Hour {
+	if d.URL != "" || d.ResetLinkLifetime.Duration() != 30*time.Minute || d.VerifyLinkLifetime.Duration() != 24*time.Hour || !d.KeyExpiryWarnings {
 		t.Errorf("defaults = %+v", d)
 	}
 }

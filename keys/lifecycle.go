@@ -24,7 +24,8 @@ type Patch struct {
 // alias, narrower scopes, expiry. The key must be within a (see
 // Authority); revoked, expired and rotated-out keys are refused
 // (ErrRevoked, ErrExpired, ErrRotated), so a PATCH never revives a key;
-// only the owner signed in may lengthen a key's life (ErrExpiryExtended).
+// only the owner signed in may lengthen a key's life (ErrExpiryExtended);
+// a new expiry beyond ExpiryWarning clears the "expires soon" mail mark.
 // The key's descendants are narrowed with it (limitDescendants).
 func (s *Service) Update(ctx context.Context, userID, handle string, a Authority, p Patch) (*storage.APIKey, error) {
 	k, err := s.target(ctx, userID, handle, a)
@@ -67,6 +68,11 @@ func (s *Service) Update(ctx context.Context, userID, handle string, a Authority
 					return ErrExpiryExtended
 				}
 				r.ExpiresAt = &exp
+				if exp.Sub(s.cfg.Now()) > ExpiryWarning {
+					// Out of the warning window again: a later approach
+					// mails the owner again.
+					r.ExpiryWarnedAt = nil
+				}
 			}
 			out = r
 			return nil

@@ -135,6 +135,17 @@ func Status(k *storage.APIKey, now time.Time) string {
 	return StatusActive
 }
 
+// ExpiryWarning is how close to its expiry a working key counts as
+// expiring soon: the key list flags it, and its owner is mailed once
+// (package keywarn).
+const ExpiryWarning = 7 * 24 * time.Hour
+
+// ExpiresSoon reports whether k works at now and expires within
+// ExpiryWarning.
+func ExpiresSoon(k *storage.APIKey, now time.Time) bool {
+	return Status(k, now) == StatusActive && k.ExpiresAt != nil && k.ExpiresAt.Sub(now) <= ExpiryWarning
+}
+
 // Introspect answers RFC 7662 introspection for an API key: ok is false
 // when raw is not shaped like a key of this deployment; an unknown, expired
 // or revoked key is {"active": false}.

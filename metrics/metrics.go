@@ -35,6 +35,7 @@ type Metrics struct {
 	backendErrors prometheus.Counter
 	purged        *prometheus.CounterVec
 	backchannel   *prometheus.CounterVec
+	keyWarnings   *prometheus.CounterVec
 	caches        *cacheCollector
 	reg           prometheus.Registerer
 	// statuses holds the label text of status codes 0–599 so recording a
@@ -80,11 +81,15 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: Namespace, Name: "backchannel_logout_total",
 			Help: "OpenID Connect Back-Channel Logout tokens, by result (sent, failed: given up after retries or dropped).",
 		}, []string{"result"}),
+		keyWarnings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "key_expiry_warnings_total",
+			Help: "\"API key expires soon\" mails, by result (sent, failed: retried on a later pass).",
+		}, []string{"result"}),
 		caches: &cacheCollector{desc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "cache_requests_total"),
 			"Lookups in in-process caches, by cache and result (hit, miss).", []string{"cache", "result"}, nil)},
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.tokens, m.verifications, m.refusals,
-		m.backendErrors, m.purged, m.backchannel, m.caches} {
+		m.backendErrors, m.purged, m.backchannel, m.keyWarnings, m.caches} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -104,6 +109,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	m.purged.WithLabelValues("requests")
 	m.backchannel.WithLabelValues("sent")
 	m.backchannel.WithLabelValues("failed")
+	m.keyWarnings.WithLabelValues("sent")
+	m.keyWarnings.WithLabelValues("failed")
 	for i := range m.statuses {
 		m.statuses[i] = strconv.Itoa(i)
 	}
@@ -176,6 +183,18 @@ func (m *Metrics) RateLimited(scope string) {
 func (m *Metrics) RateLimitBackendError() {
 	if m != nil {
 		m.backendErrors.Inc()
+	}
+}
+
+// KeyExpiryWarning counts one "expires soon" mail sent, or one that failed.
+func (m *Metrics) KeyExpiryWarning(sent bool) {
+	if m == nil {
+		return
+	}
+	if sent {
+		m.keyWarnings.WithLabelValues("sent").Inc()
+	} else {
+		m.keyWarnings.WithLabelValues("failed").Inc()
 	}
 }
 

@@ -73,6 +73,9 @@ func TestMetrics(t *testing.T) {
 	m.RateLimitBackendError()
 	m.JanitorPurged("requests", 7)
 	m.JanitorPurged("requests", 0)
+	m.KeyExpiryWarning(true)
+	m.KeyExpiryWarning(false)
+	m.KeyExpiryWarning(true)
 	hits.Add(5)
 	misses.Add(2)
 
@@ -94,6 +97,8 @@ func TestMetrics(t *testing.T) {
 		{"refusals", "latchkey_rate_limit_refusals_total", map[string]string{"scope": "api_key_burst"}, 1},
 		{"backend errors", "latchkey_rate_limit_backend_errors_total", map[string]string{}, 1},
 		{"janitor", "latchkey_janitor_purged_rows_total", map[string]string{"table": "requests"}, 7},
+		{"key warnings sent", "latchkey_key_expiry_warnings_total", map[string]string{"result": "sent"}, 2},
+		{"key warnings failed", "latchkey_key_expiry_warnings_total", map[string]string{"result": "failed"}, 1},
 		{"cache hits", "latchkey_cache_requests_total", map[string]string{"cache": "api_keys", "result": "hit"}, 5},
 		{"cache misses", "latchkey_cache_requests_total", map[string]string{"cache": "api_keys", "result": "miss"}, 2},
 	}
@@ -115,6 +120,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.RateLimited("login")
 	m.RateLimitBackendError()
 	m.JanitorPurged("requests", 1)
+	m.KeyExpiryWarning(true)
 	m.Cache("users", func() (uint64, uint64) { return 0, 0 })
 	if err := m.DBPool("writer", &sql.DB{}); err != nil {
 		t.Fatal(err)

@@ -9,15 +9,20 @@ import (
 	"github.com/latchkey/latchkey/janitor"
 )
 
-// Run serves the handler on server.addr until ctx ends, with the janitor
-// and the cache-invalidation bus running beside it, then shuts down
+// Run serves the handler on server.addr until ctx ends, with the janitor,
+// the key expiry mailer (keyWarner) and the cache-invalidation bus
+// running beside it, then shuts down
 // gracefully within server.shutdown_timeout.
 func (a *App) Run(ctx context.Context) error {
+	warner, err := a.keyWarner()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.cfg.Server.Addr)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx) // ends the janitor however Run returns
+	ctx, cancel := context.WithCancel(ctx) // ends the janitor and mailer however Run returns
 	defer cancel()
 	srv := &http.Server{
 		Handler:           a.handler,
@@ -31,6 +36,13 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopBus()
 	janitorDone := make(chan struct{})
 	go func() { defer close(janitorDone); a.janitor().Run(ctx) }()
+	warnerDone := make(chan struct{})
+	go func() {
+		defer close(warnerDone)
+		if warner != nil {
+			warner.Run(ctx)
+		}
+	}()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -58,6 +70,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer cancelShutdown()
 	err = srv.Shutdown(sctx)
 	<-janitorDone
+	<-warnerDone
 	return err
 }
 

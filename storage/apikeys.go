@@ -43,6 +43,12 @@ type APIKey struct {
 	RevokedAt      *time.Time
 	LastUsedAt     *time.Time
 	UsageCount     int64 `gorm:"not null;default:0"`
+	// ExpiryWarnedAt is when the owner was mailed that the key expires
+	// soon (nil = not yet): ClaimExpiringAPIKeys sets it. A rotation's new
+	// key starts without it; lengthening the expiry past the warning
+	// window clears it (keys.Service.Update), so a later approach warns
+	// again.
+	ExpiryWarnedAt *time.Time
 }
 
 // KeyEvent is one entry of a key's audit log.
@@ -111,6 +117,17 @@ type APIKeys interface {
 	// for each, like UpdateAPIKey. It returns the keys it revoked. A p
 	// selecting nothing (no KeyID, GrantID or ClientID) revokes nothing.
 	RevokeAPIKeysByParent(ctx context.Context, p KeyParent) ([]APIKey, error)
+	// ClaimExpiringAPIKeys claims, for an "expires soon" mail, at most
+	// limit keys (soonest expiry first) that work at now (not revoked, not
+	// rotated out, not expired), expire at or before until, have not been
+	// claimed (ExpiryWarnedAt nil) and whose owner has a verified email
+	// address. Each key is claimed by the one UPDATE that sets its
+	// ExpiryWarnedAt to now only while it is still nil, so of concurrent
+	// callers (several instances) exactly one gets any key.
+	ClaimExpiringAPIKeys(ctx context.Context, now, until time.Time, limit int) ([]ExpiringKey, error)
+	// ReleaseExpiryWarning undoes a claim (ExpiryWarnedAt back to nil),
+	// for a mail that could not be sent, so a later pass tries again.
+	ReleaseExpiryWarning(ctx context.Context, keyID string) error
 }
 
 // KeyParent selects keys by their lineage: the fields set must all match
@@ -200,6 +217,7 @@ func (d *DB) UpdateAPIKey(ctx context.Context, id string, fn func(*APIKey) error
 		k.UpdatedAt = d.now().UTC()
 		k.ExpiresAt = utcPtr(k.ExpiresAt)
 		k.RevokedAt = utcPtr(k.RevokedAt)
+		k.ExpiryWarnedAt = utcPtr(k.ExpiryWarnedAt)
 		if err := d.w(ctx).Save(&k).Error; err != nil {
 			return translate(err)
 		}

@@ -48,15 +48,12 @@ type keyRow struct {
 	Created                                    time.Time
 	LastUsed, Expires                          *time.Time // nil: never
 	Uses                                       int64
-	// ExpiresSoon: the key works but expires within expiresSoon.
+	// ExpiresSoon: the key works but expires within keys.ExpiryWarning.
 	ExpiresSoon bool
 	// Rotating is when the key this one replaced stops working, while
 	// it still works (nil otherwise).
 	Rotating *time.Time
 }
-
-// expiresSoon is how close to its expiry a working key is flagged in the list.
-const expiresSoon = 7 * 24 * time.Hour
 
 type keyScopeOption struct {
 	Name, Description string
@@ -111,7 +108,7 @@ func (h *Handler) row(k *storage.APIKey) keyRow {
 		Status: keys.Status(k, now), Scopes: k.Scopes, Uses: k.UsageCount,
 		Created: k.CreatedAt, LastUsed: k.LastUsedAt, Expires: k.ExpiresAt,
 	}
-	r.ExpiresSoon = r.Status == keys.StatusActive && k.ExpiresAt != nil && k.ExpiresAt.Sub(now) <= expiresSoon
+	r.ExpiresSoon = keys.ExpiresSoon(k, now)
 	return r
 }
 

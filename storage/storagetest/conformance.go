@@ -90,6 +90,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"APIKeys/PurgeEvents", testPurgeKeyEvents},
 		{"APIKeys/Lineage", testAPIKeyLineage},
 		{"APIKeys/Delete", testAPIKeyDelete},
+		{"APIKeys/ExpiringClaimOnce", testExpiringClaimOnce},
+		{"APIKeys/ExpiringConcurrentClaim", testExpiringConcurrentClaim},
 
 		{"SessionClients/Take", testSessionClientsTake},
 		{"SessionClients/Purge", testSessionClientsPurge},
