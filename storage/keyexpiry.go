@@ -22,8 +22,12 @@ type expiringRow struct {
 }
 
 // workingBetween is the condition on api_keys that a key works at now
-// and expires at or before until, and that its owner's address is verified.
+// and expires at or before until, and that the person made it: keys made
+// by another key or an app's token (a lineage parent) are a program's
+// short-lived credentials, whose owner is not mailed about each one.
 const workingBetween = "api_keys.revoked_at IS NULL AND (api_keys.replaced_by IS NULL OR api_keys.replaced_by = '')" +
+	" AND (api_keys.parent_key_id IS NULL OR api_keys.parent_key_id = '')" +
+	" AND (api_keys.parent_grant_id IS NULL OR api_keys.parent_grant_id = '')" +
 	" AND api_keys.expires_at > ? AND api_keys.expires_at <= ?"
 
 // verifiedOwner holds when the key's owner has a verified address.

@@ -36,6 +36,8 @@ func expiringFixture(t *testing.T, ctx context.Context, s storage.Store) (now, u
 		{"revoked", "v1", at(time.Hour), true, false},
 		{"rotated", "v1", at(time.Hour), false, true},
 		{"unverified", "nv", at(time.Hour), false, false},
+		{"by-key", "v1", at(time.Hour), false, false},   // made by another key
+		{"by-grant", "v1", at(time.Hour), false, false}, // made by an app token
 	}
 	for i, k := range keys {
 		rec := newKey(k.id, k.user, k.id, byte(i+1))
@@ -45,6 +47,12 @@ func expiringFixture(t *testing.T, ctx context.Context, s storage.Store) (now, u
 		}
 		if k.replace {
 			rec.ReplacedBy = "soon1"
+		}
+		switch k.id {
+		case "by-key":
+			rec.ParentKeyID = "soon1"
+		case "by-grant":
+			rec.ParentGrantID, rec.ParentClientID = "grant-1", "c1"
 		}
 		must(t, s.CreateAPIKey(ctx, rec), "create "+k.id)
 	}
@@ -82,7 +90,7 @@ func testExpiringClaimOnce(t *testing.T, ctx context.Context, s storage.Store) {
 	if k.ExpiryWarnedAt == nil || !sameTime(*k.ExpiryWarnedAt, now) {
 		t.Errorf("stored ExpiryWarnedAt = %v, want %v", k.ExpiryWarnedAt, now)
 	}
-	for _, id := range []string{"far", "never", "expired", "revoked", "rotated", "unverified"} {
+	for _, id := range []string{"far", "never", "expired", "revoked", "rotated", "unverified", "by-key", "by-grant"} {
 		k, err := s.GetAPIKey(ctx, id)
 		must(t, err, "GetAPIKey "+id)
 		if k.ExpiryWarnedAt != nil {
