@@ -147,12 +147,7 @@ func (h *Handler) ChangePassword(c *gin.Context) {
 	case errors.As(err, &fe):
 		page := newAccountPage(u)
 		page.PasswordErrors = passwordErrors{Current: fe.Message(accounts.FieldCurrentPassword), New: fe.Message(accounts.FieldPassword)}
-		status := http.StatusBadRequest
-		if page.PasswordErrors.Current != "" && c.PostForm("current_password") != "" {
-			h.throttle.Fail(guessKey) // a wrong current password is a guess
-			status = http.StatusUnauthorized
-		}
-		h.renderAccount(c, status, u, page)
+		h.renderAccount(c, h.currentPasswordStatus(c, guessKey, page.PasswordErrors.Current), u, page)
 		return
 	case errors.Is(err, accounts.ErrBusy):
 		h.renderError(c.Writer, r, http.StatusServiceUnavailable, "unavailable", "Password changes are busy; try again.")
@@ -205,4 +200,15 @@ func (h *Handler) sessionsEnded(r *http.Request, userID string) {
 	if h.cfg.Logout != nil {
 		h.cfg.Logout.SessionsEnded(r.Context(), userID)
 	}
+}
+
+// currentPasswordStatus is the status of a refused account form that asks
+// for the current password: a wrong one that was typed is a guess, counted
+// against guessKey and answered 401; anything else is 400.
+func (h *Handler) currentPasswordStatus(c *gin.Context, guessKey, currentErr string) int {
+	if currentErr != "" && c.PostForm("current_password") != "" {
+		h.throttle.Fail(guessKey)
+		return http.StatusUnauthorized
+	}
+	return http.StatusBadRequest
 }

@@ -49,12 +49,7 @@ func (h *Handler) DeleteAccount(c *gin.Context) {
 		page := newAccountPage(u)
 		page.DeleteTyped = typed
 		page.DeleteErrors = deleteErrors{Current: fe.Message(accounts.FieldCurrentPassword), Username: fe.Message(accounts.FieldConfirmUsername)}
-		status := http.StatusBadRequest
-		if page.DeleteErrors.Current != "" && c.PostForm("current_password") != "" {
-			h.throttle.Fail(guessKey)
-			status = http.StatusUnauthorized
-		}
-		h.renderAccount(c, status, u, page)
+		h.renderAccount(c, h.currentPasswordStatus(c, guessKey, page.DeleteErrors.Current), u, page)
 		return
 	case errors.Is(err, accounts.ErrBusy):
 		h.renderError(c.Writer, r, http.StatusServiceUnavailable, "unavailable", "Account deletion is busy; try again.")
