@@ -260,3 +260,26 @@ func TestLifetimeWords(t *testing.T) {
 		}
 	}
 }
+
+// TestResetLinkDiesWithAddressChange: a reset link mailed to an address
+// stops working once the account's address changes — whoever still reads
+// the old mailbox (the reason it was changed) cannot take the account.
+func TestResetLinkDiesWithAddressChange(t *testing.T) {
+	f := newSelfFixture(t)
+	u := f.user(t, "ada", "ada@old.example.test")
+	f.s.RequestReset(t.Context(), "ada")
+	f.s.Wait()
+	_, token := f.lastLink(t, "ada@old.example.test")
+	if _, _, err := f.s.UpdateProfile(t.Context(), u, "Ada", "ada@new.example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.CheckLink(t.Context(), storage.PurposeReset, token); !errors.Is(err, accounts.ErrLinkInvalid) {
+		t.Errorf("CheckLink after the address changed: %v, want ErrLinkInvalid", err)
+	}
+	if _, err := f.s.ResetPassword(t.Context(), token, "violet harbour engine"); !errors.Is(err, accounts.ErrLinkInvalid) {
+		t.Errorf("ResetPassword after the address changed: %v, want ErrLinkInvalid", err)
+	}
+	if secret.VerifyPassword(f.reload(t, u.ID).PasswordHash, oldPassword) != nil {
+		t.Error("the password was replaced through a link to the old address")
+	}
+}
