@@ -157,7 +157,8 @@ func (s *SelfService) CheckLink(ctx context.Context, purpose, token string) (*st
 	return u, err
 }
 
-// link finds (use=false) or uses (use=true) the link and its account.
+// link finds (use=false) or uses (use=true) the link and its account;
+// ErrLinkInvalid when the account's address is no longer the one it went to.
 func (s *SelfService) link(ctx context.Context, purpose, token string, use bool) (*storage.User, *storage.EmailToken, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return nil, nil, ErrLinkInvalid
@@ -180,7 +181,10 @@ func (s *SelfService) link(ctx context.Context, purpose, token string, use bool)
 	if err != nil {
 		return nil, nil, err
 	}
-	if purpose == storage.PurposeVerify && !strings.EqualFold(u.Email, t.Email) {
+	// Either link proves the mailbox it went to, so it dies when the
+	// account's address changes: a reset link to the old mailbox (often
+	// why the address was changed) must not reset the password.
+	if !strings.EqualFold(u.Email, t.Email) {
 		return nil, nil, fmt.Errorf("%w: the address changed since the link was sent", ErrLinkInvalid)
 	}
 	return u, t, nil

@@ -100,12 +100,15 @@ func NewSelfService(store SelfStore, cfg SelfConfig) (*SelfService, error) {
 }
 
 // UpdateProfile validates and stores u's display name and email address
-// (an address is required: it is where a reset link goes). When the
-// address changed it is no longer verified, and a verification mail goes
-// to the new one; sent reports whether one went. Errors: FieldErrors
-// (ErrInvalid), storage errors; a failed mail is logged, not returned,
-// since the profile is saved.
-func (s *SelfService) UpdateProfile(ctx context.Context, u *storage.User, name, email string) (updated *storage.User, sent bool, err error) {
+// (an address is required: it is where a reset link goes). A new address
+// needs current, u's password: the address is where a reset link goes, so
+// a borrowed or stolen session that could change it could take the
+// account for good. When the address changed it is no longer verified,
+// and a verification mail goes to the new one; sent reports whether one
+// went. Errors: FieldErrors (ErrInvalid; FieldCurrentPassword for a
+// missing or wrong password), ErrBusy, storage errors; a failed mail is
+// logged, not returned, since the profile is saved.
+func (s *SelfService) UpdateProfile(ctx context.Context, u *storage.User, name, email, current string) (updated *storage.User, sent bool, err error) {
 	var errs FieldErrors
 	if utf8.RuneCountInString(name) > maxNameLen {
 		errs = append(errs, &FieldError{Field: FieldName, Message: "Use at most " + strconv.Itoa(maxNameLen) + " characters."})
@@ -115,6 +118,11 @@ func (s *SelfService) UpdateProfile(ctx context.Context, u *storage.User, name, 
 	}
 	if len(errs) > 0 {
 		return nil, false, errs
+	}
+	if !strings.EqualFold(u.Email, email) {
+		if err := s.checkCurrent(ctx, u, current, "Enter your current password to change the email address."); err != nil {
+			return nil, false, err
+		}
 	}
 	updated, err = s.store.UpdateProfile(ctx, u.ID, name, email)
 	if err != nil {
@@ -128,6 +136,23 @@ func (s *SelfService) UpdateProfile(ctx context.Context, u *storage.User, name, 
 		return updated, false, nil
 	}
 	return updated, true, nil
+}
+
+// checkCurrent checks that current is u's password: FieldErrors on
+// FieldCurrentPassword (empty saying missing), ErrBusy.
+func (s *SelfService) checkCurrent(ctx context.Context, u *storage.User, current, missing string) error {
+	if current == "" || len(current) > maxPasswordLen {
+		return FieldErrors{{Field: FieldCurrentPassword, Message: missing}}
+	}
+	release, err := s.cfg.Gate.Enter(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBusy, err)
+	}
+	defer release()
+	if secret.VerifyPassword(u.PasswordHash, current) != nil {
+		return FieldErrors{{Field: FieldCurrentPassword, Message: "That is not your current password."}}
+	}
+	return nil
 }
 
 // ChangePassword replaces u's password after checking the current one,

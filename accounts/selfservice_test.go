@@ -213,10 +213,10 @@ func TestVerifyEmail(t *testing.T) {
 	f := newSelfFixture(t)
 	u := f.user(t, "ada", "ada@example.test")
 	var fe accounts.FieldErrors
-	if _, _, err := f.s.UpdateProfile(t.Context(), u, "Ada", "not-an-address"); !errors.As(err, &fe) || fe.Message(accounts.FieldEmail) == "" {
+	if _, _, err := f.s.UpdateProfile(t.Context(), u, "Ada", "not-an-address", oldPassword); !errors.As(err, &fe) || fe.Message(accounts.FieldEmail) == "" {
 		t.Fatalf("bad address: %v", err)
 	}
-	if _, _, err := f.s.UpdateProfile(t.Context(), u, "Ada", ""); !errors.As(err, &fe) || fe.Message(accounts.FieldEmail) == "" {
+	if _, _, err := f.s.UpdateProfile(t.Context(), u, "Ada", "", oldPassword); !errors.As(err, &fe) || fe.Message(accounts.FieldEmail) == "" {
 		t.Fatalf("no address: %v", err)
 	}
 	if err := f.s.SendVerification(t.Context(), u); err != nil {
@@ -226,7 +226,7 @@ func TestVerifyEmail(t *testing.T) {
 	if path != accounts.VerifyPath {
 		t.Fatalf("link path %q", path)
 	}
-	u2, sent, err := f.s.UpdateProfile(t.Context(), u, "Ada Lovelace", "ada@new.example.test")
+	u2, sent, err := f.s.UpdateProfile(t.Context(), u, "Ada Lovelace", "ada@new.example.test", oldPassword)
 	if err != nil || !sent || u2.Name != "Ada Lovelace" || u2.EmailVerifiedAt != nil {
 		t.Fatalf("UpdateProfile = %+v, sent %v, %v", u2, sent, err)
 	}
@@ -241,7 +241,7 @@ func TestVerifyEmail(t *testing.T) {
 	if _, err := f.s.ConfirmEmail(t.Context(), token); !errors.Is(err, accounts.ErrLinkInvalid) {
 		t.Errorf("second use: %v, want ErrLinkInvalid", err)
 	}
-	_, sent, err = f.s.UpdateProfile(t.Context(), got, "Ada", "ADA@new.example.test")
+	_, sent, err = f.s.UpdateProfile(t.Context(), got, "Ada", "ADA@new.example.test", "")
 	if err != nil || sent || f.reload(t, u.ID).EmailVerifiedAt == nil {
 		t.Errorf("a change of letter case: sent %v, err %v, verification kept? want no mail, kept", sent, err)
 	}
@@ -258,5 +258,51 @@ func TestLifetimeWords(t *testing.T) {
 		if got := accounts.LifetimeWords(tc.d); got != tc.want {
 			t.Errorf("LifetimeWords(%s) = %q, want %q", tc.d, got, tc.want)
 		}
+	}
+}
+
+// TestResetLinkDiesWithAddressChange: a reset link mailed to an address
+// stops working once the account's address changes — whoever still reads
+// the old mailbox (the reason it was changed) cannot take the account.
+func TestResetLinkDiesWithAddressChange(t *testing.T) {
+	f := newSelfFixture(t)
+	u := f.user(t, "ada", "ada@old.example.test")
+	f.s.RequestReset(t.Context(), "ada")
+	f.s.Wait()
+	_, token := f.lastLink(t, "ada@old.example.test")
+	if _, _, err := f.s.UpdateProfile(t.Context(), u, "Ada", "ada@new.example.test", oldPassword); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.CheckLink(t.Context(), storage.PurposeReset, token); !errors.Is(err, accounts.ErrLinkInvalid) {
+		t.Errorf("CheckLink after the address changed: %v, want ErrLinkInvalid", err)
+	}
+	if _, err := f.s.ResetPassword(t.Context(), token, "violet harbour engine"); !errors.Is(err, accounts.ErrLinkInvalid) {
+		t.Errorf("ResetPassword after the address changed: %v, want ErrLinkInvalid", err)
+	}
+	if secret.VerifyPassword(f.reload(t, u.ID).PasswordHash, oldPassword) != nil {
+		t.Error("the password was replaced through a link to the old address")
+	}
+}
+
+// TestEmailChangeNeedsPassword: a session alone cannot move the account's
+// address (where reset links go) — the current password must come with a
+// new one; a name change or a change of letter case needs none.
+func TestEmailChangeNeedsPassword(t *testing.T) {
+	f := newSelfFixture(t)
+	u := f.user(t, "ada", "ada@example.test")
+	for _, current := range []string{"", "not the password"} {
+		var fe accounts.FieldErrors
+		if _, _, err := f.s.UpdateProfile(t.Context(), u, "Ada", "eve@evil.example.test", current); !errors.As(err, &fe) || fe.Message(accounts.FieldCurrentPassword) == "" {
+			t.Errorf("new address with password %q: %v, want a field error on the current password", current, err)
+		}
+	}
+	if got := f.reload(t, u.ID); got.Email != "ada@example.test" || len(f.outbox.Messages()) != 0 {
+		t.Fatalf("the address became %q (mails %d) without the password", got.Email, len(f.outbox.Messages()))
+	}
+	if got, _, err := f.s.UpdateProfile(t.Context(), u, "Ada L", "ADA@example.test", ""); err != nil || got.Name != "Ada L" {
+		t.Errorf("a name change: %+v, %v, want saved without the password", got, err)
+	}
+	if got, sent, err := f.s.UpdateProfile(t.Context(), u, "Ada", "ada@new.example.test", oldPassword); err != nil || got.Email != "ada@new.example.test" || !sent {
+		t.Errorf("with the password: %+v, sent %v, %v", got, sent, err)
 	}
 }

@@ -150,6 +150,14 @@ func (c *Config) BackchannelAllowsPrivate() bool {
 	case "deny":
 		return false
 	}
+	return c.LocalIssuer()
+}
+
+// LocalIssuer reports whether server.issuer is on localhost, 127.0.0.0/8
+// or [::1]: a development server (`make run`), which no one else reaches
+// under its issuer. What is safe for development only (private-network
+// back-channel deliveries, the /dev/mail outbox) depends on it.
+func (c *Config) LocalIssuer() bool {
 	u, err := url.Parse(c.Server.Issuer)
 	if err != nil {
 		return false

@@ -88,7 +88,7 @@ func TestBrowserAccountMail(t *testing.T) {
 	b.wantText("main", "verified") // following the reset link proved the address
 
 	// A new address: unverified until its link is followed.
-	b.fill("#name", "Rose Tyler", "#email", "rose@new.example.com")
+	b.fill("#name", "Rose Tyler", "#email", "rose@new.example.com", "#profile-current-password", newPassword)
 	b.click(`form[action="/account/profile"] button[type="submit"]`)
 	b.wantAt("/account")
 	b.wantText(".flash", "confirmation link to rose@new.example.com")

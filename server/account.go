@@ -55,8 +55,9 @@ func mountAccountPages(pages, user *gin.RouterGroup, p Pages) {
 }
 
 // accountService builds the mail sender named by smtp.* — or, with no
-// smtp.url, the development outbox, which it also returns for /dev/mail —
-// and the self-service over it.
+// smtp.url, the development outbox, which it also returns for /dev/mail
+// when the issuer is local (config.LocalIssuer) — and the self-service
+// over it.
 func (a *App) accountService(gate *secret.PasswordGate) (*accounts.SelfService, web.DevMailbox, error) {
 	var sender mail.Sender
 	var outbox web.DevMailbox
@@ -67,8 +68,14 @@ func (a *App) accountService(gate *secret.PasswordGate) (*accounts.SelfService, 
 		}
 		sender = s
 	} else {
+		// The outbox holds every reset link, so /dev/mail (anyone may
+		// open it) shows it only on a development issuer: a server
+		// upgraded without smtp.url must not hand out its accounts.
 		o := mail.NewOutbox(a.log, nil) // Run warns about it when serving
-		sender, outbox = o, o
+		sender = o
+		if a.cfg.LocalIssuer() {
+			outbox = o
+		}
 	}
 	s, err := accounts.NewSelfService(a.db, accounts.SelfConfig{
 		Sender: sender, BaseURL: a.cfg.Server.Issuer,

@@ -134,11 +134,16 @@ func (a *App) guessingThrottle(name string, limit int) throttle.Counter {
 }
 
 func newGuessingThrottle(cfg *config.Config, rdb *redis.Client, m *metrics.Metrics, log *slog.Logger, name string, limit int) throttle.Counter {
+	return newWindowThrottle(cfg, rdb, m, log, name, limit, time.Minute)
+}
+
+// newWindowThrottle is newGuessingThrottle with limit failures per window.
+func newWindowThrottle(cfg *config.Config, rdb *redis.Client, m *metrics.Metrics, log *slog.Logger, name string, limit int, window time.Duration) throttle.Counter {
 	if rdb == nil {
-		return throttle.New(limit, time.Minute, time.Now)
+		return throttle.New(limit, window, time.Now)
 	}
 	var failures atomic.Int64
-	return throttle.NewRedis(rdb, cfg.Redis.KeyPrefix+"fail:"+name, limit, time.Minute, func(err error) {
+	return throttle.NewRedis(rdb, cfg.Redis.KeyPrefix+"fail:"+name, limit, window, func(err error) {
 		m.RateLimitBackendError()
 		if n := failures.Add(1); n == 1 || n%100 == 0 { // a down Redis must not flood the log
 			log.Warn("guessing throttle: Redis unreachable; counting in this instance", "throttle", name, "failures", n, "error", err)

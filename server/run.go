@@ -54,7 +54,7 @@ func (a *App) Run(ctx context.Context) error {
 		a.log.Warn("passkeys are off: server.issuer names an IP address; WebAuthn needs a domain name (or localhost)", "issuer", a.cfg.Server.Issuer)
 	}
 	if a.cfg.SMTP.URL == "" {
-		a.log.Warn("no smtp.url configured: account mail (with its links) is written to the log and shown at /dev/mail; set smtp.url in production")
+		a.log.Warn("no smtp.url configured: account mail (with its links) is written to the log (and shown at /dev/mail while server.issuer is local); set smtp.url in production")
 	}
 	if a.onListening != nil {
 		a.onListening(ln.Addr())

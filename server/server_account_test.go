@@ -44,3 +44,26 @@ func TestCloseWaitsForResetMail(t *testing.T) {
 		t.Fatalf("%d mails delivered, want 1", mailer.Pending())
 	}
 }
+
+// TestDevMailOnlyOnLocalIssuer: without smtp.url the outbox holds every
+// reset link, so /dev/mail — open to anyone — exists only on a development
+// issuer (localhost, loopback). A public server upgraded without smtp.url
+// must not show a stranger the link that resets someone else's password.
+func TestDevMailOnlyOnLocalIssuer(t *testing.T) {
+	for _, tc := range []struct {
+		issuer string
+		want   int
+	}{
+		{"", http.StatusOK}, // the harness's http://127.0.0.1:port
+		{"https://id.example.com", http.StatusNotFound},
+	} {
+		s := newTestServerWith(t, func(c *config.Config) {
+			if tc.issuer != "" {
+				c.Server.Issuer = tc.issuer
+			}
+		})
+		if resp, body := flowtest.Get(t, flowtest.Browser(t), s.Server.URL+"/dev/mail"); resp.StatusCode != tc.want {
+			t.Errorf("issuer %q: /dev/mail %d, want %d\n%s", tc.issuer, resp.StatusCode, tc.want, body)
+		}
+	}
+}

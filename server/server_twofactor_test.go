@@ -4,12 +4,15 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/latchkey/latchkey/web"
 )
 
 var (
@@ -222,5 +225,35 @@ func TestTwoFactorDisableNeedsPasswordOrCode(t *testing.T) {
 	logout(t, s, c)
 	if loc := passwordStep(t, s, c, "/keys"); loc != "/keys" {
 		t.Errorf("after turning it off the password signs in alone: Location %q, want /keys", loc)
+	}
+}
+
+// TestTwoFactorThrottleWindow: wrong second-step codes are held to
+// web.SecondFactorLimit per web.SecondFactorWindow — not the login
+// throttle's ten a minute, at which a guesser holding the password has a
+// 4% chance a day of hitting one of the three accepted codes.
+func TestTwoFactorThrottleWindow(t *testing.T) {
+	t.Parallel()
+	s, _, _ := serverWithClient(t)
+	c := browser(t)
+	s.Login(t, c, "alice", alicePassword)
+	enrolTOTP(t, s, c)
+	logout(t, s, c)
+	passwordStep(t, s, c, "/")
+	wrong := 0
+	var resp *http.Response
+	for i := range 12 {
+		resp, _ = secondStep(t, s, c, "90000"+string(rune('0'+i%10)))
+		if resp.StatusCode == http.StatusTooManyRequests {
+			break
+		}
+		wrong++
+	}
+	if wrong != web.SecondFactorLimit {
+		t.Errorf("%d wrong codes checked before 429, want %d", wrong, web.SecondFactorLimit)
+	}
+	secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if min := int((web.SecondFactorWindow - time.Minute).Seconds()); secs < min {
+		t.Errorf("Retry-After %d s, want at least %d (the second-factor window)", secs, min)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // AccountService is the account self-service the pages drive
 // (*accounts.SelfService): profile, password, verification and reset.
 type AccountService interface {
-	UpdateProfile(ctx context.Context, u *storage.User, name, email string) (*storage.User, bool, error)
+	UpdateProfile(ctx context.Context, u *storage.User, name, email, current string) (*storage.User, bool, error)
 	ChangePassword(ctx context.Context, u *storage.User, current, next string) error
 	SendVerification(ctx context.Context, u *storage.User) error
 	RequestReset(ctx context.Context, who string)
@@ -53,7 +53,7 @@ type profileForm struct {
 
 // profileErrors holds one message per profile field; empty means fine.
 type profileErrors struct {
-	Name, Email, Form string
+	Name, Email, Current, Form string
 }
 
 // passwordErrors holds the password form's messages.
@@ -96,20 +96,34 @@ func (h *Handler) Account(c *gin.Context) {
 }
 
 // UpdateProfile serves POST /account/profile: name and email, with the
-// sign-up rules (accounts); a new address is unverified until its link is
-// followed.
+// sign-up rules (accounts); a new address needs the current password (a
+// wrong one counts against the same throttle as a password change) and
+// is unverified until its link is followed.
 func (h *Handler) UpdateProfile(c *gin.Context) {
 	u := signedInUser(c)
 	r := c.Request
 	form := profileForm{Name: strings.TrimSpace(c.PostForm("name")), Email: strings.TrimSpace(c.PostForm("email"))}
-	updated, sent, err := h.cfg.Account.UpdateProfile(r.Context(), u, form.Name, form.Email)
+	guessKey := "chpw:" + u.ID // the same guess as a password change
+	if wait := h.throttle.Blocked(guessKey); wait > 0 && !strings.EqualFold(u.Email, form.Email) {
+		h.rateLimited("password_change")
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		page := newAccountPage(u)
+		page.Profile = form
+		page.ProfileErrors.Current = "Too many wrong passwords. Wait a minute and try again."
+		h.renderAccount(c, http.StatusTooManyRequests, u, page)
+		return
+	}
+	updated, sent, err := h.cfg.Account.UpdateProfile(r.Context(), u, form.Name, form.Email, c.PostForm("current_password"))
 	var fe accounts.FieldErrors
 	switch {
 	case errors.As(err, &fe):
 		page := newAccountPage(u)
 		page.Profile = form
-		page.ProfileErrors = profileErrors{Name: fe.Message(accounts.FieldName), Email: fe.Message(accounts.FieldEmail)}
-		h.renderAccount(c, http.StatusBadRequest, u, page)
+		page.ProfileErrors = profileErrors{Name: fe.Message(accounts.FieldName), Email: fe.Message(accounts.FieldEmail), Current: fe.Message(accounts.FieldCurrentPassword)}
+		h.renderAccount(c, h.currentPasswordStatus(c, guessKey, page.ProfileErrors.Current), u, page)
+		return
+	case errors.Is(err, accounts.ErrBusy):
+		h.renderError(c.Writer, r, http.StatusServiceUnavailable, "unavailable", "Profile changes are busy; try again.")
 		return
 	case err != nil:
 		h.log.ErrorContext(r.Context(), "update profile", "error", err)

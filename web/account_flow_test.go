@@ -175,7 +175,17 @@ func TestProfileAndVerifyEmail(t *testing.T) {
 	if !strings.Contains(body, `id="email-error">Enter an email address like name@example.com.`) || !strings.Contains(body, `value="nope"`) {
 		t.Errorf("no error next to the email field:\n%s", body)
 	}
-	resp, _ = b.post("/account/profile", url.Values{"name": {"Ada Lovelace"}, "email": {"ada@new.example.test"}})
+	resp, body = b.post("/account/profile", url.Values{"name": {"Ada Lovelace"}, "email": {"ada@new.example.test"}})
+	wantStatus(t, "a new address without the password", resp.StatusCode, http.StatusBadRequest)
+	if !strings.Contains(body, `id="profile-current-password-error">Enter your current password to change the email address.`) {
+		t.Errorf("no error next to the profile's password field:\n%s", body)
+	}
+	resp, _ = b.post("/account/profile", url.Values{"name": {"Ada Lovelace"}, "email": {"ada@new.example.test"}, "current_password": {"wrong horse battery"}})
+	wantStatus(t, "a new address with a wrong password", resp.StatusCode, http.StatusUnauthorized)
+	if got, _ := f.db.GetUser(t.Context(), u.ID); got.Email != "ada@example.test" {
+		t.Fatalf("the address changed to %q without the password", got.Email)
+	}
+	resp, _ = b.post("/account/profile", url.Values{"name": {"Ada Lovelace"}, "email": {"ada@new.example.test"}, "current_password": {acctPassword}})
 	wantStatus(t, "save", resp.StatusCode, http.StatusSeeOther)
 	link := f.nextLink(t, "ada@new.example.test", accounts.VerifyPath)
 	_, body = b.get("/account")

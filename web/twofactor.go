@@ -171,7 +171,7 @@ func (h *Handler) DisableTwoFactor(c *gin.Context) {
 func (h *Handler) reauthenticate(c *gin.Context, u *storage.User) (int, string) {
 	ctx := c.Request.Context()
 	key := "2fa:" + u.ID
-	if wait := h.throttle.Blocked(key); wait > 0 {
+	if wait := h.secondFactor.Blocked(key); wait > 0 {
 		h.rateLimited("login")
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		return http.StatusTooManyRequests, "Too many wrong attempts. Try again in " + waitText(wait) + "."
@@ -186,13 +186,13 @@ func (h *Handler) reauthenticate(c *gin.Context, u *storage.User) (int, string) 
 		err = secret.VerifyPassword(u.PasswordHash, password)
 		release()
 		if err == nil {
-			h.throttle.Reset(key)
+			h.secondFactor.Reset(key)
 			return 0, ""
 		}
 	case code != "" && len(code) <= 32:
 		err := h.cfg.TwoFactor.Verify(ctx, u.ID, code)
 		if err == nil {
-			h.throttle.Reset(key)
+			h.secondFactor.Reset(key)
 			return 0, ""
 		}
 		if !errors.Is(err, twofactor.ErrBadCode) && !errors.Is(err, twofactor.ErrCodeUsed) {
@@ -202,6 +202,6 @@ func (h *Handler) reauthenticate(c *gin.Context, u *storage.User) (int, string) 
 	default:
 		return http.StatusBadRequest, "Enter your password or a code."
 	}
-	h.throttle.Fail(key)
+	h.secondFactor.Fail(key)
 	return http.StatusUnauthorized, "That password or code is not right."
 }

@@ -20,6 +20,16 @@ import (
 // password and the second factor.
 const secondStepLifetime = 5 * time.Minute
 
+// Wrong second-factor codes allowed per user: SecondFactorLimit per
+// SecondFactorWindow. A six-digit code is one of a million (three accepted
+// with the drift), and whoever guesses already holds the password, so the
+// window is long (RFC 6238 §5.2): 480 guesses a day, not the 14,400 of
+// the login throttle's ten a minute (a 4% chance a day of getting in).
+const (
+	SecondFactorLimit  = 5
+	SecondFactorWindow = 15 * time.Minute
+)
+
 // Authentication methods of a sign-in (RFC 8176 §2), kept in the session
 // ("amr") and put in the ID tokens it obtains (oauth.Grant.Methods).
 const (
@@ -179,8 +189,8 @@ func (h *Handler) SecondStepForm(c *gin.Context) {
 
 // SecondStep serves POST /login/two-factor: a TOTP code or a recovery
 // code completes the sign-in. Codes are single-use (twofactor.Verify) and
-// wrong ones are counted per user in the login throttle, so the six digits
-// cannot be guessed at speed.
+// wrong ones are counted per user (SecondFactorLimit per
+// SecondFactorWindow), so the six digits cannot be guessed at speed.
 func (h *Handler) SecondStep(c *gin.Context) {
 	r := c.Request
 	ctx := r.Context()
@@ -198,7 +208,7 @@ func (h *Handler) SecondStep(c *gin.Context) {
 	}
 	key := "2fa:" + u.ID
 	ip := clientip.FromRequest(r)
-	if wait := h.throttle.Blocked(key); wait > 0 {
+	if wait := h.secondFactor.Blocked(key); wait > 0 {
 		h.rateLimited("login")
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		h.log.InfoContext(ctx, "second factor refused: too many failures", "event", "second_factor_throttled", "user_id", u.ID, "client_ip", ip)
@@ -218,14 +228,14 @@ func (h *Handler) SecondStep(c *gin.Context) {
 			h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Sign-in is unavailable right now.")
 			return
 		}
-		h.throttle.Fail(key)
+		h.secondFactor.Fail(key)
 		h.log.WarnContext(ctx, "second factor failed", "event", "second_factor_failed", "user_id", u.ID, "client_ip", ip,
 			"replay", errors.Is(err, twofactor.ErrCodeUsed))
 		page.Error = "That code is not right, or was already used. Wait for the next code and try again."
 		h.render(c.Writer, r, http.StatusUnauthorized, "login_two_factor", "Two-factor sign-in", nil, page)
 		return
 	}
-	h.throttle.Reset(key)
+	h.secondFactor.Reset(key)
 	h.completeSignIn(c, u, next, []string{amrPassword, amrOTP}, slog.String("second_factor", amrOTP))
 }
 

@@ -80,6 +80,11 @@ type Config struct {
 	// JSON API's HTTP Basic authentication; otherwise one is made from
 	// LoginLimit.
 	Failures throttle.Counter
+	// SecondFactorFailures, when set, counts wrong second-factor codes
+	// (and wrong re-entered passwords on /account/two-factor) per user,
+	// SecondFactorLimit per SecondFactorWindow; otherwise one is made in
+	// this process.
+	SecondFactorFailures throttle.Counter
 	// Clients registers OAuth clients and hashes their secrets for /apps.
 	Clients ClientRegistrar
 	// Scopes are the registered scope names, offered on /apps.
@@ -128,7 +133,9 @@ type Handler struct {
 	sessions *sessions.CookieStore
 	csrf     func(http.Handler) http.Handler
 	throttle throttle.Counter
-	devices  *deviceCookies
+	// secondFactor counts wrong codes per user (Config.SecondFactorFailures).
+	secondFactor throttle.Counter
+	devices      *deviceCookies
 	// resetIP and resetAddr throttle reset requests (and verification
 	// resends) per client network and per name or address.
 	resetIP, resetAddr throttle.Counter
@@ -188,7 +195,7 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 	h := &Handler{
 		cfg: cfg, auth: auth, store: store, pages: pages, sessions: cs, log: cfg.Logger,
 		accounts: accounts.New(store, accounts.Config{Gate: cfg.PasswordGate, Now: cfg.Now}),
-		throttle: cfg.Failures, devices: devices,
+		throttle: cfg.Failures, secondFactor: cfg.SecondFactorFailures, devices: devices,
 		resetIP:     throttle.New(resetPerIP, resetWindow, cfg.Now),
 		resetAddr:   throttle.New(resetPerAddr, resetWindow, cfg.Now),
 		sessionName: cookieName("latchkey_session", cfg.Secure),
@@ -196,6 +203,9 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 	}
 	if h.throttle == nil {
 		h.throttle = throttle.New(cfg.LoginLimit, time.Minute, cfg.Now)
+	}
+	if h.secondFactor == nil {
+		h.secondFactor = throttle.New(SecondFactorLimit, SecondFactorWindow, cfg.Now)
 	}
 	h.csrf = csrf.Protect(cfg.CSRFKey,
 		csrf.Secure(cfg.Secure),
