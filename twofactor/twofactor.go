@@ -119,10 +119,24 @@ func (s *Service) Status(ctx context.Context, userID string) (Status, error) {
 	return st, nil
 }
 
-// Enabled reports whether the user signs in with two factors.
+// Enabled reports whether the user signs in with two factors
+// (Status.Enabled). Every password sign-in asks, so it reads no more than
+// the answer needs: a confirmed authenticator decides alone, passkeys are
+// read only without one, and recovery codes, which never decide it, not
+// at all.
 func (s *Service) Enabled(ctx context.Context, userID string) (bool, error) {
-	st, err := s.Status(ctx, userID)
-	if err != nil {
+	var st Status
+	f, err := s.store.GetTOTP(ctx, userID)
+	switch {
+	case err == nil:
+		st.TOTP = f.ConfirmedAt != nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return false, fmt.Errorf("twofactor: status: %w", err)
+	}
+	if st.Enabled() {
+		return true, nil
+	}
+	if st.Passkeys, err = s.store.ListPasskeys(ctx, userID); err != nil {
 		return false, fmt.Errorf("twofactor: status: %w", err)
 	}
 	return st.Enabled(), nil

@@ -1,0 +1,74 @@
+package server_test
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"gorm.io/gorm"
+)
+
+// TestAuthCodeFlowWrites counts the database writes of one whole
+// authorization-code flow of a signed-out browser (login form, sign-in,
+// consent already given, PKCE code exchange). On SQLite every write waits
+// for the one writer, so a new write on this path costs every concurrent
+// sign-in (BENCHMARKS.md, issues 12 and 13): adding one must be a choice —
+// fold it into an existing transaction if it can be, else update the
+// count here and measure the flow with `go run ./cmd/loadgen -scenarios authcode`.
+func TestAuthCodeFlowWrites(t *testing.T) {
+	e := newE2E(t)
+	e.tokens(t, e.conf) // the first flow stores the consent
+	var (
+		mu     sync.Mutex
+		writes = map[string]int{}
+	)
+	count := func(db *gorm.DB) {
+		sql := strings.Fields(db.Statement.SQL.String())
+		if len(sql) == 0 {
+			return
+		}
+		op := strings.ToUpper(sql[0])
+		if op == "SELECT" {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		writes[op+" "+db.Statement.Table]++
+	}
+	cb := e.s.App.DB().Writer().Callback()
+	for _, err := range []error{
+		cb.Create().After("gorm:create").Register("test:count_writes", count),
+		cb.Update().After("gorm:update").Register("test:count_writes", count),
+		cb.Delete().After("gorm:delete").Register("test:count_writes", count),
+		cb.Raw().After("gorm:raw").Register("test:count_writes", count),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.c = browser(t) // signed out again
+	e.tokens(t, e.conf)
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]int{
+		// fosite's code, PKCE and OpenID Connect requests, then the access
+		// and refresh tokens; the exchange ends the code and deletes the rest.
+		"INSERT requests": 5, "UPDATE requests": 1, "DELETE requests": 2,
+		"INSERT web_sessions":    1, // the session list and its sign-out
+		"INSERT session_clients": 1, // back-channel logout
+	}
+	if !maps.Equal(writes, want) {
+		t.Errorf("writes of one flow:\n%s\nwant:\n%s", show(writes), show(want))
+	}
+}
+
+func show(m map[string]int) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(&b, "  %s: %d\n", k, m[k])
+	}
+	return b.String()
+}
