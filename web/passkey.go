@@ -99,6 +99,10 @@ func (h *Handler) BeginPasskeyRegistration(c *gin.Context) {
 	if !h.passkeysOn(c) {
 		return
 	}
+	if !h.signedInRecently(c.Request) { // as EnrolTOTP
+		passkeyError(c, http.StatusForbidden, "reauthentication_required", reauthMessage)
+		return
+	}
 	u := signedInUser(c)
 	options, state, err := h.cfg.Passkeys.BeginRegistration(c.Request.Context(), u)
 	if err == nil {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -86,10 +87,35 @@ func (h *Handler) TwoFactorPage(c *gin.Context) {
 	h.renderTwoFactor(c, signedInUser(c), http.StatusOK, twoFactorPage{})
 }
 
+// recentSignIn is how recent a sign-in must be to add a way of signing
+// in (an authenticator app or a passkey): a stolen or forgotten-open
+// session cannot plant one that outlives a password reset, or enrol an
+// authenticator that locks the owner out ("sudo mode", as GitHub does).
+const recentSignIn = 15 * time.Minute
+
+// reauthPath is where a person signs in again to come back to the
+// two-factor settings.
+const reauthPath = "/login?next=%2Faccount%2Ftwo-factor"
+
+// signedInRecently reports whether r's sign-in happened within
+// recentSignIn.
+func (h *Handler) signedInRecently(r *http.Request) bool {
+	u, at := h.currentUser(r)
+	return u != nil && h.cfg.Now().Sub(at) < recentSignIn
+}
+
+// reauthMessage asks for a fresh sign-in before adding a sign-in method.
+const reauthMessage = "To add a way of signing in, sign in again first: it needs a sign-in from the last 15 minutes."
+
 // EnrolTOTP serves POST /account/two-factor/enrol: a new authenticator
-// secret, shown on the page until a code from it turns it on.
+// secret, shown on the page until a code from it turns it on. It needs a
+// recent sign-in (recentSignIn).
 func (h *Handler) EnrolTOTP(c *gin.Context) {
 	if !h.twoFactorOn(c) {
+		return
+	}
+	if !h.signedInRecently(c.Request) {
+		h.flashRedirect(c, reauthPath, reauthMessage)
 		return
 	}
 	u := signedInUser(c)
