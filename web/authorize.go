@@ -87,13 +87,21 @@ func (h *Handler) stepUp(c *gin.Context, a *oauth.AuthorizeRequest, u *storage.U
 // the equivalent GET so the rest of the flow, including CSRF protection of
 // our own forms, has one shape.
 func (h *Handler) AuthorizePost(c *gin.Context) {
+	h.postAsGet(c, func(form url.Values) string { return authorizeURL(form, false) })
+}
+
+// postAsGet answers a protocol endpoint's POST with a 303 to the
+// equivalent GET that to builds from the form, after the page-body
+// checks (readBody): a relying party's form carries none of our CSRF
+// tokens, and the GET is where the flow has its one shape.
+func (h *Handler) postAsGet(c *gin.Context, to func(form url.Values) string) {
 	r := c.Request
 	if p := readBody(c.Writer, r); p != nil {
 		h.renderError(c.Writer, r, p.status, "invalid_request", p.pageMsg)
 		return
 	}
 	defer removeMultipart(r)
-	c.Redirect(http.StatusSeeOther, authorizeURL(r.Form, false))
+	c.Redirect(http.StatusSeeOther, to(r.Form))
 }
 
 // authorizeURL rebuilds an authorization request as a GET URL to return

@@ -158,13 +158,7 @@ func (h *Handler) hintedUser(r *http.Request, lr *oauth.LogoutRequest) *storage.
 // for /oauth/authorize, it is answered with a redirect to the equivalent
 // GET, where the rest happens.
 func (h *Handler) EndSessionPost(c *gin.Context) {
-	r := c.Request
-	if p := readBody(c.Writer, r); p != nil {
-		h.renderError(c.Writer, r, p.status, "invalid_request", p.pageMsg)
-		return
-	}
-	defer removeMultipart(r)
-	c.Redirect(http.StatusSeeOther, "/oauth/logout?"+logoutQuery(r.Form))
+	h.postAsGet(c, func(form url.Values) string { return "/oauth/logout?" + logoutQuery(form) })
 }
 
 // ConfirmLogout serves POST /oauth/logout/confirm, the confirmation page's
