@@ -291,6 +291,8 @@ func Defaults() *Config {
 				{"keys:read", "List and view your API keys (never the secret parts)"},
 				{"keys:write", "Create, rotate and revoke your API keys"},
 				{"keys:verify", "Verify API keys presented to your service"},
+				{"org:read", "See your organizations, their members and tenants"},
+				{"org:admin", "Administer the organizations where you are an owner or admin"},
 			},
 		},
 		Secrets: SecretsConfig{PepperVersion: 1},

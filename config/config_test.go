@@ -236,7 +236,7 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.OAuth.RefreshTokenLifespan = -1 }, "oauth.refresh_token_lifespan"},
 		{func(c *Config) { c.OAuth.RefreshFamilyLifetime = -1 }, "oauth.refresh_family_lifetime"},
 		{func(c *Config) { c.OAuth.BackchannelPrivateNetworks = "yes" }, "oauth.backchannel_private_networks"},
-		{func(c *Config) { c.OAuth.Scopes = append(c.OAuth.Scopes, Scope{Name: "bad scope"}) }, "oauth.scopes[8].name"},
+		{func(c *Config) { c.OAuth.Scopes = append(c.OAuth.Scopes, Scope{Name: "bad scope"}) }, "oauth.scopes[10].name"},
 		{func(c *Config) { c.OAuth.Scopes = append(c.OAuth.Scopes, Scope{Name: "email"}) }, "duplicate scope"},
 		{func(c *Config) { c.RateLimits.DefaultTier = "gold" }, "rate_limits.default_tier"},
 		{func(c *Config) { c.RateLimits.Tiers = nil }, "rate_limits.tiers: at least one"},

@@ -19,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/orgs"
 	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
@@ -59,6 +60,8 @@ type App struct {
 	db       *storage.DB
 	provider *oauth.Provider
 	keys     *keys.Service
+	// orgs answers organization operations and the rights of credentials.
+	orgs *orgs.Service
 	// twoFactor holds TOTP authenticators, recovery codes and passkeys.
 	twoFactor *twofactor.Service
 	passkeys  *twofactor.Passkeys
@@ -184,12 +187,17 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	// Keys revoked by a storage-level cascade (an OAuth grant or client
 	// ended) leave this process's verification cache at once.
 	db.OnChange(ks.Invalidate)
+	// Organization rights (memberships, grants, suspension) follow every
+	// change the same way.
+	orgSvc := newOrgService(cfg, hasher, db, log)
+	db.OnChange(orgSvc.Invalidate)
 	if bus != nil {
-		// Both caches are bypassed from here until the listener connects.
+		// The caches are bypassed from here until the listener connects.
 		bus.Subscribe(db)
 		bus.Subscribe(ks)
+		bus.Subscribe(orgSvc)
 	}
-	a := &App{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, twoFactor: tf, passkeys: passkeys, log: log, limiter: lim, redis: rdb, bus: bus,
+	a := &App{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, orgs: orgSvc, twoFactor: tf, passkeys: passkeys, log: log, limiter: lim, redis: rdb, bus: bus,
 		migrated: migrated, schemaVersion: schemaVersion, metrics: m, registry: reg, onListening: infra.OnListening}
 	if err := a.watchMetrics(); err != nil {
 		return fail(err)
@@ -325,6 +333,16 @@ func prepareSchema(ctx context.Context, db *storage.DB, migrate bool, log *slog.
 		log.Warn("database migrations pending; run `latchkey migrate`", "pending", pending, "version", version)
 	}
 	return applied, version, nil
+}
+
+// newOrgService wires the organization service: rights are cached as long
+// as key verifications are, and plans name the configured tiers.
+func newOrgService(cfg *config.Config, hasher *secret.Hasher, db *storage.DB, log *slog.Logger) *orgs.Service {
+	var tiers []string
+	for _, t := range cfg.RateLimits.Tiers {
+		tiers = append(tiers, t.Name)
+	}
+	return orgs.New(orgs.Config{Hasher: hasher, CacheTTL: cfg.ResolvedCacheTTL(), Tiers: tiers, Logger: log}, db)
 }
 
 // newKeyService wires the API-key service: fine-grained scopes are the

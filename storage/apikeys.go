@@ -49,6 +49,20 @@ type APIKey struct {
 	// window clears it (keys.Service.Update), so a later approach warns
 	// again.
 	ExpiryWarnedAt *time.Time
+	// OrgID is the organization the key acts in ("" = the owner's personal
+	// workspace only): a personal key bound to an organization carries
+	// its owner's rights there as they are at each request; a workspace
+	// key belongs to one of its tenants.
+	OrgID string `gorm:"size:64;index"`
+	// TenantID is set for a workspace key: the tenant that owns it (and
+	// then UserID holds the same id, so handles are unique per tenant).
+	TenantID string `gorm:"size:64;index"`
+	// Tenants narrows a personal organization key to some tenants (empty =
+	// every tenant its owner reaches).
+	Tenants []string `gorm:"serializer:json"`
+	// CreatedBy is the person who made the key (for workspace keys, whose
+	// owner is a tenant); "" for keys made before organizations existed.
+	CreatedBy string `gorm:"size:64"`
 }
 
 // KeyEvent is one entry of a key's audit log.
@@ -71,9 +85,11 @@ type KeyUsage struct {
 
 // APIKeys stores API keys and their audit log.
 type APIKeys interface {
-	// CreateAPIKey inserts k; ErrConflict when the user already has the
-	// handle or the digest exists; ErrNotFound when the user does not
-	// exist (or is being deleted: see DeleteUser).
+	// CreateAPIKey inserts k; ErrConflict when the owner already has the
+	// handle or the digest exists; ErrNotFound when the owner does not
+	// exist (or is being deleted: see DeleteUser) — the user, or for a
+	// workspace key the tenant (TenantID, with UserID equal to it) — or
+	// the key's organization (OrgID) does not.
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// GetAPIKeyByDigest returns the key with digest (revoked and expired
 	// keys included: the caller decides), or ErrNotFound.
@@ -150,11 +166,31 @@ func (d *DB) CreateAPIKey(ctx context.Context, k *APIKey) error {
 	k.UpdatedAt = now
 	k.ExpiresAt = utcPtr(k.ExpiresAt)
 	return d.InTx(ctx, func(ctx context.Context) error {
-		if err := d.holdUser(ctx, k.UserID); err != nil {
+		if err := d.holdOwner(ctx, k); err != nil {
 			return err
 		}
 		return translate(d.w(ctx).Create(k).Error)
 	})
+}
+
+// holdOwner checks, inside ctx's transaction, that what will own k
+// exists and holds it until the transaction ends: the tenant of a
+// workspace key (whose UserID must be the tenant id), else the user, and
+// the organization of an organization key.
+func (d *DB) holdOwner(ctx context.Context, k *APIKey) error {
+	if k.OrgID != "" {
+		if err := d.holdOrg(ctx, k.OrgID); err != nil {
+			return err
+		}
+	}
+	if k.TenantID == "" {
+		return d.holdUser(ctx, k.UserID)
+	}
+	if k.UserID != k.TenantID || k.OrgID == "" {
+		return fmt.Errorf("workspace key %q: owner %q must be its tenant %q of an organization: %w", k.ID, k.UserID, k.TenantID, ErrNotFound)
+	}
+	_, err := d.GetTenant(ctx, k.OrgID, k.TenantID)
+	return err
 }
 
 // GetAPIKeyByDigest implements APIKeys.

@@ -13,11 +13,15 @@ import (
 // never stored: SecretDigest is an HMAC-SHA256 of it under the server pepper
 // of version SecretVersion.
 type Client struct {
-	ID            string   `gorm:"primaryKey;size:64"`
-	SecretDigest  []byte   `gorm:"size:64"`
-	SecretVersion int      `gorm:"not null;default:0"`
-	Name          string   `gorm:"size:200;not null"`
-	OwnerID       string   `gorm:"index;size:64"`
+	ID            string `gorm:"primaryKey;size:64"`
+	SecretDigest  []byte `gorm:"size:64"`
+	SecretVersion int    `gorm:"not null;default:0"`
+	Name          string `gorm:"size:200;not null"`
+	OwnerID       string `gorm:"index;size:64"`
+	// OrgID is the organization the app belongs to ("" = its owner's own
+	// app); the organization's admins manage it and it inherits the
+	// organization's rate-limit tier when it sets none.
+	OrgID         string   `gorm:"size:64;index"`
 	RedirectURIs  []string `gorm:"serializer:json"`
 	GrantTypes    []string `gorm:"serializer:json"`
 	ResponseTypes []string `gorm:"serializer:json"`

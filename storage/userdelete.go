@@ -56,11 +56,20 @@ func (d *DB) DeleteUser(ctx context.Context, userID string) (*UserDeletion, erro
 		if err := w.Clauses(lockForUpdate(w)...).Where("id = ?", userID).Take(&u).Error; err != nil {
 			return fmt.Errorf("user %q: %w", userID, translate(err))
 		}
+		orgs, err := d.leaveAllOrgs(ctx, userID)
+		if err != nil {
+			return err
+		}
 		got, err := d.sweepUser(ctx, userID)
 		if err != nil {
 			return err
 		}
 		out = *got
+		for _, o := range orgs {
+			if err := d.memberChanged(ctx, o, userID); err != nil {
+				return err
+			}
+		}
 		if err := d.w(ctx).Where("id = ?", userID).Delete(&User{}).Error; err != nil {
 			return translate(err)
 		}
@@ -82,6 +91,36 @@ func (d *DB) DeleteUser(ctx context.Context, userID string) (*UserDeletion, erro
 	return &out, nil
 }
 
+// leaveAllOrgs checks, inside the deletion's transaction, that userID is
+// not the last owner of any organization (ErrLastOwner: ownership must be
+// transferred or the organization deleted first) and returns the
+// organizations they belong to; the sweep deletes the memberships and
+// grants with the user's other rows. Workspace keys they made stay with
+// their tenants.
+func (d *DB) leaveAllOrgs(ctx context.Context, userID string) ([]string, error) {
+	var ms []Membership
+	if err := d.w(ctx).Where("user_id = ?", userID).Order("org_id").Find(&ms).Error; err != nil {
+		return nil, translate(err)
+	}
+	orgs := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if m.Role == "owner" {
+			if err := d.holdOrg(ctx, m.OrgID); err != nil {
+				return nil, err
+			}
+			n, err := d.otherOwners(ctx, m.OrgID, userID)
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 {
+				return nil, fmt.Errorf("user %q owns organization %q alone: %w", userID, m.OrgID, ErrLastOwner)
+			}
+		}
+		orgs = append(orgs, m.OrgID)
+	}
+	return orgs, nil
+}
+
 // sweepUser removes what belongs to userID (see DeleteUser) in one
 // transaction, the user row aside.
 func (d *DB) sweepUser(ctx context.Context, userID string) (*UserDeletion, error) {
@@ -97,7 +136,8 @@ func (d *DB) sweepUser(ctx context.Context, userID string) (*UserDeletion, error
 			return err
 		}
 		var owned []string
-		if err := d.w(ctx).Model(&Client{}).Where("owner_id = ?", userID).Order("id").Pluck("id", &owned).Error; err != nil {
+		// An organization's apps are the organization's: they stay.
+		if err := d.w(ctx).Model(&Client{}).Where("owner_id = ? AND (org_id IS NULL OR org_id = '')", userID).Order("id").Pluck("id", &owned).Error; err != nil {
 			return translate(err)
 		}
 		for _, id := range owned {

@@ -24,8 +24,12 @@ type User struct {
 	// (they followed a verification or reset link sent there); nil = not
 	// verified. Changing Email clears it (UpdateProfile).
 	EmailVerifiedAt *time.Time
-	CreatedAt       time.Time `gorm:"not null"`
-	UpdatedAt       time.Time `gorm:"not null"`
+	// SuspendedAt is when an instance administrator suspended the user
+	// (nil = not suspended): sign-in, sessions, keys and tokens of theirs
+	// are refused while it is set (SetUserSuspended).
+	SuspendedAt *time.Time
+	CreatedAt   time.Time `gorm:"not null"`
+	UpdatedAt   time.Time `gorm:"not null"`
 }
 
 // Workspace is a tenant a user belongs to (SPEC §3.3 "tenants").

@@ -46,6 +46,15 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Users/FindByEmail", testUserFindByEmail},
 		{"Users/Delete", testUserDelete},
 		{"Users/DeleteRace", testUserDeleteRace},
+		{"Users/Suspend", testUserSuspend},
+
+		{"Orgs/CreateList", testOrgCreateList},
+		{"Orgs/MembersLastOwner", testOrgMembersLastOwner},
+		{"Orgs/TransferRemove", testOrgTransferRemove},
+		{"Orgs/TenantsIsolation", testOrgTenantsIsolation},
+		{"Orgs/WorkspaceKeys", testOrgWorkspaceKeys},
+		{"Orgs/Invitations", testOrgInvitations},
+		{"Orgs/EventsDelete", testOrgEventsDelete},
 
 		{"EmailTokens/UseOnce", testEmailTokenUseOnce},
 		{"EmailTokens/Expired", testEmailTokenExpired},
