@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin/latchkey
 export CGO_ENABLED = 1
 
-.PHONY: run build test interop fuzz bench bench-keys fmt smoke clean
+.PHONY: run build test interop fuzz bench bench-keys bench-orgs fmt smoke clean
 
 ## run: build and serve on SQLite with ./config.yaml (data in ./data)
 run: build
@@ -48,6 +48,13 @@ bench:
 ## bench-keys: whole-server key verification with 1,000 and 1,000,000 stored keys
 bench-keys:
 	$(GO) run ./cmd/loadgen -keys 1000,1000000 -scenarios healthz,users_me_key,tokens_generate $(if $(LATCHKEY_TEST_POSTGRES_DSN),-postgres '$(LATCHKEY_TEST_POSTGRES_DSN)')
+
+## bench-orgs: key verification with 1,000,000 stored keys, once outside
+## organizations and once bound to 1,000 organizations × 10 tenants (issue 14:
+## resolving the owner's rights must keep verification flat)
+bench-orgs:
+	$(GO) run ./cmd/loadgen -keys 1000000 -scenarios healthz,users_me_key $(if $(LATCHKEY_TEST_POSTGRES_DSN),-postgres '$(LATCHKEY_TEST_POSTGRES_DSN)')
+	$(GO) run ./cmd/loadgen -keys 1000000 -orgs 1000 -scenarios healthz,users_me_key $(if $(LATCHKEY_TEST_POSTGRES_DSN),-postgres '$(LATCHKEY_TEST_POSTGRES_DSN)')
 
 ## smoke: the operator contract check from ../shared/checks
 smoke:

@@ -56,6 +56,13 @@
 //	go run ./cmd/loadgen -duration 10s -conns 64
 //	go run ./cmd/loadgen -postgres "$LATCHKEY_TEST_POSTGRES_DSN"
 //	go run ./cmd/loadgen -keys 1000,1000000 -scenarios healthz,users_me_key,tokens_generate
+//	go run ./cmd/loadgen -keys 1000000 -orgs 1000 -scenarios healthz,users_me_key
+//
+// With -orgs N the stored keys are bound to N organizations of 10 tenants
+// each (round robin), owned by "bench-owner", in which "bench" is a member
+// with read-write grants on three tenants: each verification then also
+// resolves the owner's rights in the key's organization (issue 14's
+// flatness check).
 package main
 
 import (
@@ -82,11 +89,15 @@ type options struct {
 	conns, flowConns, tokens, users int
 	keyCounts                       []int // -keys: one run per count and backend
 	keySample                       int
-	scenarios                       []string
-	mix                             []mixPart
-	postgres                        string
-	sqlite, keep                    bool
-	jsonOut                         string
+	// orgs: with -orgs N the stored keys are personal keys of "bench" bound
+	// to N organizations of 10 tenants each, so every key verification
+	// also resolves its owner's rights in the key's organization.
+	orgs         int
+	scenarios    []string
+	mix          []mixPart
+	postgres     string
+	sqlite, keep bool
+	jsonOut      string
 	// set are extra LATCHKEY_* settings for the server (-set); sample is
 	// the interval of the timeline printed during each scenario (-sample).
 	set    []string
@@ -116,6 +127,7 @@ func run() int {
 	flag.IntVar(&o.users, "users", 16, "users created for the authorization-code flows")
 	keyCounts := flag.String("keys", "0", "API keys written into the database before the server starts (0: one key); "+
 		"a comma-separated list runs each backend once per count")
+	flag.IntVar(&o.orgs, "orgs", 0, "organizations (10 tenants each) the stored keys are bound to, round robin; \"bench\" is a member with read-write on 3 tenants of each (0: keys outside organizations)")
 	flag.IntVar(&o.keySample, "key-sample", 1000, "with -keys: how many of the stored keys the key scenarios present")
 	scenarios := flag.String("scenarios", defaultScenarios, "comma-separated scenarios to run, in this order")
 	mix := flag.String("mix", defaultMix, "the mixed scenario's proportions: scenario=weight,…")
@@ -134,7 +146,7 @@ func run() int {
 		"stored rows per table (a soak run's evidence); 0 = none")
 	flag.Parse()
 	usage := func(msg string) int { fmt.Fprintln(os.Stderr, "loadgen:", msg); return 2 }
-	if o.conns < 1 || o.flowConns < 1 || o.duration <= 0 || o.warmup < 0 || o.tokens < 1 || o.users < 1 || o.keySample < 1 {
+	if o.conns < 1 || o.flowConns < 1 || o.duration <= 0 || o.warmup < 0 || o.tokens < 1 || o.users < 1 || o.keySample < 1 || o.orgs < 0 {
 		return usage("-conns, -flow-conns, -duration, -tokens, -users and -key-sample must be positive; -warmup not negative")
 	}
 	var err error

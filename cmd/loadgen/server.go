@@ -188,14 +188,65 @@ func (s *server) prepare(ctx context.Context, o *options, keys int) error {
 		}
 		s.flowUsers = append(s.flowUsers, name)
 	}
-	return s.fillKeys(ctx, db, max(keys, 1), o.keySample)
+	orgIDs, err := s.fillOrgs(ctx, db, o.orgs)
+	if err != nil {
+		return err
+	}
+	return s.fillKeys(ctx, db, max(keys, 1), o.keySample, orgIDs)
 }
 
-// fillKeys writes n keys of "bench" on the "loadgen" tier with every
+// fillOrgs creates n organizations of 10 tenants each, owned by
+// "bench-owner", with "bench" a member holding read-write on three of the
+// tenants, and returns their ids.
+func (s *server) fillOrgs(ctx context.Context, db *storage.DB, n int) ([]string, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	start := time.Now()
+	owner := &storage.User{ID: uuid.NewString(), Username: "bench-owner", PasswordHash: "unusable"}
+	if err := db.CreateUser(ctx, owner); err != nil {
+		return nil, fmt.Errorf("org owner: %w", err)
+	}
+	bench, err := db.GetUserByUsername(ctx, benchUser)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = fmt.Sprintf("org_bench%06d", i)
+		err := db.InTx(ctx, func(ctx context.Context) error {
+			if err := db.CreateOrg(ctx, &storage.Organization{ID: ids[i], Name: fmt.Sprintf("Bench org %d", i)}, owner.ID); err != nil {
+				return err
+			}
+			if err := db.AddMember(ctx, &storage.Membership{OrgID: ids[i], UserID: bench.ID, Role: "member"}); err != nil {
+				return err
+			}
+			for t := range 10 {
+				tn := &storage.Tenant{ID: fmt.Sprintf("tnt_bench%06d_%02d", i, t), OrgID: ids[i], Name: fmt.Sprintf("tenant %02d", t)}
+				if err := db.CreateTenant(ctx, tn); err != nil {
+					return err
+				}
+				if t < 3 {
+					if err := db.SetTenantGrant(ctx, &storage.TenantGrant{OrgID: ids[i], TenantID: tn.ID, UserID: bench.ID, Role: "read-write"}); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("org %d: %w", i, err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "loadgen: %s: stored %d organizations × 10 tenants in %v\n", s.backend, n, time.Since(start).Round(time.Millisecond))
+	return ids, nil
+}
+
+// fillKeys writes n keys of "bench" (bound to orgIDs round robin, if any) on the "loadgen" tier with every
 // fine-grained scope (what a key created without scopes by its owner
 // gets), digested under the pepper the server will use, and keeps sample
 // of them for the key scenarios.
-func (s *server) fillKeys(ctx context.Context, db *storage.DB, n, sample int) error {
+func (s *server) fillKeys(ctx context.Context, db *storage.DB, n, sample int, orgIDs []string) error {
 	sec, err := s.cfg.EnsureSecrets() // the CLI made them; this reads them
 	if err != nil {
 		return err
@@ -217,7 +268,7 @@ func (s *server) fillKeys(ctx context.Context, db *storage.DB, n, sample int) er
 	start := time.Now()
 	s.storedKeys, err = keyfill.Fill(ctx, db, keyfill.Spec{
 		N: n, UserID: u.ID, Tier: "loadgen", Scopes: scopes,
-		Format: keys.NewFormat(s.cfg.Keys.Prefix), Hasher: hasher, Sample: sample,
+		Format: keys.NewFormat(s.cfg.Keys.Prefix), Hasher: hasher, Sample: sample, OrgIDs: orgIDs,
 	})
 	if err != nil {
 		return err

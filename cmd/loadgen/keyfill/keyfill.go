@@ -40,6 +40,9 @@ type Spec struct {
 	Tier string
 	// Scopes are every key's scopes.
 	Scopes []string
+	// OrgIDs, when set, bind the keys to these organizations round robin
+	// (personal organization keys of UserID, who must be a member).
+	OrgIDs []string
 	Format keys.Format
 	Hasher *secret.Hasher
 	// Sample is how many plain keys to return, chosen uniformly at random
@@ -151,7 +154,11 @@ func Fill(ctx context.Context, db *storage.DB, spec Spec) ([]string, error) {
 				return nil, err
 			}
 			e := &entries[done]
-			rows = append(rows, storage.APIKey{
+			org := ""
+			if len(spec.OrgIDs) > 0 {
+				org = spec.OrgIDs[done%len(spec.OrgIDs)]
+			}
+			rows = append(rows, storage.APIKey{OrgID: org,
 				ID: id.String(), UserID: spec.UserID, Handle: fmt.Sprintf("fill-%s%09d", spec.HandleSuffix, done),
 				Display: e.display, Environment: keys.EnvLive, Tier: spec.Tier, Scopes: spec.Scopes,
 				Digest: e.digest[:], PepperVersion: e.version, CreatedAt: now, UpdatedAt: now,
