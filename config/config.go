@@ -8,6 +8,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"github.com/latchkey/latchkey/scopeexpr"
 	"io"
 	"io/fs"
 	"net"
@@ -519,8 +520,10 @@ func (c *Config) Validate() error {
 	}
 	seen := map[string]bool{}
 	for i, s := range c.OAuth.Scopes {
-		if !scopeRE.MatchString(s.Name) {
-			bad(fmt.Sprintf("oauth.scopes[%d].name", i), "%q is not a valid scope name", s.Name)
+		if !scopeRE.MatchString(s.Name) || !scopeexpr.ValidName(s.Name) {
+			// The second check keeps every scope writable in a verify
+			// permission expression (no parentheses, not AND or OR).
+			bad(fmt.Sprintf("oauth.scopes[%d].name", i), "%q is not a valid scope name (RFC 6749 §3.3 characters, no parentheses, not AND or OR)", s.Name)
 		} else if seen[s.Name] {
 			bad(fmt.Sprintf("oauth.scopes[%d].name", i), "duplicate scope %q", s.Name)
 		}

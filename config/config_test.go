@@ -577,3 +577,14 @@ func TestBackchannelAllowsPrivate(t *testing.T) {
 		})
 	}
 }
+
+// Scope names must be writable in a verify permission expression.
+func TestScopeNamesFitExpressions(t *testing.T) {
+	for _, name := range []string{"videos(read)", "AND", "or", "a)b"} {
+		c := Defaults()
+		c.OAuth.Scopes = append(c.OAuth.Scopes, Scope{name, "x"})
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "not a valid scope name") {
+			t.Errorf("scope %q: %v, want refused", name, err)
+		}
+	}
+}
