@@ -30,7 +30,7 @@ interop:
 ## corpora (testdata/fuzz/) also run as ordinary tests in `make test`
 FUZZTIME ?= 10s
 FUZZ_TARGETS = keys:FuzzParse oauth:FuzzTokenEndpoint web:FuzzSafeNext api:FuzzAuthorization \
-	api:FuzzDecodeJSON internal/textcheck:FuzzJSON
+	api:FuzzDecodeJSON internal/textcheck:FuzzJSON scopeexpr:FuzzParse
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t#*:}; \

@@ -18,6 +18,20 @@
 //     (RFC 6750) with scope checks, and store the caller's [Identity] in the
 //     request context ([IdentityFrom]).
 //
+// Organizations (SPEC §3.3a): an [Identity] names the organization the
+// credential acts in ([Identity.Organization], with the person's role),
+// the tenants it reaches with its effective access ([Identity.Tenants])
+// and, for API keys, whether it is a personal or a workspace key
+// ([Identity.KeyKind]); [Identity.CanAccessTenant] answers "may it read /
+// write in this tenant" from those. Identities from a server that predates
+// organizations have none of these (nil, empty), and CanAccessTenant is
+// then false for every tenant. [Verifier.VerifyWithCheck] asks Latchkey,
+// in the same verification, whether the credential reaches a tenant with
+// a permission and satisfies a permission expression over scopes
+// (package scopeexpr: "videos:read AND (billing:read OR org:admin)"); a
+// failed check is a [CheckResult] with Passed false and the failing part,
+// not an error.
+//
 // Credentials are never logged, never put into error messages and never
 // used as cache keys: the verifier's cache is keyed by the SHA-256 digest
 // of the credential.

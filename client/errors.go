@@ -20,6 +20,14 @@ var ErrInvalidCredential = errors.New("latchkey: invalid credential")
 // exhausted its rate limit (verification code RATE_LIMITED).
 var ErrRateLimited = errors.New("latchkey: rate limited")
 
+// ErrInvalidCheck reports a [Check] that cannot be asked: a
+// TenantPermission other than "read" or "write", a TenantPermission
+// without Tenant, an unusable tenant id, or a Permissions expression that
+// does not parse (then the error also matches scopeexpr.ErrSyntax and
+// holds the *scopeexpr.SyntaxError with its position). It says nothing
+// about the credential: it is the resource server's own mistake.
+var ErrInvalidCheck = errors.New("latchkey: invalid check")
+
 // ErrUnavailable wraps every failure to get an answer about a credential:
 // Latchkey unreachable, a transport error, an unexpected status or body, or
 // a resource-server client that Latchkey refuses. It says nothing about the

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,43 +36,6 @@ const VerifyScope = "keys:verify"
 // maxCredentialLen matches the server's limit on Authorization headers.
 const maxCredentialLen = 4096
 
-// Identity is who presented a credential, as Latchkey vouches for it.
-type Identity struct {
-	// Kind is KindAPIKey or KindAccessToken.
-	Kind string `json:"kind"`
-	// Subject is the user the credential acts for: the key's owner, or the
-	// token's "sub" (RFC 7662 §2.2; for a client_credentials token, the
-	// client's own id).
-	Subject string `json:"subject"`
-	// ClientID is the OAuth client the token was issued to (RFC 7662
-	// "client_id"); empty for API keys and for tokens exchanged from keys.
-	ClientID string `json:"client_id,omitempty"`
-	// KeyID is the id of the API key, or of the key an access token was
-	// exchanged from; empty for other tokens.
-	KeyID string `json:"key_id,omitempty"`
-	// Scopes are the scopes the credential carries.
-	Scopes []string `json:"scopes"`
-	// ExpiresAt is when the credential expires; zero if it does not.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	// Environment is the API key's environment ("live" or "test"); empty
-	// for access tokens.
-	Environment string `json:"environment,omitempty"`
-	// Tier is the API key's tier ("free", "pro", "enterprise"); empty for
-	// access tokens.
-	Tier string `json:"tier,omitempty"`
-}
-
-// HasScope reports whether the identity carries scope.
-func (id *Identity) HasScope(scope string) bool {
-	return id != nil && slices.Contains(id.Scopes, scope)
-}
-
-func (id *Identity) clone() *Identity {
-	c := *id
-	c.Scopes = slices.Clone(id.Scopes)
-	return &c
-}
-
 // Verifier checks credentials presented to a resource server against a
 // Latchkey server. API keys (recognised by the deployment's key prefix, see
 // [WithKeyPrefix]) are checked at POST /v1/keys/verify with a
@@ -88,7 +49,10 @@ func (id *Identity) clone() *Identity {
 //
 // Results (valid and invalid) are cached for a short time ([WithCacheTTL],
 // default 5 s) under the SHA-256 digest of the credential, never under the
-// credential itself. A Verifier is safe for concurrent use.
+// credential itself, together with the digest of the [Check] Latchkey
+// evaluated for an API key, if any: a check's result is only ever served
+// for the same credential and the same check. A Verifier is safe for
+// concurrent use.
 type Verifier struct {
 	base         string
 	clientID     string
@@ -106,11 +70,18 @@ type Verifier struct {
 	ts   oauth2.TokenSource
 
 	mu    sync.Mutex
-	cache map[[sha256.Size]byte]cacheEntry
+	cache map[cacheKey]cacheEntry
+}
+
+// cacheKey names a cached answer: the digest of the credential and, for an
+// API key verified with a Check, the digest of that check (zero without).
+type cacheKey struct {
+	cred, check [sha256.Size]byte
 }
 
 type cacheEntry struct {
-	id      *Identity // nil for a negative result
+	id      *Identity    // nil for a negative result
+	check   *CheckResult // the check's result, for entries keyed with one
 	err     error
 	expires time.Time
 }
@@ -146,7 +117,7 @@ func NewVerifier(baseURL, clientID, clientSecret string, opts ...Option) *Verifi
 		maxEntries:  o.cacheSize,
 		realm:       o.realm,
 		now:         o.now,
-		cache:       map[[sha256.Size]byte]cacheEntry{},
+		cache:       map[cacheKey]cacheEntry{},
 	}
 	if v.maxEntries <= 0 {
 		v.ttl = 0
@@ -169,57 +140,68 @@ func (v *Verifier) IsAPIKey(credential string) bool {
 // when no answer could be obtained. The returned Identity is the caller's
 // own copy.
 func (v *Verifier) Verify(ctx context.Context, credential string) (*Identity, error) {
+	id, _, err := v.verify(ctx, credential, nil)
+	return id, err
+}
+
+// verify is Verify, with Latchkey evaluating pc in the same call when it
+// is not nil (API keys only) and the answer cached under the check too.
+func (v *Verifier) verify(ctx context.Context, credential string, pc *preparedCheck) (*Identity, *CheckResult, error) {
 	if credential == "" || len(credential) > maxCredentialLen {
-		return nil, fmt.Errorf("%w: empty or oversized credential", ErrInvalidCredential)
+		return nil, nil, fmt.Errorf("%w: empty or oversized credential", ErrInvalidCredential)
 	}
-	digest := sha256.Sum256([]byte(credential))
-	if id, err, ok := v.lookup(digest); ok {
-		return id, err
+	key := cacheKey{cred: sha256.Sum256([]byte(credential))}
+	if pc != nil {
+		key.check = pc.digest
+	}
+	if id, res, err, ok := v.lookup(key); ok {
+		return id, res, err
 	}
 	var (
 		id  *Identity
+		res *CheckResult
 		err error
 	)
 	if v.IsAPIKey(credential) {
-		id, err = v.verifyKey(ctx, credential)
+		id, res, err = v.verifyKey(ctx, credential, pc)
 	} else {
 		id, err = v.introspect(ctx, credential)
 	}
 	if err == nil && !id.ExpiresAt.IsZero() && !v.now().Before(id.ExpiresAt) {
-		id, err = nil, fmt.Errorf("%w: expired", ErrInvalidCredential)
+		id, res, err = nil, nil, fmt.Errorf("%w: expired", ErrInvalidCredential)
 	}
-	v.store(digest, id, err)
+	v.store(key, id, res, err)
 	if id != nil {
 		id = id.clone()
 	}
-	return id, err
+	return id, res.clone(), err
 }
 
 // lookup returns a cached, unexpired result.
-func (v *Verifier) lookup(digest [sha256.Size]byte) (*Identity, error, bool) {
+func (v *Verifier) lookup(key cacheKey) (*Identity, *CheckResult, error, bool) {
 	if v.ttl <= 0 {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	e, ok := v.cache[digest]
+	e, ok := v.cache[key]
 	if !ok {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	if !v.now().Before(e.expires) {
-		delete(v.cache, digest)
-		return nil, nil, false
+		delete(v.cache, key)
+		return nil, nil, nil, false
 	}
 	if e.id == nil {
-		return nil, e.err, true
+		return nil, nil, e.err, true
 	}
-	return e.id.clone(), nil, true
+	return e.id.clone(), e.check.clone(), nil, true
 }
 
 // store caches a definite answer: a valid identity (never past its own
 // expiry) or an invalid credential. Unavailability and rate limits are not
 // answers about the credential and are not cached.
-func (v *Verifier) store(digest [sha256.Size]byte, id *Identity, err error) {
+func (v *Verifier) store(key cacheKey, id *Identity, res *CheckResult, err error) {
 	if v.ttl <= 0 {
 		return
 	}
@@ -236,7 +218,7 @@ func (v *Verifier) store(digest [sha256.Size]byte, id *Identity, err error) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if _, ok := v.cache[digest]; !ok && len(v.cache) >= v.maxEntries {
+	if _, ok := v.cache[key]; !ok && len(v.cache) >= v.maxEntries {
 		for k, e := range v.cache {
 			if !now.Before(e.expires) {
 				delete(v.cache, k)
@@ -253,7 +235,7 @@ func (v *Verifier) store(digest [sha256.Size]byte, id *Identity, err error) {
 	if id != nil {
 		id = id.clone()
 	}
-	v.cache[digest] = cacheEntry{id: id, err: err, expires: exp}
+	v.cache[key] = cacheEntry{id: id, check: res.clone(), err: err, expires: exp}
 }
 
 // cacheLen reports the number of cached entries (tests).
@@ -283,97 +265,20 @@ func (v *Verifier) dropClientToken(ts oauth2.TokenSource) {
 	}
 }
 
-// verifyResponse is the body of POST /v1/keys/verify.
-type verifyResponse struct {
-	Valid       *bool      `json:"valid"`
-	Code        string     `json:"code"`
-	KeyID       string     `json:"key_id"`
-	Owner       string     `json:"owner"`
-	Scopes      []string   `json:"scopes"`
-	Environment string     `json:"environment"`
-	ExpiresAt   *time.Time `json:"expires_at"`
-	Tier        string     `json:"tier"`
-}
-
-// verifyKey asks POST /v1/keys/verify about an API key. Scopes are checked
-// by the caller, so the answer (and its cache entry) does not depend on
-// the scopes a route needs.
-func (v *Verifier) verifyKey(ctx context.Context, key string) (*Identity, error) {
-	body, err := json.Marshal(map[string]any{"key": key, "scopes": []string{}})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	var resp *http.Response
-	for attempt := 0; ; attempt++ {
-		ts := v.clientToken()
-		tok, err := ts.Token()
-		if err != nil {
-			// Never surface the client secret or the key; oauth2 errors carry neither.
-			return nil, fmt.Errorf("%w: obtaining a %s client token: %w", ErrUnavailable, VerifyScope, err)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.base+"/v1/keys/verify", bytes.NewReader(body))
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json")
-		tok.SetAuthHeader(req)
-		resp, err = v.hc.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("%w: verifying API key: %w", ErrUnavailable, err)
-		}
-		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
-			// Our client token was revoked or expired early: get a new one once.
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
-			resp.Body.Close()
-			v.dropClientToken(ts)
-			continue
-		}
-		break
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		// A 401/403 here concerns our client token, not the key: unavailable.
-		return nil, fmt.Errorf("%w: verifying API key: %w", ErrUnavailable, errorFromResponse(resp))
-	}
-	var vr verifyResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(&vr); err != nil || vr.Valid == nil {
-		return nil, fmt.Errorf("%w: unexpected answer from /v1/keys/verify", ErrUnavailable)
-	}
-	if !*vr.Valid {
-		switch vr.Code {
-		case "RATE_LIMITED":
-			return nil, ErrRateLimited
-		case "INSUFFICIENT_SCOPE":
-			// Cannot happen (no scopes were asked for); treat as valid-but-unknown.
-			return nil, fmt.Errorf("%w: unexpected answer from /v1/keys/verify", ErrUnavailable)
-		case "":
-			return nil, ErrInvalidCredential
-		}
-		return nil, fmt.Errorf("%w: %s", ErrInvalidCredential, strings.ToLower(vr.Code))
-	}
-	id := &Identity{
-		Kind: KindAPIKey, Subject: vr.Owner, KeyID: vr.KeyID, Scopes: vr.Scopes,
-		Environment: vr.Environment, Tier: vr.Tier,
-	}
-	if id.Scopes == nil {
-		id.Scopes = []string{}
-	}
-	if vr.ExpiresAt != nil {
-		id.ExpiresAt = *vr.ExpiresAt
-	}
-	return id, nil
-}
-
 // introspectResponse is an RFC 7662 §2.2 introspection response plus
-// Latchkey's key_id.
+// Latchkey's key_id and, for organization credentials, org_id, org_role,
+// tenants and key_kind.
 type introspectResponse struct {
-	Active   *bool  `json:"active"`
-	Scope    string `json:"scope"`
-	ClientID string `json:"client_id"`
-	Sub      string `json:"sub"`
-	Exp      int64  `json:"exp"`
-	KeyID    string `json:"key_id"`
+	Active   *bool    `json:"active"`
+	Scope    string   `json:"scope"`
+	ClientID string   `json:"client_id"`
+	Sub      string   `json:"sub"`
+	Exp      int64    `json:"exp"`
+	KeyID    string   `json:"key_id"`
+	OrgID    string   `json:"org_id"`
+	OrgRole  string   `json:"org_role"`
+	Tenants  []Tenant `json:"tenants"`
+	KeyKind  string   `json:"key_kind"`
 }
 
 // introspect asks POST /oauth/introspect (RFC 7662 §2.1) about an access
@@ -404,7 +309,12 @@ func (v *Verifier) introspect(ctx context.Context, token string) (*Identity, err
 	if !*ir.Active {
 		return nil, fmt.Errorf("%w: inactive token", ErrInvalidCredential)
 	}
-	id := &Identity{Kind: KindAccessToken, Subject: ir.Sub, ClientID: ir.ClientID, KeyID: ir.KeyID, Scopes: strings.Fields(ir.Scope)}
+	id := &Identity{Kind: KindAccessToken, Subject: ir.Sub, ClientID: ir.ClientID, KeyID: ir.KeyID, Scopes: strings.Fields(ir.Scope),
+		KeyKind: ir.KeyKind, Tenants: ir.Tenants}
+	if ir.OrgID != "" {
+		// Introspection names the organization's id, not its name.
+		id.Organization = &Organization{ID: ir.OrgID, Role: ir.OrgRole}
+	}
 	if ir.Exp > 0 {
 		id.ExpiresAt = time.Unix(ir.Exp, 0)
 	}
