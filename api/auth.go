@@ -124,6 +124,10 @@ type Config struct {
 	Keys   Keys
 	Tokens Tokens
 	Users  Users
+	// Orgs answers what a key reaches at each request (organization,
+	// tenants, effective scopes) for POST /v1/keys/verify; nil = no
+	// organizations (a key reaches its scopes, no tenants).
+	Orgs OrgRights
 	// SessionUser returns the signed-in user of a browser request, if any:
 	// the pages' own session check (web.Handler.SessionUserID), so a
 	// session the pages refuse — logged out, past its lifetime — is refused
