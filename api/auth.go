@@ -362,6 +362,9 @@ func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
 	if f := h.cfg.PasswordFailures; f != nil {
 		f.Reset(keys[0])
 	}
+	if u.SuspendedAt != nil {
+		return nil, http.StatusUnauthorized, "unauthorized", "This account is suspended."
+	}
 	if f := h.cfg.SecondFactor; f != nil {
 		// The password alone is one factor of two: never a session's
 		// equal. The refusal comes only after the right password, as the

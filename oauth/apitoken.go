@@ -127,7 +127,10 @@ func LooksLikeAccessToken(s string) bool {
 
 // ValidateAccessToken checks an access token presented to a resource
 // endpoint (RFC 6750 §2.1) and returns what it grants; a token exchanged
-// from an API key grants no more than the key now (Config.KeyState).
+// from an API key grants no more than the key now (Config.KeyState), and
+// a person's token no more than the person's rights now
+// (Config.TokenRights): refused while they or the organization the grant
+// is bound to are suspended, or once they left it.
 func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*TokenInfo, error) {
 	use, ar, err := p.f.IntrospectToken(ctx, token, fosite.AccessToken, NewSession(""))
 	if err == nil && use != fosite.AccessToken {
@@ -144,6 +147,9 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 	}
 	key, err := p.boundByKey(ctx, ar)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := p.currentRights(ctx, ar); err != nil {
 		return nil, err
 	}
 	sess, _ := ar.GetSession().(*Session)
