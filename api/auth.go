@@ -55,6 +55,9 @@ type Principal struct {
 	// GrantEndsAt is the last moment the OAuth grant behind a person's
 	// access token can yield tokens (nil = no bound in time).
 	GrantEndsAt *time.Time
+	// OrgID is the organization an OAuth token's grant is bound to (the
+	// person's choice on the consent page; "" = their personal account).
+	OrgID string
 	// Key is set when the credential is an API key.
 	Key *storage.APIKey
 	// ResourceServer is set for a client_credentials token of a client
@@ -310,7 +313,7 @@ func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred str
 	}
 	// A token exchanged from a key arrives bound by the key as it is now
 	// (oauth.Config.KeyState): its scopes and expiry are the key's at most.
-	p := &Principal{Kind: KindOAuthToken, UserID: info.Subject, ClientID: info.ClientID, GrantID: info.GrantID, KeyID: info.KeyID, Scopes: info.Scopes}
+	p := &Principal{Kind: KindOAuthToken, UserID: info.Subject, ClientID: info.ClientID, GrantID: info.GrantID, KeyID: info.KeyID, Scopes: info.Scopes, OrgID: info.OrgID}
 	if !info.ExpiresAt.IsZero() {
 		e := info.ExpiresAt
 		p.ExpiresAt = &e
@@ -378,6 +381,9 @@ func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
 	}
 	if f := h.cfg.PasswordFailures; f != nil {
 		f.Reset(keys[0])
+	}
+	if u.SuspendedAt != nil {
+		return nil, http.StatusUnauthorized, "unauthorized", "This account is suspended."
 	}
 	if f := h.cfg.SecondFactor; f != nil {
 		// The password alone is one factor of two: never a session's

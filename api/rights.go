@@ -50,13 +50,18 @@ func (h *Handler) withRights(ctx context.Context, p *Principal) (int, string, st
 			return http.StatusUnauthorized, "invalid_api_key", "The access token is not valid, has expired or was revoked."
 		}
 	case p.UserID != "":
-		r, err = h.cfg.Orgs.PersonRights(ctx, p.UserID, "", p.Scopes)
+		// A person's OAuth token acts in the organization its grant is
+		// bound to (OrgID); sessions and Basic in their personal account.
+		r, err = h.cfg.Orgs.PersonRights(ctx, p.UserID, p.OrgID, p.Scopes)
 	default:
 		return 0, "", ""
 	}
 	switch {
 	case err == nil:
 	case errors.Is(err, orgs.ErrNotMember):
+		if p.Kind == KindOAuthToken {
+			return http.StatusUnauthorized, "invalid_api_key", "The access token's person is no longer a member of the organization it was granted for."
+		}
 		return http.StatusUnauthorized, "invalid_api_key", "The API key's owner is no longer a member of its organization."
 	case errors.Is(err, orgs.ErrSuspended):
 		if p.Kind == KindSession || p.Kind == KindPassword || p.Kind == KindOAuthToken {

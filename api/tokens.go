@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/latchkey/latchkey/clientip"
-	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/orgs"
 	"github.com/latchkey/latchkey/storage"
@@ -187,65 +186,6 @@ func (h *Handler) Workspace(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, storage.PersonalWorkspace(u))
-}
-
-type verifyBody struct {
-	Key    string   `json:"key"`
-	Scopes []string `json:"scopes"`
-}
-
-// VerifyKey serves POST /v1/keys/verify for resource servers (mounted
-// behind RequireResourceServer and Require("keys:verify")): it always
-// answers 200 with valid and a code. The keys asked about are the
-// resource server's callers', so its invalid answers are not counted
-// against its IP: anyone sending it bad keys could otherwise stop its
-// verifications for everyone.
-func (h *Handler) VerifyKey(c *gin.Context) {
-	var b verifyBody
-	if !h.decodeJSON(c, &b, false) {
-		return
-	}
-	resp := gin.H{"valid": false}
-	k, err := h.cfg.Keys.Verify(c.Request.Context(), b.Key, "")
-	switch {
-	case err == nil:
-		resp["valid"], resp["code"] = true, "VALID"
-		for _, s := range b.Scopes {
-			if !containsStr(k.Scopes, s) {
-				resp["valid"], resp["code"] = false, "INSUFFICIENT_SCOPE"
-				break
-			}
-		}
-	case errors.Is(err, keys.ErrExpired):
-		resp["code"] = "EXPIRED"
-	case errors.Is(err, keys.ErrRevoked):
-		resp["code"] = "REVOKED"
-	case errors.Is(err, keys.ErrNotFound):
-		resp["code"] = "NOT_FOUND"
-	default:
-		_ = c.Error(err)
-		writeError(c, http.StatusServiceUnavailable, "unavailable", "Keys cannot be verified right now.")
-		return
-	}
-	if k != nil {
-		resp["key_id"] = k.ID
-		resp["owner"] = k.UserID
-		resp["scopes"] = k.Scopes
-		resp["environment"] = k.Environment
-		resp["expires_at"] = k.ExpiresAt
-		resp["tier"] = k.Tier
-		if rl := h.cfg.RateLimits; rl != nil && rl.Limiter != nil {
-			// Peek: verifying a key reports its state without spending it.
-			if d, err := h.keyLimit(c.Request.Context(), k.ID, k.Tier); err == nil {
-				resp["ratelimit"] = gin.H{"limit": d.Limit(), "remaining": d.Remaining, "reset": d.ResetUnix()}
-			} else {
-				h.limitFailures.n.Add(1)
-				h.limitLogger().WarnContext(c.Request.Context(), "rate limiter unavailable", "error", err)
-			}
-		}
-	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, resp)
 }
 
 func containsStr(list []string, s string) bool {

@@ -15,6 +15,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/latchkey/latchkey/internal/ttlcache"
+	"github.com/latchkey/latchkey/orgs"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -66,6 +67,9 @@ type Store interface {
 // Config configures the service.
 type Config struct {
 	Format Format
+	// Rights, when set, answers what a key reaches now
+	// (orgs.Service.KeyRights) for Introspect.
+	Rights func(ctx context.Context, k *storage.APIKey) (*orgs.Rights, error)
 	Hasher *secret.Hasher
 	// Sealer, when set, keeps each key encrypted so its owner can read it
 	// again (recoverable keys); nil stores only the digest.

@@ -148,7 +148,11 @@ func ExpiresSoon(k *storage.APIKey, now time.Time) bool {
 
 // Introspect answers RFC 7662 introspection for an API key: ok is false
 // when raw is not shaped like a key of this deployment; an unknown, expired
-// or revoked key is {"active": false}.
+// or revoked key is {"active": false}. With Config.Rights, the answer adds
+// the key's organization, tenants and kind as they are now (org_id,
+// org_role, tenants, key_kind), its scope is the effective one, and a key
+// whose rights are refused (owner left the organization, suspended) is
+// {"active": false}.
 func (s *Service) Introspect(ctx context.Context, raw string) (map[string]any, bool) {
 	if !s.cfg.Format.Looks(raw) {
 		return nil, false
@@ -157,10 +161,24 @@ func (s *Service) Introspect(ctx context.Context, raw string) (map[string]any, b
 	if err != nil {
 		return map[string]any{"active": false}, true
 	}
+	scopes := k.Scopes
+	var claims map[string]any
+	if s.cfg.Rights != nil {
+		// The key's rights now: refused (inactive) when its owner left its
+		// organization or it or the owner is suspended.
+		r, err := s.cfg.Rights(ctx, k)
+		if err != nil {
+			return map[string]any{"active": false}, true
+		}
+		scopes, claims = r.Scopes, r.IntrospectionClaims()
+	}
 	out := map[string]any{
 		"active": true, "token_type": "api_key", "token_use": "api_key",
-		"scope": strings.Join(k.Scopes, " "), "sub": k.UserID, "key_id": k.ID,
+		"scope": strings.Join(scopes, " "), "sub": k.UserID, "key_id": k.ID,
 		"iat": k.CreatedAt.Unix(), "environment": k.Environment, "tier": k.Tier,
+	}
+	for name, v := range claims {
+		out[name] = v
 	}
 	if k.ExpiresAt != nil {
 		out["exp"] = k.ExpiresAt.Unix()

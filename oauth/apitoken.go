@@ -95,6 +95,9 @@ type TokenInfo struct {
 	// client create --resource-server`), as the client is now: only such
 	// a caller may verify API keys (SPEC §3.3 POST /v1/keys/verify).
 	ResourceServer bool
+	// OrgID is the organization the person bound the grant to on the
+	// consent page ("" = their personal account).
+	OrgID string
 }
 
 // grantEnd is the last moment the grant behind an access token can yield
@@ -127,7 +130,10 @@ func LooksLikeAccessToken(s string) bool {
 
 // ValidateAccessToken checks an access token presented to a resource
 // endpoint (RFC 6750 §2.1) and returns what it grants; a token exchanged
-// from an API key grants no more than the key now (Config.KeyState).
+// from an API key grants no more than the key now (Config.KeyState), and
+// a person's token no more than the person's rights now
+// (Config.TokenRights): refused while they or the organization the grant
+// is bound to are suspended, or once they left it.
 func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*TokenInfo, error) {
 	use, ar, err := p.f.IntrospectToken(ctx, token, fosite.AccessToken, NewSession(""))
 	if err == nil && use != fosite.AccessToken {
@@ -146,6 +152,9 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 	if err != nil {
 		return nil, err
 	}
+	if _, err := p.currentRights(ctx, ar); err != nil {
+		return nil, err
+	}
 	sess, _ := ar.GetSession().(*Session)
 	info := &TokenInfo{
 		Subject:   ar.GetSession().GetSubject(),
@@ -157,6 +166,7 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 	if sess != nil {
 		info.Username = sess.Username
 		info.KeyID = sess.KeyID
+		info.OrgID = sess.OrgID
 	}
 	switch {
 	case key != nil:

@@ -198,6 +198,10 @@ type Grant struct {
 	// session is recorded as having reached the client, which is sent a
 	// logout token when it ends.
 	SessionID string
+	// OrgID is the organization the person chose on the consent page for
+	// the app to act in ("" = their personal account); the caller checks
+	// they are a member. Every token of the grant carries it.
+	OrgID string
 	// Methods are how the person signed in (RFC 8176 values, e.g. "pwd",
 	// "otp", "hwk"): the ID token's amr, and its acr (authContext).
 	Methods []string
@@ -218,6 +222,7 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 	sess.Username = g.Username
 	sess.ClientID = ar.GetClient().GetID()
 	sess.GrantedAt = p.cfg.Now().UTC().Truncate(time.Second)
+	sess.OrgID = g.OrgID
 	extra := scopeClaims(ar.GetGrantedScopes(), g.Username, g.Name, g.Email, g.EmailVerified)
 	if g.SessionID != "" {
 		extra["sid"] = g.SessionID

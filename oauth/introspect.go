@@ -93,17 +93,25 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
 		return
 	}
+	var err2 error
 	if ir.GetTokenUse() == fosite.AccessToken {
-		if _, err := p.boundByKey(ctx, ir.GetAccessRequester()); errors.Is(err, ErrInvalidToken) {
-			writeJSON(w, http.StatusOK, map[string]any{"active": false})
-			return
-		} else if err != nil {
-			p.log.ErrorContext(ctx, "introspection: the API key behind the token cannot be checked", "error", err)
-			p.writeIntrospectionError(w, r, fosite.ErrServerError.WithWrap(err))
-			return
-		}
+		_, err2 = p.boundByKey(ctx, ir.GetAccessRequester())
 	}
-	p.writeIntrospection(w, r, ir)
+	var rights *Rights
+	if err2 == nil {
+		// The person's (or key's) rights now: a token whose person was
+		// suspended or left the organization it is bound to is inactive.
+		rights, err2 = p.currentRights(ctx, ir.GetAccessRequester())
+	}
+	if errors.Is(err2, ErrInvalidToken) {
+		writeJSON(w, http.StatusOK, map[string]any{"active": false})
+		return
+	} else if err2 != nil {
+		p.log.ErrorContext(ctx, "introspection: the rights behind the token cannot be checked", "error", err2)
+		p.writeIntrospectionError(w, r, fosite.ErrServerError.WithWrap(err2))
+		return
+	}
+	p.writeIntrospection(w, r, ir, rights)
 }
 
 // introspectToken is the second half of fosite's NewIntrospectionRequest
@@ -147,8 +155,9 @@ func (p *Provider) introspectFailed(ipKey string) {
 // writeIntrospection writes fosite's RFC 7662 §2.2 response and adds what
 // fosite leaves out: token_type "Bearer" for access tokens only, and
 // token_use ("access_token" or "refresh_token") so a resource server can
-// refuse a refresh token presented as a bearer credential.
-func (p *Provider) writeIntrospection(w http.ResponseWriter, r *http.Request, ir fosite.IntrospectionResponder) {
+// refuse a refresh token presented as a bearer credential; and the
+// organization members of rights (org_id, org_role, tenants, key_kind).
+func (p *Provider) writeIntrospection(w http.ResponseWriter, r *http.Request, ir fosite.IntrospectionResponder, rights *Rights) {
 	var buf bufferWriter
 	p.f.WriteIntrospectionResponse(r.Context(), &buf, ir)
 	var body map[string]any
@@ -162,6 +171,13 @@ func (p *Provider) writeIntrospection(w http.ResponseWriter, r *http.Request, ir
 		body["token_use"] = string(ir.GetTokenUse())
 		if ir.GetTokenUse() == fosite.AccessToken {
 			body["token_type"] = "Bearer"
+		}
+		if rights != nil {
+			for k, v := range rights.Claims {
+				if _, taken := body[k]; !taken {
+					body[k] = v
+				}
+			}
 		}
 	}
 	writeJSON(w, http.StatusOK, body)

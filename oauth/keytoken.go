@@ -2,7 +2,6 @@ package oauth
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -44,13 +43,8 @@ func (p *Provider) boundByKey(ctx context.Context, ar fosite.Requester) (*KeySta
 			scopes = append(scopes, s)
 		}
 	}
-	switch r := ar.(type) {
-	case *fosite.AccessRequest:
-		r.GrantedScope = scopes
-	case *fosite.Request:
-		r.GrantedScope = scopes
-	default:
-		return nil, fmt.Errorf("oauth: cannot narrow a request of type %T", ar)
+	if err := setGranted(ar, scopes); err != nil {
+		return nil, err
 	}
 	exp := sess.GetExpiresAt(fosite.AccessToken)
 	if !st.ExpiresAt.IsZero() && (exp.IsZero() || st.ExpiresAt.Before(exp)) {

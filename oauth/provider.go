@@ -64,6 +64,15 @@ type Config struct {
 	// ErrInvalidToken when the key may not be used (revoked, expired,
 	// rotated out, unknown); other errors mean it could not be checked.
 	KeyState func(ctx context.Context, keyID string) (KeyState, error)
+	// TokenRights, when set, reports what the person (or API key) behind
+	// a token reaches now: asked on every use of a person's access token
+	// (resource requests, introspection, userinfo) and on refresh. Its
+	// Scopes narrow the token's; its Claims join the introspection answer.
+	// It returns an error wrapping ErrInvalidToken when the token may not
+	// be used (the person or the organization is suspended, the person left
+	// the organization the grant is bound to); other errors mean it could
+	// not be checked.
+	TokenRights func(ctx context.Context, owner TokenOwner) (*Rights, error)
 	// IntrospectFailures, when set, is the guessing throttle of
 	// /oauth/introspect: failed client authentications and tokens answered
 	// inactive count against the caller's IP, and a blocked IP gets 429.
@@ -199,7 +208,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	f := compose.Compose(fc, store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
-		refreshFactory(cfg.RefreshFamilyLifetime, cfg.Now),
+		refreshFactory(cfg.RefreshFamilyLifetime, cfg.Now, cfg.TokenRights),
 		compose.OpenIDConnectExplicitFactory,
 		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -24,20 +25,26 @@ import (
 //     familyLifetime ago cannot be refreshed any more (invalid_grant), and
 //     no refresh token of it expires later than that (RFC 9700 §4.14.2
 //     lets servers bound refresh token lifetime).
+//
+// It also refuses (invalid_grant) a refresh for a person who may not use
+// the grant now (Config.TokenRights: suspended, or no longer a member of
+// the organization the grant is bound to); the refresh token is not
+// consumed, so it works again if they are reinstated.
 type refreshHandler struct {
 	*oauth2.RefreshTokenGrantHandler
 	familyLifetime time.Duration
 	now            func() time.Time
+	rights         func(ctx context.Context, owner TokenOwner) (*Rights, error)
 }
 
 var _ fosite.TokenEndpointHandler = (*refreshHandler)(nil)
 
 // refreshFactory composes refreshHandler in place of
 // compose.OAuth2RefreshTokenGrantFactory.
-func refreshFactory(familyLifetime time.Duration, now func() time.Time) compose.Factory {
+func refreshFactory(familyLifetime time.Duration, now func() time.Time, rights func(context.Context, TokenOwner) (*Rights, error)) compose.Factory {
 	return func(config fosite.Configurator, storage interface{}, strategy interface{}) interface{} {
 		inner := compose.OAuth2RefreshTokenGrantFactory(config, storage, strategy).(*oauth2.RefreshTokenGrantHandler)
-		return &refreshHandler{RefreshTokenGrantHandler: inner, familyLifetime: familyLifetime, now: now}
+		return &refreshHandler{RefreshTokenGrantHandler: inner, familyLifetime: familyLifetime, now: now, rights: rights}
 	}
 }
 
@@ -58,6 +65,9 @@ func (h *refreshHandler) HandleTokenEndpointRequest(ctx context.Context, request
 	}
 	sess.FamilyScope = nil
 	if err := h.checkFamilyLifetime(sess); err != nil {
+		return err
+	}
+	if err := h.checkRights(ctx, request, sess); err != nil {
 		return err
 	}
 	if len(asked) == 0 {
@@ -104,6 +114,22 @@ func (h *refreshHandler) checkFamilyLifetime(sess *Session) error {
 	}
 	if exp := sess.GetExpiresAt(fosite.RefreshToken); exp.IsZero() || exp.After(end) {
 		sess.SetExpiresAt(fosite.RefreshToken, end.UTC())
+	}
+	return nil
+}
+
+// checkRights refuses a refresh for a person who may not use the grant
+// now (refreshHandler).
+func (h *refreshHandler) checkRights(ctx context.Context, request fosite.AccessRequester, sess *Session) error {
+	if h.rights == nil || sess.GetSubject() == "" || sess.GetSubject() == request.GetClient().GetID() {
+		return nil
+	}
+	_, err := h.rights(ctx, TokenOwner{UserID: sess.GetSubject(), OrgID: sess.OrgID, KeyID: sess.KeyID, Scopes: request.GetGrantedScopes()})
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		return fosite.ErrInvalidGrant.WithHint("The account is suspended or no longer belongs to the organization this access was granted for.")
+	case err != nil:
+		return fosite.ErrServerError.WithWrap(err)
 	}
 	return nil
 }

@@ -19,6 +19,11 @@ type Session struct {
 	ClientID string `json:"client_id,omitempty"`
 	// KeyID is set on access tokens exchanged from an API key.
 	KeyID string `json:"key_id,omitempty"`
+	// OrgID is the organization the person bound the grant to on the
+	// consent page ("" = their personal account); every token of the grant
+	// (refreshes too) carries it, and acts there with the person's rights
+	// as they are at each use (Config.TokenRights).
+	OrgID string `json:"org_id,omitempty"`
 	// GrantedAt is when the person approved the authorization; every
 	// refresh token of the grant carries it, and a refresh after
 	// Config.RefreshFamilyLifetime has passed is refused.

@@ -42,6 +42,10 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = p.boundByKey(ctx, ar) // a key's token is never more than the key now
 	}
+	var rights *Rights
+	if err == nil {
+		rights, err = p.currentRights(ctx, ar) // refused for suspended people, people who left the org
+	}
 	if err != nil {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is missing, expired or revoked.")
 		return
@@ -63,6 +67,11 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := scopeClaims(ar.GetGrantedScopes(), u.Username, u.Name, u.Email, u.EmailVerifiedAt != nil)
 	claims["sub"] = u.ID
+	if rights != nil && rights.Org != nil {
+		// The organization the person chose on the consent page, with
+		// their role there now (a Latchkey claim, OpenID Connect Core §5.1.2).
+		claims["org"] = rights.Org
+	}
 	writeJSON(w, http.StatusOK, claims)
 }
 

@@ -67,6 +67,27 @@ func (r *Rights) Tenant(id string) (Access, bool) {
 	return "", false
 }
 
+// IntrospectionClaims are the members an RFC 7662 introspection answer
+// adds for a credential with these rights (RFC 7662 §2.2 allows
+// extensions): org_id and org_role when it acts in an organization
+// (org_role "" for a workspace key), tenants, and key_kind for API keys
+// and the tokens exchanged from them.
+func (r *Rights) IntrospectionClaims() map[string]any {
+	out := map[string]any{}
+	if r.Org != nil {
+		out["org_id"], out["org_role"] = r.Org.ID, string(r.Org.Role)
+	}
+	tenants := r.Tenants
+	if tenants == nil {
+		tenants = []TenantRef{}
+	}
+	out["tenants"] = tenants
+	if r.Kind != "" {
+		out["key_kind"] = r.Kind
+	}
+	return out
+}
+
 // CanAccessTenant reports whether the credential may read ("read") or
 // write ("write") in tenant id.
 func (r *Rights) CanAccessTenant(id, permission string) bool {

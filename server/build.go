@@ -150,6 +150,9 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	// The provider introspects API keys through the key service, and the
 	// key service revokes exchanged tokens through the provider.
 	var ks *keys.Service
+	// Organization rights (memberships, grants, suspension) of keys and
+	// tokens at each request.
+	orgSvc := newOrgService(cfg, hasher, db, log)
 	p, err := oauth.New(oauth.Config{
 		Issuer:                cfg.Server.Issuer,
 		ServiceDocumentation:  cfg.Server.Issuer + "/docs/api",
@@ -166,9 +169,12 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		MaxBodyBytes:          cfg.Server.MaxBodyBytes,
 		IntrospectKey:         func(ctx context.Context, t string) (map[string]any, bool) { return ks.Introspect(ctx, t) },
 		KeyState:              func(ctx context.Context, id string) (oauth.KeyState, error) { return keyState(ctx, ks, id) },
-		LimitClient:           tokenLimit(cfg, lim, log, m.RateLimited),
-		OnTokenIssued:         m.TokenIssued,
-		OnBackchannelLogout:   m.BackchannelLogout,
+		TokenRights: func(ctx context.Context, o oauth.TokenOwner) (*oauth.Rights, error) {
+			return tokenRights(ctx, ks, orgSvc, o)
+		},
+		LimitClient:         tokenLimit(cfg, lim, log, m.RateLimited),
+		OnTokenIssued:       m.TokenIssued,
+		OnBackchannelLogout: m.BackchannelLogout,
 		// An app owner picks the back-channel URI: refuse our own network
 		// unless the operator allows it (or runs on localhost).
 		BackchannelBlockPrivate: !cfg.BackchannelAllowsPrivate(),
@@ -180,7 +186,7 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	if err != nil {
 		return fail(err)
 	}
-	ks, err = newKeyService(cfg, sec, hasher, db, p, m.KeyVerified)
+	ks, err = newKeyService(cfg, sec, hasher, db, p, m.KeyVerified, orgSvc.KeyRights)
 	if err != nil {
 		return fail(err)
 	}
@@ -189,7 +195,6 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	db.OnChange(ks.Invalidate)
 	// Organization rights (memberships, grants, suspension) follow every
 	// change the same way.
-	orgSvc := newOrgService(cfg, hasher, db, log)
 	db.OnChange(orgSvc.Invalidate)
 	if bus != nil {
 		// The caches are bypassed from here until the listener connects.
@@ -301,6 +306,37 @@ func keyState(ctx context.Context, ks *keys.Service, keyID string) (oauth.KeySta
 	return st, nil
 }
 
+// tokenRights answers what the person or API key behind an access or
+// refresh token reaches now (oauth.Config.TokenRights): a key's token has
+// the key's rights (orgs.Service.KeyRights), a person's token the person's
+// in the organization chosen at consent, or their personal account
+// (orgs.Service.PersonRights). Refusals — suspended, no longer a member,
+// the organization or key gone — make the token invalid.
+func tokenRights(ctx context.Context, ks *keys.Service, o *orgs.Service, t oauth.TokenOwner) (*oauth.Rights, error) {
+	var r *orgs.Rights
+	var err error
+	if t.KeyID != "" {
+		var k *storage.APIKey
+		if k, err = ks.Current(ctx, t.KeyID); err == nil {
+			r, err = o.KeyRights(ctx, k)
+		}
+	} else {
+		r, err = o.PersonRights(ctx, t.UserID, t.OrgID, t.Scopes)
+	}
+	switch {
+	case errors.Is(err, orgs.ErrSuspended), errors.Is(err, orgs.ErrNotMember), errors.Is(err, orgs.ErrNotFound),
+		errors.Is(err, keys.ErrRevoked), errors.Is(err, keys.ErrExpired), errors.Is(err, keys.ErrNotFound):
+		return nil, fmt.Errorf("%w: %w", oauth.ErrInvalidToken, err)
+	case err != nil:
+		return nil, err
+	}
+	out := &oauth.Rights{Scopes: r.Scopes, Claims: r.IntrospectionClaims()}
+	if r.Org != nil {
+		out.Org = &oauth.OrgClaim{ID: r.Org.ID, Name: r.Org.Name, Role: string(r.Org.Role)}
+	}
+	return out, nil
+}
+
 // prepareSchema applies pending migrations when migrate (storage.auto_migrate)
 // is set, logs what it applied, and returns that and the database's schema
 // version. Without migrate it only warns about pending migrations.
@@ -348,7 +384,8 @@ func newOrgService(cfg *config.Config, hasher *secret.Hasher, db *storage.DB, lo
 // newKeyService wires the API-key service: fine-grained scopes are the
 // registered scopes named resource:action; recoverable keys are sealed with
 // an AES-256-GCM key derived (HKDF-SHA256) from the HMAC secret.
-func newKeyService(cfg *config.Config, sec *config.Secrets, hasher *secret.Hasher, db *storage.DB, p *oauth.Provider, onVerify func(string)) (*keys.Service, error) {
+func newKeyService(cfg *config.Config, sec *config.Secrets, hasher *secret.Hasher, db *storage.DB, p *oauth.Provider, onVerify func(string),
+	rights func(context.Context, *storage.APIKey) (*orgs.Rights, error)) (*keys.Service, error) {
 	var scopes, tiers []string
 	for _, s := range cfg.OAuth.Scopes {
 		if strings.Contains(s.Name, ":") {
@@ -361,7 +398,7 @@ func newKeyService(cfg *config.Config, sec *config.Secrets, hasher *secret.Hashe
 	kc := keys.Config{
 		Format: keys.NewFormat(cfg.Keys.Prefix), Hasher: hasher, Scopes: scopes,
 		Tiers: tiers, DefaultTier: cfg.RateLimits.DefaultTier, RevokeTokens: p.RevokeKeyTokens,
-		OnVerify: onVerify,
+		OnVerify: onVerify, Rights: rights,
 		CacheTTL: cfg.ResolvedCacheTTL(),
 	}
 	if cfg.Keys.Recoverable {

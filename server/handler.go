@@ -33,6 +33,7 @@ func (a *App) newHandler() (http.Handler, error) {
 	}
 	pages, err := web.New(web.Config{
 		PasswordGate:     passwords,
+		UserOrgs:         a.db.ListUserOrgs,
 		CookieHashKey:    a.secrets.CookieHashKey,
 		CookieBlockKey:   a.secrets.CookieBlockKey,
 		CSRFKey:          a.secrets.CSRFKey,

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -40,7 +41,7 @@ func (h *Handler) Authorize(c *gin.Context) {
 		return
 	}
 	if !a.HasPrompt("consent") && h.consented(c, user.ID, a) {
-		h.grant(c.Writer, r, a, user, authTime)
+		h.grant(c.Writer, r, a, user, authTime, "")
 		return
 	}
 	if a.HasPrompt("none") {
@@ -150,9 +151,15 @@ func (h *Handler) authorizeFailed(c *gin.Context, a *oauth.AuthorizeRequest, err
 // and that consent may stand in for the page. It never does for a public
 // client: anyone can send its client_id with a redirect URI it registered
 // (RFC 8252 §8.6, RFC 9700 §4.1.3 on client impersonation), so the person
-// sees the consent page every time.
+// sees the consent page every time. Nor does it for a person who belongs
+// to an organization: the page asks where the app acts (their personal
+// account or an organization), and remembered consent must never pick
+// that silently.
 func (h *Handler) consented(c *gin.Context, userID string, a *oauth.AuthorizeRequest) bool {
 	if a.PublicClient() {
+		return false
+	}
+	if orgs, err := h.orgChoices(c.Request.Context(), userID); err != nil || len(orgs) > 0 {
 		return false
 	}
 	cs, err := h.store.GetConsent(c.Request.Context(), userID, a.ClientID())
@@ -167,8 +174,12 @@ func (h *Handler) consented(c *gin.Context, userID string, a *oauth.AuthorizeReq
 	return true
 }
 
-func (h *Handler) grant(w http.ResponseWriter, r *http.Request, a *oauth.AuthorizeRequest, u *storage.User, authTime time.Time) {
+// grant issues the code; orgID is the organization chosen on the consent
+// page ("" = the personal account), already checked to be one of the
+// person's.
+func (h *Handler) grant(w http.ResponseWriter, r *http.Request, a *oauth.AuthorizeRequest, u *storage.User, authTime time.Time, orgID string) {
 	h.auth.WriteGrant(w, r, a, oauth.Grant{
+		OrgID:   orgID,
 		Subject: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil, Name: u.Name,
 		AuthTime: authTime, Scopes: a.Scopes(), SessionID: h.sessionID(r),
 		Methods: h.sessionMethods(r),
@@ -190,10 +201,40 @@ type consentScope struct {
 	Name, Description string
 }
 
+// consentOrg is an organization the person may let the app act in.
+type consentOrg struct {
+	ID, Name, Role string
+}
+
+// orgChoices lists the organizations userID may bind a grant to: those
+// they belong to that are not suspended (Config.UserOrgs).
+func (h *Handler) orgChoices(ctx context.Context, userID string) ([]consentOrg, error) {
+	if h.cfg.UserOrgs == nil {
+		return nil, nil
+	}
+	ms, err := h.cfg.UserOrgs(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []consentOrg
+	for _, m := range ms {
+		if m.SuspendedAt == nil {
+			out = append(out, consentOrg{ID: m.ID, Name: m.Name, Role: m.Role})
+		}
+	}
+	return out, nil
+}
+
 type consentPage struct {
 	Client    consentClient
 	Scopes    []consentScope
 	Challenge string
+	// Orgs are the organizations the app may act in besides the personal
+	// account (none: the page asks nothing); OrgSelected is the one
+	// chosen by default ("" = the personal account; the app's own
+	// organization when the person belongs to it).
+	Orgs        []consentOrg
+	OrgSelected string
 	// Resume is this authorization request as a URL, the next of the
 	// "Switch account" form.
 	Resume string
@@ -239,6 +280,16 @@ func (h *Handler) showConsent(c *gin.Context, a *oauth.AuthorizeRequest, u *stor
 		redirect = cl.RedirectURIs[0]
 	}
 	page.Client.RedirectHost = redirectHost(redirect)
+	if page.Orgs, err = h.orgChoices(r.Context(), u.ID); err != nil {
+		h.log.ErrorContext(r.Context(), "list organizations for consent", "error", err)
+		h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Something went wrong on our side.")
+		return
+	}
+	for _, o := range page.Orgs {
+		if o.ID == cl.OrgID {
+			page.OrgSelected = o.ID
+		}
+	}
 	if cl.OwnerID != "" {
 		if o, err := h.store.GetUser(r.Context(), cl.OwnerID); err == nil {
 			page.Client.Owner = o.Username
@@ -284,6 +335,23 @@ func (h *Handler) Consent(c *gin.Context) {
 		h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request", "Choose Allow or Deny.")
 		return
 	}
+	// Where the app acts: "" is the personal account, else one of the
+	// person's organizations now (checked again: they may have left it
+	// since the page was shown).
+	orgID := c.PostForm("org")
+	if orgID != "" {
+		choices, err := h.orgChoices(r.Context(), user.ID)
+		if err != nil {
+			h.log.ErrorContext(r.Context(), "list organizations for consent", "error", err)
+			h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Something went wrong on our side.")
+			return
+		}
+		if !slices.ContainsFunc(choices, func(o consentOrg) bool { return o.ID == orgID }) {
+			h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request",
+				"Choose your personal account or an organization you belong to. Return to the application and start again.")
+			return
+		}
+	}
 	delete(s.Values, "consent_challenge")
 	delete(s.Values, "consent_request")
 	delete(s.Values, "consent_user")
@@ -320,5 +388,5 @@ func (h *Handler) Consent(c *gin.Context) {
 	if err := h.store.SaveConsent(r.Context(), &storage.Consent{UserID: user.ID, ClientID: a.ClientID(), Scopes: scopes}); err != nil {
 		h.log.ErrorContext(r.Context(), "save consent", "error", err)
 	}
-	h.grant(c.Writer, r2, a, user, authTime)
+	h.grant(c.Writer, r2, a, user, authTime, orgID)
 }

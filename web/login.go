@@ -145,6 +145,14 @@ func (h *Handler) Login(c *gin.Context) {
 	// or the device cookie's. A known device's success leaves the
 	// username's untrusted-client count alone.
 	h.throttle.Reset(keys[0])
+	if u.SuspendedAt != nil {
+		// Said only after the right password, so the page does not tell
+		// anyone else that the account exists or is suspended.
+		event(slog.LevelWarn, "login refused: account suspended", "login_suspended", u)
+		page.Error = suspendedLogin
+		h.render(c.Writer, r, http.StatusForbidden, "login", "Sign in", nil, page)
+		return
+	}
 	if two, err := h.needsSecondStep(r, u); err != nil || two {
 		h.toSecondStep(c, u, next, err) // two-factor sign-in (twofactor_login.go)
 		return
@@ -162,6 +170,10 @@ func (h *Handler) Login(c *gin.Context) {
 	h.log.InfoContext(ctx, "login", "event", "login", "user_id", u.ID, "client_ip", ip, "known_device", knownDevice)
 	c.Redirect(http.StatusSeeOther, next)
 }
+
+// suspendedLogin is the login page's answer to the right password of a
+// suspended account.
+const suspendedLogin = "This account is suspended. Contact the administrator of this Latchkey to have it reinstated."
 
 // waitMessage tells a throttled person how long to wait — the same whole
 // seconds as the Retry-After header.

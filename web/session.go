@@ -46,6 +46,10 @@ func (h *Handler) currentUser(r *http.Request) (*storage.User, time.Time) {
 	if err != nil {
 		return nil, time.Time{}
 	}
+	if u.SuspendedAt != nil {
+		// A suspended account's sessions stop at their next request.
+		return nil, time.Time{}
+	}
 	if u.SessionsNotBefore != nil && ns < u.SessionsNotBefore.UnixNano() {
 		// Sessions older than the user's last logout are over, wherever
 		// their cookie turns up.

@@ -71,6 +71,10 @@ type Config struct {
 	// SessionLifetime bounds a sign-in from its login, however active it
 	// stays (web.session_absolute_lifetime); 0 = 24 hours.
 	SessionLifetime time.Duration
+	// UserOrgs lists the organizations a person belongs to (the consent
+	// page asks which one, if any, an app acts in); nil = nobody belongs
+	// to one.
+	UserOrgs func(ctx context.Context, userID string) ([]storage.OrgMembership, error)
 	// ScopeDescription returns the words shown for a scope on the consent page.
 	ScopeDescription func(scope string) (string, bool)
 	// LoginLimit is how many failed logins per username and per IP are
