@@ -11,9 +11,13 @@ import (
 // Consent records the scopes a user granted to a client, so a later
 // authorization asking for the same or fewer scopes skips the consent page.
 type Consent struct {
-	UserID    string    `gorm:"primaryKey;size:64"`
-	ClientID  string    `gorm:"primaryKey;size:64;index"`
-	Scopes    []string  `gorm:"serializer:json"`
+	UserID   string   `gorm:"primaryKey;size:64"`
+	ClientID string   `gorm:"primaryKey;size:64;index"`
+	Scopes   []string `gorm:"serializer:json"`
+	// OrgID is the organization the person let the client act in ("" =
+	// their personal account): remembered consent binds later grants to
+	// the same one, never to another.
+	OrgID     string    `gorm:"size:64"`
 	CreatedAt time.Time `gorm:"not null"`
 	UpdatedAt time.Time `gorm:"not null"`
 }
@@ -46,7 +50,7 @@ func (d *DB) SaveConsent(ctx context.Context, c *Consent) error {
 		}
 		return translate(d.w(ctx).Clauses(clause.OnConflict{
 			Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
-			DoUpdates: clause.AssignmentColumns([]string{"scopes", "updated_at"}),
+			DoUpdates: clause.AssignmentColumns([]string{"scopes", "org_id", "updated_at"}),
 		}).Create(c).Error)
 	})
 }

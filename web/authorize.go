@@ -40,8 +40,8 @@ func (h *Handler) Authorize(c *gin.Context) {
 	if oauth.NeedsMultiFactor(a.ACRValues(), h.sessionMethods(r)) && h.stepUp(c, a, user) {
 		return
 	}
-	if !a.HasPrompt("consent") && h.consented(c, user.ID, a) {
-		h.grant(c.Writer, r, a, user, authTime, "")
+	if org, ok := h.consented(c, user.ID, a); ok && !a.HasPrompt("consent") {
+		h.grant(c.Writer, r, a, user, authTime, org)
 		return
 	}
 	if a.HasPrompt("none") {
@@ -148,30 +148,35 @@ func (h *Handler) authorizeFailed(c *gin.Context, a *oauth.AuthorizeRequest, err
 }
 
 // consented reports whether the user already granted every requested scope
-// and that consent may stand in for the page. It never does for a public
-// client: anyone can send its client_id with a redirect URI it registered
-// (RFC 8252 §8.6, RFC 9700 §4.1.3 on client impersonation), so the person
-// sees the consent page every time. Nor does it for a person who belongs
-// to an organization: the page asks where the app acts (their personal
-// account or an organization), and remembered consent must never pick
-// that silently.
-func (h *Handler) consented(c *gin.Context, userID string, a *oauth.AuthorizeRequest) bool {
+// and that consent may stand in for the page, and the organization that
+// consent bound the app to ("" = the personal account). It never does for
+// a public client: anyone can send its client_id with a redirect URI it
+// registered (RFC 8252 §8.6, RFC 9700 §4.1.3 on client impersonation), so
+// the person sees the consent page every time. Remembered consent binds
+// the grant to the organization the person chose then, and only while
+// they still belong to it (not suspended); otherwise the page asks again,
+// so an organization is never picked silently.
+func (h *Handler) consented(c *gin.Context, userID string, a *oauth.AuthorizeRequest) (string, bool) {
 	if a.PublicClient() {
-		return false
+		return "", false
 	}
-	if orgs, err := h.orgChoices(c.Request.Context(), userID); err != nil || len(orgs) > 0 {
-		return false
-	}
-	cs, err := h.store.GetConsent(c.Request.Context(), userID, a.ClientID())
+	ctx := c.Request.Context()
+	cs, err := h.store.GetConsent(ctx, userID, a.ClientID())
 	if err != nil {
-		return false
+		return "", false
 	}
 	for _, s := range a.Scopes() {
 		if !slices.Contains(cs.Scopes, s) {
-			return false
+			return "", false
 		}
 	}
-	return true
+	if cs.OrgID != "" {
+		choices, err := h.orgChoices(ctx, userID)
+		if err != nil || !slices.ContainsFunc(choices, func(o consentOrg) bool { return o.ID == cs.OrgID }) {
+			return "", false
+		}
+	}
+	return cs.OrgID, true
 }
 
 // grant issues the code; orgID is the organization chosen on the consent
@@ -385,7 +390,12 @@ func (h *Handler) Consent(c *gin.Context) {
 			}
 		}
 	}
-	if err := h.store.SaveConsent(r.Context(), &storage.Consent{UserID: user.ID, ClientID: a.ClientID(), Scopes: scopes}); err != nil {
+	if prev, err := h.store.GetConsent(r.Context(), user.ID, a.ClientID()); err == nil && prev.OrgID != orgID {
+		// Consent for another place than before: remember only what was
+		// granted now, so earlier scopes never carry over to it.
+		scopes = a.Scopes()
+	}
+	if err := h.store.SaveConsent(r.Context(), &storage.Consent{UserID: user.ID, ClientID: a.ClientID(), Scopes: scopes, OrgID: orgID}); err != nil {
 		h.log.ErrorContext(r.Context(), "save consent", "error", err)
 	}
 	h.grant(c.Writer, r2, a, user, authTime, orgID)
