@@ -46,7 +46,8 @@ func consentWith(t *testing.T, e *e2eEnv, c *http.Client, ar *authRequest, user,
 
 func tokenVia(t *testing.T, e *e2eEnv, c *http.Client, user, org string) (string, *oauth2.Token) {
 	t.Helper()
-	ar := newAuthRequest(t, e.conf)
+	// prompt=consent: remembered consent would bind the earlier choice.
+	ar := newAuthRequest(t, e.conf, oauth2.SetAuthURLParam("prompt", "consent"))
 	page, resp := consentWith(t, e, c, ar, user, org)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("consent post: %d", resp.StatusCode)
@@ -121,16 +122,24 @@ func TestOrgBoundTokens(t *testing.T) {
 			t.Fatalf("after refresh: %v", m)
 		}
 	})
-	t.Run("remembered consent never binds silently: the page asks again", func(t *testing.T) {
+	t.Run("remembered consent binds the same organization without the page", func(t *testing.T) {
 		ar := newAuthRequest(t, e.conf)
-		resp, body := get(t, aliceB, ar.url)
-		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `name="org"`) {
-			t.Fatalf("second authorization: %d, want the consent page with the choice", resp.StatusCode)
+		resp, _ := get(t, aliceB, ar.url)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("second authorization: %d, want a redirect to the app", resp.StatusCode)
+		}
+		u, _ := url.Parse(resp.Header.Get("Location"))
+		tok2, err := e.exchange(ar, e.code(t, ar, u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := e.introspect(t, tok2.AccessToken); m["org_id"] != acme.ID {
+			t.Fatalf("remembered grant bound to %v, want %s", m["org_id"], acme.ID)
 		}
 	})
 	t.Run("an organization the person is not in is refused", func(t *testing.T) {
 		for _, org := range []string{other.ID, "org_nonexistent", videos.ID} {
-			_, resp := consentWith(t, e, aliceB, newAuthRequest(t, e.conf), e2eUser, org)
+			_, resp := consentWith(t, e, aliceB, newAuthRequest(t, e.conf, oauth2.SetAuthURLParam("prompt", "consent")), e2eUser, org)
 			if resp.StatusCode != http.StatusBadRequest {
 				t.Errorf("org %s: %d, want 400", org, resp.StatusCode)
 			}
@@ -202,4 +211,50 @@ func TestOrgBoundTokens(t *testing.T) {
 			t.Errorf("reinstated: %v", m)
 		}
 	})
+}
+
+// TestRememberedConsentKeepsItsOrganization: remembered consent binds a
+// later grant to the organization chosen then, without the page, and asks
+// again once the person no longer belongs there.
+func TestRememberedConsentKeepsItsOrganization(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t)
+	ctx := context.Background()
+	db := e.s.App.DB()
+	svc := orgs.New(orgs.Config{Logger: slog.New(slog.DiscardHandler)}, db)
+	bob := e.s.CreateUser(t, "bob", e2ePassword)
+	owner := orgs.Actor{UserID: e.user.ID}
+	acme, err := svc.Create(ctx, owner, "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddMember(ctx, &storage.Membership{OrgID: acme.ID, UserID: bob.ID, Role: "member"}); err != nil {
+		t.Fatal(err)
+	}
+	conf := e.withScopes("openid", "profile")
+	b := browser(t)
+	first := newAuthRequest(t, conf)
+	if _, resp := consentWith(t, e, b, first, "bob", acme.ID); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first consent: %d", resp.StatusCode)
+	}
+	again := newAuthRequest(t, conf)
+	resp, _ := get(t, b, again.url)
+	if resp.StatusCode != http.StatusSeeOther || strings.HasPrefix(resp.Header.Get("Location"), "/") {
+		t.Fatalf("second authorization: %d %s, want a redirect to the app without the page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	u, _ := url.Parse(resp.Header.Get("Location"))
+	tok, err := e.exchange(again, e.code(t, again, u))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := e.introspect(t, tok.AccessToken); m["org_id"] != acme.ID {
+		t.Fatalf("the remembered grant is bound to %v, want %s", m["org_id"], acme.ID)
+	}
+	if err := svc.Remove(ctx, owner, acme.ID, bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	resp, page := get(t, b, newAuthRequest(t, conf).url)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="challenge"`) {
+		t.Fatalf("after leaving the organization: %d, want the consent page again", resp.StatusCode)
+	}
 }
