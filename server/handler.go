@@ -46,6 +46,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		// Wrong second-factor codes, per user, on every instance.
 		SecondFactorFailures: newWindowThrottle(a.cfg, a.redis, a.metrics, a.log, "second-factor:", web.SecondFactorLimit, web.SecondFactorWindow),
 		Keys:                 a.keys,
+		Orgs:                 a.orgs,
 		APIReference:         &reference,
 		Logout:               a.provider,
 		Account:              self,
