@@ -47,6 +47,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		SecondFactorFailures: newWindowThrottle(a.cfg, a.redis, a.metrics, a.log, "second-factor:", web.SecondFactorLimit, web.SecondFactorWindow),
 		Keys:                 a.keys,
 		Orgs:                 a.orgs,
+		OrgKeys:              a.keys,
 		APIReference:         &reference,
 		Logout:               a.provider,
 		Account:              self,

@@ -4,7 +4,7 @@ import "github.com/gin-gonic/gin"
 
 // OrgPages are the organization pages the server mounts (SPEC §3.3a):
 // /orgs and each organization's overview, members and invitations,
-// tenants and grants, audit log, and the invitation page a link opens.
+// tenants and grants, keys, audit log, and the invitation page a link opens.
 type OrgPages interface {
 	OrgsPage(c *gin.Context)
 	CreateOrgForm(c *gin.Context)
@@ -26,6 +26,9 @@ type OrgPages interface {
 	GrantForm(c *gin.Context)
 	RevokeGrantForm(c *gin.Context)
 	AuditPage(c *gin.Context)
+	OrgKeysPage(c *gin.Context)
+	CreateOrgKeyForm(c *gin.Context)
+	RevokeOrgKeyForm(c *gin.Context)
 	InvitationPage(c *gin.Context)
 	AcceptInvitationForm(c *gin.Context)
 }
@@ -55,6 +58,9 @@ func mountOrgPages(pages, user *gin.RouterGroup, p Pages) {
 	user.POST("/orgs/:id/tenants/:tid/grants", p.GrantForm)
 	user.POST("/orgs/:id/tenants/:tid/grants/:user/revoke", p.RevokeGrantForm)
 	user.GET("/orgs/:id/audit", p.AuditPage)
+	user.GET("/orgs/:id/keys", p.OrgKeysPage)
+	user.POST("/orgs/:id/keys", p.CreateOrgKeyForm)
+	user.POST("/orgs/:id/keys/:key/revoke", p.RevokeOrgKeyForm)
 	pages.GET("/invitations/:token", p.InvitationPage)
 	pages.POST("/invitations/:token", p.AcceptInvitationForm)
 }

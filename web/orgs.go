@@ -41,6 +41,9 @@ type OrgService interface {
 	CancelInvitation(ctx context.Context, a orgs.Actor, orgID, id string) error
 	Peek(ctx context.Context, token string) (*orgs.Pending, error)
 	Accept(ctx context.Context, a orgs.Actor, token string) (*storage.Invitation, error)
+	// Record appends to the organization's audit log (keys made and
+	// revoked on the pages).
+	Record(ctx context.Context, orgID string, a orgs.Actor, typ, target, detail string)
 }
 
 // lastOwnerText is the one wording of orgs.ErrLastOwner on the pages.

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/latchkey/latchkey/accounts"
+	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/orgs"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
@@ -46,7 +47,8 @@ func newOrgFixture(t *testing.T) *orgFixture {
 	svc := orgs.New(orgs.Config{Hasher: hasher}, db)
 	db.OnChange(svc.Invalidate)
 	key := func(b byte) []byte { return bytes.Repeat([]byte{'a' + b}, 32) }
-	h, err := New(Config{CookieHashKey: key(0), CookieBlockKey: key(1), CSRFKey: key(2), Orgs: svc, Logger: slog.New(slog.DiscardHandler)}, nil, db)
+	ks := keys.New(keys.Config{Format: keys.NewFormat("lk"), Hasher: hasher, Scopes: []string{"keys:read", "keys:write", "users:read", "org:read", "org:admin"}}, db)
+	h, err := New(Config{CookieHashKey: key(0), CookieBlockKey: key(1), CSRFKey: key(2), Orgs: svc, Keys: ks, OrgKeys: ks, Logger: slog.New(slog.DiscardHandler)}, nil, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +79,9 @@ func newOrgFixture(t *testing.T) *orgFixture {
 	user.POST("/orgs/:id/tenants/:tid/grants", h.GrantForm)
 	user.POST("/orgs/:id/tenants/:tid/grants/:user/revoke", h.RevokeGrantForm)
 	user.GET("/orgs/:id/audit", h.AuditPage)
+	user.GET("/orgs/:id/keys", h.OrgKeysPage)
+	user.POST("/orgs/:id/keys", h.CreateOrgKeyForm)
+	user.POST("/orgs/:id/keys/:key/revoke", h.RevokeOrgKeyForm)
 	pages.GET("/invitations/:token", h.InvitationPage)
 	pages.POST("/invitations/:token", h.AcceptInvitationForm)
 	srv := httptest.NewServer(e)
@@ -441,5 +446,97 @@ func TestInvitationPage(t *testing.T) {
 	wantStatus(t, "accept as a member", resp.StatusCode, http.StatusConflict)
 	if !strings.Contains(body, "already a member") {
 		t.Errorf("conflict page:\n%s", body)
+	}
+}
+
+func TestOrgKeys(t *testing.T) {
+	f := newOrgFixture(t)
+	ctx := t.Context()
+	mustNo := func(b *browser, path string, form url.Values, status int, wants ...string) string {
+		t.Helper()
+		b.get("/orgs")
+		for k, vs := range form {
+			for i := range vs {
+				vs[i] = f.expand(vs[i])
+			}
+			form[k] = vs
+		}
+		resp, body := b.post(f.expand(path), form)
+		if resp.StatusCode != status {
+			t.Fatalf("%s: status %d, want %d:\n%s", path, resp.StatusCode, status, body)
+		}
+		for _, w := range wants {
+			if !strings.Contains(body, f.expand(w)) {
+				t.Errorf("%s lacks %q", path, f.expand(w))
+			}
+		}
+		return body
+	}
+	bob, erin, alice, carol := f.as(t, "bob"), f.as(t, "erin"), f.as(t, "alice"), f.as(t, "carol")
+	_, body := bob.get("/orgs/" + f.acme + "/keys")
+	if strings.Contains(body, `value="workspace"`) {
+		t.Error("bob (no read-write tenant) is offered workspace keys")
+	}
+	mustNo(bob, "/orgs/{acme}/keys", url.Values{"handle": {"bobs"}, "kind": {"personal"}, "preset": {"read-write"}, "expires": {"never"}}, 201,
+		`<input id="new-key" type="text" value="lk_live_`, `href="/orgs/{acme}/keys">Done</a>`)
+	mustNo(bob, "/orgs/{acme}/keys", url.Values{"handle": {"ws"}, "kind": {"workspace"}, "tenant_id": {"{prod}"}, "preset": {"read-only"}, "expires": {"never"}}, 400,
+		`id="org-key-tenant-error">Choose a tenant you reach.</p>`, `aria-describedby="org-key-tenant-error"`)
+	mustNo(bob, "/orgs/{acme}/keys", url.Values{"handle": {"narrow"}, "kind": {"personal"}, "tenants": {"{theirs}"}, "preset": {"read-only"}, "expires": {"never"}}, 400,
+		`id="org-key-tenants-error">Choose among the tenants you reach.</p>`)
+	mustNo(bob, "/orgs/{acme}/keys", url.Values{"handle": {"x"}, "kind": {"owner"}, "preset": {"all"}, "expires": {"forever"}}, 400,
+		`id="org-key-kind-error">`, `id="org-key-preset-error">`, "Choose when the key expires.")
+	mustNo(erin, "/orgs/{acme}/keys", url.Values{"handle": {"deploy"}, "kind": {"workspace"}, "tenant_id": {"{prod}"}, "preset": {"read-only"}, "expires": {"30d"}}, 201)
+	mustNo(carol, "/orgs/{acme}/keys", url.Values{"handle": {"sneaky"}, "kind": {"personal"}, "preset": {"read-only"}, "expires": {"never"}}, 404)
+
+	all, err := f.db.ListOrgAPIKeys(ctx, f.acme)
+	must(t, err)
+	ids := map[string]string{}
+	for _, k := range all {
+		ids[k.Handle] = k.ID
+	}
+	if len(ids) != 2 || ids["bobs"] == "" || ids["deploy"] == "" {
+		t.Fatalf("keys %v", ids)
+	}
+	_, body = bob.get("/orgs/" + f.acme + "/keys")
+	if !strings.Contains(body, "bobs") {
+		t.Error("bob does not see his key")
+	}
+	_, body = alice.get("/orgs/" + f.acme + "/keys")
+	for _, w := range []string{"bobs", "deploy", "workspace · prod", "personal · bob", "/keys/" + ids["deploy"] + "/revoke", "/keys/" + ids["bobs"] + "/revoke"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("alice's keys page lacks %q", w)
+		}
+	}
+	// The permission table lets every role list the organization's keys
+	// (orgs.ListAllKeys); bob reaches no tenant, so erin's workspace key is
+	// not his to revoke.
+	_, body = bob.get("/orgs/" + f.acme + "/keys")
+	if !strings.Contains(body, "deploy") || strings.Contains(body, "/keys/"+ids["deploy"]+"/revoke") {
+		t.Error("bob should see deploy without a revoke button")
+	}
+	mustNo(bob, "/orgs/{acme}/keys/"+ids["deploy"]+"/revoke", url.Values{"confirm": {"yes"}}, 403, "read-write access to tenant")
+	mustNo(carol, "/orgs/{acme}/keys/"+ids["bobs"]+"/revoke", url.Values{"confirm": {"yes"}}, 404)
+	mustNo(carol, "/orgs/{other}/keys/"+ids["bobs"]+"/revoke", url.Values{"confirm": {"yes"}}, 404)
+	mustNo(erin, "/orgs/{acme}/keys/"+ids["bobs"]+"/revoke", url.Values{}, 200, "Revoke the key bobs?")
+	// Granted read-only, bob still may not revoke the tenant's workspace key.
+	must(t, f.svc.Grant(ctx, orgs.Actor{UserID: f.users["alice"].ID}, f.acme, f.prod, f.users["bob"].ID, orgs.ReadOnly))
+	_, body = bob.get("/orgs/" + f.acme + "/keys")
+	if !strings.Contains(body, "deploy") || strings.Contains(body, "/keys/"+ids["deploy"]+"/revoke") {
+		t.Error("bob (read-only on prod) should see deploy without a revoke button")
+	}
+	mustNo(bob, "/orgs/{acme}/keys/"+ids["deploy"]+"/revoke", url.Values{"confirm": {"yes"}}, 403, "read-write access to tenant")
+	mustNo(bob, "/orgs/{acme}/keys/"+ids["bobs"]+"/revoke", url.Values{}, 200, "Revoke the key bobs?")
+	mustNo(bob, "/orgs/{acme}/keys/"+ids["bobs"]+"/revoke", url.Values{"confirm": {"yes"}}, 303)
+	mustNo(alice, "/orgs/{acme}/keys/"+ids["deploy"]+"/revoke", url.Values{"confirm": {"yes"}}, 303)
+	for _, id := range ids {
+		k, err := f.db.GetAPIKey(ctx, id)
+		must(t, err)
+		if k.RevokedAt == nil {
+			t.Errorf("%s not revoked", k.Handle)
+		}
+	}
+	_, body = alice.get("/orgs/" + f.acme + "/audit")
+	if !strings.Contains(body, "key.created") || !strings.Contains(body, "key.revoked") {
+		t.Error("key events missing from the audit log")
 	}
 }

@@ -135,3 +135,21 @@ func TestRenderInvitation(t *testing.T) {
 	mustContain(t, "invitation", in, `<form method="post" action="/invitations/lki_x">`, "Join as member", "Signed in as alice&lt;b&gt;. The link works")
 	mustNotContain(t, "invitation", in, "/login?next")
 }
+
+func TestRenderOrgKeys(t *testing.T) {
+	row := orgKeyRow{keyRow: keyRow{Handle: "deploy", Prefix: "lk_live_abcd", Status: "active", Scopes: []string{"keys:read"}, Created: renderNow.Add(-time.Hour)},
+		ID: "key-1", Kind: orgs.KindPersonal, Owner: "bob <b>", Tenants: []string{"prod"}, Revocable: true}
+	ts := []orgs.TenantRef{{ID: "tnt_1", Name: "prod", Role: orgs.ReadWrite}}
+	out := renderPage(t, "org_keys", "org-keys", pageData{Title: "Keys", User: testUserValue, Page: orgKeysPage{
+		Org: renderOrgHead(orgs.Admin, "keys"), Keys: []orgKeyRow{row}, Reach: ts, Workspace: ts,
+		Form:   orgKeyForm{Handle: "x y", Kind: "workspace", TenantID: "tnt_1", Preset: "read-write", Tenants: []string{"tnt_1"}, Errors: map[string]string{"handle": "Bad name."}},
+		Expiry: []keyChoice{{Value: "never", Label: "Never", Selected: true}},
+	}})
+	mustContain(t, "org_keys", out, `action="/orgs/org_abc/keys/key-1/revoke"`, "personal · bob &lt;b&gt;", "only prod", `value="workspace" checked`,
+		`<option value="tnt_1" selected>prod</option>`, `value="tnt_1" checked`, `id="org-key-handle-error">Bad name.</p>`, `value="read-write" checked`)
+	member := renderPage(t, "org_keys", "org-keys-member", pageData{Title: "Keys", User: testUserValue, Page: orgKeysPage{
+		Org: renderOrgHead(orgs.Member, "keys"), Form: orgKeyForm{Kind: "workspace", Preset: "read-only", Errors: map[string]string{"tenant_id": "Choose a tenant you reach."}},
+	}})
+	mustContain(t, "org_keys", member, `class="empty"`, `aria-describedby="org-key-tenant-error"`, `id="org-key-tenant-error">Choose a tenant you reach.</p>`)
+	mustNotContain(t, "org_keys", member, `value="workspace"`, `name="tenants"`)
+}

@@ -94,6 +94,9 @@ type Config struct {
 	// Orgs serves the /orgs pages, the invitation page, the switcher in
 	// the navigation and the tenants on /account (nil = none of them).
 	Orgs OrgService
+	// OrgKeys lists and revokes organization keys for /orgs/{id}/keys
+	// (Keys creates them); nil = no keys tab.
+	OrgKeys OrgKeyService
 	// APIReference is the OpenAPI document shaped for /docs/api (nil =
 	// the page answers 404).
 	APIReference *apidoc.Reference
