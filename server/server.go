@@ -118,6 +118,10 @@ type API interface {
 	Me(c *gin.Context)
 	Workspace(c *gin.Context)
 	VerifyKey(c *gin.Context)
+	// Organization keys (SPEC §3.3a).
+	ListOrgKeys(c *gin.Context)
+	CreateOrgKey(c *gin.Context)
+	RevokeOrgKey(c *gin.Context)
 }
 
 // Pinger reports whether a dependency (the database, Redis) answers.
@@ -281,16 +285,21 @@ func mountAPI(e *gin.Engine, d Deps) {
 	g.GET("/tokens/test", a.TestToken)
 	g.POST("/tokens/generate", a.GenerateToken)
 
+	// A workspace key has no person but has a tenant: it may ask for it.
+	g.GET("/v1/workspace", api.Require("users:read"), a.Workspace)
+
 	user := g.Group("/", api.RequireUser())
 	user.GET("/user", api.Require("users:read"), a.Me)
 	user.GET("/v1/users/me", api.Require("users:read"), a.Me)
-	user.GET("/v1/workspace", api.Require("users:read"), a.Workspace)
 	user.GET("/user/keys", api.Require("keys:read"), a.ListKeys)
 	user.GET("/user/keys/:handle", api.Require("keys:read"), a.GetKey)
 	user.POST("/user/keys", api.Require("keys:write"), a.CreateKey)
 	user.PATCH("/user/keys/:handle", api.Require("keys:write"), a.UpdateKey)
 	user.DELETE("/user/keys/:handle", api.Require("keys:write"), a.DeleteKey)
 	user.POST("/user/keys/:handle/rotate", api.Require("keys:write"), a.RotateKey)
+	user.GET("/v1/orgs/:id/keys", api.Require("org:read"), a.ListOrgKeys)
+	user.POST("/v1/orgs/:id/keys", api.Require("keys:write"), a.CreateOrgKey)
+	user.DELETE("/v1/orgs/:id/keys/:key_id", api.Require("keys:write"), a.RevokeOrgKey)
 
 	g.POST("/v1/keys/verify", api.RequireResourceServer(), api.Require("keys:verify"), a.VerifyKey)
 }
