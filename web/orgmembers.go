@@ -322,7 +322,9 @@ func (h *Handler) InvitationPage(c *gin.Context) {
 		Token: token, OrgName: p.Org.Name, InvitedBy: p.InvitedBy, Email: p.Invitation.Email,
 		Role: orgs.Role(p.Invitation.Role), Expires: newPageTime(p.Invitation.ExpiresAt), SignedIn: u != nil, Next: InvitationPath(token),
 	}
-	c.Header("Referrer-Policy", "no-referrer") // the link is the secret
+	// The link is the secret; the site-wide Referrer-Policy (same-origin)
+	// keeps it from other sites. Not no-referrer here: the accept form's
+	// POST would then carry Origin: null, which the CSRF check refuses.
 	h.render(c.Writer, c.Request, http.StatusOK, "invitation", "Invitation to "+p.Org.Name, u, page)
 }
 
