@@ -48,6 +48,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		Keys:                 a.keys,
 		Orgs:                 a.orgs,
 		OrgKeys:              a.keys,
+		OrgApps:              a.db,
 		APIReference:         &reference,
 		Logout:               a.provider,
 		Account:              self,

@@ -4,7 +4,7 @@ import "github.com/gin-gonic/gin"
 
 // OrgPages are the organization pages the server mounts (SPEC §3.3a):
 // /orgs and each organization's overview, members and invitations,
-// tenants and grants, keys, audit log, and the invitation page a link opens.
+// tenants and grants, keys, apps, audit log, and the invitation page a link opens.
 type OrgPages interface {
 	OrgsPage(c *gin.Context)
 	CreateOrgForm(c *gin.Context)
@@ -29,6 +29,7 @@ type OrgPages interface {
 	OrgKeysPage(c *gin.Context)
 	CreateOrgKeyForm(c *gin.Context)
 	RevokeOrgKeyForm(c *gin.Context)
+	OrgAppsPage(c *gin.Context)
 	InvitationPage(c *gin.Context)
 	AcceptInvitationForm(c *gin.Context)
 }
@@ -61,6 +62,7 @@ func mountOrgPages(pages, user *gin.RouterGroup, p Pages) {
 	user.GET("/orgs/:id/keys", p.OrgKeysPage)
 	user.POST("/orgs/:id/keys", p.CreateOrgKeyForm)
 	user.POST("/orgs/:id/keys/:key/revoke", p.RevokeOrgKeyForm)
+	user.GET("/orgs/:id/apps", p.OrgAppsPage)
 	pages.GET("/invitations/:token", p.InvitationPage)
 	pages.POST("/invitations/:token", p.AcceptInvitationForm)
 }

@@ -48,7 +48,7 @@ func newOrgFixture(t *testing.T) *orgFixture {
 	db.OnChange(svc.Invalidate)
 	key := func(b byte) []byte { return bytes.Repeat([]byte{'a' + b}, 32) }
 	ks := keys.New(keys.Config{Format: keys.NewFormat("lk"), Hasher: hasher, Scopes: []string{"keys:read", "keys:write", "users:read", "org:read", "org:admin"}}, db)
-	h, err := New(Config{CookieHashKey: key(0), CookieBlockKey: key(1), CSRFKey: key(2), Orgs: svc, Keys: ks, OrgKeys: ks, Logger: slog.New(slog.DiscardHandler)}, nil, db)
+	h, err := New(Config{CookieHashKey: key(0), CookieBlockKey: key(1), CSRFKey: key(2), Orgs: svc, Keys: ks, OrgKeys: ks, OrgApps: db, Logger: slog.New(slog.DiscardHandler)}, nil, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +80,7 @@ func newOrgFixture(t *testing.T) *orgFixture {
 	user.POST("/orgs/:id/tenants/:tid/grants/:user/revoke", h.RevokeGrantForm)
 	user.GET("/orgs/:id/audit", h.AuditPage)
 	user.GET("/orgs/:id/keys", h.OrgKeysPage)
+	user.GET("/orgs/:id/apps", h.OrgAppsPage)
 	user.POST("/orgs/:id/keys", h.CreateOrgKeyForm)
 	user.POST("/orgs/:id/keys/:key/revoke", h.RevokeOrgKeyForm)
 	pages.GET("/invitations/:token", h.InvitationPage)
@@ -114,6 +115,7 @@ func newOrgFixture(t *testing.T) *orgFixture {
 	t2, err := svc.CreateTenant(ctx, as("carol"), f.other, "theirs")
 	must(t, err)
 	f.tOth = t2.ID
+	must(t, db.CreateClient(ctx, &storage.Client{ID: "app-acme", Name: "Acme <Dash>", OwnerID: f.users["erin"].ID, OrgID: f.acme, RedirectURIs: []string{"https://a.example/cb"}}))
 	return f
 }
 
@@ -180,6 +182,10 @@ func TestOrgPagesByRole(t *testing.T) {
 		{"alice", "/orgs/org_nope", 404, nil, nil},
 		{"alice", "/orgs/{acme}/audit?before=x", 400, nil, nil},
 		{"alice", "/account", 200, []string{"Personal workspace", `In <a href="/orgs/{acme}">Acme</a> (you are owner) · access: read-write`, `<code id="copy-{prod}" class="select-all">{prod}</code>`}, []string{"theirs"}},
+		{"erin", "/orgs/{acme}/apps", 200, []string{`<a href="/apps/app-acme">Acme &lt;Dash&gt;</a>`, "registered by erin"}, nil},
+		{"alice", "/orgs/{acme}/apps", 200, []string{"Acme &lt;Dash&gt;", "registered by erin"}, []string{`href="/apps/app-acme"`}},
+		{"carol", "/orgs/{acme}/apps", 404, nil, []string{"Dash"}},
+		{"carol", "/orgs/{other}/apps", 200, []string{"No apps you can see"}, nil},
 		{"carol", "/account", 200, []string{"theirs"}, []string{"{prod}"}},
 	}
 	browsers := map[string]*browser{}

@@ -153,3 +153,12 @@ func TestRenderOrgKeys(t *testing.T) {
 	mustContain(t, "org_keys", member, `class="empty"`, `aria-describedby="org-key-tenant-error"`, `id="org-key-tenant-error">Choose a tenant you reach.</p>`)
 	mustNotContain(t, "org_keys", member, `value="workspace"`, `name="tenants"`)
 }
+
+func TestRenderOrgApps(t *testing.T) {
+	out := renderPage(t, "org_apps", "org-apps", pageData{Title: "Apps", User: testUserValue, Page: orgAppsPage{
+		Org: renderOrgHead(orgs.Admin, "apps"), Apps: []orgAppRow{{ID: "c1", Name: "Dash <d>", Owner: "bob", Mine: true}, {ID: "c2", Name: "CLI", Owner: "erin", Public: true}},
+	}})
+	mustContain(t, "org_apps", out, `<a href="/apps/c1">Dash &lt;d&gt;</a>`, "Public · registered by erin", `<a href="/orgs/org_abc/apps" aria-current="page">Apps</a>`)
+	mustNotContain(t, "org_apps", out, `href="/apps/c2"`)
+	mustContain(t, "org_apps", renderPage(t, "org_apps", "", pageData{Title: "Apps", User: testUserValue, Page: orgAppsPage{Org: renderOrgHead(orgs.Member, "apps")}}), `class="empty"`)
+}

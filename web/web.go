@@ -97,6 +97,8 @@ type Config struct {
 	// OrgKeys lists and revokes organization keys for /orgs/{id}/keys
 	// (Keys creates them); nil = no keys tab.
 	OrgKeys OrgKeyService
+	// OrgApps lists organizations' apps for /orgs/{id}/apps.
+	OrgApps OrgAppLister
 	// APIReference is the OpenAPI document shaped for /docs/api (nil =
 	// the page answers 404).
 	APIReference *apidoc.Reference
