@@ -18,7 +18,9 @@ import (
 func TestBrowserOrganizationJourney(t *testing.T) {
 	chromiumPath(t)
 	s := newTestServer(t)
-	b := newChrome(t, s.URL, browserTimeout)
+	// Two people, thirteen pages shot and audited twice: three times the
+	// budget of a one-page test (the whole journey's deadline).
+	b := newChrome(t, s.URL, 3*browserTimeout)
 	const passA, passB = "amber quarry violin seventy", "basalt meadow trumpet ninety"
 
 	// A signs up and creates an organization.
