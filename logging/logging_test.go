@@ -77,6 +77,14 @@ func TestRedactor(t *testing.T) {
 			gone: []string{plain, at},
 		},
 		{
+			name: "an invitation link's token in a logged path",
+			log: func(l *slog.Logger) {
+				l.Info("request", "path", "/invitations/lki_Zm9vYmFy-YmF6_cXV4", "status", 200)
+			},
+			want: []string{`"path":"/invitations/[REDACTED]"`},
+			gone: []string{"lki_Zm9vYmFy"},
+		},
+		{
 			name: "credential shapes inside ordinary strings and the message",
 			log: func(l *slog.Logger) {
 				l.Info("presented "+at, "path", "/user/keys/"+apiKey, "detail", "refresh "+rt+" and code "+ac,

@@ -27,8 +27,10 @@ const Redacted = "[REDACTED]"
 //     Stringers, strings in slices and maps — each part that looks like a
 //     credential: an API key of this deployment (<prefix>_live_… or
 //     <prefix>_test_…), an opaque OAuth token or code (ory_at_…, ory_rt_…,
-//     ory_ac_…), "Bearer …" or "Basic …" credentials, and JWTs (three
-//     base64url segments, the first starting "eyJ").
+//     ory_ac_…), an organization invitation token (lki_…, which
+//     invitation links carry in their path), "Bearer …" or "Basic …"
+//     credentials, and JWTs (three base64url segments, the first
+//     starting "eyJ").
 //
 // Maps with string keys are written as groups, so their keys are judged
 // by name too. Other composite values that contain a credential shape
@@ -47,6 +49,7 @@ func NewRedactor(next slog.Handler, keyPrefix string) *Redactor {
 	pats := []string{
 		`(?i:\b(?:bearer|basic)[ \t]+[A-Za-z0-9._~+/=-]+)`,
 		`ory_(?:at|rt|ac)_[A-Za-z0-9._~+/=-]*`,
+		`\blki_[A-Za-z0-9_-]+`,
 		`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`,
 	}
 	if keyPrefix != "" {

@@ -47,6 +47,9 @@ func (a *App) newHandler() (http.Handler, error) {
 		// Wrong second-factor codes, per user, on every instance.
 		SecondFactorFailures: newWindowThrottle(a.cfg, a.redis, a.metrics, a.log, "second-factor:", web.SecondFactorLimit, web.SecondFactorWindow),
 		Keys:                 a.keys,
+		Orgs:                 a.orgs,
+		OrgKeys:              a.keys,
+		OrgApps:              a.db,
 		APIReference:         &reference,
 		Logout:               a.provider,
 		Account:              self,

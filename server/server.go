@@ -99,6 +99,7 @@ type Pages interface {
 	// APIDocs renders the OpenAPI document (GET /docs/api).
 	APIDocs(c *gin.Context)
 	AccountPages
+	OrgPages
 }
 
 // API is the JSON surface the server mounts (SPEC §3.3).
@@ -269,6 +270,7 @@ func New(d Deps) *gin.Engine {
 	user.POST("/keys/:handle/revoke", d.Pages.RevokeKeyForm)
 	user.POST("/keys/:handle/delete", d.Pages.DeleteKeyForm)
 	mountAccountPages(pages, user, d.Pages)
+	mountOrgPages(pages, user, d.Pages)
 
 	if d.API != nil {
 		mountAPI(e, d)

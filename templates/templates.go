@@ -27,7 +27,8 @@ var FS embed.FS
 // pages lists the page names; each is parsed from "<name>.html".
 var pages = []string{"login", "consent", "error", "home", "keys", "key", "key_secret", "signup", "account", "apps", "app", "app_secret", "authorized", "api_docs", "logout",
 	"forgot", "reset", "verify", "devmail", "account_deleted",
-	"two_factor", "login_two_factor", "recovery_codes"}
+	"two_factor", "login_two_factor", "recovery_codes",
+	"orgs", "org", "org_confirm", "org_members", "org_tenants", "org_tenant", "org_audit", "org_keys", "org_apps", "invitation"}
 
 // Parse parses layout.html and partials.html (the named templates pages
 // share, such as "app-form") together with each page file and returns one

@@ -68,7 +68,9 @@ type accountPage struct {
 	EmailVerified bool
 	Name          string
 	Created       pageTime
-	Tenants       []storage.Workspace
+	// Tenants are every tenant the person reaches: the personal
+	// workspace, then each organization's (accountTenants).
+	Tenants []accountTenant
 	// The forms: values shown and messages next to their fields.
 	Profile        profileForm
 	ProfileErrors  profileErrors
@@ -83,7 +85,7 @@ func newAccountPage(u *storage.User) accountPage {
 	return accountPage{
 		ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerifiedAt != nil,
 		Created: newPageTime(u.CreatedAt),
-		Tenants: []storage.Workspace{storage.PersonalWorkspace(u)},
+		Tenants: []accountTenant{personalTenant(u)},
 		Profile: profileForm{Name: u.Name, Email: u.Email},
 	}
 }

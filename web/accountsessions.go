@@ -96,6 +96,7 @@ func (h *Handler) sessionRows(r *http.Request, u *storage.User) []sessionRow {
 // renderAccount renders the account page with the session list.
 func (h *Handler) renderAccount(c *gin.Context, status int, u *storage.User, page accountPage) {
 	page.Sessions = h.sessionRows(c.Request, u)
+	page.Tenants = h.accountTenants(c, u)
 	h.render(c.Writer, c.Request, status, "account", "Account", u, page)
 }
 

@@ -99,6 +99,8 @@ type keySecretPage struct {
 	Key     keyRow
 	Secret  string
 	Rotated bool
+	// Back is where "Done" leads ("" = /keys).
+	Back string
 }
 
 func (h *Handler) row(k *storage.APIKey) keyRow {

@@ -47,11 +47,11 @@ func TestRenderSignup(t *testing.T) {
 func TestRenderAccount(t *testing.T) {
 	out := renderPage(t, "account", "account", pageData{Title: "Account", User: testUserValue, Page: accountPage{
 		ID: "usr_123", Username: "alice<b>", Email: "a@example.com", Created: pgWhen,
-		Tenants: []storage.Workspace{{ID: "usr_123", Name: "alice<b>'s workspace", Role: "owner"}},
+		Tenants: []accountTenant{{ID: "usr_123", Name: "alice<b>'s workspace", Role: "owner"}, {ID: "tnt_abc", Name: "prod <1>", Role: "read-only", Org: "Acme <co>", OrgID: "org_x", OrgRole: "member"}},
 	}})
 	mustContain(t, "account", out,
 		"<code>usr_123</code>", "a@example.com", `<time datetime="2026-03-04T05:06:00Z" title="4 Mar 2026, 05:06 UTC">`,
-		"alice&lt;b&gt;&#39;s workspace", "Role: owner", `href="/apps"`, `href="/authorized"`, `href="/keys"`,
+		"alice&lt;b&gt;&#39;s workspace", "Personal workspace · role: owner", "Acme &lt;co&gt;</a> (you are member) · access: read-only", `<code id="copy-tnt_abc" class="select-all">tnt_abc</code>`, `href="/apps"`, `href="/authorized"`, `href="/keys"`,
 	)
 	out = renderPage(t, "account", "account-empty", pageData{Title: "Account", User: testUserValue, Page: accountPage{ID: "usr_123"}})
 	mustContain(t, "account", out, `class="empty"`, `<span class="muted">none</span>`, "unknown")

@@ -72,7 +72,7 @@ func TestAccountPage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/account: %d", resp.StatusCode)
 	}
-	for _, want := range []string{"<code>u-1</code>", "carol@example.com", "carol&#39;s workspace", "Role: owner", "<time datetime="} {
+	for _, want := range []string{"<code>u-1</code>", "carol@example.com", "carol&#39;s workspace", "Personal workspace · role: owner", "<time datetime="} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/account lacks %q", want)
 		}

@@ -95,6 +95,14 @@ type Config struct {
 	Scopes []string
 	// Keys serves the /keys pages.
 	Keys KeyService
+	// Orgs serves the /orgs pages, the invitation page, the switcher in
+	// the navigation and the tenants on /account (nil = none of them).
+	Orgs OrgService
+	// OrgKeys lists and revokes organization keys for /orgs/{id}/keys
+	// (Keys creates them); nil = no keys tab.
+	OrgKeys OrgKeyService
+	// OrgApps lists organizations' apps for /orgs/{id}/apps.
+	OrgApps OrgAppLister
 	// APIReference is the OpenAPI document shaped for /docs/api (nil =
 	// the page answers 404).
 	APIReference *apidoc.Reference
@@ -299,12 +307,16 @@ type pageData struct {
 	Flash     string
 	Page      any
 	// Section is the site navigation entry the page belongs to ("keys",
-	// "apps", "authorized", "account" or ""), marked aria-current.
+	// "apps", "authorized", "account", "orgs" or ""), marked aria-current.
 	Section string
+	// Orgs are the signed-in person's organizations for the switcher, and
+	// OrgName the one the page belongs to ("" = their personal workspace).
+	Orgs    []navOrg
+	OrgName string
 }
 
 // navSections are the first path segments the layout's navigation names.
-var navSections = []string{"keys", "apps", "authorized", "account"}
+var navSections = []string{"keys", "apps", "authorized", "account", "orgs"}
 
 // section returns the navigation entry of a request path: "/keys/x" →
 // "keys", "/" → "".
@@ -320,6 +332,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	pd := pageData{Title: title, CSRFField: csrf.TemplateField(r), Page: data, Section: section(r.URL.Path)}
 	if user != nil {
 		pd.User = &pageUser{ID: user.ID, Username: user.Username}
+		pd.Orgs, pd.OrgName = h.navOrgs(r, user)
 	}
 	pd.Flash = h.takeFlash(w, r)
 	var buf bytes.Buffer

@@ -22,3 +22,8 @@ document.addEventListener("click", function (ev) {
     done();
   }
 });
+
+// Copy buttons that are useless without this script start hidden; show them.
+document.querySelectorAll("[data-copy-target][hidden]").forEach(function (btn) {
+  btn.hidden = false;
+});
