@@ -229,6 +229,8 @@ func TestOrgForms(t *testing.T) {
 		status    int
 		location  string   // a 303's target, after expand
 		want      []string // in the body, or in the page a 303 leads to
+		// run, when set, replaces the request: a change behind the pages.
+		run func(t *testing.T, f *orgFixture)
 	}
 	tests := []struct {
 		name  string
@@ -331,6 +333,8 @@ func TestOrgForms(t *testing.T) {
 		{name: "delete an organization (owners only, confirmed)", steps: []step{
 			{who: "erin", path: "/orgs/{acme}/delete", form: url.Values{"confirm": {"yes"}}, status: 403},
 			{who: "alice", path: "/orgs/{acme}/delete", form: url.Values{}, status: 200, want: []string{"Delete Acme?"}},
+			{who: "alice", path: "/orgs/{acme}/delete", form: url.Values{"confirm": {"yes"}}, status: 303, location: "/orgs/{acme}", want: []string{"The organization still owns apps. Delete its apps first."}},
+			{run: func(t *testing.T, f *orgFixture) { must(t, f.db.DeleteClient(t.Context(), "app-acme")) }},
 			{who: "alice", path: "/orgs/{acme}/delete", form: url.Values{"confirm": {"yes"}}, status: 303, location: "/orgs", want: []string{"Deleted “Acme”"}},
 		}, check: func(t *testing.T, f *orgFixture) {
 			if _, err := f.db.GetOrg(t.Context(), f.acme); err == nil {
@@ -343,6 +347,10 @@ func TestOrgForms(t *testing.T) {
 			f := newOrgFixture(t)
 			browsers := map[string]*browser{}
 			for i, s := range tc.steps {
+				if s.run != nil {
+					s.run(t, f)
+					continue
+				}
 				b := browsers[s.who]
 				if b == nil {
 					b = f.as(t, s.who)
