@@ -158,6 +158,16 @@ type Config struct {
 	// PasswordGate bounds concurrent argon2id runs (HTTP Basic), shared
 	// with the login form; nil = a gate of its own.
 	PasswordGate *secret.PasswordGate
+	// Orgs runs the organization routes (OrgRoutes); nil leaves them out.
+	Orgs Orgs
+	// Apps reaches organizations' OAuth clients (GET/DELETE
+	// /v1/orgs/{id}/apps).
+	Apps OrgApps
+	// KeyByID returns the API key behind an API token (its org_id binds
+	// the token to that organization on the organization routes).
+	KeyByID func(ctx context.Context, id string) (*storage.APIKey, error)
+	// Issuer starts the invitation links (issuer + "/invitations/<token>").
+	Issuer string
 	// Logger receives the causes of refused and failed key operations
 	// (default slog.Default()).
 	Logger *slog.Logger

@@ -67,7 +67,8 @@ func (a *App) newHandler() (http.Handler, error) {
 		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords, SecondFactor: a.twoFactor.Enabled,
 		CredentialFailures: a.guessingThrottle("credentials:", a.cfg.RateLimits.TokenPerMinute),
 		OnRateLimited:      a.metrics.RateLimited,
-		Logger:             a.log,
+		Orgs:               a.orgs, Apps: a.db, KeyByID: a.keys.Current, Issuer: a.cfg.Server.Issuer,
+		Logger: a.log,
 	})
 	return New(a.observability(Deps{
 		OAuth: a.provider, Pages: pages, API: apiHandler, OpenAPI: doc, SessionCookie: pages.SessionCookie(),

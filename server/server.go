@@ -117,6 +117,9 @@ type API interface {
 	Me(c *gin.Context)
 	Workspace(c *gin.Context)
 	VerifyKey(c *gin.Context)
+	// OrgRoutes are the organization routes with the scope each needs
+	// (api.Handler.OrgRoutes, their one home).
+	OrgRoutes() []api.Route
 }
 
 // Pinger reports whether a dependency (the database, Redis) answers.
@@ -289,6 +292,9 @@ func mountAPI(e *gin.Engine, d Deps) {
 	user.PATCH("/user/keys/:handle", api.Require("keys:write"), a.UpdateKey)
 	user.DELETE("/user/keys/:handle", api.Require("keys:write"), a.DeleteKey)
 	user.POST("/user/keys/:handle/rotate", api.Require("keys:write"), a.RotateKey)
+	for _, r := range a.OrgRoutes() {
+		user.Handle(r.Method, r.Path, api.Require(r.Scope), r.Handler)
+	}
 
 	g.POST("/v1/keys/verify", api.RequireResourceServer(), api.Require("keys:verify"), a.VerifyKey)
 }
