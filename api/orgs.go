@@ -204,11 +204,12 @@ func (h *Handler) orgError(c *gin.Context, err error, conflict string) {
 	}
 }
 
+// sentence ends s with a full stop; it keeps the first letter, which is
+// often the field's own name.
 func sentence(s string) string {
 	if s == "" {
 		return s
 	}
-	s = strings.ToUpper(s[:1]) + s[1:]
 	if !strings.HasSuffix(s, ".") {
 		s += "."
 	}
