@@ -24,6 +24,7 @@ import (
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/logging"
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/orgs"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/throttle"
@@ -59,6 +60,14 @@ type Principal struct {
 	// ResourceServer is set for a client_credentials token of a client
 	// flagged resource_server (oauth.TokenInfo.ResourceServer).
 	ResourceServer bool
+	// Rights is what the credential reaches at this request (its
+	// organization, role, tenants and effective scopes), resolved by
+	// Authenticate through Config.Orgs; nil for a client's own token or
+	// when no Orgs is configured.
+	Rights *orgs.Rights
+	// TenantID is set for a workspace key (and its tokens): the tenant it
+	// belongs to. UserID is then "": it acts for no person.
+	TenantID string
 }
 
 // Has reports whether the credential carries scope.
@@ -105,6 +114,10 @@ type Keys interface {
 	Rotate(ctx context.Context, userID, handle string, a keys.Authority, grace time.Duration, ip string) (*storage.APIKey, string, error)
 	Reveal(k *storage.APIKey) (string, error)
 	Audit(ctx context.Context, k *storage.APIKey, typ, ip, detail string)
+	Current(ctx context.Context, id string) (*storage.APIKey, error)
+	ListOrg(ctx context.Context, orgID string) ([]storage.APIKey, error)
+	GetInOrg(ctx context.Context, orgID, id string) (*storage.APIKey, error)
+	RevokeInOrg(ctx context.Context, orgID, id, ip string) (*storage.APIKey, error)
 }
 
 // Tokens is the OAuth side the API uses.
@@ -124,6 +137,10 @@ type Config struct {
 	Keys   Keys
 	Tokens Tokens
 	Users  Users
+	// Orgs resolves each credential's organization rights and decides
+	// organization key permissions; nil = no organizations (every
+	// credential reaches its owner's personal workspace only).
+	Orgs Orgs
 	// SessionUser returns the signed-in user of a browser request, if any:
 	// the pages' own session check (web.Handler.SessionUserID), so a
 	// session the pages refuse — logged out, past its lifetime — is refused
@@ -158,14 +175,9 @@ type Config struct {
 	// PasswordGate bounds concurrent argon2id runs (HTTP Basic), shared
 	// with the login form; nil = a gate of its own.
 	PasswordGate *secret.PasswordGate
-	// Orgs runs the organization routes (OrgRoutes); nil leaves them out.
-	Orgs Orgs
 	// Apps reaches organizations' OAuth clients (GET/DELETE
 	// /v1/orgs/{id}/apps).
 	Apps OrgApps
-	// KeyByID returns the API key behind an API token (its org_id binds
-	// the token to that organization on the organization routes).
-	KeyByID func(ctx context.Context, id string) (*storage.APIKey, error)
 	// Issuer starts the invitation links (issuer + "/invitations/<token>").
 	Issuer string
 	// Logger receives the causes of refused and failed key operations
@@ -217,6 +229,10 @@ func (h *Handler) Authenticate() gin.HandlerFunc {
 		}
 		p, status, code, msg := h.resolve(c)
 		if p == nil {
+			writeError(c, status, code, msg)
+			return
+		}
+		if status, code, msg := h.withRights(c.Request.Context(), p); status != 0 {
 			writeError(c, status, code, msg)
 			return
 		}
@@ -416,7 +432,12 @@ func Require(scope string) gin.HandlerFunc {
 // RequireUser refuses credentials that act for a client, not a person.
 func RequireUser() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if p := principal(c); p == nil || p.UserID == "" {
+		p := principal(c)
+		if p != nil && p.TenantID != "" {
+			writeError(c, http.StatusForbidden, "forbidden", "This endpoint acts for a person; a workspace key belongs to a tenant and cannot use it.")
+			return
+		}
+		if p == nil || p.UserID == "" {
 			writeError(c, http.StatusForbidden, "forbidden", "This endpoint acts for a user; a client credential cannot use it.")
 			return
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/keys"
+	"github.com/latchkey/latchkey/orgs"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -36,6 +37,9 @@ type keyView struct {
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
 	RotatedFrom string     `json:"rotated_from,omitempty"`
 	ReplacedBy  string     `json:"replaced_by,omitempty"`
+	// OrgID and Tenants are set for organization keys.
+	OrgID   string   `json:"org_id,omitempty"`
+	Tenants []string `json:"tenants,omitempty"`
 	// Parent is the credential that created the key (absent for keys the
 	// owner made signed in): revoking it revokes this key.
 	Parent *keyParent `json:"parent,omitempty"`
@@ -58,7 +62,7 @@ func (h *Handler) view(k *storage.APIKey, plain string) keyView {
 		ID: k.ID, Handle: k.Handle, Alias: k.Alias, Prefix: k.Display, Key: plain, Scopes: scopes,
 		Environment: k.Environment, Tier: k.Tier, Status: keys.Status(k, h.cfg.Now()), CreatedAt: k.CreatedAt,
 		ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt, UsageCount: k.UsageCount, RevokedAt: k.RevokedAt, RotatedFrom: k.RotatedFrom,
-		ReplacedBy: k.ReplacedBy,
+		ReplacedBy: k.ReplacedBy, OrgID: k.OrgID, Tenants: k.Tenants,
 	}
 	if k.ParentKeyID != "" || k.ParentGrantID != "" || k.ParentClientID != "" {
 		v.Parent = &keyParent{KeyID: k.ParentKeyID, GrantID: k.ParentGrantID, ClientID: k.ParentClientID}
@@ -126,6 +130,10 @@ type createKeyBody struct {
 	ExpiresIn   *int64   `json:"expires_in"`
 	Environment string   `json:"environment"`
 	Tier        string   `json:"tier"`
+	// OrgID binds a personal key to an organization the caller is a
+	// member of; Tenants narrows it to some of its tenants.
+	OrgID   string   `json:"org_id"`
+	Tenants []string `json:"tenants"`
 }
 
 // keyError maps key-service errors onto §3.5 responses; the cause of a
@@ -188,32 +196,26 @@ func (h *Handler) mintAuthority(c *gin.Context, p *Principal) (keys.Authority, b
 	return a, true
 }
 
-// CreateKey serves POST /user/keys.
+// CreateKey serves POST /user/keys. With "org_id" the key is a personal
+// key bound to that organization (the caller must be a member whose role
+// may create keys there, orgs.CreatePersonalKey), optionally narrowed to
+// "tenants".
 func (h *Handler) CreateKey(c *gin.Context) {
-	p := principal(c)
 	var b createKeyBody
 	if !h.decodeJSON(c, &b, false) {
 		return
 	}
-	req := keys.CreateRequest{Handle: b.Handle, Alias: b.Alias, Scopes: b.Scopes, Environment: b.Environment, Tier: b.Tier, IP: clientip.FromRequest(c.Request)}
-	if b.ExpiresIn != nil {
-		if *b.ExpiresIn <= 0 || *b.ExpiresIn > 10*365*24*3600 {
-			writeError(c, http.StatusBadRequest, "invalid_request", "expires_in must be between 1 and 315360000 seconds.")
+	if b.OrgID != "" {
+		role, _, ok := h.orgMember(c, b.OrgID)
+		if !ok {
 			return
 		}
-		req.ExpiresIn = time.Duration(*b.ExpiresIn) * time.Second
+		if err := orgs.Check(role, orgs.CreatePersonalKey); err != nil {
+			h.orgError(c, err)
+			return
+		}
 	}
-	a, ok := h.mintAuthority(c, p)
-	if !ok {
-		return
-	}
-	k, plain, err := h.cfg.Keys.Create(c.Request.Context(), p.UserID, a, req)
-	if err != nil {
-		h.keyError(c, err)
-		return
-	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, h.view(k, plain))
+	h.createKey(c, b, "", false)
 }
 
 // ListKeys serves GET /user/keys.
@@ -296,10 +298,13 @@ func (h *Handler) UpdateKey(c *gin.Context) {
 // request on.
 func (h *Handler) DeleteKey(c *gin.Context) {
 	p := principal(c)
-	if _, err := h.cfg.Keys.Revoke(c.Request.Context(), p.UserID, c.Param("handle"), p.authority(), clientip.FromRequest(c.Request)); err != nil {
+	ip := clientip.FromRequest(c.Request)
+	k, err := h.cfg.Keys.Revoke(c.Request.Context(), p.UserID, c.Param("handle"), p.authority(), ip)
+	if err != nil {
 		h.keyError(c, err)
 		return
 	}
+	h.recordOrgKey(c, k, "key.revoked", "")
 	c.Status(http.StatusNoContent)
 }
 
@@ -332,6 +337,7 @@ func (h *Handler) RotateKey(c *gin.Context) {
 		h.keyError(c, err)
 		return
 	}
+	h.recordOrgKey(c, k, "key.rotated", "replaces "+k.RotatedFrom)
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, h.view(k, plain))
 }

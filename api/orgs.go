@@ -14,18 +14,15 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// Orgs is the organization service the JSON API uses (orgs.Service).
-// Every operation checks the permission table itself; the API maps its
-// errors onto SPEC §3.5 bodies (orgError).
-type Orgs interface {
+// orgManagement is the part of the organization service (orgs.Service)
+// the organization routes use. Every operation checks the permission
+// table itself; the API maps its errors onto SPEC §3.5 bodies
+// (orgFailure).
+type orgManagement interface {
 	Create(ctx context.Context, a orgs.Actor, name string) (*storage.Organization, error)
-	List(ctx context.Context, a orgs.Actor) ([]orgs.View, error)
 	Get(ctx context.Context, a orgs.Actor, orgID string) (*orgs.View, error)
 	Rename(ctx context.Context, a orgs.Actor, orgID, name string) (*storage.Organization, error)
 	Delete(ctx context.Context, a orgs.Actor, orgID string) ([]storage.APIKey, error)
-	Authorize(ctx context.Context, a orgs.Actor, orgID string, action orgs.Action) (orgs.Role, error)
-	Record(ctx context.Context, orgID string, a orgs.Actor, typ, target, detail string)
-
 	Members(ctx context.Context, a orgs.Actor, orgID string) ([]storage.Member, error)
 	SetRole(ctx context.Context, a orgs.Actor, orgID, userID string, to orgs.Role) error
 	Remove(ctx context.Context, a orgs.Actor, orgID, userID string) error
@@ -64,7 +61,8 @@ type OrgApps interface {
 // server mounts them from it and the README documents it.
 type Route struct {
 	Method, Path string
-	// Scope is org:read for reads and org:admin for every change. The
+	// Scope is org:read for reads and org:admin for every change (the
+	// organization keys: keys:write, as for the caller's own keys). The
 	// scope says what the credential may attempt; the person's role in
 	// the organization, at that request, says what succeeds.
 	Scope   string
@@ -101,6 +99,9 @@ func (h *Handler) OrgRoutes() []Route {
 		{"PUT", "/v1/orgs/:id/tenants/:tid/grants/:user_id", w, h.grantTenant},
 		{"DELETE", "/v1/orgs/:id/tenants/:tid/grants/:user_id", w, h.ungrantTenant},
 		{"GET", "/v1/orgs/:id/audit", r, h.orgAudit},
+		{"GET", "/v1/orgs/:id/keys", r, h.ListOrgKeys},
+		{"POST", "/v1/orgs/:id/keys", "keys:write", h.CreateOrgKey},
+		{"DELETE", "/v1/orgs/:id/keys/:key_id", "keys:write", h.RevokeOrgKey},
 		{"GET", "/v1/orgs/:id/apps", r, h.listOrgApps},
 		{"DELETE", "/v1/orgs/:id/apps/:client_id", w, h.deleteOrgApp},
 		{"GET", "/v1/admin/orgs", r, h.adminListOrgs},
@@ -112,44 +113,33 @@ func (h *Handler) OrgRoutes() []Route {
 	}
 }
 
-// boundOrg returns the organization the credential is bound to ("" for
-// none): a personal key's org_id, the org_id of the key behind an API
-// token. A workspace key is refused here (it is a tenant's, not a
-// person's): ok is false and the answer is written.
-func (h *Handler) boundOrg(c *gin.Context, p *Principal) (string, bool) {
-	k := p.Key
-	if k == nil && p.Kind == KindAPIToken && p.KeyID != "" && h.cfg.KeyByID != nil {
-		var err error
-		if k, err = h.cfg.KeyByID(c.Request.Context(), p.KeyID); err != nil {
-			writeError(c, http.StatusUnauthorized, "invalid_api_key", "The API key behind this token is not valid.")
-			return "", false
-		}
-	}
-	if k == nil {
-		return "", true
-	}
-	if k.TenantID != "" {
-		writeError(c, http.StatusForbidden, "forbidden", "A workspace key belongs to a tenant, not a person: it cannot manage organizations.")
-		return "", false
-	}
-	return k.OrgID, true
-}
-
 // orgActor returns the acting person for a route under /v1/orgs/{id}: a
-// credential bound to another organization gets 404, as if the
-// organization did not exist.
+// credential that does not reach the organization (Principal.ReachesOrg:
+// a key or token bound to another organization, or to none) gets 404, as
+// if the organization did not exist.
 func (h *Handler) orgActor(c *gin.Context) (orgs.Actor, string, bool) {
 	p := principal(c)
-	bound, ok := h.boundOrg(c, p)
-	if !ok {
-		return orgs.Actor{}, "", false
-	}
 	id := c.Param("id")
-	if bound != "" && bound != id {
+	if !p.ReachesOrg(id) {
 		writeError(c, http.StatusNotFound, "not_found", notFoundMessage)
 		return orgs.Actor{}, "", false
 	}
 	return orgs.Actor{UserID: p.UserID, IP: clientip.FromRequest(c.Request)}, id, true
+}
+
+// adminRead checks, for a read only administrators may do (the audit log,
+// pending invitations), that the credential acts as one: a key or token
+// without org:admin acts as a member (Principal.effectiveRole).
+func (h *Handler) adminRead(c *gin.Context, a orgs.Actor, orgID string, action orgs.Action) bool {
+	role, err := h.cfg.Orgs.Authorize(c.Request.Context(), a, orgID, orgs.ViewOrg)
+	if err == nil {
+		err = orgs.Check(principal(c).effectiveRole(role), action)
+	}
+	if err != nil {
+		h.orgFailure(c, err, "")
+		return false
+	}
+	return true
 }
 
 // unboundActor returns the acting person for a route outside one
@@ -157,11 +147,7 @@ func (h *Handler) orgActor(c *gin.Context) (orgs.Actor, string, bool) {
 // which a credential bound to an organization may not use.
 func (h *Handler) unboundActor(c *gin.Context) (orgs.Actor, bool) {
 	p := principal(c)
-	bound, ok := h.boundOrg(c, p)
-	if !ok {
-		return orgs.Actor{}, false
-	}
-	if bound != "" {
+	if p.orgBound() != "" {
 		writeError(c, http.StatusForbidden, "forbidden", "This credential is bound to one organization and acts only there.")
 		return orgs.Actor{}, false
 	}
@@ -170,12 +156,12 @@ func (h *Handler) unboundActor(c *gin.Context) (orgs.Actor, bool) {
 
 const notFoundMessage = "Not found in an organization you belong to."
 
-// orgError maps orgs errors onto SPEC §3.5 bodies: ErrNotFound 404,
+// orgFailure maps orgs errors onto SPEC §3.5 bodies: ErrNotFound 404,
 // *RoleError 403 with its sentence, *FieldError 400 naming the field,
 // ErrLastOwner and ErrConflict 409, ErrGone 409 (an invitation used or
 // expired: §3.5 has no 410, and a used link is a conflict with the state).
 // conflict is the sentence for ErrConflict.
-func (h *Handler) orgError(c *gin.Context, err error, conflict string) {
+func (h *Handler) orgFailure(c *gin.Context, err error, conflict string) {
 	var re *orgs.RoleError
 	var fe *orgs.FieldError
 	switch {
@@ -238,21 +224,19 @@ type nameBody struct {
 }
 
 // listOrgs serves GET /v1/orgs: the caller's organizations with their
-// role (a credential bound to one organization sees only it).
+// role — those the credential reaches (Principal.ReachesOrg): every one
+// for the person signed in, the one of a credential bound to one, none
+// for a key or token outside organizations.
 func (h *Handler) listOrgs(c *gin.Context) {
 	p := principal(c)
-	bound, ok := h.boundOrg(c, p)
-	if !ok {
-		return
-	}
 	vs, err := h.cfg.Orgs.List(c.Request.Context(), orgs.Actor{UserID: p.UserID})
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	out := []orgView{}
 	for i := range vs {
-		if bound == "" || vs[i].ID == bound {
+		if p.ReachesOrg(vs[i].ID) {
 			out = append(out, newOrgView(&vs[i].Organization, vs[i].Role))
 		}
 	}
@@ -271,7 +255,7 @@ func (h *Handler) createOrg(c *gin.Context) {
 	}
 	o, err := h.cfg.Orgs.Create(c.Request.Context(), a, b.Name)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.JSON(http.StatusCreated, newOrgView(o, orgs.Owner))
@@ -285,7 +269,7 @@ func (h *Handler) getOrg(c *gin.Context) {
 	}
 	v, err := h.cfg.Orgs.Get(c.Request.Context(), a, id)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.JSON(http.StatusOK, newOrgView(&v.Organization, v.Role))
@@ -303,12 +287,12 @@ func (h *Handler) renameOrg(c *gin.Context) {
 	}
 	o, err := h.cfg.Orgs.Rename(c.Request.Context(), a, id, b.Name)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	v, err := h.cfg.Orgs.Get(c.Request.Context(), a, o.ID)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.JSON(http.StatusOK, newOrgView(&v.Organization, v.Role))
@@ -322,7 +306,7 @@ func (h *Handler) deleteOrg(c *gin.Context) {
 		return
 	}
 	if _, err := h.cfg.Orgs.Delete(c.Request.Context(), a, id); err != nil {
-		h.orgError(c, err, "The organization still owns apps: delete them first.")
+		h.orgFailure(c, err, "The organization still owns apps: delete them first.")
 		return
 	}
 	c.Status(http.StatusNoContent)

@@ -27,7 +27,7 @@ func (h *Handler) instanceAdmin(c *gin.Context) (orgs.Actor, bool) {
 		writeError(c, http.StatusUnauthorized, "unauthorized", "The account behind this credential no longer exists.")
 		return a, false
 	case err != nil:
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return a, false
 	case !u.Admin:
 		writeError(c, http.StatusForbidden, "forbidden", "This endpoint is for instance administrators.")
@@ -58,7 +58,7 @@ func (h *Handler) adminListOrgs(c *gin.Context) {
 	}
 	os, err := h.cfg.Orgs.AdminList(c.Request.Context(), after, limit)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	out := make([]orgView, 0, len(os))
@@ -83,7 +83,7 @@ func (h *Handler) adminSuspendOrg(on bool) gin.HandlerFunc {
 		}
 		o, err := h.cfg.Orgs.SuspendOrg(c.Request.Context(), a, c.Param("id"), on)
 		if err != nil {
-			h.orgError(c, err, "")
+			h.orgFailure(c, err, "")
 			return
 		}
 		c.JSON(http.StatusOK, newOrgView(o, ""))
@@ -107,7 +107,7 @@ func (h *Handler) adminSetTier(c *gin.Context) {
 	}
 	o, err := h.cfg.Orgs.SetTier(c.Request.Context(), a, c.Param("id"), b.Tier)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.JSON(http.StatusOK, newOrgView(o, ""))
@@ -128,7 +128,7 @@ func (h *Handler) adminSuspendUser(on bool) gin.HandlerFunc {
 			return
 		}
 		if err := h.cfg.Orgs.SuspendUser(c.Request.Context(), id, on); err != nil {
-			h.orgError(c, err, "")
+			h.orgFailure(c, err, "")
 			return
 		}
 		c.JSON(http.StatusOK, gin.H{"user_id": id, "suspended": on})

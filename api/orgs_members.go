@@ -29,7 +29,7 @@ func (h *Handler) listMembers(c *gin.Context) {
 	}
 	ms, err := h.cfg.Orgs.Members(c.Request.Context(), a, id)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	out := make([]memberView, 0, len(ms))
@@ -60,7 +60,7 @@ func (h *Handler) setMemberRole(c *gin.Context) {
 		err = h.cfg.Orgs.SetRole(c.Request.Context(), a, id, c.Param("user_id"), role)
 	}
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"user_id": c.Param("user_id"), "role": role})
@@ -74,7 +74,7 @@ func (h *Handler) removeMember(c *gin.Context) {
 		return
 	}
 	if err := h.cfg.Orgs.Remove(c.Request.Context(), a, id, c.Param("user_id")); err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -87,7 +87,7 @@ func (h *Handler) leaveOrg(c *gin.Context) {
 		return
 	}
 	if err := h.cfg.Orgs.Leave(c.Request.Context(), a, id); err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -113,7 +113,7 @@ func (h *Handler) transferOrg(c *gin.Context) {
 		return
 	}
 	if err := h.cfg.Orgs.Transfer(c.Request.Context(), a, id, b.UserID); err != nil {
-		h.orgError(c, err, "Only an owner can transfer ownership.")
+		h.orgFailure(c, err, "Only an owner can transfer ownership.")
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -143,9 +143,12 @@ func (h *Handler) listInvitations(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if !h.adminRead(c, a, id, orgs.ListInvitations) {
+		return
+	}
 	invs, err := h.cfg.Orgs.Invitations(c.Request.Context(), a, id)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	out := make([]invitationView, 0, len(invs))
@@ -173,12 +176,12 @@ func (h *Handler) createInvitation(c *gin.Context) {
 	}
 	role, err := orgs.ParseRole(b.Role)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	inv, token, err := h.cfg.Orgs.Invite(c.Request.Context(), a, id, b.Email, role)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	v := newInvitationView(inv)
@@ -194,7 +197,7 @@ func (h *Handler) cancelInvitation(c *gin.Context) {
 		return
 	}
 	if err := h.cfg.Orgs.CancelInvitation(c.Request.Context(), a, id, c.Param("inv_id")); err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -222,12 +225,12 @@ func (h *Handler) acceptInvitation(c *gin.Context) {
 	}
 	inv, err := h.cfg.Orgs.Accept(c.Request.Context(), a, b.Token)
 	if err != nil {
-		h.orgError(c, err, "You are already a member of this organization.")
+		h.orgFailure(c, err, "You are already a member of this organization.")
 		return
 	}
 	v, err := h.cfg.Orgs.Get(c.Request.Context(), a, inv.OrgID)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.JSON(http.StatusOK, newOrgView(&v.Organization, v.Role))

@@ -21,7 +21,7 @@ func (h *Handler) listTenants(c *gin.Context) {
 	}
 	ts, err := h.cfg.Orgs.Tenants(c.Request.Context(), a, id)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"tenants": ts})
@@ -41,7 +41,7 @@ func (h *Handler) createTenant(c *gin.Context) {
 	}
 	t, err := h.cfg.Orgs.CreateTenant(c.Request.Context(), a, id, b.Name)
 	if err != nil {
-		h.orgError(c, err, tenantTaken)
+		h.orgFailure(c, err, tenantTaken)
 		return
 	}
 	// Only administrators create tenants, and they reach every tenant
@@ -61,12 +61,12 @@ func (h *Handler) renameTenant(c *gin.Context) {
 	}
 	tid := c.Param("tid")
 	if err := h.cfg.Orgs.RenameTenant(c.Request.Context(), a, id, tid, b.Name); err != nil {
-		h.orgError(c, err, tenantTaken)
+		h.orgFailure(c, err, tenantTaken)
 		return
 	}
 	ts, err := h.cfg.Orgs.Tenants(c.Request.Context(), a, id)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	for _, t := range ts {
@@ -75,7 +75,7 @@ func (h *Handler) renameTenant(c *gin.Context) {
 			return
 		}
 	}
-	h.orgError(c, orgs.ErrNotFound, "")
+	h.orgFailure(c, orgs.ErrNotFound, "")
 }
 
 // deleteTenant serves DELETE /v1/orgs/{id}/tenants/{tid} (admins): its
@@ -86,7 +86,7 @@ func (h *Handler) deleteTenant(c *gin.Context) {
 		return
 	}
 	if _, err := h.cfg.Orgs.DeleteTenant(c.Request.Context(), a, id, c.Param("tid")); err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -109,7 +109,7 @@ func (h *Handler) grantTenant(c *gin.Context) {
 		err = h.cfg.Orgs.Grant(c.Request.Context(), a, id, c.Param("tid"), c.Param("user_id"), access)
 	}
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"tenant_id": c.Param("tid"), "user_id": c.Param("user_id"), "role": access})
@@ -122,7 +122,7 @@ func (h *Handler) ungrantTenant(c *gin.Context) {
 		return
 	}
 	if err := h.cfg.Orgs.Ungrant(c.Request.Context(), a, id, c.Param("tid"), c.Param("user_id")); err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -146,6 +146,9 @@ func (h *Handler) orgAudit(c *gin.Context) {
 	if !ok {
 		return
 	}
+	if !h.adminRead(c, a, id, orgs.ViewAudit) {
+		return
+	}
 	before, limit := uint64(0), 50
 	if v := c.Query("before"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
@@ -165,7 +168,7 @@ func (h *Handler) orgAudit(c *gin.Context) {
 	}
 	evs, err := h.cfg.Orgs.Audit(c.Request.Context(), a, id, before, limit)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	out := make([]eventView, 0, len(evs))
@@ -193,12 +196,12 @@ type appView struct {
 func (h *Handler) orgApps(c *gin.Context, a orgs.Actor, id string) (orgs.Role, []storage.Client, bool) {
 	role, err := h.cfg.Orgs.Authorize(c.Request.Context(), a, id, orgs.ViewOrg)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return "", nil, false
 	}
 	cs, err := h.cfg.Apps.ListOrgClients(c.Request.Context(), id)
 	if err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return "", nil, false
 	}
 	if orgs.Check(role, orgs.ListAllApps) != nil {
@@ -250,17 +253,17 @@ func (h *Handler) deleteOrgApp(c *gin.Context) {
 		}
 	}
 	if app == nil {
-		h.orgError(c, orgs.ErrNotFound, "")
+		h.orgFailure(c, orgs.ErrNotFound, "")
 		return
 	}
 	if app.OwnerID != a.UserID {
 		if err := orgs.Check(role, orgs.ManageOthersApps); err != nil {
-			h.orgError(c, err, "")
+			h.orgFailure(c, err, "")
 			return
 		}
 	}
 	if err := h.cfg.Apps.DeleteClient(c.Request.Context(), app.ID); err != nil {
-		h.orgError(c, err, "")
+		h.orgFailure(c, err, "")
 		return
 	}
 	h.cfg.Orgs.Record(c.Request.Context(), id, a, "app.deleted", app.ID, app.Name)

@@ -27,12 +27,15 @@ type RateLimits struct {
 	// failure is logged and counted (Handler.LimiterFailures).
 	FailOpen bool
 	// KeyTier returns the tier of the API key with this id; it is used for
-	// API tokens exchanged from a key, which share the key's budget.
+	// API tokens exchanged from a key, which share the key's budget. An
+	// organization key's "" (inherit) is resolved through the
+	// credential's rights (Principal.Rights.OrgTier).
 	KeyTier func(ctx context.Context, keyID string) (string, error)
 	// ClientTier returns the tier of an OAuth client, for its
 	// client_credentials tokens' and its people's tokens' budgets, and as
 	// the highest tier of keys its tokens create or rotate into; nil means
-	// the default tier.
+	// the default tier. For an organization's app without a tier of its
+	// own it is the organization's tier ("" = the default).
 	ClientTier func(ctx context.Context, clientID string) (string, error)
 	Logger     *slog.Logger
 }
@@ -124,6 +127,11 @@ func (h *Handler) limitKey(ctx context.Context, p *Principal) (string, ratelimit
 			if name, err = f(ctx, p.KeyID); err != nil {
 				h.limitLogger().WarnContext(ctx, "key tier lookup failed; using the default tier", "error", err)
 			}
+		}
+		if name == "" && p.Rights != nil {
+			// An organization key without a tier of its own inherits its
+			// organization's ("" there too = the default tier).
+			name = p.Rights.OrgTier
 		}
 		return "key:" + p.KeyID, h.tier(name)
 	case p.ClientID != "":

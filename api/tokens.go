@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/orgs"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -23,12 +25,18 @@ func (h *Handler) GenerateToken(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	u, err := h.cfg.Users.GetUser(ctx, p.UserID)
-	if err != nil {
-		writeError(c, http.StatusUnauthorized, "invalid_api_key", "The key's owner no longer exists.")
-		return
+	g := oauth.KeyGrant{KeyID: p.KeyID, UserID: p.UserID, Scopes: p.Scopes}
+	if p.TenantID != "" && p.Rights != nil && len(p.Rights.Tenants) == 1 {
+		// A workspace key's token acts for its tenant, as the key does.
+		g.UserID, g.Username = p.TenantID, p.Rights.Tenants[0].Name
+	} else {
+		u, err := h.cfg.Users.GetUser(ctx, p.UserID)
+		if err != nil {
+			writeError(c, http.StatusUnauthorized, "invalid_api_key", "The key's owner no longer exists.")
+			return
+		}
+		g.Username = u.Username
 	}
-	g := oauth.KeyGrant{KeyID: p.KeyID, UserID: p.UserID, Username: u.Username, Scopes: p.Scopes}
 	if p.ExpiresAt != nil {
 		g.ExpiresAt = *p.ExpiresAt
 	}
@@ -54,7 +62,7 @@ func (h *Handler) TestToken(c *gin.Context) {
 	p := principal(c)
 	subject := p.UserID
 	if subject == "" {
-		subject = p.ClientID
+		subject = cmp.Or(p.TenantID, p.ClientID)
 	}
 	scopes := p.Scopes
 	if scopes == nil {
@@ -71,12 +79,12 @@ func (h *Handler) TestToken(c *gin.Context) {
 }
 
 type userView struct {
-	ID        string              `json:"id"`
-	Username  string              `json:"username"`
-	Email     string              `json:"email"`
-	Name      string              `json:"name"`
-	CreatedAt time.Time           `json:"created_at"`
-	Tenants   []storage.Workspace `json:"tenants"`
+	ID        string           `json:"id"`
+	Username  string           `json:"username"`
+	Email     string           `json:"email"`
+	Name      string           `json:"name"`
+	CreatedAt time.Time        `json:"created_at"`
+	Tenants   []orgs.TenantRef `json:"tenants"`
 }
 
 func (h *Handler) currentUser(c *gin.Context) (*storage.User, bool) {
@@ -93,18 +101,87 @@ func (h *Handler) currentUser(c *gin.Context) (*storage.User, bool) {
 	return u, true
 }
 
-// Me serves GET /user and GET /v1/users/me.
+func personal(u *storage.User) orgs.TenantRef {
+	ws := storage.PersonalWorkspace(u)
+	return orgs.TenantRef{ID: ws.ID, Name: ws.Name, Role: orgs.Access(ws.Role)}
+}
+
+// Me serves GET /user and GET /v1/users/me. Its "tenants" are what the
+// credential reaches: for the person signed in (session, Basic) the
+// personal workspace and every tenant they reach in every organization
+// they belong to (organizations suspended left out); for a key or token
+// its own tenants at this request (a key outside organizations: the
+// personal workspace; an organization key: its organization's tenants it
+// reaches, after narrowing and its capability).
 func (h *Handler) Me(c *gin.Context) {
 	u, ok := h.currentUser(c)
 	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, userView{ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name, CreatedAt: u.CreatedAt,
-		Tenants: []storage.Workspace{storage.PersonalWorkspace(u)}})
+	p := principal(c)
+	ctx := c.Request.Context()
+	var tenants []orgs.TenantRef
+	switch {
+	case h.cfg.Orgs == nil:
+		tenants = []orgs.TenantRef{personal(u)}
+	case p.Kind == KindSession || p.Kind == KindPassword:
+		tenants = []orgs.TenantRef{personal(u)}
+		views, err := h.cfg.Orgs.List(ctx, orgs.Actor{UserID: u.ID})
+		if err != nil {
+			h.orgError(c, err)
+			return
+		}
+		for _, v := range views {
+			r, err := h.cfg.Orgs.MemberRights(ctx, v.ID, u.ID)
+			if errors.Is(err, orgs.ErrSuspended) || errors.Is(err, orgs.ErrNotFound) {
+				continue // suspended, or left since the list was read
+			} else if err != nil {
+				h.orgError(c, err)
+				return
+			}
+			tenants = append(tenants, r.Tenants...)
+		}
+	case p.Rights != nil:
+		tenants = p.Rights.Tenants
+	default:
+		tenants = []orgs.TenantRef{personal(u)}
+	}
+	if tenants == nil {
+		tenants = []orgs.TenantRef{}
+	}
+	c.JSON(http.StatusOK, userView{ID: u.ID, Username: u.Username, Email: u.Email, Name: u.Name, CreatedAt: u.CreatedAt, Tenants: tenants})
 }
 
-// Workspace serves GET /v1/workspace: the workspace the credential belongs to.
+// workspaceView is GET /v1/workspace's answer for one tenant.
+type workspaceView struct {
+	orgs.TenantRef
+	Organization *orgs.OrgRef `json:"organization,omitempty"`
+}
+
+// Workspace serves GET /v1/workspace: the tenant the credential belongs
+// to. A workspace key: its tenant, with its organization (role ""). A
+// credential bound to an organization that reaches exactly one tenant:
+// that tenant and the organization (with the person's role); reaching
+// none or several: {"organization", "tenants"} — the caller picks. Any
+// other credential: the personal workspace.
 func (h *Handler) Workspace(c *gin.Context) {
+	p := principal(c)
+	if r := p.Rights; r != nil && r.Org != nil {
+		if len(r.Tenants) == 1 {
+			c.JSON(http.StatusOK, workspaceView{TenantRef: r.Tenants[0], Organization: r.Org})
+			return
+		}
+		tenants := r.Tenants
+		if tenants == nil {
+			tenants = []orgs.TenantRef{}
+		}
+		c.JSON(http.StatusOK, gin.H{"organization": r.Org, "tenants": tenants})
+		return
+	}
+	if p.UserID == "" {
+		writeError(c, http.StatusForbidden, "forbidden", "This endpoint acts for a user; a client credential cannot use it.")
+		return
+	}
 	u, ok := h.currentUser(c)
 	if !ok {
 		return

@@ -153,6 +153,7 @@ func (s *Service) Rotate(ctx context.Context, userID, handle string, a Authority
 		Environment: old.Environment, Tier: old.Tier, Scopes: old.Scopes,
 		ExpiresAt: old.ExpiresAt, RotatedFrom: old.ID, CreatedAt: now,
 		ParentKeyID: old.ParentKeyID, ParentGrantID: old.ParentGrantID, ParentClientID: old.ParentClientID,
+		OrgID: old.OrgID, TenantID: old.TenantID, Tenants: old.Tenants, CreatedBy: old.CreatedBy,
 	}
 	if !a.Owner && a.KeyID != old.ID {
 		// Rotating is minting: the caller receives the new secret. A
@@ -199,11 +200,16 @@ func (s *Service) Rotate(ctx context.Context, userID, handle string, a Authority
 			if !a.covers(r) {
 				return ErrForbidden
 			}
-			// Rotating is minting: never into a tier above the caller's.
-			if _, err := s.tierFor(a, creator, r.Tier); err != nil {
-				return err
+			// Rotating is minting: never into a tier above the caller's
+			// (an organization key inheriting its organization's tier
+			// keeps inheriting it).
+			if r.Tier != "" || r.OrgID == "" {
+				if _, err := s.tierFor(a, creator, r.Tier); err != nil {
+					return err
+				}
 			}
 			fresh.Alias, fresh.Scopes, fresh.ExpiresAt, fresh.Tier = r.Alias, r.Scopes, r.ExpiresAt, r.Tier
+			fresh.Tenants = r.Tenants
 			// The handle moves to the new key; the old one keeps a dated handle.
 			fresh.Handle = r.Handle
 			r.Handle = retiredHandle(r.Handle, r.ID, now)

@@ -53,6 +53,13 @@ func (s *Service) createKey(ctx context.Context, rec *storage.APIKey) error {
 // Store is the storage the service needs.
 type Store interface {
 	storage.APIKeys
+	// ListOrgAPIKeys returns every key bound to an organization (see
+	// storage.Orgs).
+	ListOrgAPIKeys(ctx context.Context, orgID string) ([]storage.APIKey, error)
+	// GetTenant returns the tenant id of orgID, or storage.ErrNotFound
+	// (also for a tenant of another organization): organization keys name
+	// tenants through it.
+	GetTenant(ctx context.Context, orgID, id string) (*storage.Tenant, error)
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
@@ -164,15 +171,35 @@ func (s *Service) ExpandScopes(in []string) ([]string, error) {
 
 var handleRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// CreateRequest is what a caller asks for (SPEC §3.3 POST /user/keys).
+// CreateRequest is what a caller asks for (SPEC §3.3 POST /user/keys,
+// §3.3a organization keys).
 type CreateRequest struct {
 	Handle      string
 	Alias       string
 	Scopes      []string
 	ExpiresIn   time.Duration // 0 = never
 	Environment string        // "live" (default) or "test"
-	Tier        string
-	IP          string
+	// Tier is the rate-limit tier; "" = the deployment default for a key
+	// outside organizations, and "inherit the organization's tier" for an
+	// organization key (stored as "", resolved at each request).
+	Tier string
+	IP   string
+	// OrgID binds the key to an organization ("" = the owner's personal
+	// workspace). The caller has checked that the person may make keys
+	// there (package orgs decides; this package holds no role logic).
+	OrgID string
+	// TenantID makes a workspace key: it belongs to this tenant of OrgID
+	// (the record's UserID is the tenant id, so handles are unique per
+	// tenant) and survives changes to the members who made it.
+	TenantID string
+	// Tenants narrows a personal organization key to some of OrgID's
+	// tenants (empty = every tenant its owner reaches); each must be a
+	// tenant of OrgID. Not allowed on workspace keys or outside
+	// organizations.
+	Tenants []string
+	// CreatedBy is the person making the key ("" = the owner itself); it
+	// is recorded on the key (storage.APIKey.CreatedBy).
+	CreatedBy string
 }
 
 // Create makes a key for userID on behalf of the credential a (see
@@ -194,6 +221,7 @@ func (s *Service) Create(ctx context.Context, userID string, a Authority, req Cr
 	if env != EnvLive && env != EnvTest {
 		return nil, "", invalid("environment", "environment must be live or test")
 	}
+	orgKey := req.OrgID != ""
 	if len(s.cfg.Tiers) > 0 && !slices.Contains(s.cfg.Tiers, cmp.Or(req.Tier, s.cfg.DefaultTier)) {
 		return nil, "", invalid("tier", "unknown tier %q", cmp.Or(req.Tier, s.cfg.DefaultTier))
 	}
@@ -204,14 +232,19 @@ func (s *Service) Create(ctx context.Context, userID string, a Authority, req Cr
 	if err != nil {
 		return nil, "", err
 	}
+	owner, tenants, err := s.orgOwner(ctx, userID, req)
+	if err != nil {
+		return nil, "", err
+	}
 	now := s.cfg.Now().UTC()
 	if a.ExpiresAt != nil && !now.Before(*a.ExpiresAt) {
 		return nil, "", ErrForbidden // the credential itself has ended
 	}
 	rec := &storage.APIKey{
-		ID: uuid.NewString(), UserID: userID, Handle: req.Handle, Alias: req.Alias,
+		ID: uuid.NewString(), UserID: owner, Handle: req.Handle, Alias: req.Alias,
 		Environment: env, Scopes: scopes, CreatedAt: now,
 		ParentKeyID: a.KeyID, ParentGrantID: a.GrantID, ParentClientID: a.ClientID,
+		OrgID: req.OrgID, TenantID: req.TenantID, Tenants: tenants, CreatedBy: cmp.Or(req.CreatedBy, userID),
 	}
 	var exp *time.Time
 	if req.ExpiresIn > 0 {
@@ -231,7 +264,9 @@ func (s *Service) Create(ctx context.Context, userID string, a Authority, req Cr
 		if err != nil {
 			return err
 		}
-		if rec.Tier, err = s.tierFor(a, creator, req.Tier); err != nil {
+		if orgKey && req.Tier == "" {
+			rec.Tier = "" // inherits the organization's tier at each request
+		} else if rec.Tier, err = s.tierFor(a, creator, req.Tier); err != nil {
 			return err
 		}
 		return s.createKey(ctx, rec)

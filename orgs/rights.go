@@ -320,6 +320,17 @@ func (s *Service) PersonRights(ctx context.Context, userID, orgID string, scopes
 	return r, nil
 }
 
+// OrgTier returns the organization's rate-limit tier ("" = the
+// deployment default), served by the rights cache: the limiter asks it
+// for organization keys and apps that set no tier of their own.
+func (s *Service) OrgTier(ctx context.Context, orgID string) (string, error) {
+	o, err := s.org(ctx, orgID)
+	if err != nil {
+		return "", err
+	}
+	return o.org.Tier, nil
+}
+
 // UserSuspended reports whether the user is suspended (ErrNotFound when
 // the user does not exist): sign-in, sessions, keys and tokens of a
 // suspended user are refused.

@@ -62,12 +62,12 @@ func (a *App) newHandler() (http.Handler, error) {
 	}
 	limits := a.apiRateLimits()
 	apiHandler := api.New(api.Config{
-		Keys: a.keys, Tokens: a.provider, Users: a.db, SessionUser: pages.SessionUserID,
+		Keys: a.keys, Tokens: a.provider, Users: a.db, Orgs: a.orgs, SessionUser: pages.SessionUserID,
 		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
 		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords, SecondFactor: a.twoFactor.Enabled,
 		CredentialFailures: a.guessingThrottle("credentials:", a.cfg.RateLimits.TokenPerMinute),
 		OnRateLimited:      a.metrics.RateLimited,
-		Orgs:               a.orgs, Apps: a.db, KeyByID: a.keys.Current, Issuer: a.cfg.Server.Issuer,
+		Apps:               a.db, Issuer: a.cfg.Server.Issuer,
 		Logger: a.log,
 	})
 	return New(a.observability(Deps{

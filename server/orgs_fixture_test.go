@@ -2,7 +2,10 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/config"
@@ -12,17 +15,21 @@ import (
 )
 
 // orgPeople are the people of the organization tests: one per role, a
-// member the actions are done to (target), and someone outside. Each
-// carries a personal API key without organization binding (all of the
-// owner's scopes), so requests cost no password hashing.
+// member the actions are done to (target), and someone outside. Each is
+// signed in with a browser session (which reaches every organization the
+// person belongs to, so requests cost no password hashing and meet the
+// membership checks themselves) and has a personal API key without
+// organization binding (which reaches none: SPEC §3.3a).
 type orgPeople struct {
 	byRole map[string]*orgPerson // owner, admin, member, viewer, non-member
 	target *orgPerson
 }
 
 type orgPerson struct {
-	user *storage.User
-	auth string // "Bearer <key>"
+	user    *storage.User
+	auth    string // "Bearer <key>"
+	browser *http.Client
+	csrf    string
 }
 
 // orgServer starts a server whose default tier has no burst in the way of
@@ -48,7 +55,14 @@ func newOrgPeople(t *testing.T, s *testServer, prefix string) *orgPeople {
 		if status != http.StatusCreated {
 			t.Fatalf("create key for %s: %d %v", u.Username, status, body)
 		}
-		return &orgPerson{user: u, auth: "Bearer " + body["key"].(string)}
+		c := browser(t)
+		s.Login(t, c, u.Username, "a-long-enough-password")
+		page, err := c.Get(s.URL + "/keys")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page.Body.Close()
+		return &orgPerson{user: u, auth: "Bearer " + body["key"].(string), browser: c, csrf: page.Header.Get("X-CSRF-Token")}
 	}
 	for _, r := range []string{"owner", "admin", "member", "viewer", "non-member"} {
 		p.byRole[r] = mk(r)
@@ -57,18 +71,19 @@ func newOrgPeople(t *testing.T, s *testServer, prefix string) *orgPeople {
 	return p
 }
 
-// orgFixture is one organization with the people in their roles, a
+// roleOrg is one organization with the people in their roles, a
 // tenant, a pending invitation and, on demand, an app of the target.
-type orgFixture struct {
+type roleOrg struct {
 	s          *testServer
 	people     *orgPeople
 	org        string
 	tenant     string
 	invitation string
 	app        string
+	key        string
 }
 
-func newOrgFixture(t *testing.T, s *testServer, people *orgPeople, name string) *orgFixture {
+func newRoleOrg(t *testing.T, s *testServer, people *orgPeople, name string) *roleOrg {
 	t.Helper()
 	ctx := context.Background()
 	svc, db := s.App.Orgs(), s.App.DB()
@@ -93,11 +108,11 @@ func newOrgFixture(t *testing.T, s *testServer, people *orgPeople, name string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &orgFixture{s: s, people: people, org: o.ID, tenant: tn.ID, invitation: inv.ID}
+	return &roleOrg{s: s, people: people, org: o.ID, tenant: tn.ID, invitation: inv.ID}
 }
 
 // addApp gives the organization an app owned by the target member.
-func (f *orgFixture) addApp(t *testing.T) string {
+func (f *roleOrg) addApp(t *testing.T) string {
 	t.Helper()
 	if f.app == "" {
 		f.app, _ = f.s.CreateClient(t, oauth.ClientSpec{Name: "Target's app", OwnerID: f.people.target.user.ID, OrgID: f.org,
@@ -106,9 +121,45 @@ func (f *orgFixture) addApp(t *testing.T) string {
 	return f.app
 }
 
-// call sends one request as who to the path under the server.
-func (f *orgFixture) call(t *testing.T, who *orgPerson, method, path, body string) (int, map[string]any) {
+// call sends one request as who, signed in, to the path under the server.
+func (f *roleOrg) call(t *testing.T, who *orgPerson, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	status, m, _ := apiCall(t, method, f.s.URL+path, who.auth, body)
-	return status, m
+	return sessionCall(t, f.s, who, method, path, body)
+}
+
+// sessionCall sends one request with who's browser session and CSRF header.
+func sessionCall(t *testing.T, s *testServer, who *orgPerson, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("X-CSRF-Token", who.csrf)
+	resp, err := who.browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("%s %s: non-JSON answer %d: %s", method, path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, m
+}
+
+// targetKey gives the target member a personal key of the organization
+// (made over HTTP, as the target) and returns its id.
+func (f *roleOrg) targetKey(t *testing.T) string {
+	t.Helper()
+	if f.key == "" {
+		status, body := f.call(t, f.people.target, "POST", "/v1/orgs/"+f.org+"/keys", `{"handle":"target-`+f.org+`"}`)
+		if status != http.StatusCreated {
+			t.Fatalf("the target's key: %d %v", status, body)
+		}
+		f.key = body["id"].(string)
+	}
+	return f.key
 }

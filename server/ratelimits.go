@@ -46,11 +46,16 @@ func (a *App) apiRateLimits() *api.RateLimits {
 		Limiter: a.limiter, Tiers: tiers, DefaultTier: rc.DefaultTier, FailOpen: rc.FailOpen,
 		KeyTier: (&keyTiers{entries: map[string]keyTierEntry{}, get: a.db.GetAPIKey, now: time.Now}).tier,
 		// Clients are read through the storage read cache (storage.cache_ttl,
-		// invalidated on every change).
+		// invalidated on every change), organizations through the rights
+		// cache: an organization's app without a tier inherits its
+		// organization's.
 		ClientTier: func(ctx context.Context, id string) (string, error) {
 			c, err := a.db.GetClient(ctx, id)
 			if err != nil {
 				return "", err
+			}
+			if c.Tier == "" && c.OrgID != "" && a.orgs != nil {
+				return a.orgs.OrgTier(ctx, c.OrgID)
 			}
 			return c.Tier, nil
 		},

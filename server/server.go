@@ -118,7 +118,8 @@ type API interface {
 	Workspace(c *gin.Context)
 	VerifyKey(c *gin.Context)
 	// OrgRoutes are the organization routes with the scope each needs
-	// (api.Handler.OrgRoutes, their one home).
+	// (api.Handler.OrgRoutes, their one home), the organization keys
+	// included.
 	OrgRoutes() []api.Route
 }
 
@@ -282,10 +283,12 @@ func mountAPI(e *gin.Engine, d Deps) {
 	g.GET("/tokens/test", a.TestToken)
 	g.POST("/tokens/generate", a.GenerateToken)
 
+	// A workspace key has no person but has a tenant: it may ask for it.
+	g.GET("/v1/workspace", api.Require("users:read"), a.Workspace)
+
 	user := g.Group("/", api.RequireUser())
 	user.GET("/user", api.Require("users:read"), a.Me)
 	user.GET("/v1/users/me", api.Require("users:read"), a.Me)
-	user.GET("/v1/workspace", api.Require("users:read"), a.Workspace)
 	user.GET("/user/keys", api.Require("keys:read"), a.ListKeys)
 	user.GET("/user/keys/:handle", api.Require("keys:read"), a.GetKey)
 	user.POST("/user/keys", api.Require("keys:write"), a.CreateKey)

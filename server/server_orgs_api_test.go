@@ -31,11 +31,13 @@ func expect(t *testing.T, what string, status int, body map[string]any, wantStat
 func TestOrgAPIMembersAndInvitations(t *testing.T) {
 	s := orgServer(t, nil)
 	p := newOrgPeople(t, s, "fl-")
-	f := newOrgFixture(t, s, p, "Flow")
+	f := newRoleOrg(t, s, p, "Flow")
 	owner, admin, member, outsider := p.byRole["owner"], p.byRole["admin"], p.byRole["member"], p.byRole["non-member"]
 	base := "/v1/orgs/" + f.org
 
-	status, body, h := apiCall(t, "POST", s.URL+base+"/invitations", admin.auth, `{"role":"admin","email":"new@example.com"}`)
+	// Created with the admin's key bound to the organization.
+	_, k, _ := apiCall(t, "POST", s.URL+"/user/keys", basicHeader(admin.user.Username, "a-long-enough-password"), `{"handle":"flow","org_id":"`+f.org+`"}`)
+	status, body, h := apiCall(t, "POST", s.URL+base+"/invitations", "Bearer "+k["key"].(string), `{"role":"admin","email":"new@example.com"}`)
 	token, _ := body["token"].(string)
 	if status != http.StatusCreated || !strings.HasPrefix(token, "lki_") || body["url"] != s.URL+"/invitations/"+token ||
 		body["role"] != "admin" || h.Get("Cache-Control") != "no-store" {
@@ -132,7 +134,7 @@ func TestOrgAPIBadInput(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			s := orgServer(t, b.Configure)
 			p := newOrgPeople(t, s, "bi-")
-			f := newOrgFixture(t, s, p, "Bad input")
+			f := newRoleOrg(t, s, p, "Bad input")
 			owner := p.byRole["owner"]
 			base := s.URL + "/v1/orgs/" + f.org
 			for _, tc := range []struct {
@@ -162,8 +164,8 @@ func TestOrgAPIBadInput(t *testing.T) {
 				if tc.ctype != "" {
 					req.Header.Set("Content-Type", tc.ctype)
 				}
-				req.Header.Set("Authorization", owner.auth)
-				resp, err := http.DefaultClient.Do(req)
+				req.Header.Set("X-CSRF-Token", owner.csrf)
+				resp, err := owner.browser.Do(req)
 				if err != nil {
 					t.Fatalf("%s: %v", tc.name, err)
 				}
@@ -176,8 +178,9 @@ func TestOrgAPIBadInput(t *testing.T) {
 				}
 			}
 
-			// A key carrying org:read only reads.
-			status, body, _ := apiCall(t, "POST", s.URL+"/user/keys", owner.auth, `{"handle":"ro","scopes":["org:read"]}`)
+			// A key bound to the organization carrying org:read only reads,
+			// and acts as a member there: no audit log.
+			status, body, _ := apiCall(t, "POST", s.URL+"/user/keys", basicHeader(owner.user.Username, "a-long-enough-password"), `{"handle":"ro","scopes":["org:read"],"org_id":"`+f.org+`"}`)
 			if status != 201 {
 				t.Fatalf("org:read key: %d %v", status, body)
 			}
@@ -185,7 +188,9 @@ func TestOrgAPIBadInput(t *testing.T) {
 			status, body, _ = apiCall(t, "GET", base+"/members", ro, "")
 			expect(t, "org:read key reads", status, body, 200, "", "")
 			status, body, _ = apiCall(t, "PATCH", base, ro, `{"name":"x"}`)
-			expect(t, "org:read key writes", status, body, 403, "", "")
+			expect(t, "org:read key writes", status, body, 403, "insufficient_scope", "org:admin")
+			status, body, _ = apiCall(t, "GET", base+"/audit", ro, "")
+			expect(t, "org:read key reads the audit log", status, body, 403, "forbidden", "This action needs the admin role in this organization.")
 		})
 	}
 }
@@ -195,7 +200,7 @@ func TestOrgAPIBadInput(t *testing.T) {
 func TestOrgAPIInstanceAdmin(t *testing.T) {
 	s := orgServer(t, nil)
 	p := newOrgPeople(t, s, "ad-")
-	f := newOrgFixture(t, s, p, "Admin")
+	f := newRoleOrg(t, s, p, "Admin")
 	hash, err := secret.HashPassword("an-admin-password")
 	if err != nil {
 		t.Fatal(err)
@@ -204,8 +209,14 @@ func TestOrgAPIInstanceAdmin(t *testing.T) {
 	if err := s.App.DB().CreateUser(context.Background(), root); err != nil {
 		t.Fatal(err)
 	}
-	_, k, _ := apiCall(t, "POST", s.URL+"/user/keys", basicHeader("root", "an-admin-password"), `{"handle":"ops"}`)
-	op := &orgPerson{user: root, auth: "Bearer " + k["key"].(string)}
+	c := browser(t)
+	s.Login(t, c, "root", "an-admin-password")
+	page, err := c.Get(s.URL + "/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	op := &orgPerson{user: root, browser: c, csrf: page.Header.Get("X-CSRF-Token")}
 	owner := p.byRole["owner"]
 
 	for _, c := range [][2]string{{"GET", "/v1/admin/orgs"}, {"POST", "/v1/admin/orgs/" + f.org + "/suspend"}, {"POST", "/v1/admin/users/" + p.target.user.ID + "/suspend"}} {

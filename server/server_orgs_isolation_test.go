@@ -63,7 +63,7 @@ func TestOrgIsolation(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			s := orgServer(t, b.Configure)
 			pa, pb := newOrgPeople(t, s, "a-"), newOrgPeople(t, s, "b-")
-			fa, fb := newOrgFixture(t, s, pa, "Org A"), newOrgFixture(t, s, pb, "Org B")
+			fa, fb := newRoleOrg(t, s, pa, "Org A"), newRoleOrg(t, s, pb, "Org B")
 			fa.addApp(t)
 			fb.addApp(t)
 			a := isolationIDs{org: fa.org, user: pa.target.user.ID, inv: fa.invitation, tenant: fa.tenant, app: fa.app, key: "lk_key_a"}
@@ -101,7 +101,7 @@ func TestOrgIsolation(t *testing.T) {
 					if path == a.fill(r.Path) {
 						continue // nothing foreign in this route for this mix
 					}
-					status, m, _ := apiCall(t, r.Method, s.URL+path, pa.byRole["owner"].auth, ids.fill(body))
+					status, m := sessionCall(t, s, pa.byRole["owner"], r.Method, path, ids.fill(body))
 					if status != http.StatusNotFound || m["error"] != "not_found" {
 						t.Errorf("%s %s (body %s) as A's owner: %d %v, want 404 not_found", r.Method, path, ids.fill(body), status, m)
 					}
@@ -117,7 +117,7 @@ func TestOrgIsolation(t *testing.T) {
 }
 
 // checkUntouched: organization B is as it was made.
-func checkUntouched(t *testing.T, s *testServer, pb *orgPeople, fb *orgFixture) {
+func checkUntouched(t *testing.T, s *testServer, pb *orgPeople, fb *roleOrg) {
 	t.Helper()
 	ctx := context.Background()
 	owner := orgs.Actor{UserID: pb.byRole["owner"].user.ID}
@@ -140,17 +140,24 @@ func checkUntouched(t *testing.T, s *testServer, pb *orgPeople, fb *orgFixture) 
 	}
 }
 
-// checkBoundKey: A's admin, also an admin of B, reaches B with an unbound
-// key, and not once the key is bound to A.
-func checkBoundKey(t *testing.T, s *testServer, pa *orgPeople, fa, fb *orgFixture) {
+// checkBoundKey: A's admin, also an admin of B, reaches B signed in; their
+// personal key reaches no organization while unbound (SPEC §3.3a), and
+// only A once bound to A.
+func checkBoundKey(t *testing.T, s *testServer, pa *orgPeople, fa, fb *roleOrg) {
 	t.Helper()
 	ctx := context.Background()
 	dual := pa.byRole["admin"]
 	if err := s.App.DB().AddMember(ctx, &storage.Membership{OrgID: fb.org, UserID: dual.user.ID, Role: "admin"}); err != nil {
 		t.Fatal(err)
 	}
-	if status, m, _ := apiCall(t, "GET", s.URL+"/v1/orgs/"+fb.org+"/members", dual.auth, ""); status != http.StatusOK {
-		t.Fatalf("unbound key of a member of B: %d %v", status, m)
+	if status, m := sessionCall(t, s, dual, "GET", "/v1/orgs/"+fb.org+"/members", ""); status != http.StatusOK {
+		t.Fatalf("a member of B signed in: %d %v", status, m)
+	}
+	if status, m, _ := apiCall(t, "GET", s.URL+"/v1/orgs/"+fa.org+"/members", dual.auth, ""); status != http.StatusNotFound {
+		t.Errorf("a key outside organizations in A: %d %v, want 404", status, m)
+	}
+	if status, m, _ := apiCall(t, "GET", s.URL+"/v1/orgs", dual.auth, ""); status != http.StatusOK || len(m["orgs"].([]any)) != 0 {
+		t.Errorf("GET /v1/orgs with a key outside organizations: %d %v, want none", status, m)
 	}
 	ks, err := s.App.DB().ListAPIKeys(ctx, dual.user.ID)
 	if err != nil || len(ks) != 1 {

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"slices"
@@ -59,72 +61,108 @@ func readMatrix(t *testing.T) []matrixRow {
 	return rows
 }
 
-// matrixPending are actions whose HTTP routes another part of issue 14
-// serves (the organization keys API, org app creation on the /orgs pages
-// and `latchkey client create --org`): the table is still checked against
-// orgs.Check, the HTTP part is done where those routes live.
+// matrixPending are actions with no JSON route: the table is still
+// checked against orgs.Check; the HTTP part is done where they live.
 var matrixPending = map[orgs.Action]string{
-	orgs.ListAllKeys:        "GET /v1/orgs/{id}/keys (orgkeys)",
-	orgs.CreatePersonalKey:  "POST /v1/orgs/{id}/keys (orgkeys)",
-	orgs.RevokeOthersKey:    "DELETE /v1/orgs/{id}/keys/{key_id} (orgkeys)",
-	orgs.ManageWorkspaceKey: "POST/DELETE /v1/orgs/{id}/keys with kind workspace (orgkeys)",
-	orgs.CreateApp:          "no JSON route: the /orgs pages and `latchkey client create --org`",
+	orgs.CreateApp: "no JSON route: the /orgs pages and `latchkey client create --org`",
 }
 
 // matrixAction does one action over HTTP as who in a fresh organization
 // and reports the status; check, when set, looks at a 2xx answer.
-type matrixAction func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any)
+type matrixAction func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any)
 
 var matrixActions = map[orgs.Action]matrixAction{
-	orgs.ViewOrg: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.ViewOrg: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "GET", "/v1/orgs/"+f.org, "")
 	},
-	orgs.RenameOrg: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.RenameOrg: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "PATCH", "/v1/orgs/"+f.org, `{"name":"Renamed"}`)
 	},
-	orgs.DeleteOrg: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.DeleteOrg: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "DELETE", "/v1/orgs/"+f.org, "")
 	},
-	orgs.TransferOwnership: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.TransferOwnership: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "POST", "/v1/orgs/"+f.org+"/transfer", `{"user_id":"`+f.people.target.user.ID+`"}`)
 	},
-	orgs.ViewAudit: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.ViewAudit: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "GET", "/v1/orgs/"+f.org+"/audit", "")
 	},
-	orgs.ListMembers: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.ListMembers: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "GET", "/v1/orgs/"+f.org+"/members", "")
 	},
-	orgs.InviteMember: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.InviteMember: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "POST", "/v1/orgs/"+f.org+"/invitations", `{"role":"member","email":"new@example.com"}`)
 	},
-	orgs.ChangeRole: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.ChangeRole: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "PATCH", "/v1/orgs/"+f.org+"/members/"+f.people.target.user.ID, `{"role":"viewer"}`)
 	},
-	orgs.RemoveMember: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.RemoveMember: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "DELETE", "/v1/orgs/"+f.org+"/members/"+f.people.target.user.ID, "")
 	},
-	orgs.ListInvitations: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.ListInvitations: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "GET", "/v1/orgs/"+f.org+"/invitations", "")
 	},
-	orgs.CancelInvitation: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.CancelInvitation: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "DELETE", "/v1/orgs/"+f.org+"/invitations/"+f.invitation, "")
 	},
-	orgs.ListTenants: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.ListTenants: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "GET", "/v1/orgs/"+f.org+"/tenants", "")
 	},
-	orgs.CreateTenant: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.CreateTenant: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "POST", "/v1/orgs/"+f.org+"/tenants", `{"name":"staging"}`)
 	},
-	orgs.RenameTenant: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.RenameTenant: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "PATCH", "/v1/orgs/"+f.org+"/tenants/"+f.tenant, `{"name":"prod"}`)
 	},
-	orgs.DeleteTenant: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.DeleteTenant: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "DELETE", "/v1/orgs/"+f.org+"/tenants/"+f.tenant, "")
 	},
-	orgs.GrantTenant: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.GrantTenant: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "PUT", "/v1/orgs/"+f.org+"/tenants/"+f.tenant+"/grants/"+f.people.target.user.ID, `{"role":"read-only"}`)
 	},
-	orgs.ListAllApps: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.ListAllKeys: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
+		target := f.targetKey(t)
+		status, body := f.call(t, who, "GET", "/v1/orgs/"+f.org+"/keys", "")
+		if status == http.StatusOK && !strings.Contains(fmt.Sprint(body), target) {
+			t.Errorf("the list of all keys lacks the target's key %s: %v", target, body)
+		}
+		return status, body
+	},
+	orgs.CreatePersonalKey: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
+		return f.call(t, who, "POST", "/v1/orgs/"+f.org+"/keys", `{"handle":"mine"}`)
+	},
+	orgs.RevokeOthersKey: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
+		return f.call(t, who, "DELETE", "/v1/orgs/"+f.org+"/keys/"+f.targetKey(t), "")
+	},
+	orgs.ManageWorkspaceKey: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
+		create := func(handle string) (int, map[string]any) {
+			return f.call(t, who, "POST", "/v1/orgs/"+f.org+"/keys", `{"handle":"`+handle+`","kind":"workspace","tenant_id":"`+f.tenant+`"}`)
+		}
+		status, body := create("ws")
+		if who == f.people.byRole["member"] {
+			// The matrix's footnote: a member manages the workspace keys of
+			// a tenant granted read-write, not read-only.
+			grant := func(access string) {
+				if err := f.s.App.Orgs().Grant(context.Background(), orgs.Actor{UserID: f.people.byRole["owner"].user.ID}, f.org, f.tenant, who.user.ID, orgs.Access(access)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			grant("read-only")
+			if st, b := create("ws-ro"); st != http.StatusForbidden || b["message"] != "This action needs read-write access to tenant "+f.tenant+"." {
+				t.Errorf("member with a read-only grant creates a workspace key: %d %v, want 403", st, b)
+			}
+			grant("read-write")
+			st, b := create("ws-rw")
+			if st != http.StatusCreated {
+				t.Fatalf("member with a read-write grant creates a workspace key: %d %v", st, b)
+			}
+			if st, b := f.call(t, who, "DELETE", "/v1/orgs/"+f.org+"/keys/"+b["id"].(string), ""); st != http.StatusNoContent {
+				t.Errorf("member with a read-write grant revokes a workspace key: %d %v", st, b)
+			}
+		}
+		return status, body
+	},
+	orgs.ListAllApps: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		app := f.addApp(t)
 		status, body := f.call(t, who, "GET", "/v1/orgs/"+f.org+"/apps", "")
 		if status == http.StatusOK {
@@ -135,7 +173,7 @@ var matrixActions = map[orgs.Action]matrixAction{
 		}
 		return status, body
 	},
-	orgs.ManageOthersApps: func(t *testing.T, f *orgFixture, who *orgPerson) (int, map[string]any) {
+	orgs.ManageOthersApps: func(t *testing.T, f *roleOrg, who *orgPerson) (int, map[string]any) {
 		return f.call(t, who, "DELETE", "/v1/orgs/"+f.org+"/apps/"+f.addApp(t), "")
 	},
 }
@@ -184,7 +222,7 @@ func TestPermissionMatrix(t *testing.T) {
 				t.Fatalf("no HTTP request for %s", r.action)
 			}
 			for _, role := range matrixRoles {
-				f := newOrgFixture(t, s, people, "Matrix "+string(r.action)+" "+role)
+				f := newRoleOrg(t, s, people, "Matrix "+string(r.action)+" "+role)
 				status, body := do(t, f, people.byRole[role])
 				switch r.cells[role] {
 				case "✓":
@@ -193,6 +231,9 @@ func TestPermissionMatrix(t *testing.T) {
 					}
 				case "✗":
 					msg := "This action needs the " + string(orgs.MinRole(r.action)) + " role in this organization."
+					if r.action == orgs.ManageWorkspaceKey {
+						msg = "This action needs read-write access to tenant " + f.tenant + "."
+					}
 					if status != http.StatusForbidden || body["error"] != "forbidden" || body["message"] != msg {
 						t.Errorf("%s: %d %v, want 403 forbidden %q", role, status, body, msg)
 					}
