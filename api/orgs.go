@@ -154,7 +154,9 @@ func (h *Handler) unboundActor(c *gin.Context) (orgs.Actor, bool) {
 	return orgs.Actor{UserID: p.UserID, IP: clientip.FromRequest(c.Request)}, true
 }
 
-const notFoundMessage = "Not found in an organization you belong to."
+// notFoundMessage answers anything of an organization the caller does not
+// reach, and missing objects alike (they must not be told apart).
+const notFoundMessage = "No such organization."
 
 // orgFailure maps orgs errors onto SPEC §3.5 bodies: ErrNotFound 404,
 // *RoleError 403 with its sentence, *FieldError 400 naming the field,
