@@ -178,6 +178,11 @@ type Config struct {
 	// PasswordGate bounds concurrent argon2id runs (HTTP Basic), shared
 	// with the login form; nil = a gate of its own.
 	PasswordGate *secret.PasswordGate
+	// Apps reaches organizations' OAuth clients (GET/DELETE
+	// /v1/orgs/{id}/apps).
+	Apps OrgApps
+	// Issuer starts the invitation links (issuer + "/invitations/<token>").
+	Issuer string
 	// Logger receives the causes of refused and failed key operations
 	// (default slog.Default()).
 	Logger *slog.Logger

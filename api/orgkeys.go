@@ -60,25 +60,8 @@ func (h *Handler) orgMember(c *gin.Context, orgID string) (orgs.Role, orgs.Actor
 	return p.effectiveRole(role), actor, true
 }
 
-// orgError maps orgs errors onto §3.5 responses.
-func (h *Handler) orgError(c *gin.Context, err error) {
-	var re *orgs.RoleError
-	var fe *orgs.FieldError
-	switch {
-	case errors.As(err, &re):
-		writeError(c, http.StatusForbidden, "forbidden", re.Error())
-	case errors.Is(err, orgs.ErrNotFound):
-		writeError(c, http.StatusNotFound, "not_found", "No such organization.")
-	case errors.As(err, &fe):
-		writeError(c, http.StatusBadRequest, "invalid_request", fe.Message)
-	case errors.Is(err, orgs.ErrSuspended):
-		writeError(c, http.StatusForbidden, "forbidden", "This organization is suspended.")
-	default:
-		_ = c.Error(err)
-		h.cfg.Logger.ErrorContext(c.Request.Context(), "organization operation failed", "path", c.FullPath(), "error", err)
-		writeError(c, http.StatusInternalServerError, "server_error", "Something went wrong on our side.")
-	}
-}
+// orgError maps orgs errors onto §3.5 responses (orgFailure).
+func (h *Handler) orgError(c *gin.Context, err error) { h.orgFailure(c, err, "") }
 
 // tenantAccess is the access the credential has to tenantID of orgID:
 // a key's or token's own (narrowed, no more than its capability), the

@@ -20,6 +20,8 @@ type Orgs interface {
 	Authorize(ctx context.Context, a orgs.Actor, orgID string, action orgs.Action) (orgs.Role, error)
 	List(ctx context.Context, a orgs.Actor) ([]orgs.View, error)
 	Record(ctx context.Context, orgID string, a orgs.Actor, typ, target, detail string)
+	// orgManagement runs the organization routes (OrgRoutes).
+	orgManagement
 }
 
 // withRights resolves what p may reach at this request (orgs.Rights, SPEC

@@ -25,8 +25,11 @@ const (
 
 // ClientSpec is what a person or operator asks for when registering a client.
 type ClientSpec struct {
-	Name         string
-	OwnerID      string
+	Name    string
+	OwnerID string
+	// OrgID makes the client an organization's app ("" = its owner's own);
+	// the caller checks that the organization exists.
+	OrgID        string
 	RedirectURIs []string
 	GrantTypes   []string
 	Scopes       []string
@@ -145,6 +148,7 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 		ID:                      id,
 		Name:                    spec.Name,
 		OwnerID:                 spec.OwnerID,
+		OrgID:                   spec.OrgID,
 		RedirectURIs:            spec.RedirectURIs,
 		GrantTypes:              spec.GrantTypes,
 		ResponseTypes:           []string{"code"},

@@ -216,6 +216,9 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 // Handler returns the HTTP handler serving every endpoint.
 func (a *App) Handler() http.Handler { return a.handler }
 
+// Orgs returns the organization service (the CLI's operator commands).
+func (a *App) Orgs() *orgs.Service { return a.orgs }
+
 // DB returns the store the App was built on.
 func (a *App) DB() *storage.DB { return a.db }
 

@@ -71,7 +71,8 @@ func (a *App) newHandler() (http.Handler, error) {
 		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords, SecondFactor: a.twoFactor.Enabled,
 		CredentialFailures: a.guessingThrottle("credentials:", a.cfg.RateLimits.TokenPerMinute),
 		OnRateLimited:      a.metrics.RateLimited,
-		Logger:             a.log,
+		Apps:               a.db, Issuer: a.cfg.Server.Issuer,
+		Logger: a.log,
 	})
 	return New(a.observability(Deps{
 		OAuth: a.provider, Pages: pages, API: apiHandler, OpenAPI: doc, SessionCookie: pages.SessionCookie(),

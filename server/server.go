@@ -118,10 +118,10 @@ type API interface {
 	Me(c *gin.Context)
 	Workspace(c *gin.Context)
 	VerifyKey(c *gin.Context)
-	// Organization keys (SPEC §3.3a).
-	ListOrgKeys(c *gin.Context)
-	CreateOrgKey(c *gin.Context)
-	RevokeOrgKey(c *gin.Context)
+	// OrgRoutes are the organization routes with the scope each needs
+	// (api.Handler.OrgRoutes, their one home), the organization keys
+	// included.
+	OrgRoutes() []api.Route
 }
 
 // Pinger reports whether a dependency (the database, Redis) answers.
@@ -297,9 +297,9 @@ func mountAPI(e *gin.Engine, d Deps) {
 	user.PATCH("/user/keys/:handle", api.Require("keys:write"), a.UpdateKey)
 	user.DELETE("/user/keys/:handle", api.Require("keys:write"), a.DeleteKey)
 	user.POST("/user/keys/:handle/rotate", api.Require("keys:write"), a.RotateKey)
-	user.GET("/v1/orgs/:id/keys", api.Require("org:read"), a.ListOrgKeys)
-	user.POST("/v1/orgs/:id/keys", api.Require("keys:write"), a.CreateOrgKey)
-	user.DELETE("/v1/orgs/:id/keys/:key_id", api.Require("keys:write"), a.RevokeOrgKey)
+	for _, r := range a.OrgRoutes() {
+		user.Handle(r.Method, r.Path, api.Require(r.Scope), r.Handler)
+	}
 
 	g.POST("/v1/keys/verify", api.RequireResourceServer(), api.Require("keys:verify"), a.VerifyKey)
 }

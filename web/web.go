@@ -274,6 +274,10 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, api
 		b, _ := json.Marshal(map[string]string{"error": apiCode, "message": apiMsg})
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
+		if status == http.StatusUnauthorized || status == http.StatusForbidden {
+			// SPEC §3.5: the API's 401 and 403 carry an RFC 6750 §3 challenge.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey"`)
+		}
 		w.WriteHeader(status)
 		_, _ = w.Write(append(b, '\n'))
 		return

@@ -62,7 +62,7 @@ func newUserCommand(stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&f.name, "name", "", "display name")
 	fs.BoolVar(&f.admin, "admin", false, "make the user an administrator")
 	output.register(create)
-	user.AddCommand(create, newResetTwoFactorCommand(stdout, stderr))
+	user.AddCommand(create, newResetTwoFactorCommand(stdout, stderr), newUserSuspendCommand(stdout, stderr))
 	return user
 }
 
@@ -134,6 +134,7 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 	client := &cobra.Command{Use: "client", Short: "Manage OAuth clients", RunE: needSubcommand}
 	var (
 		name, method, owner, tier   string
+		org                         string
 		redirects, grants, scopes   listFlag
 		public, requirePKCE, resSrv bool
 		postLogout                  listFlag
@@ -158,8 +159,13 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 				return fmt.Errorf("%w: unknown tier %q (see rate_limits.tiers)", errUsage, tier)
 			}
 			return withConfigApp(cmd.Context(), cfg, stderr, false, func(a *server.App) error {
+				if org != "" {
+					if err := checkClientOrg(cmd.Context(), a, org, owner); err != nil {
+						return err
+					}
+				}
 				rec, plain, err := a.CreateClient(cmd.Context(), oauth.ClientSpec{
-					Name: name, OwnerID: owner, RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes,
+					Name: name, OwnerID: owner, OrgID: org, RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes,
 					Public: public, AuthMethod: method, Tier: tier, RequirePKCE: requirePKCE, ResourceServer: resSrv,
 					PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: backchannel,
 					BackchannelLogoutSessionRequired: backchannelSID,
@@ -179,6 +185,7 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 	fs.BoolVar(&public, "public", false, "public client (no secret; PKCE required)")
 	fs.StringVar(&method, "auth-method", "", "token endpoint auth method: client_secret_basic, client_secret_post (default: both)")
 	fs.StringVar(&owner, "owner", "", "id of the user who owns the client")
+	fs.StringVar(&org, "org", "", "id of the organization the client belongs to (the owner, if given, must be a member)")
 	fs.StringVar(&tier, "tier", "", "rate-limit tier of the client's own requests (default: rate_limits.default_tier)")
 	fs.BoolVar(&requirePKCE, "require-pkce", true, "refuse authorization requests without PKCE (always on for public clients)")
 	fs.BoolVar(&resSrv, "resource-server", false, "may introspect every token and API key (other clients only their own tokens)")
@@ -251,8 +258,11 @@ func printClient(out io.Writer, output outputFlag, rec *storage.Client, plain st
 		"token_endpoint_auth_methods": methods, "tier": rec.Tier,
 		"require_pkce": rec.RequirePKCE, "resource_server": rec.ResourceServer,
 	}
+	if rec.OrgID != "" {
+		res["org_id"] = rec.OrgID
+	}
 	order := []string{"client_id", "client_secret", "name", "redirect_uris", "grant_types", "scopes", "public",
-		"token_endpoint_auth_method", "token_endpoint_auth_methods", "tier", "require_pkce", "resource_server"}
+		"token_endpoint_auth_method", "token_endpoint_auth_methods", "tier", "require_pkce", "resource_server", "org_id"}
 	if plain != "" {
 		res["client_secret"] = plain
 	}

@@ -6,6 +6,12 @@
 //	latchkey client create --name N --redirect-uri URI [--redirect-uri URI …] [--public]
 //	                       [--grant-types a,b] [--scopes a,b] [--auth-method M] [--tier T]
 //	                       [--require-pkce=false] [--resource-server]
+//	                       [--org ORG_ID]
+//	latchkey user suspend --username U [--off]
+//	latchkey org create --name N --owner USERNAME
+//	latchkey org list
+//	latchkey org add-member --org ID --username U --role owner|admin|member|viewer
+//	latchkey org suspend --org ID [--off]
 //	latchkey completion bash|zsh|fish|powershell
 //
 // Every command takes --help. Configuration comes from ./config.yaml (or
@@ -80,7 +86,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
 	root.AddCommand(newServeCommand(stderr), newMigrateCommand(stdout, stderr),
-		newUserCommand(stdout, stderr), newClientCommand(stdout, stderr))
+		newUserCommand(stdout, stderr), newClientCommand(stdout, stderr), newOrgCommand(stdout, stderr))
 	return root
 }
 
