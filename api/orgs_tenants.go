@@ -242,8 +242,17 @@ func (h *Handler) deleteOrgApp(c *gin.Context) {
 	if !ok {
 		return
 	}
-	role, cs, ok := h.orgApps(c, a, id)
-	if !ok {
+	// Every app of the organization, not only those the caller may list:
+	// another member's app is refused with the role it needs (403), as the
+	// permission matrix documents, not hidden.
+	role, err := h.cfg.Orgs.Authorize(c.Request.Context(), a, id, orgs.ViewOrg)
+	if err != nil {
+		h.orgFailure(c, err, "")
+		return
+	}
+	cs, err := h.cfg.Apps.ListOrgClients(c.Request.Context(), id)
+	if err != nil {
+		h.orgFailure(c, err, "")
 		return
 	}
 	var app *storage.Client

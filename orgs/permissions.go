@@ -57,12 +57,12 @@ var minRole = map[Action]Role{
 	DeleteTenant: Admin,
 	GrantTenant:  Admin,
 
-	ListAllKeys:        Viewer,
+	ListAllKeys:        Admin,
 	CreatePersonalKey:  Viewer,
 	RevokeOthersKey:    Admin,
 	ManageWorkspaceKey: Admin,
 
-	ListAllApps:      Viewer,
+	ListAllApps:      Admin,
 	CreateApp:        Member,
 	ManageOthersApps: Admin,
 }

@@ -109,9 +109,14 @@ func TestOrgKeyPermissions(t *testing.T) {
 			}
 		})
 	}
-	code, list, _ := apiCall(t, "GET", u, f.pw["dave"], "")
+	code, list, _ := apiCall(t, "GET", u, f.pw["alice"], "")
 	if code != 200 || len(list["keys"].([]any)) != 3 {
-		t.Fatalf("viewer list: %d %v", code, list)
+		t.Fatalf("admin list: %d %v", code, list)
+	}
+	// Below admin, a listing holds only the caller's own keys (keys.list_all).
+	code, list, _ = apiCall(t, "GET", u, f.pw["dave"], "")
+	if code != 200 || len(list["keys"].([]any)) != 0 {
+		t.Fatalf("viewer list: %d %v, want none of the others' keys", code, list)
 	}
 	audit, err := f.s.App.DB().ListOrgEvents(context.Background(), f.org, 0, 50)
 	if err != nil {

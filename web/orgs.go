@@ -77,7 +77,7 @@ func newOrgHead(v *orgs.View, tab string) orgHead {
 		{"members", "Members", "/members", orgs.ListMembers},
 		{"tenants", "Tenants", "/tenants", orgs.ListTenants},
 		{"keys", "Keys", "/keys", orgs.CreatePersonalKey},
-		{"apps", "Apps", "/apps", orgs.ListAllApps},
+		{"apps", "Apps", "/apps", orgs.ViewOrg}, // every member sees the tab: all apps, or their own
 		{"audit", "Audit log", "/audit", orgs.ViewAudit},
 	} {
 		if orgs.Check(v.Role, t.action) != nil {
