@@ -36,7 +36,7 @@ var (
 // produce the same schema (a parity test checks it against AutoMigrate).
 func Models() []any {
 	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{}, &SessionClient{}, &EmailToken{}, &WebSession{},
-		&TOTPFactor{}, &RecoveryCode{}, &Passkey{}}
+		&TOTPFactor{}, &RecoveryCode{}, &Passkey{}, &UsageCount{}}
 }
 
 // Store is the whole storage contract. Both SQL backends implement it and
@@ -54,6 +54,8 @@ type Store interface {
 	EmailTokens
 	WebSessions
 	TwoFactor
+	UsageStore
+	Overview
 	// MarkJTI records jti until expiresAt; ErrConflict when it is already
 	// recorded and not yet expired.
 	MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error
