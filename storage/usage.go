@@ -20,6 +20,28 @@ const (
 	UsageInstance = "instance"
 )
 
+// Usage outcomes: what a UsageCount counts.
+const (
+	// OutcomeAllowed: an API request that passed its rate limit and its
+	// scope check (whatever the handler answered then).
+	OutcomeAllowed = "allowed"
+	// OutcomeRateLimited: refused with 429 by the credential's rate limit.
+	OutcomeRateLimited = "rate_limited"
+	// OutcomeScopeDenied: refused with 403 because the credential lacks
+	// the scope (or the kind: a client credential on a person's route)
+	// the route needs.
+	OutcomeScopeDenied = "scope_denied"
+	// OutcomeRevoked: a revoked key presented (subject key).
+	OutcomeRevoked = "revoked"
+	// OutcomeSignIn, OutcomeSignInFailed and OutcomeLockout are the
+	// instance's sign-ins (a session started), failed sign-ins (a wrong
+	// password or second factor) and sign-ins refused while the
+	// username, address or device was locked out (subject instance).
+	OutcomeSignIn       = "signin"
+	OutcomeSignInFailed = "signin_failed"
+	OutcomeLockout      = "lockout"
+)
+
 // Usage buckets: the width of a UsageCount's time slot.
 const (
 	BucketHour = "hour"
