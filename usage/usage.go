@@ -53,9 +53,9 @@ func Label(outcome string) string {
 	case storage.OutcomeRevoked:
 		return "after revocation"
 	case storage.OutcomeSignIn:
-		return "sign-ins"
+		return "succeeded"
 	case storage.OutcomeSignInFailed:
-		return "failed sign-ins"
+		return "failed"
 	case storage.OutcomeLockout:
 		return "refused while locked out"
 	}

@@ -46,7 +46,7 @@ func (h *Handler) AdminPage(c *gin.Context) {
 		return
 	}
 	page := adminPage{O: o, JSON: "/v1/admin/overview",
-		SignIns: newUsageChart("signins", "Sign-ins, last 30 days", "sign-in event", o.SignIns, nil),
+		SignIns: newUsageChart("signins", "Sign-ins, last 30 days", "sign-in attempt", o.SignIns, nil),
 		Keys:    busyTable{Caption: "API requests in the last 7 days, all outcomes.", Name: "Key", Rows: o.BusiestKeys},
 		Clients: busyTable{Caption: "API requests with the client's access tokens in the last 7 days, all outcomes.", Name: "Client", Rows: o.BusiestClients},
 		Revoked: busyTable{Caption: "Uses of revoked keys in the last 7 days.", Name: "Key", Rows: o.RevokedKeyUses}}
