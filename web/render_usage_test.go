@@ -32,9 +32,9 @@ func TestRenderUsage(t *testing.T) {
 		`<link rel="stylesheet" href="/static/usage.css">`)
 
 	o := &usage.Overview{At: renderNow, Since: renderNow.Add(-7 * 24 * time.Hour),
-		Stats: storage.InstanceStats{Users: 3, Admins: 1, Clients: 2, KeysActive: 4, KeysRevoked: 1, AccessTokens: 9},
-		SignIns: usage.Build(nil, usage.Last(storage.BucketDay, 30*24*time.Hour, renderNow), usage.SignInOutcomes),
-		Refusals: []usage.Reason{{Reason: storage.OutcomeRateLimited, Label: "API requests refused by rate limit", Count: 5}},
+		Stats:       storage.InstanceStats{Users: 3, Admins: 1, Clients: 2, KeysActive: 4, KeysRevoked: 1, AccessTokens: 9},
+		SignIns:     usage.Build(nil, usage.Last(storage.BucketDay, 30*24*time.Hour, renderNow), usage.SignInOutcomes),
+		Refusals:    []usage.Reason{{Reason: storage.OutcomeRateLimited, Label: "API requests refused by rate limit", Count: 5}},
 		BusiestKeys: []usage.Busy{{ID: "k1", Name: "deploy", Owner: "una", Total: 1234}},
 		NewIPUses:   []usage.KeyEvent{{At: renderNow.Add(-time.Minute), Type: "new_ip", KeyID: "k1", Key: "deploy", Owner: "una", IP: "192.0.2.7"}},
 	}
