@@ -134,7 +134,8 @@ func (s *Service) CountUsage(subject, id, outcome string) {
 	s.usage.count(subject, id, outcome, s.cfg.Now())
 }
 
-// FlushUsage writes the batched usage now (tests, and Close).
+// FlushUsage writes the batched usage now (for tests and tools; Close
+// flushes too).
 func (s *Service) FlushUsage(ctx context.Context) error { return s.usage.flush(ctx) }
 
 // Format returns the key format.
