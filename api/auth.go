@@ -171,6 +171,12 @@ type Config struct {
 	// client_quota, client_burst, user_quota, user_burst (RateLimits),
 	// login (PasswordFailures) or credential_guessing (CredentialFailures).
 	OnRateLimited func(scope string)
+	// CountUsage, when set, adds one request's outcome to the usage
+	// aggregate (keys.Service.CountUsage; see CountRequests).
+	CountUsage func(subject, id, outcome string)
+	// Usage reads the usage aggregate for GET /user/keys/{handle}/usage
+	// and the operator's overview; nil answers them 404.
+	Usage UsageStore
 	// SecondFactor reports whether a user signs in with two factors; HTTP
 	// Basic, which cannot carry the second one, is refused for them (an
 	// API key is the way). nil = no user has two factors.
@@ -426,6 +432,7 @@ func Require(scope string) gin.HandlerFunc {
 			c.Next()
 			return
 		}
+		refused(c, storage.OutcomeScopeDenied)
 		if strings.HasSuffix(scope, ":write") && (p.Kind == KindAPIKey || p.Kind == KindAPIToken) && !hasWrite(p.Scopes) {
 			writeError(c, http.StatusForbidden, "forbidden", "This operation requires a read-write key")
 			return
@@ -440,10 +447,12 @@ func RequireUser() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p := principal(c)
 		if p != nil && p.TenantID != "" {
+			refused(c, storage.OutcomeScopeDenied)
 			writeError(c, http.StatusForbidden, "forbidden", "This endpoint acts for a person; a workspace key belongs to a tenant and cannot use it.")
 			return
 		}
 		if p == nil || p.UserID == "" {
+			refused(c, storage.OutcomeScopeDenied)
 			writeError(c, http.StatusForbidden, "forbidden", "This endpoint acts for a user; a client credential cannot use it.")
 			return
 		}
@@ -465,6 +474,7 @@ func RequireResourceServer() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p := principal(c)
 		if p == nil || p.Kind != KindOAuthToken || p.UserID != "" || !p.ResourceServer {
+			refused(c, storage.OutcomeScopeDenied)
 			writeError(c, http.StatusForbidden, "forbidden",
 				"Only a resource server may verify keys: use a client_credentials access token of a client created with `latchkey client create --resource-server`.")
 			return

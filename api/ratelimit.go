@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/latchkey/latchkey/ratelimit"
+	"github.com/latchkey/latchkey/storage"
 )
 
 // RateLimits configures the per-credential API limits (SPEC §3.6).
@@ -76,6 +77,7 @@ func (h *Handler) RateLimit() gin.HandlerFunc {
 		}
 		d.SetHeaders(c.Writer.Header())
 		if !d.Allowed {
+			refused(c, storage.OutcomeRateLimited)
 			h.rateLimited(refusalScope(p, d))
 			writeError(c, http.StatusTooManyRequests, "rate_limit_exceeded", d.Message())
 			return

@@ -62,11 +62,16 @@ type WebConfig struct {
 }
 
 // JanitorConfig schedules the purge of expired codes, tokens, protocol
-// sessions and old API-key audit entries.
+// sessions, old API-key audit entries and old usage counts.
 type JanitorConfig struct {
 	Interval       Duration `yaml:"interval"`
 	BatchSize      int      `yaml:"batch_size"`
 	AuditRetention Duration `yaml:"audit_retention"`
+	// UsageHourlyRetention and UsageDailyRetention keep the usage
+	// aggregate's hour and day slots (0 = forever); the charts show the
+	// last 7 days by the hour and the last 90 by the day.
+	UsageHourlyRetention Duration `yaml:"usage_hourly_retention"`
+	UsageDailyRetention  Duration `yaml:"usage_daily_retention"`
 }
 
 // ServerConfig holds the HTTP listener settings.
@@ -309,9 +314,10 @@ func Defaults() *Config {
 			LoginPerMinute: 10,
 			TokenPerMinute: 600,
 		},
-		Janitor: JanitorConfig{Interval: Duration(time.Minute), BatchSize: 500, AuditRetention: Duration(90 * 24 * time.Hour)},
-		Web:     WebConfig{SessionAbsoluteLifetime: Duration(24 * time.Hour)},
-		SMTP:    defaultSMTP(),
+		Janitor: JanitorConfig{Interval: Duration(time.Minute), BatchSize: 500, AuditRetention: Duration(90 * 24 * time.Hour),
+			UsageHourlyRetention: Duration(8 * 24 * time.Hour), UsageDailyRetention: Duration(91 * 24 * time.Hour)},
+		Web:  WebConfig{SessionAbsoluteLifetime: Duration(24 * time.Hour)},
+		SMTP: defaultSMTP(),
 	}
 }
 
@@ -560,6 +566,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Janitor.AuditRetention < 0 {
 		bad("janitor.audit_retention", "must be 0 (keep forever) or more")
+	}
+	if c.Janitor.UsageHourlyRetention < 0 {
+		bad("janitor.usage_hourly_retention", "must be 0 (keep forever) or more")
+	}
+	if c.Janitor.UsageDailyRetention < 0 {
+		bad("janitor.usage_daily_retention", "must be 0 (keep forever) or more")
 	}
 	if l := c.Web.SessionAbsoluteLifetime.Duration(); l < time.Minute || l > maxSessionLifetime {
 		bad("web.session_absolute_lifetime", "must be between 1m and %s, got %s", Duration(maxSessionLifetime), c.Web.SessionAbsoluteLifetime)

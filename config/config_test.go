@@ -260,6 +260,8 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Janitor.BatchSize = 0 }, "janitor.batch_size"},
 		{func(c *Config) { c.Janitor.BatchSize = 10001 }, "janitor.batch_size"},
 		{func(c *Config) { c.Janitor.AuditRetention = -1 }, "janitor.audit_retention"},
+		{func(c *Config) { c.Janitor.UsageHourlyRetention = -1 }, "janitor.usage_hourly_retention"},
+		{func(c *Config) { c.Janitor.UsageDailyRetention = -1 }, "janitor.usage_daily_retention"},
 		{func(c *Config) { c.Metrics.Token = "0123456789abcdef" }, ""},
 		{func(c *Config) {
 			c.Server.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.10", "::1", "2001:db8::/32"}

@@ -1,7 +1,7 @@
 // Package janitor removes what has expired: authorization codes, access and
 // refresh tokens, PKCE/OIDC/PAR sessions and used JTIs past their expiry,
 // previous client secrets past their rotation grace, API-key audit entries
-// older than the retention, and the records of which clients ended
+// and usage counts older than their retention, and the records of which clients ended
 // sign-in sessions reached. It works in small
 // batches with a pause between them, so it never holds a table (or
 // SQLite's single writer) for long, and it reports what it removed.
@@ -20,6 +20,7 @@ type Store interface {
 	PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (storage.Purged, error)
 	PurgeKeyEvents(ctx context.Context, before time.Time, limit int) (int64, error)
 	PurgeSessionClients(ctx context.Context, before time.Time, limit int) (int64, error)
+	PurgeUsage(ctx context.Context, bucket string, before time.Time, limit int) (int64, error)
 }
 
 // Config tunes the janitor. Zero values take the defaults noted.
@@ -35,6 +36,11 @@ type Config struct {
 	// AuditRetention is how long API-key audit entries are kept; 0 keeps
 	// them forever.
 	AuditRetention time.Duration
+	// UsageRetention is how long the usage aggregate keeps its slots of
+	// each bucket (storage.BucketHour, storage.BucketDay); a bucket not
+	// named, or 0, is kept forever. Purged rows are reported as
+	// "usage_counts_hour" and "usage_counts_day".
+	UsageRetention map[string]time.Duration
 	// SessionLifetime is the longest a browser sign-in session can live
 	// (web.session_absolute_lifetime): the records of which clients a
 	// session reached (for back-channel logout) are removed once they are
@@ -134,6 +140,18 @@ func (j *Janitor) RunOnce(ctx context.Context) (storage.Purged, error) {
 	}
 	if j.cfg.AuditRetention > 0 {
 		if err := j.drain(ctx, total, "key_events", now.Add(-j.cfg.AuditRetention), j.store.PurgeKeyEvents); err != nil {
+			return total, err
+		}
+	}
+	for _, bucket := range []string{storage.BucketHour, storage.BucketDay} {
+		keep := j.cfg.UsageRetention[bucket]
+		if keep <= 0 {
+			continue
+		}
+		purge := func(ctx context.Context, before time.Time, limit int) (int64, error) {
+			return j.store.PurgeUsage(ctx, bucket, before, limit)
+		}
+		if err := j.drain(ctx, total, "usage_counts_"+bucket, now.Add(-keep), purge); err != nil {
 			return total, err
 		}
 	}

@@ -61,6 +61,8 @@ type Store interface {
 	// (also for a tenant of another organization): organization keys name
 	// tenants through it.
 	GetTenant(ctx context.Context, orgID, id string) (*storage.Tenant, error)
+	// RecordUsage writes a flush of batched usage (storage.UsageStore).
+	RecordUsage(ctx context.Context, keys []storage.KeyUsage, deltas []storage.UsageDelta) error
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
@@ -134,6 +136,18 @@ func New(cfg Config, store Store) *Service {
 
 // Close flushes batched usage records and stops the background flusher.
 func (s *Service) Close(ctx context.Context) error { return s.usage.close(ctx) }
+
+// CountUsage adds one event with outcome (storage.Outcome*) to the usage
+// aggregate of a subject (storage.UsageKey, UsageClient or UsageInstance)
+// now. It takes a lock and increments a counter; the count reaches the
+// database with the next batched flush (every 2 s, and on Close).
+func (s *Service) CountUsage(subject, id, outcome string) {
+	s.usage.count(subject, id, outcome, s.cfg.Now())
+}
+
+// FlushUsage writes the batched usage now (for tests and tools; Close
+// flushes too).
+func (s *Service) FlushUsage(ctx context.Context) error { return s.usage.flush(ctx) }
 
 // Format returns the key format.
 func (s *Service) Format() Format { return s.cfg.Format }

@@ -10,26 +10,42 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// usageBatcher accumulates last-used times and use counts in memory and
-// writes them in one transaction per flush, so verification never writes
-// synchronously. It also remembers which source addresses each key was
+// usageBatcher accumulates last-used times and use counts in memory, and
+// the usage aggregate's counts (requests by subject, outcome and hour:
+// storage.UsageCount), and writes both in one transaction per flush, so
+// neither verification nor a request's outcome ever writes
+// synchronously. A crash loses at most the last flushEvery of counts. It also remembers which source addresses each key was
 // seen from, to audit the first use from a new address: the (key,
 // address) pairs live in a bounded LRU, and each key may write at most
 // newIPLimit such audit entries a minute — the rest are counted and
 // reported in the next entry — so a key used from ever new addresses
 // costs a bounded number of writes.
 type usageBatcher struct {
-	store      storage.APIKeys
+	store      usageStore
 	now        func() time.Time
 	newIPLimit int
 
 	mu      sync.Mutex
 	pending map[string]*storage.KeyUsage
+	counts  map[usageSlot]int64
 	seen    *simplelru.LRU[string, struct{}]
 	budgets *simplelru.LRU[string, *ipBudget]
 
 	stop chan struct{}
 	done chan struct{}
+}
+
+// usageStore is where a flush goes: the key counters and the aggregate
+// in one transaction.
+type usageStore interface {
+	RecordUsage(ctx context.Context, keys []storage.KeyUsage, deltas []storage.UsageDelta) error
+}
+
+// usageSlot is one pending aggregate count: a subject's outcome in the
+// hour starting at hour (Unix seconds).
+type usageSlot struct {
+	subject, id, outcome string
+	hour                 int64
 }
 
 // ipBudget is a key's fixed one-minute window of new_ip audit entries.
@@ -49,13 +65,13 @@ const (
 	newIPWindow = time.Minute
 )
 
-func newUsageBatcher(store storage.APIKeys, now func() time.Time, newIPLimit int) *usageBatcher {
+func newUsageBatcher(store usageStore, now func() time.Time, newIPLimit int) *usageBatcher {
 	seen, _ := simplelru.NewLRU[string, struct{}](seenMax, nil)
 	budgets, _ := simplelru.NewLRU[string, *ipBudget](budgetsMax, nil)
 	b := &usageBatcher{
 		store: store, now: now, newIPLimit: newIPLimit,
-		pending: map[string]*storage.KeyUsage{},
-		seen:    seen, budgets: budgets,
+		pending: map[string]*storage.KeyUsage{}, counts: map[usageSlot]int64{},
+		seen: seen, budgets: budgets,
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go b.loop()
@@ -103,9 +119,18 @@ func (b *usageBatcher) record(keyID string, at time.Time, ip string) (audit bool
 	return true, dropped
 }
 
+// count adds one event with outcome to the subject's slot of the hour
+// holding at.
+func (b *usageBatcher) count(subject, id, outcome string, at time.Time) {
+	slot := usageSlot{subject: subject, id: id, outcome: outcome, hour: at.Unix() - at.Unix()%3600}
+	b.mu.Lock()
+	b.counts[slot]++
+	b.mu.Unlock()
+}
+
 func (b *usageBatcher) flush(ctx context.Context) error {
 	b.mu.Lock()
-	if len(b.pending) == 0 {
+	if len(b.pending) == 0 && len(b.counts) == 0 {
 		b.mu.Unlock()
 		return nil
 	}
@@ -113,9 +138,14 @@ func (b *usageBatcher) flush(ctx context.Context) error {
 	for _, u := range b.pending {
 		batch = append(batch, *u)
 	}
+	deltas := make([]storage.UsageDelta, 0, len(b.counts))
+	for s, n := range b.counts {
+		deltas = append(deltas, storage.UsageDelta{Subject: s.subject, SubjectID: s.id, Outcome: s.outcome, At: time.Unix(s.hour, 0).UTC(), N: n})
+	}
 	b.pending = map[string]*storage.KeyUsage{}
+	b.counts = map[usageSlot]int64{}
 	b.mu.Unlock()
-	return b.store.RecordKeyUsage(ctx, batch)
+	return b.store.RecordUsage(ctx, batch, deltas)
 }
 
 func (b *usageBatcher) loop() {

@@ -40,6 +40,9 @@ func (s *Service) Verify(ctx context.Context, raw string, ip string) (*storage.A
 	switch Status(k, now) {
 	case StatusRevoked:
 		s.verified(VerifyRevoked)
+		// A revoked key still in use is a security event: counted per key
+		// (the operator's overview lists them), never a write per attempt.
+		s.usage.count(storage.UsageKey, k.ID, storage.OutcomeRevoked, now)
 		return k, ErrRevoked
 	case StatusExpired:
 		s.verified(VerifyExpired)

@@ -37,6 +37,7 @@ type Metrics struct {
 	backchannel   *prometheus.CounterVec
 	keyWarnings   *prometheus.CounterVec
 	caches        *cacheCollector
+	listening     prometheus.Gauge
 	reg           prometheus.Registerer
 	// statuses holds the label text of status codes 0–599 so recording a
 	// request formats no number.
@@ -87,9 +88,14 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"result"}),
 		caches: &cacheCollector{desc: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "cache_requests_total"),
 			"Lookups in in-process caches, by cache and result (hit, miss).", []string{"cache", "result"}, nil)},
+		listening: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "invalidation_listener_up",
+			Help: "1 while cache invalidations from other instances arrive (PostgreSQL LISTEN connected; always 1 on SQLite, " +
+				"which has one instance), 0 while the listener is disconnected and the caches are bypassed.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.tokens, m.verifications, m.refusals,
-		m.backendErrors, m.purged, m.backchannel, m.keyWarnings, m.caches} {
+		m.backendErrors, m.purged, m.backchannel, m.keyWarnings, m.caches, m.listening} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -111,6 +117,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	m.backchannel.WithLabelValues("failed")
 	m.keyWarnings.WithLabelValues("sent")
 	m.keyWarnings.WithLabelValues("failed")
+	m.listening.Set(1)
 	for i := range m.statuses {
 		m.statuses[i] = strconv.Itoa(i)
 	}
@@ -195,6 +202,20 @@ func (m *Metrics) KeyExpiryWarning(sent bool) {
 		m.keyWarnings.WithLabelValues("sent").Inc()
 	} else {
 		m.keyWarnings.WithLabelValues("failed").Inc()
+	}
+}
+
+// InvalidationListening sets invalidation_listener_up: whether the cache
+// invalidation listener receives (it starts at 1; server.Build sets it
+// to 0 until the PostgreSQL listener connects).
+func (m *Metrics) InvalidationListening(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.listening.Set(1)
+	} else {
+		m.listening.Set(0)
 	}
 }
 

@@ -172,3 +172,37 @@ func TestHandlerToken(t *testing.T) {
 		})
 	}
 }
+
+// TestInvalidationListening: the gauge starts at 1 and follows the listener.
+func TestInvalidationListening(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		set  *bool
+		want float64
+	}{{nil, 1}, {ptr(false), 0}, {ptr(true), 1}} {
+		if step.set != nil {
+			m.InvalidationListening(*step.set)
+		}
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := -1.0
+		for _, f := range fams {
+			if f.GetName() == "latchkey_invalidation_listener_up" {
+				got = f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		if got != step.want {
+			t.Fatalf("invalidation_listener_up = %v, want %v", got, step.want)
+		}
+	}
+	var none *Metrics
+	none.InvalidationListening(false) // a nil *Metrics records nothing
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -201,6 +201,9 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		bus.Subscribe(db)
 		bus.Subscribe(ks)
 		bus.Subscribe(orgSvc)
+		// invalidation_listener_up follows the listener.
+		m.InvalidationListening(false)
+		bus.Subscribe(listenerGauge{m})
 	}
 	a := &App{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, orgs: orgSvc, twoFactor: tf, passkeys: passkeys, log: log, limiter: lim, redis: rdb, bus: bus,
 		migrated: migrated, schemaVersion: schemaVersion, metrics: m, registry: reg, onListening: infra.OnListening}

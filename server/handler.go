@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,7 +10,9 @@ import (
 	"github.com/latchkey/latchkey/apidoc"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/logging"
+	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/web"
 )
 
@@ -30,6 +33,11 @@ func (a *App) newHandler() (http.Handler, error) {
 	var passkeys web.PasskeyService // nil, never a nil *twofactor.Passkeys
 	if a.passkeys != nil {
 		passkeys = a.passkeys
+	}
+	// The key page's headroom is the API's own figure (built below).
+	var apiHandler *api.Handler
+	keyLimit := func(ctx context.Context, k *storage.APIKey) (ratelimit.Decision, bool, error) {
+		return apiHandler.KeyLimit(ctx, k)
 	}
 	pages, err := web.New(web.Config{
 		PasswordGate:     passwords,
@@ -59,20 +67,25 @@ func (a *App) newHandler() (http.Handler, error) {
 		TwoFactor:            a.twoFactor,
 		Passkeys:             passkeys,
 		OnRateLimited:        a.metrics.RateLimited,
+		Usage:                a.db,
+		KeyLimit:             keyLimit,
+		CountUsage:           a.keys.CountUsage,
 		Logger:               a.log,
 	}, a.provider, a.db)
 	if err != nil {
 		return nil, err
 	}
 	limits := a.apiRateLimits()
-	apiHandler := api.New(api.Config{
+	apiHandler = api.New(api.Config{
 		Keys: a.keys, Tokens: a.provider, Users: a.db, Orgs: a.orgs, SessionUser: pages.SessionUserID,
 		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
 		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords, SecondFactor: a.twoFactor.Enabled,
 		CredentialFailures: a.guessingThrottle("credentials:", a.cfg.RateLimits.TokenPerMinute),
 		OnRateLimited:      a.metrics.RateLimited,
 		Apps:               a.db, Issuer: a.cfg.Server.Issuer,
-		Logger: a.log,
+		CountUsage: a.keys.CountUsage,
+		Usage:      a.db,
+		Logger:     a.log,
 	})
 	return New(a.observability(Deps{
 		OAuth: a.provider, Pages: pages, API: apiHandler, OpenAPI: doc, SessionCookie: pages.SessionCookie(),

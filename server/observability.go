@@ -8,6 +8,7 @@ import (
 
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/metrics"
+	"github.com/latchkey/latchkey/storage"
 )
 
 // newMetrics builds the registry /metrics serves — with the Go runtime and
@@ -68,3 +69,10 @@ func (a *App) observability(d Deps) Deps {
 	}
 	return d
 }
+
+// listenerGauge reports the invalidation listener's state to
+// invalidation_listener_up (the alert rule InvalidationListenerDown).
+type listenerGauge struct{ m *metrics.Metrics }
+
+func (g listenerGauge) Invalidate(storage.Invalidation) {}
+func (g listenerGauge) SetListening(ok bool)            { g.m.InvalidationListening(ok) }

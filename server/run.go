@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/janitor"
+	"github.com/latchkey/latchkey/storage"
 )
 
 // Run serves the handler on server.addr until ctx ends, with the janitor,
@@ -93,6 +94,10 @@ func (a *App) janitor() *janitor.Janitor {
 		Interval:       a.cfg.Janitor.Interval.Duration(),
 		Batch:          a.cfg.Janitor.BatchSize,
 		AuditRetention: a.cfg.Janitor.AuditRetention.Duration(),
+		UsageRetention: map[string]time.Duration{
+			storage.BucketHour: a.cfg.Janitor.UsageHourlyRetention.Duration(),
+			storage.BucketDay:  a.cfg.Janitor.UsageDailyRetention.Duration(),
+		},
 		// Records of which clients a sign-in session reached outlive no session.
 		SessionLifetime: a.cfg.Web.SessionAbsoluteLifetime.Duration(),
 		Logger:          a.log,

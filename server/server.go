@@ -96,6 +96,9 @@ type Pages interface {
 	RotateKeyForm(c *gin.Context)
 	RevokeKeyForm(c *gin.Context)
 	DeleteKeyForm(c *gin.Context)
+	// AdminPage is the operator's overview (GET /admin), for instance
+	// administrators.
+	AdminPage(c *gin.Context)
 	// APIDocs renders the OpenAPI document (GET /docs/api).
 	APIDocs(c *gin.Context)
 	AccountPages
@@ -107,6 +110,13 @@ type API interface {
 	Authenticate() gin.HandlerFunc
 	// RateLimit limits authenticated requests; it runs after Authenticate.
 	RateLimit() gin.HandlerFunc
+	// CountRequests counts each request's outcome in the usage
+	// aggregate; it runs between Authenticate and RateLimit.
+	CountRequests() gin.HandlerFunc
+	// KeyUsage serves GET /user/keys/{handle}/usage; AdminOverview
+	// GET /v1/admin/overview.
+	KeyUsage(c *gin.Context)
+	AdminOverview(c *gin.Context)
 	CreateKey(c *gin.Context)
 	ListKeys(c *gin.Context)
 	GetKey(c *gin.Context)
@@ -269,6 +279,7 @@ func New(d Deps) *gin.Engine {
 	user.POST("/keys/:handle/rotate", d.Pages.RotateKeyForm)
 	user.POST("/keys/:handle/revoke", d.Pages.RevokeKeyForm)
 	user.POST("/keys/:handle/delete", d.Pages.DeleteKeyForm)
+	user.GET("/admin", d.Pages.AdminPage)
 	mountAccountPages(pages, user, d.Pages)
 	mountOrgPages(pages, user, d.Pages)
 
@@ -281,7 +292,7 @@ func New(d Deps) *gin.Engine {
 // mountAPI adds the JSON API, grouped by the scope each route needs.
 func mountAPI(e *gin.Engine, d Deps) {
 	a := d.API
-	g := e.Group("/", sessionCSRF(d.Pages, d.SessionCookie), a.Authenticate(), a.RateLimit())
+	g := e.Group("/", sessionCSRF(d.Pages, d.SessionCookie), a.Authenticate(), a.CountRequests(), a.RateLimit())
 	g.GET("/tokens/test", a.TestToken)
 	g.POST("/tokens/generate", a.GenerateToken)
 
@@ -293,6 +304,8 @@ func mountAPI(e *gin.Engine, d Deps) {
 	user.GET("/v1/users/me", api.Require("users:read"), a.Me)
 	user.GET("/user/keys", api.Require("keys:read"), a.ListKeys)
 	user.GET("/user/keys/:handle", api.Require("keys:read"), a.GetKey)
+	user.GET("/user/keys/:handle/usage", api.Require("keys:read"), a.KeyUsage)
+	user.GET("/v1/admin/overview", a.AdminOverview)
 	user.POST("/user/keys", api.Require("keys:write"), a.CreateKey)
 	user.PATCH("/user/keys/:handle", api.Require("keys:write"), a.UpdateKey)
 	user.DELETE("/user/keys/:handle", api.Require("keys:write"), a.DeleteKey)

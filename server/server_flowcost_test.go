@@ -53,6 +53,11 @@ func TestAuthCodeFlowWrites(t *testing.T) {
 	e.tokens(t, e.conf)
 	mu.Lock()
 	defer mu.Unlock()
+	// The sign-in is counted in the usage aggregate in memory; the
+	// batched flush writes those counts every 2 s in one transaction,
+	// however many flows ran, and lands in this window or not by timing:
+	// it is not a write of the flow.
+	delete(writes, "INSERT usage_counts")
 	want := map[string]int{
 		// fosite's code, PKCE and OpenID Connect requests, then the access
 		// and refresh tokens; the exchange ends the code and deletes the rest.

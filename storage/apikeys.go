@@ -296,18 +296,21 @@ func (d *DB) RecordKeyUsage(ctx context.Context, usage []KeyUsage) error {
 	if len(usage) == 0 {
 		return nil
 	}
-	return d.InTx(ctx, func(ctx context.Context) error {
-		for _, u := range usage {
-			t := u.LastUsed.UTC()
-			err := d.w(ctx).Exec(
-				"UPDATE api_keys SET usage_count = usage_count + ?, last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < ? THEN ? ELSE last_used_at END WHERE id = ?",
-				u.Count, t, t, u.KeyID).Error
-			if err != nil {
-				return translate(err)
-			}
+	return d.InTx(ctx, func(ctx context.Context) error { return d.recordKeyUsage(ctx, usage) })
+}
+
+// recordKeyUsage runs RecordKeyUsage's updates in the caller's transaction.
+func (d *DB) recordKeyUsage(ctx context.Context, usage []KeyUsage) error {
+	for _, u := range usage {
+		t := u.LastUsed.UTC()
+		err := d.w(ctx).Exec(
+			"UPDATE api_keys SET usage_count = usage_count + ?, last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < ? THEN ? ELSE last_used_at END WHERE id = ?",
+			u.Count, t, t, u.KeyID).Error
+		if err != nil {
+			return translate(err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // AddKeyEvent implements APIKeys.

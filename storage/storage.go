@@ -37,7 +37,7 @@ var (
 func Models() []any {
 	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{}, &SessionClient{}, &EmailToken{}, &WebSession{},
 		&TOTPFactor{}, &RecoveryCode{}, &Passkey{},
-		&Organization{}, &Membership{}, &Tenant{}, &TenantGrant{}, &Invitation{}, &OrgEvent{}}
+		&Organization{}, &Membership{}, &Tenant{}, &TenantGrant{}, &Invitation{}, &OrgEvent{}, &UsageCount{}}
 }
 
 // Store is the whole storage contract. Both SQL backends implement it and
@@ -56,6 +56,8 @@ type Store interface {
 	WebSessions
 	TwoFactor
 	Orgs
+	UsageStore
+	Overview
 	// MarkJTI records jti until expiresAt; ErrConflict when it is already
 	// recorded and not yet expired.
 	MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error

@@ -27,17 +27,17 @@ var FS embed.FS
 // pages lists the page names; each is parsed from "<name>.html".
 var pages = []string{"login", "consent", "error", "home", "keys", "key", "key_secret", "signup", "account", "apps", "app", "app_secret", "authorized", "api_docs", "logout",
 	"forgot", "reset", "verify", "devmail", "account_deleted",
-	"two_factor", "login_two_factor", "recovery_codes",
+	"two_factor", "login_two_factor", "recovery_codes", "admin",
 	"orgs", "org", "org_confirm", "org_members", "org_tenants", "org_tenant", "org_audit", "org_keys", "org_apps", "invitation"}
 
-// Parse parses layout.html and partials.html (the named templates pages
-// share, such as "app-form") together with each page file and returns one
+// Parse parses layout.html, partials.html (the named templates pages
+// share, such as "app-form") and chart.html ("usage-chart") together with each page file and returns one
 // *template.Template per page name (every page web renders: "login",
 // "consent", "keys", "apps", …), each executable as ExecuteTemplate(w, "layout", data).
 func Parse(funcs template.FuncMap) (map[string]*template.Template, error) {
 	out := make(map[string]*template.Template, len(pages))
 	for _, name := range pages {
-		t, err := template.New(name).Funcs(funcs).ParseFS(FS, "layout.html", "partials.html", name+".html")
+		t, err := template.New(name).Funcs(funcs).ParseFS(FS, "layout.html", "partials.html", "chart.html", name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("templates: parse %s: %w", name, err)
 		}

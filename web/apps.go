@@ -192,6 +192,9 @@ type appPage struct {
 	// the rotate, end-grace and delete forms show (appsecret.go).
 	Secret  appSecretCard
 	Actions appActions
+	// Usage is the API requests made with the app's access tokens over
+	// time (nil: not recorded).
+	Usage *usageChart
 }
 
 // App serves GET /apps/{id}: details, the edit form, rotate and delete.
@@ -241,6 +244,7 @@ func (h *Handler) renderAppPage(c *gin.Context, u *storage.User, cl *storage.Cli
 		Form: view, Errors: withSummary(errs),
 		Secret: h.secretCard(cl, act), Actions: act,
 	}
+	page.Usage = h.requestChart(c.Request.Context(), c.Request, storage.UsageClient, cl.ID, "API requests with this app’s tokens")
 	h.render(c.Writer, c.Request, status, "app", cl.Name, u, page)
 }
 

@@ -93,6 +93,23 @@ type keyPage struct {
 	Active bool
 	// Deletable: the key no longer works (revoked or expired).
 	Deletable bool
+	// Usage is the key's requests over time (nil: not recorded).
+	Usage *usageChart
+	// Limit is the key's rate-limit headroom (nil: no limits, or the
+	// key does not work).
+	Limit *keyHeadroom
+}
+
+// keyHeadroom is a key's rate-limit state now: the figures of the
+// X-RateLimit-* headers its next request would carry before it.
+type keyHeadroom struct {
+	Tier             string
+	Limit, Remaining int
+	Unlimited        bool
+	Reset            time.Time
+	ResetUnix        int64
+	Burst, BurstLeft int
+	BurstReset       time.Time
 }
 
 type keySecretPage struct {
@@ -301,6 +318,15 @@ func (h *Handler) KeyPage(c *gin.Context) {
 	}
 	for _, g := range keyGraceChoices {
 		page.Grace = append(page.Grace, keyChoice{Value: g.Value, Label: g.Label, Selected: g.Value == "0"})
+	}
+	page.Usage = h.requestChart(ctx, c.Request, storage.UsageKey, k.ID, "Requests with this key")
+	if f := h.cfg.KeyLimit; f != nil && page.Active {
+		if d, ok, err := f(ctx, k); err != nil {
+			h.log.WarnContext(ctx, "key headroom", "error", err)
+		} else if ok {
+			page.Limit = &keyHeadroom{Tier: d.Tier.Name, Limit: d.Limit(), Remaining: d.Remaining, Unlimited: d.Tier.PerHour <= 0,
+				Reset: d.Reset, ResetUnix: d.ResetUnix(), Burst: d.Tier.Burst, BurstLeft: d.BurstRemaining, BurstReset: d.BurstReset}
+		}
 	}
 	h.render(c.Writer, c.Request, http.StatusOK, "key", "Key "+k.Handle, u, page)
 }

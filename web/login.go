@@ -136,6 +136,7 @@ func (h *Handler) Login(c *gin.Context) {
 	if u == nil || secret.VerifyPassword(u.PasswordHash, password) != nil {
 		h.throttle.Fail(keys...)
 		event(slog.LevelWarn, "login failed", "login_failed", u)
+		h.countSignIn(storage.OutcomeSignInFailed)
 		page.Error = badLogin
 		h.render(c.Writer, r, http.StatusUnauthorized, "login", "Sign in", nil, page)
 		return
@@ -168,6 +169,7 @@ func (h *Handler) Login(c *gin.Context) {
 		h.log.WarnContext(ctx, "device cookie", "error", err)
 	}
 	h.log.InfoContext(ctx, "login", "event", "login", "user_id", u.ID, "client_ip", ip, "known_device", knownDevice)
+	h.countSignIn(storage.OutcomeSignIn)
 	c.Redirect(http.StatusSeeOther, next)
 }
 

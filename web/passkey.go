@@ -258,6 +258,7 @@ func (h *Handler) FinishPasskeyLogin(c *gin.Context) {
 	if err != nil {
 		if errors.Is(err, twofactor.ErrPasskey) {
 			h.log.WarnContext(ctx, "passkey sign-in failed", "event", "passkey_failed", "error", err)
+			h.countSignIn(storage.OutcomeSignInFailed)
 			passkeyError(c, http.StatusUnauthorized, "unauthorized", "The passkey was not accepted.")
 			return
 		}
@@ -277,5 +278,6 @@ func (h *Handler) FinishPasskeyLogin(c *gin.Context) {
 		h.log.WarnContext(ctx, "device cookie", "error", err)
 	}
 	h.log.InfoContext(ctx, "login", "event", "login", "user_id", u.ID, "amr", methods)
+	h.countSignIn(storage.OutcomeSignIn)
 	passkeyJSON(c, http.StatusOK, gin.H{"redirect": next})
 }

@@ -229,6 +229,7 @@ func (h *Handler) SecondStep(c *gin.Context) {
 			return
 		}
 		h.secondFactor.Fail(key)
+		h.countSignIn(storage.OutcomeSignInFailed)
 		h.log.WarnContext(ctx, "second factor failed", "event", "second_factor_failed", "user_id", u.ID, "client_ip", ip,
 			"replay", errors.Is(err, twofactor.ErrCodeUsed))
 		page.Error = "That code is not right, or was already used. Wait for the next code and try again."
@@ -251,6 +252,7 @@ func (h *Handler) completeSignIn(c *gin.Context, u *storage.User, next string, m
 	if err := h.devices.issue(c.Writer, u.Username); err != nil {
 		h.log.WarnContext(r.Context(), "device cookie", "error", err)
 	}
+	h.countSignIn(storage.OutcomeSignIn)
 	h.log.InfoContext(r.Context(), "login", append([]any{"event", "login", "user_id", u.ID, "client_ip", clientip.FromRequest(r),
 		"amr", strings.Join(methods, " ")}, extra...)...)
 	c.Redirect(http.StatusSeeOther, next)

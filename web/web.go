@@ -28,6 +28,7 @@ import (
 	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/apidoc"
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/templates"
@@ -131,8 +132,19 @@ type Config struct {
 	// throttle, with "login", "signup", "password_reset",
 	// "password_change" or "verify_email".
 	OnRateLimited func(scope string)
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Usage, when set, reads the usage aggregate: the charts on the key
+	// and app pages and the operator's overview (/admin); nil leaves them
+	// out (and /admin answers 404).
+	Usage UsageStore
+	// KeyLimit, when set, reports a key's rate-limit state without
+	// spending it (api.Handler.KeyLimit): the key page's headroom.
+	KeyLimit func(ctx context.Context, k *storage.APIKey) (ratelimit.Decision, bool, error)
+	// CountUsage, when set, counts the instance's sign-ins, failed
+	// sign-ins and lock-out refusals in the usage aggregate
+	// (keys.Service.CountUsage).
+	CountUsage func(subject, id, outcome string)
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Handler serves the pages.
@@ -165,10 +177,22 @@ func cookieName(name string, secure bool) string {
 	return name
 }
 
-// rateLimited reports a 429 to Config.OnRateLimited.
+// rateLimited reports a 429 to Config.OnRateLimited; a sign-in refused
+// while locked out is also counted in the usage aggregate.
 func (h *Handler) rateLimited(scope string) {
 	if f := h.cfg.OnRateLimited; f != nil {
 		f(scope)
+	}
+	if scope == "login" {
+		h.countSignIn(storage.OutcomeLockout)
+	}
+}
+
+// countSignIn counts a sign-in outcome (storage.OutcomeSignIn, …) in the
+// usage aggregate, when it is recorded.
+func (h *Handler) countSignIn(outcome string) {
+	if f := h.cfg.CountUsage; f != nil {
+		f(storage.UsageInstance, "", outcome)
 	}
 }
 
@@ -301,6 +325,8 @@ func (h *Handler) Static() http.Handler {
 type pageUser struct {
 	ID       string
 	Username string
+	// Admin: an instance administrator, who sees the overview's link.
+	Admin bool
 }
 
 // pageData is what every template receives.
@@ -320,7 +346,7 @@ type pageData struct {
 }
 
 // navSections are the first path segments the layout's navigation names.
-var navSections = []string{"keys", "apps", "authorized", "account", "orgs"}
+var navSections = []string{"keys", "apps", "authorized", "account", "orgs", "admin"}
 
 // section returns the navigation entry of a request path: "/keys/x" →
 // "keys", "/" → "".
@@ -335,7 +361,7 @@ func section(path string) string {
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, page, title string, user *storage.User, data any) {
 	pd := pageData{Title: title, CSRFField: csrf.TemplateField(r), Page: data, Section: section(r.URL.Path)}
 	if user != nil {
-		pd.User = &pageUser{ID: user.ID, Username: user.Username}
+		pd.User = &pageUser{ID: user.ID, Username: user.Username, Admin: user.Admin}
 		pd.Orgs, pd.OrgName = h.navOrgs(r, user)
 	}
 	pd.Flash = h.takeFlash(w, r)

@@ -106,6 +106,12 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"SessionClients/Purge", testSessionClientsPurge},
 		{"SessionClients/TakeBySID", testSessionClientsTakeBySID},
 
+		{"Usage/Record", testUsageRecord},
+		{"Usage/Concurrent", testUsageConcurrent},
+		{"Usage/Totals", testUsageTotals},
+		{"Usage/Purge", testUsagePurge},
+		{"Usage/InstanceStats", testInstanceStats},
+
 		{"TwoFactor/TOTPEnrolConfirm", testTOTPEnrolConfirm},
 		{"TwoFactor/TOTPStepOnce", testTOTPStepOnce},
 		{"TwoFactor/RecoveryCodeOnce", testRecoveryCodeOnce},
