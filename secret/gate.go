@@ -63,6 +63,26 @@ func (g *PasswordGate) enter(ctx context.Context, kib int64) (release func(), er
 	return func() { g.sem.Release(kib) }, nil
 }
 
+// Verify checks password against a stored hash inside the gate, with the
+// slot sized for that hash's memory, and never re-hashes: for a check that
+// is followed by replacing or deleting the hash (a password change, an
+// account deletion). An empty hash costs what VerifyNoUser costs and
+// fails. Errors as for Check.
+func (g *PasswordGate) Verify(ctx context.Context, hash, password string) error {
+	if hash == "" {
+		hash = dummyHash
+	}
+	release, err := g.enter(ctx, hashMemoryKiB(hash))
+	if err != nil {
+		return err
+	}
+	defer release()
+	if hash == dummyHash {
+		return VerifyNoUser(password)
+	}
+	return VerifyPassword(hash, password)
+}
+
 // Check verifies password against a stored hash inside the gate. An empty
 // hash stands for an unknown user: the check then costs what one with the
 // current parameters costs (VerifyNoUser) and fails with

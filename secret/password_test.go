@@ -98,6 +98,9 @@ func TestPasswordMigration(t *testing.T) {
 	gate := NewPasswordGate(0)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if err := gate.Verify(t.Context(), tc.hash, tc.pw); !errors.Is(err, tc.wantErr) || (err != nil) != (tc.wantErr != nil) {
+				t.Fatalf("Verify error %v, want %v", err, tc.wantErr)
+			}
 			if got := NeedsRehash(tc.hash); got != tc.needs {
 				t.Fatalf("NeedsRehash = %v, want %v", got, tc.needs)
 			}
