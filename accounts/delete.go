@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -35,13 +34,11 @@ func (s *SelfService) DeleteAccount(ctx context.Context, u *storage.User, curren
 	if len(fe) > 0 {
 		return nil, fe
 	}
-	release, err := s.cfg.Gate.Enter(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBusy, err)
-	}
-	wrong := secret.VerifyPassword(u.PasswordHash, current) != nil
-	release()
-	if wrong {
+	// The hash goes with the account: checked without an upgrade.
+	if err := s.cfg.Gate.Verify(ctx, u.PasswordHash, current); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBusy, err)
+		}
 		return nil, FieldErrors{{Field: FieldCurrentPassword, Message: "That is not your current password."}}
 	}
 	del, err := s.store.DeleteUser(ctx, u.ID)

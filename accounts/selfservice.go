@@ -42,6 +42,7 @@ type SelfStore interface {
 	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
 	FindUsersByEmail(ctx context.Context, email string) ([]storage.User, error)
 	UpdateProfile(ctx context.Context, userID, name, email string) (*storage.User, error)
+	UpgradePasswordHash(ctx context.Context, userID, oldHash, newHash string) error
 	SetPassword(ctx context.Context, userID, hash string, sessionsNotBefore time.Time) error
 	VerifyEmail(ctx context.Context, userID, email string, at time.Time) error
 	CreateEmailToken(ctx context.Context, t *storage.EmailToken) error
@@ -144,12 +145,10 @@ func (s *SelfService) checkCurrent(ctx context.Context, u *storage.User, current
 	if current == "" || len(current) > maxPasswordLen {
 		return FieldErrors{{Field: FieldCurrentPassword, Message: missing}}
 	}
-	release, err := s.cfg.Gate.Enter(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBusy, err)
-	}
-	defer release()
-	if secret.VerifyPassword(u.PasswordHash, current) != nil {
+	if err := CheckPassword(ctx, s.cfg.Gate, s.store, s.cfg.Logger, u, current); err != nil {
+		if errors.Is(err, ErrBusy) {
+			return err
+		}
 		return FieldErrors{{Field: FieldCurrentPassword, Message: "That is not your current password."}}
 	}
 	return nil
@@ -167,14 +166,19 @@ func (s *SelfService) ChangePassword(ctx context.Context, u *storage.User, curre
 	if msg := passwordProblem(next, u.Username); msg != "" {
 		return FieldErrors{{Field: FieldPassword, Message: msg}}
 	}
+	// The old hash is replaced, so it is checked without an upgrade, in a
+	// slot sized for its own parameters; the new one gets its own slot.
+	if err := s.cfg.Gate.Verify(ctx, u.PasswordHash, current); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		return FieldErrors{{Field: FieldCurrentPassword, Message: "That is not your current password."}}
+	}
 	release, err := s.cfg.Gate.Enter(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBusy, err)
 	}
 	defer release()
-	if secret.VerifyPassword(u.PasswordHash, current) != nil {
-		return FieldErrors{{Field: FieldCurrentPassword, Message: "That is not your current password."}}
-	}
 	hash, err := secret.HashPassword(next)
 	if err != nil {
 		return fmt.Errorf("accounts: hash password: %w", err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/logging"
@@ -133,6 +134,8 @@ type Tokens interface {
 type Users interface {
 	GetUser(ctx context.Context, id string) (*storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
+	// UpgradePasswordHash stores a re-hashed password after HTTP Basic.
+	UpgradePasswordHash(ctx context.Context, userID, oldHash, newHash string) error
 }
 
 // Config wires the API.
@@ -368,22 +371,22 @@ func (h *Handler) basic(c *gin.Context) (*Principal, int, string, string) {
 				fmt.Sprintf("Too many failed sign-in attempts. Try again in %d seconds.", int(math.Ceil(wait.Seconds())))
 		}
 	}
-	release, err := h.cfg.PasswordGate.Enter(ctx)
-	if err != nil {
-		return nil, http.StatusServiceUnavailable, "unavailable", "The request was cancelled."
-	}
-	defer release()
 	u, err := h.cfg.Users.GetUserByUsername(ctx, user)
 	if err != nil {
-		_ = secret.VerifyNoUser(pass) // same cost as a wrong password
+		u = nil // unknown: the check costs the same as a wrong password
 	}
-	if err != nil || secret.VerifyPassword(u.PasswordHash, pass) != nil {
+	// Queued for the shared PasswordGate; an old hash is upgraded on success.
+	err = accounts.CheckPassword(ctx, h.cfg.PasswordGate, h.cfg.Users, h.cfg.Logger, u, pass)
+	if errors.Is(err, accounts.ErrBusy) {
+		return nil, http.StatusServiceUnavailable, "unavailable", "The request was cancelled."
+	}
+	if u == nil || err != nil {
 		if f := h.cfg.PasswordFailures; f != nil {
 			f.Fail(keys...)
 		}
 		// A security event, as on the login form (never the password).
 		existing := ""
-		if err == nil {
+		if u != nil {
 			existing = u.Username
 		}
 		h.cfg.Logger.WarnContext(ctx, "login failed", "event", "login_failed", "via", "http_basic",

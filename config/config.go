@@ -84,7 +84,30 @@ type ServerConfig struct {
 	// proxies whose X-Forwarded-For is believed. Empty = none: the TCP
 	// peer is the client IP.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// PasswordMemoryMiB is the memory budget of argon2id password checks
+	// in flight (login, HTTP Basic, sign-up, password changes): as many
+	// run at once as fit (19 MiB each with today's parameters; at least
+	// one). See secret.PasswordGate.
+	PasswordMemoryMiB int `yaml:"password_memory_mib"`
+	// MemoryLimitMiB is the Go runtime's soft memory limit
+	// (runtime/debug.SetMemoryLimit), set by `latchkey serve`: the garbage
+	// collector works harder as the Go heap nears it instead of letting it
+	// double. 0 = no limit. The GOMEMLIMIT environment variable, when set,
+	// takes precedence.
+	MemoryLimitMiB int `yaml:"memory_limit_mib"`
 }
+
+// Memory defaults (BENCHMARKS.md "Memory budget").
+const (
+	// DefaultPasswordMemoryMiB runs three argon2id checks at once.
+	DefaultPasswordMemoryMiB = 64
+	// DefaultMemoryLimitMiB leaves ~25 MiB of headroom above the Go
+	// heap's working set at the default password budget (~15 MiB live +
+	// 3 × 19 MiB of argon2id), so the limit bounds garbage, not live
+	// memory: with 16 logins at once the process peaked at 158 MiB of RSS
+	// (179 MiB with a 128 MiB limit).
+	DefaultMemoryLimitMiB = 96
+)
 
 // StorageConfig selects the database. An empty DSN means a SQLite file in DataDir.
 type StorageConfig struct {
@@ -276,6 +299,9 @@ func Defaults() *Config {
 			ShutdownTimeout: Duration(15 * time.Second),
 			MaxBodyBytes:    65536,
 			TrustedProxies:  []string{},
+
+			PasswordMemoryMiB: DefaultPasswordMemoryMiB,
+			MemoryLimitMiB:    DefaultMemoryLimitMiB,
 		},
 		DataDir: "./data",
 		Storage: StorageConfig{MaxOpenConns: 16, AutoMigrate: true},
@@ -471,6 +497,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.ShutdownTimeout <= 0 {
 		bad("server.shutdown_timeout", "must be greater than zero")
+	}
+	if c.Server.PasswordMemoryMiB < 1 || c.Server.PasswordMemoryMiB > 1<<16 {
+		bad("server.password_memory_mib", "must be between 1 and 65536 (MiB), got %d", c.Server.PasswordMemoryMiB)
+	}
+	if c.Server.MemoryLimitMiB < 0 || c.Server.MemoryLimitMiB > 1<<22 {
+		bad("server.memory_limit_mib", "must be 0 (no limit) or a size in MiB up to 4194304, got %d", c.Server.MemoryLimitMiB)
 	}
 	if c.Server.MaxBodyBytes <= 0 {
 		bad("server.max_body_bytes", "must be greater than zero")

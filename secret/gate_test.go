@@ -15,8 +15,10 @@ func TestPasswordGateBoundsConcurrency(t *testing.T) {
 		gate  *PasswordGate
 		limit int64
 	}{
-		{"explicit", NewPasswordGate(3), 3},
-		{"default", NewPasswordGate(0), DefaultPasswordChecks},
+		{"budget for three", NewPasswordGate(3 * 19), 3},
+		{"budget just short of three", NewPasswordGate(3*19 - 1), 2},
+		{"budget below one run", NewPasswordGate(1), 1},
+		{"default", NewPasswordGate(0), DefaultPasswordMemoryMiB / 19},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var running, peak atomic.Int64
@@ -37,6 +39,9 @@ func TestPasswordGateBoundsConcurrency(t *testing.T) {
 				})
 			}
 			wg.Wait()
+			if got := tc.gate.Checks(); int64(got) != tc.limit {
+				t.Errorf("Checks() = %d, want %d", got, tc.limit)
+			}
 			if p := peak.Load(); p != tc.limit {
 				t.Fatalf("peak concurrency %d, want exactly %d (bounded, and the slots are used)", p, tc.limit)
 			}
@@ -66,5 +71,39 @@ func TestPasswordGateCancelled(t *testing.T) {
 		t.Fatalf("nil gate: %v", err)
 	} else {
 		r()
+	}
+}
+
+// TestPasswordGateWeighsLegacyHashes: a check of a legacy 64 MiB hash that
+// will be re-hashed takes 64 + 19 MiB of the budget (capped at the whole
+// budget): beside it no current-parameter check fits in a 64 MiB budget,
+// and two do in a 128 MiB one (45 MiB left).
+func TestPasswordGateWeighsLegacyHashes(t *testing.T) {
+	legacy, err := hashPasswordWith(LegacyPasswordParams, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		budgetMiB int
+		room      int // current-parameter checks that fit beside the legacy one
+	}{
+		{"default budget", 64, 0},
+		{"128 MiB", 128, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewPasswordGate(tc.budgetMiB)
+			w := min(hashMemoryKiB(legacy)+argonMemory, g.budgetKiB)
+			if !g.sem.TryAcquire(w) {
+				t.Fatal("the legacy check's slot does not fit an empty gate")
+			}
+			n := 0
+			for g.sem.TryAcquire(argonMemory) {
+				n++
+			}
+			if n != tc.room {
+				t.Fatalf("%d current checks fit beside a legacy check and its re-hash, want %d", n, tc.room)
+			}
+		})
 	}
 }

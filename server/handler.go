@@ -20,7 +20,7 @@ import (
 // into the engine serving every endpoint.
 func (a *App) newHandler() (http.Handler, error) {
 	failures := a.guessingThrottle("login:", a.cfg.RateLimits.LoginPerMinute)
-	passwords := secret.NewPasswordGate(secret.DefaultPasswordChecks) // one gate for every argon2id run
+	passwords := secret.NewPasswordGate(a.cfg.Server.PasswordMemoryMiB) // one gate for every argon2id run
 	doc, err := apidoc.Load(a.cfg.Server.Issuer)
 	if err != nil {
 		return nil, err

@@ -66,6 +66,13 @@ type Users interface {
 	// password-reset tokens, in one transaction. ErrNotFound when the user
 	// does not exist.
 	SetPassword(ctx context.Context, userID, hash string, sessionsNotBefore time.Time) error
+	// UpgradePasswordHash replaces the user's password hash oldHash by
+	// newHash — the same password hashed with stronger or newer parameters
+	// after a successful login — and nothing else: sessions and reset links
+	// stay. It is a compare-and-swap: ErrConflict when the stored hash is no
+	// longer oldHash (the password changed meanwhile, which must win);
+	// ErrNotFound when the user does not exist.
+	UpgradePasswordHash(ctx context.Context, userID, oldHash, newHash string) error
 	// VerifyEmail marks the user's address verified at at, provided it is
 	// still email (ignoring case). ErrNotFound when the user does not
 	// exist; ErrConflict when the address has changed since.
@@ -186,6 +193,23 @@ func (d *DB) SetPassword(ctx context.Context, userID, hash string, sessionsNotBe
 		}
 		return translate(d.w(ctx).Where("user_id = ? AND purpose = ? AND used_at IS NULL", userID, PurposeReset).Delete(&EmailToken{}).Error)
 	})
+}
+
+// UpgradePasswordHash implements Users: one conditional UPDATE, so a
+// password change between the check and the upgrade is never undone.
+func (d *DB) UpgradePasswordHash(ctx context.Context, userID, oldHash, newHash string) error {
+	res := d.w(ctx).Model(&User{}).Where("id = ? AND password_hash = ?", userID, oldHash).
+		Updates(map[string]any{"password_hash": newHash, "updated_at": d.now().UTC()})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		if _, err := d.GetUser(ctx, userID); err != nil {
+			return err
+		}
+		return fmt.Errorf("user %q: password changed since it was checked: %w", userID, ErrConflict)
+	}
+	return d.changed(ctx, Invalidation{Topic: TopicUser, ID: userID})
 }
 
 // VerifyEmail implements Users.

@@ -13,9 +13,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/logging"
-	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -118,12 +118,6 @@ func (h *Handler) Login(c *gin.Context) {
 		h.render(c.Writer, r, http.StatusBadRequest, "login", "Sign in", nil, page)
 		return
 	}
-	release, err := h.cfg.PasswordGate.Enter(ctx)
-	if err != nil { // the browser went away while queued
-		h.renderError(c.Writer, r, http.StatusServiceUnavailable, "unavailable", "Sign-in is busy; try again.")
-		return
-	}
-	defer release()
 	u, err := h.store.GetUserByUsername(ctx, username)
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
@@ -131,9 +125,15 @@ func (h *Handler) Login(c *gin.Context) {
 			h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Sign-in is unavailable right now.")
 			return
 		}
-		_ = secret.VerifyNoUser(password) // equal cost for unknown users
+		u = nil // unknown: the check below costs the same (accounts.CheckPassword)
 	}
-	if u == nil || secret.VerifyPassword(u.PasswordHash, password) != nil {
+	// Queued for the shared PasswordGate; an old hash is upgraded on success.
+	err = accounts.CheckPassword(ctx, h.cfg.PasswordGate, h.store, h.log, u, password)
+	if errors.Is(err, accounts.ErrBusy) { // the browser went away while queued
+		h.renderError(c.Writer, r, http.StatusServiceUnavailable, "unavailable", "Sign-in is busy; try again.")
+		return
+	}
+	if u == nil || err != nil {
 		h.throttle.Fail(keys...)
 		event(slog.LevelWarn, "login failed", "login_failed", u)
 		h.countSignIn(storage.OutcomeSignInFailed)

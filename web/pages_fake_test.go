@@ -334,3 +334,19 @@ func (f *pagesFixture) follow(t *testing.T, c *http.Client, resp *http.Response)
 	}
 	return f.do(t, c, http.MethodGet, resp.Header.Get("Location"), nil)
 }
+
+// UpgradePasswordHash swaps the hash while it is still oldHash, as the
+// storage does.
+func (f *fakeStore) UpgradePasswordHash(_ context.Context, userID, oldHash, newHash string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.users[userID]
+	if !ok {
+		return storage.ErrNotFound
+	}
+	if u.PasswordHash != oldHash {
+		return storage.ErrConflict
+	}
+	u.PasswordHash = newHash
+	return nil
+}

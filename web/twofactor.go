@@ -12,7 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/twofactor"
 )
@@ -205,12 +205,10 @@ func (h *Handler) reauthenticate(c *gin.Context, u *storage.User) (int, string) 
 	password, code := c.PostForm("password"), strings.TrimSpace(c.PostForm("code"))
 	switch {
 	case password != "" && len(password) <= 1024:
-		release, err := h.cfg.PasswordGate.Enter(ctx)
-		if err != nil {
+		err := accounts.CheckPassword(ctx, h.cfg.PasswordGate, h.store, h.log, u, password)
+		if errors.Is(err, accounts.ErrBusy) {
 			return http.StatusServiceUnavailable, "Busy; try again."
 		}
-		err = secret.VerifyPassword(u.PasswordHash, password)
-		release()
 		if err == nil {
 			h.secondFactor.Reset(key)
 			return 0, ""

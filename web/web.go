@@ -47,6 +47,8 @@ type Authorizer interface {
 type Store interface {
 	GetUser(ctx context.Context, id string) (*storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (*storage.User, error)
+	// UpgradePasswordHash stores a re-hashed password after a login.
+	UpgradePasswordHash(ctx context.Context, userID, oldHash, newHash string) error
 	EndSessions(ctx context.Context, userID string, at time.Time) error
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error)

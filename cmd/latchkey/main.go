@@ -109,6 +109,7 @@ func newServeCommand(stderr io.Writer) *cobra.Command {
 			return withApp(cmd.Context(), stderr, false, func(a *server.App) error {
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
+				a.SetMemoryLimit() // a serving process only: not the CLI, not tests
 				return a.Run(ctx)
 			})
 		},

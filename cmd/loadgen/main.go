@@ -22,6 +22,9 @@
 //	authcode            the whole authorization-code flow with PKCE S256 as a browser and
 //	                    an app do it: /oauth/authorize → login form (CSRF) → consent form →
 //	                    code → token exchange; one completed exchange counts as one request
+//	authcode_session    the same flow for a browser that is signed in and has consented
+//	                    before (each of -conns workers signs one in during set-up):
+//	                    /oauth/authorize → redirect with code → token exchange; no password
 //	mixed               the scenarios above drawn at random in fixed proportions (-mix)
 //
 // The key scenarios present one stored key (always a cache hit), or with
@@ -30,7 +33,7 @@
 // verify the same number of distinct keys); -keys 1000,1000000 runs each
 // backend once per count, one after the other. At most -flow-conns flows run
 // at once, in authcode and in mixed (a login is one argon2id run holding
-// 64 MiB): authcode runs with -flow-conns workers, and in mixed a worker
+// 19 MiB): authcode runs with -flow-conns workers, and in mixed a worker
 // that draws a flow waits for a free slot, the wait counted in its latency.
 //
 // Rate limits stay on, set so that they never refuse the bench: the keys
@@ -111,7 +114,7 @@ type mixPart struct {
 }
 
 const (
-	defaultScenarios = "healthz,client_credentials,introspect,users_me_key,tokens_generate,authcode,mixed"
+	defaultScenarios = "healthz,client_credentials,introspect,users_me_key,tokens_generate,authcode,authcode_session,mixed"
 	defaultMix       = "users_me_key=40,introspect=25,client_credentials=15,tokens_generate=10,authcode=10"
 )
 

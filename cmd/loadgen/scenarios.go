@@ -60,6 +60,10 @@ type bench struct {
 	introCtx  context.Context
 	// flowSlots bounds the flows (logins) running at once.
 	flowSlots chan struct{}
+	// sessions are authcode_session's signed-in browsers, one per worker.
+	sessions     chan signedIn
+	sessionsOnce sync.Once
+	sessionsErr  error
 }
 
 // newBench builds the shared HTTP client.
@@ -107,7 +111,8 @@ func (b *bench) scenarios() map[string]scenario {
 			has(`"username":"`+benchUser+`"`))},
 		"tokens_generate": {run: single(func(rng *rand.Rand) *http.Request { return keyReq(rng, http.MethodPost, "/tokens/generate") },
 			has(`"token":"`))},
-		"authcode": {conns: b.o.flowConns, run: b.flow},
+		"authcode":         {conns: b.o.flowConns, run: b.flow},
+		"authcode_session": {setup: b.signInBrowsers, run: b.sessionFlow},
 	}
 	// mixed draws one of the parts per unit of work, by weight.
 	total := 0
@@ -205,17 +210,89 @@ func (b *bench) flow(ctx context.Context, rng *rand.Rand) outcome {
 		return outcome{err: ctx.Err()}
 	}
 	defer func() { <-b.flowSlots }()
-	s := b.s
+	user := b.s.flowUsers[rng.IntN(len(b.s.flowUsers))]
+	return b.codeFlow(ctx, rng, b.browser(), user, true, true)
+}
+
+// browser is a new browser: its own cookie jar, the shared transport, no
+// redirects followed.
+func (b *bench) browser() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Transport: b.hc.Transport, Jar: jar, Timeout: b.hc.Timeout,
+	return &http.Client{Transport: b.hc.Transport, Jar: jar, Timeout: b.hc.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	user := s.flowUsers[rng.IntN(len(s.flowUsers))]
+}
+
+// signedIn is a browser with a session of user and a remembered consent.
+type signedIn struct {
+	c    *http.Client
+	user string
+}
+
+// signInBrowsers (setup of authcode_session) gives every worker a browser
+// that has signed in once, through the whole flow without prompt=consent
+// (so a consent is asked for once per user and remembered), -flow-conns at
+// a time. The logins happen before the warm-up, outside the measurement.
+func (b *bench) signInBrowsers(ctx context.Context) error {
+	b.sessionsOnce.Do(func() {
+		n := b.o.conns
+		b.sessions = make(chan signedIn, n)
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		sem := make(chan struct{}, b.o.flowConns)
+		for i := range n {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				rng := rand.New(rand.NewPCG(uint64(i), 17))
+				br := signedIn{c: b.browser(), user: b.s.flowUsers[i%len(b.s.flowUsers)]}
+				if o := b.codeFlow(ctx, rng, br.c, br.user, false, true); o.err != nil || o.status != http.StatusOK {
+					errs <- fmt.Errorf("signing in browser %d: HTTP %d: %w", i, o.status, o.err)
+					return
+				}
+				b.sessions <- br
+			})
+		}
+		wg.Wait()
+		close(errs)
+		b.sessionsErr = <-errs
+	})
+	return b.sessionsErr
+}
+
+// sessionFlow is one authorization-code flow of a person who is signed in
+// and has consented before — the common case: GET /oauth/authorize (no
+// prompt) → redirect with code → POST /oauth/token. No password is checked
+// and no form is shown; a flow that meets the login or consent page fails.
+func (b *bench) sessionFlow(ctx context.Context, rng *rand.Rand) outcome {
+	var br signedIn
+	select {
+	case br = <-b.sessions:
+	case <-ctx.Done():
+		return outcome{err: ctx.Err()}
+	}
+	defer func() { b.sessions <- br }()
+	return b.codeFlow(ctx, rng, br.c, br.user, false, false)
+}
+
+// codeFlow runs the authorization-code flow with PKCE S256 (RFC 6749
+// §4.1, RFC 7636) in browser c as user: the authorization request
+// (with prompt=consent when promptConsent), then — only when interactive —
+// the login form (fetched and posted with its CSRF token) if the browser
+// has no session, and the consent form (posted with "allow") if it is
+// shown; the code from the redirect is exchanged at the token endpoint
+// with the verifier. Not interactive, any login or consent page breaks
+// the flow.
+func (b *bench) codeFlow(ctx context.Context, rng *rand.Rand, c *http.Client, user string, promptConsent, interactive bool) outcome {
+	s := b.s
 	verifier, state := randText(rng, 64), randText(rng, 22) // RFC 7636 §4.1: 43-128 unreserved characters
 	sum := sha256.Sum256([]byte(verifier))
 	authQuery := url.Values{
 		"response_type": {"code"}, "client_id": {s.web.id}, "redirect_uri": {redirectURI}, "scope": {flowScope},
 		"state": {state}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])},
-		"code_challenge_method": {"S256"}, "prompt": {"consent"},
+		"code_challenge_method": {"S256"},
+	}
+	if promptConsent {
+		authQuery.Set("prompt", "consent")
 	}
 	broken := func(step string, r page, err error) outcome {
 		if err != nil {
@@ -223,36 +300,52 @@ func (b *bench) flow(ctx context.Context, rng *rand.Rand) outcome {
 		}
 		return outcome{status: r.status, body: r.body, err: fmt.Errorf("%w: %s: HTTP %d %s: %.300s", errFlow, step, r.status, r.header.Get("Location"), r.body)}
 	}
-
 	r, err := send(ctx, c, http.MethodGet, s.base+"/oauth/authorize?"+authQuery.Encode(), nil, nil)
-	loginURL, _ := url.Parse(r.header.Get("Location"))
-	if err != nil || r.status != http.StatusSeeOther || loginURL == nil || loginURL.Path != "/login" {
-		return broken("authorize (signed out)", r, err)
+	if err != nil {
+		return broken("authorize", r, err)
 	}
-	next := loginURL.Query().Get("next")
-	r, err = send(ctx, c, http.MethodGet, s.base+loginURL.String(), nil, nil)
-	token := formField(flowtest.CSRFRe, r.body)
-	if err != nil || r.status != http.StatusOK || token == "" {
-		return broken("login form", r, err)
+	if loginURL, _ := url.Parse(r.header.Get("Location")); r.status == http.StatusSeeOther && loginURL != nil && loginURL.Path == "/login" {
+		if !interactive {
+			return broken("authorize (the session was lost)", r, nil)
+		}
+		next := loginURL.Query().Get("next")
+		r, err = send(ctx, c, http.MethodGet, s.base+loginURL.String(), nil, nil)
+		token := formField(flowtest.CSRFRe, r.body)
+		if err != nil || r.status != http.StatusOK || token == "" {
+			return broken("login form", r, err)
+		}
+		form := url.Values{"username": {user}, "password": {benchPassword}, "csrf_token": {token}, "next": {next}}
+		r, err = send(ctx, c, http.MethodPost, s.base+"/login", form, nil)
+		if err != nil || r.status != http.StatusSeeOther || r.header.Get("Location") != next {
+			return broken("login", r, err)
+		}
+		r, err = send(ctx, c, http.MethodGet, s.base+next, nil, nil)
+		if err != nil {
+			return broken("authorize (signed in)", r, err)
+		}
 	}
-	form := url.Values{"username": {user}, "password": {benchPassword}, "csrf_token": {token}, "next": {next}}
-	r, err = send(ctx, c, http.MethodPost, s.base+"/login", form, nil)
-	if err != nil || r.status != http.StatusSeeOther || r.header.Get("Location") != next {
-		return broken("login", r, err)
+	if r.status == http.StatusOK {
+		if !interactive {
+			return broken("authorize (the consent was not remembered)", r, nil)
+		}
+		token, challenge := formField(flowtest.CSRFRe, r.body), formField(flowtest.ChallengeRe, r.body)
+		if token == "" || challenge == "" {
+			return broken("consent form", r, nil)
+		}
+		form := url.Values{"csrf_token": {token}, "challenge": {challenge}, "decision": {"allow"}}
+		r, err = send(ctx, c, http.MethodPost, s.base+"/oauth/consent", form, nil)
+		if err != nil {
+			return broken("consent", r, err)
+		}
+	} else if promptConsent {
+		return broken("consent form (prompt=consent)", r, nil)
 	}
-	r, err = send(ctx, c, http.MethodGet, s.base+next, nil, nil)
-	token, challenge := formField(flowtest.CSRFRe, r.body), formField(flowtest.ChallengeRe, r.body)
-	if err != nil || r.status != http.StatusOK || token == "" || challenge == "" {
-		return broken("consent form", r, err)
-	}
-	form = url.Values{"csrf_token": {token}, "challenge": {challenge}, "decision": {"allow"}}
-	r, err = send(ctx, c, http.MethodPost, s.base+"/oauth/consent", form, nil)
 	back, _ := url.Parse(r.header.Get("Location"))
-	if err != nil || r.status < 300 || r.status > 399 || back == nil || !strings.HasPrefix(back.String(), redirectURI+"?") ||
+	if r.status < 300 || r.status > 399 || back == nil || !strings.HasPrefix(back.String(), redirectURI+"?") ||
 		back.Query().Get("state") != state || back.Query().Get("code") == "" {
-		return broken("consent", r, err)
+		return broken("redirect with the code", r, nil)
 	}
-	form = url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")},
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")},
 		"redirect_uri": {redirectURI}, "code_verifier": {verifier}}
 	r, err = send(ctx, c, http.MethodPost, s.base+"/oauth/token", form, &s.web)
 	if err != nil || r.status != http.StatusOK {

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Users/EndSessions", testUserEndSessions},
 		{"Users/UpdateProfile", testUserUpdateProfile},
 		{"Users/SetPassword", testUserSetPassword},
+		{"Users/UpgradePasswordHash", testUserUpgradePasswordHash},
 		{"Users/FindByEmail", testUserFindByEmail},
 		{"Users/Delete", testUserDelete},
 		{"Users/DeleteRace", testUserDeleteRace},

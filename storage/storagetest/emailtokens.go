@@ -139,6 +139,32 @@ func testUserSetPassword(t *testing.T, ctx context.Context, s storage.Store) {
 	wantErr(t, s.SetPassword(ctx, "nope", "x", at), storage.ErrNotFound, "SetPassword(missing)")
 }
 
+// testUserUpgradePasswordHash: the upgrade swaps the hash only while the
+// stored one is still the one that was checked, and keeps sessions and
+// reset links (it is the same password).
+func testUserUpgradePasswordHash(t *testing.T, ctx context.Context, s storage.Store) {
+	u := newUser("u1")
+	must(t, s.CreateUser(ctx, u), "CreateUser")
+	must(t, s.CreateEmailToken(ctx, newEmailToken("reset", storage.PurposeReset, "u1", future())), "reset token")
+	must(t, s.UpgradePasswordHash(ctx, "u1", u.PasswordHash, "$argon2id$stronger"), "UpgradePasswordHash")
+	got, err := s.GetUser(ctx, "u1")
+	must(t, err, "GetUser")
+	if got.PasswordHash != "$argon2id$stronger" || got.SessionsNotBefore != nil {
+		t.Errorf("after UpgradePasswordHash: hash %q, sessions not before %v; want the new hash and sessions kept", got.PasswordHash, got.SessionsNotBefore)
+	}
+	_, err = s.GetEmailToken(ctx, storage.PurposeReset, "reset", time.Now())
+	must(t, err, "a reset link survives a hash upgrade")
+	// The password changed between the check and the upgrade: the change wins.
+	must(t, s.SetPassword(ctx, "u1", "$argon2id$changed", time.Now()), "SetPassword")
+	wantErr(t, s.UpgradePasswordHash(ctx, "u1", "$argon2id$stronger", "$argon2id$stale"), storage.ErrConflict, "UpgradePasswordHash of a replaced hash")
+	got, err = s.GetUser(ctx, "u1")
+	must(t, err, "GetUser")
+	if got.PasswordHash != "$argon2id$changed" {
+		t.Errorf("a stale upgrade overwrote the changed password: %q", got.PasswordHash)
+	}
+	wantErr(t, s.UpgradePasswordHash(ctx, "nope", "x", "y"), storage.ErrNotFound, "UpgradePasswordHash(missing)")
+}
+
 func testUserFindByEmail(t *testing.T, ctx context.Context, s storage.Store) {
 	for _, id := range []string{"u1", "u2", "u3"} {
 		u := newUser(id)
