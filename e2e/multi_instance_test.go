@@ -140,6 +140,7 @@ func TestMultiInstance(t *testing.T) {
 	t.Run("logout at A ends the session at B", func(t *testing.T) { c.testLogoutAcrossInstances(t) })
 	t.Run("client secret rotation and deletion at A are seen at B", func(t *testing.T) { c.testClientAcrossInstances(t) })
 	t.Run("rate limits are shared", func(t *testing.T) { c.testRateLimitAcrossInstances(t) })
+	t.Run("organization changes at A are enforced at B", func(t *testing.T) { c.testOrgsAcrossInstances(t) })
 }
 
 // oauthConf is the web client's configuration against one instance.
