@@ -48,7 +48,7 @@ func TestBrowserKeyFormScopes(t *testing.T) {
 		if !b.checked(`input[name="scopes"][value="keys:write"]`) {
 			t.Fatalf("%dpx: picking read-write did not tick keys:write", v.width)
 		}
-		for _, sc := range []string{"keys:read", "keys:write", "keys:verify"} {
+		for _, sc := range []string{"keys:read", "keys:write", "keys:verify", "org:read", "org:admin"} {
 			b.check(`input[name="scopes"][value="`+sc+`"]`, false)
 		}
 		if !b.checked("#preset-custom") {

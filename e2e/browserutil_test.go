@@ -300,6 +300,9 @@ func (b *chrome) wantAt(path string) {
 	}
 }
 
+// maxShotHeight is the tallest page shoot captures whole (CSS pixels).
+const maxShotHeight = 12000
+
 // shoot saves full-page screenshots of the current page at phone and
 // desktop widths as <name>-<width>.png, checks that nothing overflows
 // the phone's width, and runs axe-core on it (audit).
@@ -323,7 +326,13 @@ func (b *chrome) shoot(name string) {
 				b.t.Errorf("%s: page is %dpx wide on a %dpx phone", name, w, v.width)
 			}
 		}
-		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+		shot := chromedp.FullScreenshot(100)
+		if h, err := chromedp.Run(b.ctx, chromedp.Evaluate[int]("document.documentElement.scrollHeight")); err == nil && h > maxShotHeight {
+			// Chromium refuses full-page captures this tall ("Page is too
+			// large"): the first screen of the page stands for it.
+			shot = chromedp.CaptureScreenshot()
+		}
+		png, err := chromedp.Run(b.ctx, shot)
 		if err != nil {
 			b.t.Fatalf("screenshot %s: %v", name, err)
 		}
