@@ -56,6 +56,10 @@ type Principal struct {
 	// GrantEndsAt is the last moment the OAuth grant behind a person's
 	// access token can yield tokens (nil = no bound in time).
 	GrantEndsAt *time.Time
+	// GrantedScopes are the scopes the credential carries before its
+	// rights at this request narrowed them to Scopes (nil when they were
+	// not narrowed): the measure of what it may put in keys.
+	GrantedScopes []string
 	// OrgID is the organization an OAuth token's grant is bound to (the
 	// person's choice on the consent page; "" = their personal account).
 	OrgID string
@@ -90,7 +94,11 @@ func (p *Principal) authority() keys.Authority {
 	if p.Kind == KindSession || p.Kind == KindPassword {
 		return keys.OwnerAuthority(p.Scopes)
 	}
-	a := keys.Authority{Scopes: p.Scopes, ExpiresAt: p.ExpiresAt, CanRead: p.Has("keys:read"), KeyID: p.KeyID}
+	scopes := p.Scopes
+	if p.GrantedScopes != nil {
+		scopes = p.GrantedScopes
+	}
+	a := keys.Authority{Scopes: scopes, ExpiresAt: p.ExpiresAt, CanRead: p.Has("keys:read"), KeyID: p.KeyID}
 	switch p.Kind {
 	case KindAPIKey, KindAPIToken:
 		a.ExpiresAt = p.KeyExpiresAt
@@ -327,7 +335,7 @@ func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred str
 	}
 	// A token exchanged from a key arrives bound by the key as it is now
 	// (oauth.Config.KeyState): its scopes and expiry are the key's at most.
-	p := &Principal{Kind: KindOAuthToken, UserID: info.Subject, ClientID: info.ClientID, GrantID: info.GrantID, KeyID: info.KeyID, Scopes: info.Scopes, OrgID: info.OrgID}
+	p := &Principal{Kind: KindOAuthToken, UserID: info.Subject, ClientID: info.ClientID, GrantID: info.GrantID, KeyID: info.KeyID, Scopes: info.Scopes, OrgID: info.OrgID, GrantedScopes: info.GrantedScopes}
 	if !info.ExpiresAt.IsZero() {
 		e := info.ExpiresAt
 		p.ExpiresAt = &e

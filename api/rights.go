@@ -81,6 +81,12 @@ func (h *Handler) withRights(ctx context.Context, p *Principal) (int, string, st
 		p.TenantID, p.UserID = p.UserID, ""
 	}
 	if p.Kind != KindSession && p.Kind != KindPassword {
+		// What the credential was granted stays the measure of what it
+		// may grant or change in keys (authority): org:admin in a key is
+		// re-judged at every use of that key, so carrying it on is safe.
+		if p.GrantedScopes == nil {
+			p.GrantedScopes = p.Scopes
+		}
 		p.Scopes = slices.DeleteFunc(slices.Clone(p.Scopes), func(s string) bool { return !slices.Contains(r.Scopes, s) })
 	}
 	return 0, "", ""

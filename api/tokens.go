@@ -24,7 +24,14 @@ func (h *Handler) GenerateToken(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	g := oauth.KeyGrant{KeyID: p.KeyID, UserID: p.UserID, Scopes: p.Scopes}
+	// The token carries the key's scopes as granted; like the key, it is
+	// narrowed to its rights at each use (org:admin only while its person
+	// administers the organization). The answer names what it may do now.
+	granted := p.Scopes
+	if p.GrantedScopes != nil {
+		granted = p.GrantedScopes
+	}
+	g := oauth.KeyGrant{KeyID: p.KeyID, UserID: p.UserID, Scopes: granted}
 	if p.TenantID != "" && p.Rights != nil && len(p.Rights.Tenants) == 1 {
 		// A workspace key's token acts for its tenant, as the key does.
 		g.UserID, g.Username = p.TenantID, p.Rights.Tenants[0].Name

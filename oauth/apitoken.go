@@ -98,6 +98,11 @@ type TokenInfo struct {
 	// OrgID is the organization the person bound the grant to on the
 	// consent page ("" = their personal account).
 	OrgID string
+	// GrantedScopes are the token's scopes before the person's rights at
+	// this request narrowed them to Scopes (Config.TokenRights drops
+	// org:admin outside an administered organization): what the token may
+	// put in keys, whose own use is judged again each time.
+	GrantedScopes []string
 }
 
 // grantEnd is the last moment the grant behind an access token can yield
@@ -152,16 +157,18 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 	if err != nil {
 		return nil, err
 	}
+	granted := slices.Clone(ar.GetGrantedScopes())
 	if _, err := p.currentRights(ctx, ar); err != nil {
 		return nil, err
 	}
 	sess, _ := ar.GetSession().(*Session)
 	info := &TokenInfo{
-		Subject:   ar.GetSession().GetSubject(),
-		ClientID:  ar.GetClient().GetID(),
-		GrantID:   ar.GetID(),
-		Scopes:    ar.GetGrantedScopes(),
-		ExpiresAt: ar.GetSession().GetExpiresAt(fosite.AccessToken),
+		Subject:       ar.GetSession().GetSubject(),
+		ClientID:      ar.GetClient().GetID(),
+		GrantID:       ar.GetID(),
+		Scopes:        ar.GetGrantedScopes(),
+		ExpiresAt:     ar.GetSession().GetExpiresAt(fosite.AccessToken),
+		GrantedScopes: granted,
 	}
 	if sess != nil {
 		info.Username = sess.Username
