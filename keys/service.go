@@ -254,6 +254,9 @@ func (s *Service) Create(ctx context.Context, userID string, a Authority, req Cr
 	if err != nil {
 		return nil, "", err
 	}
+	if tenants, err = a.Reach.narrow(req.OrgID, req.TenantID, tenants); err != nil {
+		return nil, "", err
+	}
 	now := s.cfg.Now().UTC()
 	if a.ExpiresAt != nil && !now.Before(*a.ExpiresAt) {
 		return nil, "", ErrForbidden // the credential itself has ended
