@@ -82,3 +82,23 @@ func TestKeyRoutesStayInTheCredentialsReach(t *testing.T) {
 		}
 	})
 }
+
+// TestTenantListOfANarrowedKey: GET /v1/orgs/{id}/tenants with a key
+// answers the tenants the key reaches (its narrowing, its capability),
+// not every tenant of its person.
+func TestTenantListOfANarrowedKey(t *testing.T) {
+	f := newOrgFixture(t)
+	narrow := "Bearer " + f.key(t, "alice", fmt.Sprintf(`{"handle":"narrow","tenants":[%q],"scopes":["read-only"]}`, f.tenantA))["key"].(string)
+	code, got, _ := apiCall(t, "GET", f.s.URL+"/v1/orgs/"+f.org+"/tenants", narrow, "")
+	if code != 200 {
+		t.Fatalf("%d %v", code, got)
+	}
+	ts := got["tenants"].([]any)
+	if ids := tenantIDs(got["tenants"]); !slices.Equal(ids, []string{f.tenantA}) || ts[0].(map[string]any)["role"] != "read-only" {
+		t.Fatalf("a read-only key narrowed to %s lists %v", f.tenantA, ts)
+	}
+	code, got, _ = apiCall(t, "GET", f.s.URL+"/v1/orgs/"+f.org+"/tenants", f.pw["alice"], "")
+	if ids := tenantIDs(got["tenants"]); code != 200 || len(ids) != 2 {
+		t.Fatalf("the owner signed in lists %d %v", code, got)
+	}
+}
