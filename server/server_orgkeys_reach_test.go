@@ -1,9 +1,13 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/latchkey/latchkey/storage"
 )
 
 // TestKeyRoutesStayInTheCredentialsReach: the /user/keys routes used with
@@ -100,5 +104,42 @@ func TestTenantListOfANarrowedKey(t *testing.T) {
 	code, got, _ = apiCall(t, "GET", f.s.URL+"/v1/orgs/"+f.org+"/tenants", f.pw["alice"], "")
 	if ids := tenantIDs(got["tenants"]); code != 200 || len(ids) != 2 {
 		t.Fatalf("the owner signed in lists %d %v", code, got)
+	}
+}
+
+// TestOrgKeyChildKeepsItsCreatorsTier: a key with a tier of its own below
+// its organization's cannot mint an organization key that inherits the
+// organization's higher tier (keys.Authority: no key of a higher tier
+// than the credential creating it).
+func TestOrgKeyChildKeepsItsCreatorsTier(t *testing.T) {
+	f := newOrgFixture(t)
+	db, ctx := f.s.App.DB(), context.Background()
+	if err := db.UpdateOrg(ctx, f.org, func(o *storage.Organization) error { o.Tier = "pro"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	free := "Bearer " + f.key(t, "alice", `{"handle":"free","tier":"free","scopes":["read-write"]}`)["key"].(string)
+	limit := func(auth string) string {
+		t.Helper()
+		_, _, h := apiCall(t, "GET", f.s.URL+"/tokens/test", auth, "")
+		return h.Get("X-RateLimit-Limit")
+	}
+	if got := limit(free); got != "1000" {
+		t.Fatalf("the free key's limit %s", got)
+	}
+	for _, path := range []string{"/v1/orgs/" + f.org + "/keys", "/user/keys"} {
+		body := `{"handle":"child-` + strings.ReplaceAll(path, "/", "") + `"`
+		if path == "/user/keys" {
+			body += `,"org_id":"` + f.org + `"`
+		}
+		code, got, _ := apiCall(t, "POST", f.s.URL+path, free, body+"}")
+		if code != 201 {
+			t.Fatalf("%s: %d %v", path, code, got)
+		}
+		if l := limit("Bearer " + got["key"].(string)); l != "1000" {
+			t.Errorf("%s: the free key's child has limit %s (tier %q), want free's 1000", path, l, got["tier"])
+		}
+	}
+	if got := limit("Bearer " + f.key(t, "alice", `{"handle":"signed-in"}`)["key"].(string)); got != "10000" {
+		t.Errorf("a key the owner makes signed in inherits the organization's tier: %s", got)
 	}
 }
