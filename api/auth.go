@@ -73,6 +73,9 @@ type Principal struct {
 	// Authenticate through Config.Orgs; nil for a client's own token or
 	// when no Orgs is configured.
 	Rights *orgs.Rights
+	// Narrowed is the tenant narrowing of the API key behind an API key
+	// or API token (storage.APIKey.Tenants; nil = none).
+	Narrowed []string
 	// TenantID is set for a workspace key (and its tokens): the tenant it
 	// belongs to. UserID is then "": it acts for no person.
 	TenantID string
@@ -98,7 +101,8 @@ func (p *Principal) authority() keys.Authority {
 	if p.GrantedScopes != nil {
 		scopes = p.GrantedScopes
 	}
-	a := keys.Authority{Scopes: scopes, ExpiresAt: p.ExpiresAt, CanRead: p.Has("keys:read"), KeyID: p.KeyID}
+	a := keys.Authority{Scopes: scopes, ExpiresAt: p.ExpiresAt, CanRead: p.Has("keys:read"), KeyID: p.KeyID,
+		Reach: &keys.Reach{OrgID: p.orgBound(), Tenants: p.Narrowed}}
 	switch p.Kind {
 	case KindAPIKey, KindAPIToken:
 		a.ExpiresAt = p.KeyExpiresAt

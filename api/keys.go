@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,6 +158,8 @@ func (h *Handler) keyError(c *gin.Context, err error) {
 		writeError(c, http.StatusForbidden, "forbidden", "A key cannot have more rights than the credential creating it: "+err.Error())
 	case errors.Is(err, keys.ErrForbidden):
 		writeError(c, http.StatusForbidden, "forbidden", "No key with this handle that this credential may change: a credential cannot change a key with more rights or a longer life than its own.")
+	case errors.Is(err, keys.ErrOutOfReach):
+		writeError(c, http.StatusForbidden, "forbidden", "This credential acts in one organization (or only in your personal workspace) and its tenants: it cannot make keys that reach elsewhere.")
 	case errors.Is(err, keys.ErrExpiryExtended):
 		writeError(c, http.StatusForbidden, "forbidden", "A credential can only shorten a key's expiry; sign in to lengthen it.")
 	case errors.Is(err, keys.ErrInvalid):
@@ -220,14 +223,18 @@ func (h *Handler) CreateKey(c *gin.Context) {
 
 // ListKeys serves GET /user/keys.
 func (h *Handler) ListKeys(c *gin.Context) {
-	ks, err := h.cfg.Keys.List(c.Request.Context(), principal(c).UserID)
+	p := principal(c)
+	ks, err := h.cfg.Keys.List(c.Request.Context(), p.UserID)
 	if err != nil {
 		h.keyError(c, err)
 		return
 	}
+	reach := p.authority().Reach
 	out := make([]keyView, 0, len(ks))
 	for i := range ks {
-		out = append(out, h.view(&ks[i], ""))
+		if reach.Covers(&ks[i]) {
+			out = append(out, h.view(&ks[i], ""))
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"keys": out})
 }
@@ -236,7 +243,7 @@ func (h *Handler) ListKeys(c *gin.Context) {
 // for recoverable keys and only to the owner signed in by session or password.
 func (h *Handler) GetKey(c *gin.Context) {
 	p := principal(c)
-	k, err := h.cfg.Keys.Get(c.Request.Context(), p.UserID, c.Param("handle"))
+	k, err := h.reachableKey(c.Request.Context(), p, c.Param("handle"))
 	if err != nil {
 		h.keyError(c, err)
 		return
@@ -249,6 +256,18 @@ func (h *Handler) GetKey(c *gin.Context) {
 		}
 	}
 	c.JSON(http.StatusOK, v)
+}
+
+// reachableKey returns the caller's key by handle when it is within the
+// credential's reach (keys.Reach: an organization key or token sees the
+// keys of its organization only, a key outside organizations those
+// outside); keys.ErrNotFound otherwise.
+func (h *Handler) reachableKey(ctx context.Context, p *Principal, handle string) (*storage.APIKey, error) {
+	k, err := h.cfg.Keys.Get(ctx, p.UserID, handle)
+	if err == nil && !p.authority().Reach.Covers(k) {
+		return nil, fmt.Errorf("%w: out of the credential's reach", keys.ErrNotFound)
+	}
+	return k, err
 }
 
 type patchKeyBody struct {

@@ -208,6 +208,9 @@ func (h *Handler) RevokeOrgKey(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	k, err := h.cfg.Keys.GetInOrg(ctx, orgID, c.Param("key_id"))
+	if err == nil && !principal(c).authority().Reach.Covers(k) {
+		err = keys.ErrNotFound // beyond a narrowed key's tenants
+	}
 	if errors.Is(err, keys.ErrNotFound) {
 		writeError(c, http.StatusNotFound, "not_found", "No such key in this organization.")
 		return

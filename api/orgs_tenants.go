@@ -13,7 +13,9 @@ import (
 
 // listTenants serves GET /v1/orgs/{id}/tenants: the tenants the caller
 // reaches, as tenant entries {id, name, role} (every tenant for owners,
-// admins and viewers; the granted ones for members).
+// admins and viewers; the granted ones for members). A key or token
+// lists what it reaches at this request (its narrowing and capability
+// applied: Principal.Rights), not every tenant of its person.
 func (h *Handler) listTenants(c *gin.Context) {
 	a, id, ok := h.orgActor(c)
 	if !ok {
@@ -23,6 +25,9 @@ func (h *Handler) listTenants(c *gin.Context) {
 	if err != nil {
 		h.orgFailure(c, err, "")
 		return
+	}
+	if p := principal(c); p.Kind != KindSession && p.Kind != KindPassword && p.Rights != nil {
+		ts = p.Rights.Tenants // orgActor checked the credential is bound to this organization
 	}
 	c.JSON(http.StatusOK, gin.H{"tenants": ts})
 }

@@ -44,10 +44,12 @@ func (h *Handler) withRights(ctx context.Context, p *Principal) (int, string, st
 	switch {
 	case p.Kind == KindAPIKey:
 		r, err = h.cfg.Orgs.KeyRights(ctx, p.Key)
+		p.Narrowed = p.Key.Tenants
 	case p.Kind == KindAPIToken:
 		var k *storage.APIKey
 		if k, err = h.cfg.Keys.Current(ctx, p.KeyID); err == nil {
 			r, err = h.cfg.Orgs.KeyRights(ctx, k)
+			p.Narrowed = k.Tenants
 		} else if errors.Is(err, keys.ErrRevoked) || errors.Is(err, keys.ErrExpired) || errors.Is(err, keys.ErrNotFound) {
 			return http.StatusUnauthorized, "invalid_api_key", "The access token is not valid, has expired or was revoked."
 		}

@@ -94,7 +94,7 @@ type keyUsageView struct {
 func (h *Handler) KeyUsage(c *gin.Context) {
 	p := principal(c)
 	ctx := c.Request.Context()
-	k, err := h.cfg.Keys.Get(ctx, p.UserID, c.Param("handle"))
+	k, err := h.reachableKey(ctx, p, c.Param("handle"))
 	if err != nil {
 		h.keyError(c, err)
 		return

@@ -31,6 +31,11 @@ var (
 	// was revoked, expired or deleted while the request ran: nothing it
 	// creates or rotates may outlive it.
 	ErrCredentialEnded = errors.New("keys: the credential's API key is no longer valid")
+	// ErrOutOfReach means a credential bound to one place (Reach) asked
+	// for a key that would reach beyond it: another organization, the
+	// personal workspace from an organization key (or the reverse), or
+	// tenants outside its narrowing.
+	ErrOutOfReach = errors.New("keys: the key would reach beyond the credential's organization or tenants")
 )
 
 // Authority is what the credential behind a key request may do. It is
@@ -51,7 +56,10 @@ var (
 //     read again, locked, in the transaction that writes the new key
 //     (creatorKey): if it was revoked or expired meanwhile the write is
 //     refused (ErrCredentialEnded), so a create racing a revoke of its
-//     parent never leaves a live child.
+//     parent never leaves a live child;
+//   - every operation: the key stays within the credential's Reach — its
+//     organization (or the personal workspace) and tenant narrowing; a
+//     key out of reach is ErrNotFound to it, creating one ErrOutOfReach.
 //
 // The expiry bound (ExpiresAt) is the life of what the credential stands
 // for, not of the bearer string: an API key's own expiry; for an API
@@ -87,6 +95,67 @@ type Authority struct {
 	// credential with a key behind it (KeyID) has that key's tier, read
 	// by the service. The owner signed in has no tier bound.
 	Tier string
+	// Reach is where the credential acts (SPEC §3.3a); nil for the owner
+	// signed in, who manages every key of theirs.
+	Reach *Reach
+}
+
+// Reach is the one place a credential other than the owner signed in
+// acts in: an organization key or token acts in its organization only
+// (narrowed to Tenants when set), a key or token outside organizations
+// in the person's own workspace only. The keys it may see, change,
+// rotate, revoke or create are the keys of that place (Covers): a key of
+// another organization, of the personal workspace, or reaching tenants
+// beyond the narrowing would give the credential a secret or rights it
+// does not have.
+type Reach struct {
+	// OrgID is the organization ("" = outside organizations).
+	OrgID string
+	// Tenants is the credential's narrowing (nil = every tenant its
+	// person reaches in OrgID).
+	Tenants []string
+}
+
+// Covers reports whether k stays within r: same organization, and, for a
+// narrowed credential, a workspace key of one of its tenants or a
+// personal key narrowed to some of them. A nil Reach covers every key.
+func (r *Reach) Covers(k *storage.APIKey) bool {
+	switch {
+	case r == nil:
+		return true
+	case k.OrgID != r.OrgID:
+		return false
+	case len(r.Tenants) == 0:
+		return true
+	case k.TenantID != "":
+		return slices.Contains(r.Tenants, k.TenantID)
+	}
+	return len(k.Tenants) > 0 && subset(k.Tenants, r.Tenants)
+}
+
+// narrow applies r to a key being created for req (its owner and tenant
+// narrowing already checked by orgOwner): ErrOutOfReach for another
+// organization or a tenant outside r; a personal key asked for without
+// narrowing by a narrowed credential gets the credential's.
+func (r *Reach) narrow(orgID, tenantID string, tenants []string) ([]string, error) {
+	switch {
+	case r == nil:
+		return tenants, nil
+	case orgID != r.OrgID:
+		return nil, ErrOutOfReach
+	case len(r.Tenants) == 0:
+		return tenants, nil
+	case tenantID != "":
+		if !slices.Contains(r.Tenants, tenantID) {
+			return nil, ErrOutOfReach
+		}
+		return tenants, nil
+	case len(tenants) == 0:
+		return slices.Clone(r.Tenants), nil
+	case !subset(tenants, r.Tenants):
+		return nil, ErrOutOfReach
+	}
+	return tenants, nil
 }
 
 // OwnerAuthority is the authority of the owner signed in by session or
@@ -95,9 +164,13 @@ func OwnerAuthority(scopes []string) Authority {
 	return Authority{Scopes: scopes, Owner: true, CanRead: true}
 }
 
-// covers reports whether k is within the credential: every scope of k is
-// one of a's, and k ends no later than a.
+// covers reports whether k is within the credential: in its reach
+// (Reach.Covers), every scope of k is one of a's, and k ends no later
+// than a.
 func (a Authority) covers(k *storage.APIKey) bool {
+	if !a.Reach.Covers(k) {
+		return false
+	}
 	for _, sc := range k.Scopes {
 		if !slices.Contains(a.Scopes, sc) {
 			return false
@@ -128,6 +201,10 @@ func (a Authority) clampExpiry(requested *time.Time) *time.Time {
 // ErrForbidden when the key is beyond the credential.
 func (s *Service) target(ctx context.Context, userID, handle string, a Authority) (*storage.APIKey, error) {
 	k, err := s.Get(ctx, userID, handle)
+	if err == nil && !a.Reach.Covers(k) {
+		// A key out of the credential's reach is not there for it.
+		k, err = nil, fmt.Errorf("%w: out of the credential's reach", ErrNotFound)
+	}
 	switch {
 	case errors.Is(err, ErrNotFound) && !a.CanRead:
 		return nil, fmt.Errorf("%w (or no such key)", ErrForbidden)

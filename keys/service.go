@@ -199,7 +199,9 @@ type CreateRequest struct {
 	Environment string        // "live" (default) or "test"
 	// Tier is the rate-limit tier; "" = the deployment default for a key
 	// outside organizations, and "inherit the organization's tier" for an
-	// organization key (stored as "", resolved at each request).
+	// organization key (stored as "", resolved at each request) made by
+	// the owner signed in or by an organization key that inherits too; a
+	// credential with a tier of its own passes that on (no higher).
 	Tier string
 	IP   string
 	// OrgID binds the key to an organization ("" = the owner's personal
@@ -254,6 +256,9 @@ func (s *Service) Create(ctx context.Context, userID string, a Authority, req Cr
 	if err != nil {
 		return nil, "", err
 	}
+	if tenants, err = a.Reach.narrow(req.OrgID, req.TenantID, tenants); err != nil {
+		return nil, "", err
+	}
 	now := s.cfg.Now().UTC()
 	if a.ExpiresAt != nil && !now.Before(*a.ExpiresAt) {
 		return nil, "", ErrForbidden // the credential itself has ended
@@ -282,8 +287,12 @@ func (s *Service) Create(ctx context.Context, userID string, a Authority, req Cr
 		if err != nil {
 			return err
 		}
-		if orgKey && req.Tier == "" {
-			rec.Tier = "" // inherits the organization's tier at each request
+		if orgKey && req.Tier == "" && (a.Owner || creator != nil && creator.Tier == "" && creator.OrgID == req.OrgID) {
+			// Inherits the organization's tier at each request, as the
+			// credential making it does: a credential with a tier of its
+			// own passes that on instead (tierFor), so a key of a lower
+			// tier never mints one of its organization's higher tier.
+			rec.Tier = ""
 		} else if rec.Tier, err = s.tierFor(a, creator, req.Tier); err != nil {
 			return err
 		}
