@@ -61,6 +61,9 @@ type SelfConfig struct {
 	ResetTTL, VerifyTTL time.Duration
 	// Gate bounds concurrent argon2id runs; nil does not limit.
 	Gate *secret.PasswordGate
+	// Invitations describes the invitation a token names, for
+	// MailInvitation (orgs.Service.Peek); nil = invitations are not mailed.
+	Invitations InvitationLookup
 	// Now is the clock; nil = time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger

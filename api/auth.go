@@ -159,6 +159,10 @@ type Config struct {
 	// organization key permissions; nil = no organizations (every
 	// credential reaches its owner's personal workspace only).
 	Orgs Orgs
+	// InvitationMail mails a just-created invitation's link to the address
+	// it names and reports whether it did (accounts.SelfService
+	// .MailInvitation); nil = invitations are never mailed.
+	InvitationMail func(ctx context.Context, token string) bool
 	// SessionUser returns the signed-in user of a browser request, if any:
 	// the pages' own session check (web.Handler.SessionUserID), so a
 	// session the pages refuse — logged out, past its lifetime — is refused

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/orgs"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -130,6 +131,9 @@ type invitationView struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	Token     string    `json:"token,omitempty"`
 	URL       string    `json:"url,omitempty"`
+	// Mailed, only in the answer that creates it, says whether the link
+	// was also mailed to Email.
+	Mailed *bool `json:"mailed,omitempty"`
 }
 
 func newInvitationView(inv *storage.Invitation) invitationView {
@@ -164,7 +168,9 @@ type inviteBody struct {
 }
 
 // createInvitation serves POST /v1/orgs/{id}/invitations {"role",
-// "email"?}: 201 with the link's token and URL, shown only here.
+// "email"?}: 201 with the link's token and URL, shown only here, and
+// whether the link was also mailed to the address (a failed mail does
+// not fail the request).
 func (h *Handler) createInvitation(c *gin.Context) {
 	a, id, ok := h.orgActor(c)
 	if !ok {
@@ -185,7 +191,8 @@ func (h *Handler) createInvitation(c *gin.Context) {
 		return
 	}
 	v := newInvitationView(inv)
-	v.Token, v.URL = token, h.cfg.Issuer+"/invitations/"+token
+	mailed := h.cfg.InvitationMail != nil && h.cfg.InvitationMail(c.Request.Context(), token)
+	v.Token, v.URL, v.Mailed = token, h.cfg.Issuer+accounts.InvitationPath+token, &mailed
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, v)
 }

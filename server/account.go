@@ -80,7 +80,7 @@ func (a *App) accountService(gate *secret.PasswordGate) (*accounts.SelfService, 
 	s, err := accounts.NewSelfService(a.db, accounts.SelfConfig{
 		Sender: sender, BaseURL: a.cfg.Server.Issuer,
 		ResetTTL: a.cfg.SMTP.ResetLinkLifetime.Duration(), VerifyTTL: a.cfg.SMTP.VerifyLinkLifetime.Duration(),
-		Gate: gate, Logger: a.log,
+		Gate: gate, Logger: a.log, Invitations: a.orgs.Peek,
 	})
 	a.self = s
 	return s, outbox, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/orgs"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -47,6 +48,8 @@ type membersPage struct {
 	Invite      inviteForm
 	// Link is a new invitation's link, shown once.
 	Link string
+	// MailedTo is the address Link was also mailed to ("" = not mailed).
+	MailedTo string
 }
 
 // rolesGrantable are the roles actor may give (owners only by owners).
@@ -252,8 +255,12 @@ func (h *Handler) InviteForm(c *gin.Context) {
 		h.orgFailed(c, err, "")
 		return
 	}
+	page := membersPage{Link: h.issuer(c.Request) + InvitationPath(token)}
+	if h.cfg.InvitationMail != nil && h.cfg.InvitationMail(c.Request.Context(), token) {
+		page.MailedTo = form.Email
+	}
 	c.Header("Cache-Control", "no-store")
-	h.renderMembers(c, u, v, http.StatusCreated, membersPage{Link: h.issuer(c.Request) + InvitationPath(token)})
+	h.renderMembers(c, u, v, http.StatusCreated, page)
 }
 
 // CancelInvitationForm serves POST /orgs/{id}/invitations/{inv_id}/cancel,
@@ -296,7 +303,7 @@ func (h *Handler) issuer(r *http.Request) string {
 }
 
 // InvitationPath is the page an invitation link opens.
-func InvitationPath(token string) string { return "/invitations/" + token }
+func InvitationPath(token string) string { return accounts.InvitationPath + token }
 
 type invitationPage struct {
 	Token, OrgName, InvitedBy, Email string

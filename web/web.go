@@ -115,6 +115,10 @@ type Config struct {
 	// Account is the account self-service behind /account's forms, the
 	// password reset and email verification (accounts.SelfService).
 	Account AccountService
+	// InvitationMail mails a just-created invitation's link to the address
+	// it names and reports whether it did (accounts.SelfService
+	// .MailInvitation); nil = invitations are never mailed.
+	InvitationMail func(ctx context.Context, token string) bool
 	// ResetTTL is the reset links' lifetime, as the reset page tells it
 	// (0 = accounts.DefaultResetTTL).
 	ResetTTL time.Duration
