@@ -84,10 +84,10 @@ func (a *App) newHandler() (http.Handler, error) {
 		CredentialFailures: a.guessingThrottle("credentials:", a.cfg.RateLimits.TokenPerMinute),
 		OnRateLimited:      a.metrics.RateLimited,
 		Apps:               a.db, Issuer: a.cfg.Server.Issuer,
-		InvitationMail:     self.MailInvitation,
-		CountUsage: a.keys.CountUsage,
-		Usage:      a.db,
-		Logger:     a.log,
+		InvitationMail: self.MailInvitation,
+		CountUsage:     a.keys.CountUsage,
+		Usage:          a.db,
+		Logger:         a.log,
 	})
 	return New(a.observability(Deps{
 		OAuth: a.provider, Pages: pages, API: apiHandler, OpenAPI: doc, SessionCookie: pages.SessionCookie(),
