@@ -121,9 +121,12 @@ type StorageConfig struct {
 
 // Automatic storage.cache_ttl values (README "Several instances").
 const (
-	// SQLiteCacheTTL bounds staleness when several processes share one
-	// SQLite file: nothing tells them of each other's writes.
-	SQLiteCacheTTL = time.Second
+	// SQLiteCacheTTL is a safety net too: every invalidating write is
+	// appended to the invalidation log in its transaction, and every
+	// process serving the file polls it (storage/sqlite.Poller, 0.2 s), so
+	// another process's change — the CLI suspending a user — arrives
+	// within the poll interval; caches are bypassed while polling fails.
+	SQLiteCacheTTL = 30 * time.Second
 	// PostgresCacheTTL is a safety net only: on PostgreSQL every
 	// invalidating write is pushed to all instances (LISTEN/NOTIFY), and
 	// caches are bypassed while that channel is down. The TTL bounds only

@@ -33,7 +33,7 @@ func (a *App) Run(ctx context.Context) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
-	stopBus := a.runBus()
+	stopBus := a.RunBus()
 	defer stopBus()
 	janitorDone := make(chan struct{})
 	go func() { defer close(janitorDone); a.janitor().Run(ctx) }()
@@ -75,9 +75,11 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
-// runBus runs the cache-invalidation listener, if any, until the returned
-// function is called.
-func (a *App) runBus() (stop func()) {
+// RunBus runs the cache-invalidation bus (the PostgreSQL listener, the
+// SQLite log poller), if any, until the returned function is called. Run
+// calls it; a test that serves App.Handler itself calls it too, or the
+// caches stay bypassed.
+func (a *App) RunBus() (stop func()) {
 	if a.bus == nil {
 		return func() {}
 	}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"strings"
 
 	"gorm.io/gorm"
 )
@@ -24,6 +25,31 @@ const (
 type Invalidation struct {
 	Topic Topic
 	ID    string
+}
+
+// Known reports whether t is a topic this version publishes. A bus that
+// receives an invalidation with an unknown topic (from a newer instance)
+// must flush every cache: something changed and it cannot tell what.
+func (t Topic) Known() bool {
+	switch t {
+	case TopicUser, TopicClient, TopicAPIKey, TopicOrg, TopicMember:
+		return true
+	}
+	return false
+}
+
+// String writes the invalidation as "<topic>:<id>", the form the buses
+// carry (ids are at most 64 bytes).
+func (inv Invalidation) String() string { return string(inv.Topic) + ":" + inv.ID }
+
+// ParseInvalidation reads what Invalidation.String wrote; ok is false for
+// an unknown topic, an empty id or anything else.
+func ParseInvalidation(s string) (inv Invalidation, ok bool) {
+	topic, id, found := strings.Cut(s, ":")
+	if !found || id == "" || !Topic(topic).Known() {
+		return Invalidation{}, false
+	}
+	return Invalidation{Topic: Topic(topic), ID: id}, true
 }
 
 // Publisher tells every instance sharing the database that a record

@@ -15,8 +15,9 @@ import (
 )
 
 // Open opens the configured database with users and clients cached for
-// storage.cache_ttl, and on PostgreSQL its invalidation listener (nil on
-// SQLite), which server.Build subscribes the caches to and runs. Its
+// storage.cache_ttl, and its invalidation bus — the LISTEN/NOTIFY listener
+// on PostgreSQL, the invalidation-log poller on SQLite — which
+// server.Build subscribes the caches to and App.Run runs. Its
 // signature is server.OpenStorage.
 func Open(cfg *config.Config, log *slog.Logger) (*storage.DB, storage.Bus, error) {
 	cache := storage.WithReadCache(cfg.ResolvedCacheTTL())
@@ -27,9 +28,9 @@ func Open(cfg *config.Config, log *slog.Logger) (*storage.DB, storage.Bus, error
 		}
 		return db, postgres.NewListener(postgres.ListenerConfig{DSN: cfg.Storage.DSN, Logger: log}), nil
 	}
-	db, err := sqlite.Open(cfg.ResolvedDSN(), cfg.Storage.MaxOpenConns, cache)
+	db, poller, err := sqlite.OpenWithBus(cfg.ResolvedDSN(), cfg.Storage.MaxOpenConns, 0, log, cache)
 	if err != nil {
 		return nil, nil, err
 	}
-	return db, nil, nil
+	return db, poller, nil
 }

@@ -79,9 +79,11 @@ func Start(t testing.TB, mutate func(*config.Config), log *slog.Logger) *Server 
 	// Every response passes the OpenAPI check before the client sees it:
 	// a JSON answer the document does not describe fails the test.
 	ln.Config.Handler = openapitest.MustNew(t).Handler(t, a.Handler())
+	stopBus := a.RunBus()
 	ln.Start()
 	t.Cleanup(func() {
 		ln.Close()
+		stopBus()
 		a.Close()
 	})
 	return &Server{Server: ln, App: a, URL: issuer}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strings"
 
 	"gorm.io/gorm"
 
@@ -44,17 +43,8 @@ func publisher(channel string) storage.Publisher {
 
 // encode writes an invalidation as "<topic>:<id>" (ids are at most 64
 // bytes, far below NOTIFY's 8000-byte payload limit).
-func encode(inv storage.Invalidation) string { return string(inv.Topic) + ":" + inv.ID }
+func encode(inv storage.Invalidation) string { return inv.String() }
 
-// decode reads what encode wrote; ok is false for anything else.
-func decode(payload string) (storage.Invalidation, bool) {
-	topic, id, found := strings.Cut(payload, ":")
-	if !found || id == "" {
-		return storage.Invalidation{}, false
-	}
-	switch t := storage.Topic(topic); t {
-	case storage.TopicUser, storage.TopicClient, storage.TopicAPIKey:
-		return storage.Invalidation{Topic: t, ID: id}, true
-	}
-	return storage.Invalidation{}, false
-}
+// decode reads what encode wrote; ok is false for anything else, including
+// topics this version does not know.
+func decode(payload string) (storage.Invalidation, bool) { return storage.ParseInvalidation(payload) }

@@ -5,6 +5,7 @@ package sqlite
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,13 +30,43 @@ const readerCacheKiB = 16 << 10
 
 // Open opens (creating when needed) the SQLite file at path and returns a
 // store with readers connections for reads and one connection for writes.
+// Every write that invalidates a cached record also appends it to the
+// invalidation log (migration 0012), which the Poller of every other
+// process using the file reads (OpenWithBus).
 func Open(path string, readers int, opts ...storage.Option) (*storage.DB, error) {
+	db, _, err := open(path, readers, opts)
+	return db, err
+}
+
+// OpenWithBus is Open plus the database's invalidation bus: a Poller that
+// reads, every interval (0 = DefaultPollInterval), what other processes
+// wrote to the invalidation log, for the caches to subscribe to.
+func OpenWithBus(path string, readers int, interval time.Duration, log *slog.Logger, opts ...storage.Option) (*storage.DB, *Poller, error) {
+	if interval <= 0 {
+		interval = DefaultPollInterval
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	db, o, err := open(path, readers, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, &Poller{reader: o.reader, origin: o.origin, interval: interval, log: log}, nil
+}
+
+type opened struct {
+	reader *gorm.DB
+	origin string
+}
+
+func open(path string, readers int, opts []storage.Option) (*storage.DB, opened, error) {
 	if readers < 1 {
 		readers = 4
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+			return nil, opened{}, fmt.Errorf("sqlite: create data directory: %w", err)
 		}
 	}
 	q := url.Values{}
@@ -49,11 +80,11 @@ func Open(path string, readers int, opts ...storage.Option) (*storage.DB, error)
 	cfg := &gorm.Config{TranslateError: true, Logger: logger.Discard, NowFunc: func() time.Time { return time.Now().UTC() }}
 	writer, err := gorm.Open(sqlite.Open(writerDSN), cfg)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: open writer: %w", err)
+		return nil, opened{}, fmt.Errorf("sqlite: open writer: %w", err)
 	}
 	wdb, err := writer.DB()
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: writer pool: %w", err)
+		return nil, opened{}, fmt.Errorf("sqlite: writer pool: %w", err)
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
@@ -61,24 +92,26 @@ func Open(path string, readers int, opts ...storage.Option) (*storage.DB, error)
 	// Touch the database once so the file and WAL mode exist before readers open it read-only.
 	if err := wdb.Ping(); err != nil {
 		_ = wdb.Close()
-		return nil, fmt.Errorf("sqlite: %w", err)
+		return nil, opened{}, fmt.Errorf("sqlite: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil && !os.IsNotExist(err) {
 		_ = wdb.Close()
-		return nil, fmt.Errorf("sqlite: chmod: %w", err)
+		return nil, opened{}, fmt.Errorf("sqlite: chmod: %w", err)
 	}
 
 	reader, err := gorm.Open(sqlite.Open(readerDSN), cfg)
 	if err != nil {
 		_ = wdb.Close()
-		return nil, fmt.Errorf("sqlite: open readers: %w", err)
+		return nil, opened{}, fmt.Errorf("sqlite: open readers: %w", err)
 	}
 	rdb, err := reader.DB()
 	if err != nil {
 		_ = wdb.Close()
-		return nil, fmt.Errorf("sqlite: reader pool: %w", err)
+		return nil, opened{}, fmt.Errorf("sqlite: reader pool: %w", err)
 	}
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
-	return storage.New(writer, reader, opts...), nil
+	o := opened{reader: reader, origin: newOrigin()}
+	opts = append(opts[:len(opts):len(opts)], storage.WithPublisher(logPublisher(o.origin, time.Now)))
+	return storage.New(writer, reader, opts...), o, nil
 }
