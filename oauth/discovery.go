@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/go-jose/go-jose/v3"
@@ -65,7 +66,7 @@ func (p *Provider) Discovery() Discovery {
 		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
 		SubjectTypesSupported:                      []string{"public"},
-		IDTokenSigningAlgValuesSupported:           []string{p.alg},
+		IDTokenSigningAlgValuesSupported:           p.ring.algs(context.Background()),
 		TokenEndpointAuthMethodsSupported:          clientAuthMethods,
 		RevocationEndpointAuthMethodsSupported:     clientAuthMethods,
 		IntrospectionEndpointAuthMethodsSupported:  introspectionAuthMethods,
@@ -93,15 +94,13 @@ func (p *Provider) ServeDiscovery(w http.ResponseWriter, _ *http.Request) {
 
 // JWKS returns the public signing keys (RFC 7517 §5), each with kid, use and alg.
 func (p *Provider) JWKS() jose.JSONWebKeySet {
-	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
-		Key: p.public, KeyID: p.cfg.SigningKeyID, Algorithm: p.alg, Use: "sig",
-	}}}
+	return p.ring.jwks(context.Background())
 }
 
 // ServeJWKS serves GET /.well-known/jwks.json.
-func (p *Provider) ServeJWKS(w http.ResponseWriter, _ *http.Request) {
+func (p *Provider) ServeJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSONCacheable(w, p.JWKS())
+	writeJSONCacheable(w, p.ring.jwks(r.Context()))
 }
 
 func writeJSONCacheable(w http.ResponseWriter, v any) {

@@ -31,6 +31,8 @@ type client struct {
 	audience      []string
 	public        bool
 	requirePKCE   bool
+	// jwtAccess makes the client's access tokens JWTs (RFC 9068).
+	jwtAccess bool
 }
 
 type oidcClient struct {
@@ -59,6 +61,7 @@ func newClient(c *storage.Client, h *secretHasher, now time.Time) fosite.Client 
 		audience:      c.Audience,
 		public:        c.Public,
 		requirePKCE:   c.RequirePKCE || c.Public,
+		jwtAccess:     c.JWTAccessTokens,
 	}
 	if len(c.SecretDigest) > 0 {
 		base.hashed = h.encode(c.SecretDigest, c.SecretVersion)
@@ -76,6 +79,10 @@ func newClient(c *storage.Client, h *secretHasher, now time.Time) fosite.Client 
 }
 
 func (c *client) GetID() string           { return c.id }
+
+// wantsJWTAccessTokens reports whether the client was registered for
+// RFC 9068 JWT access tokens (jwtAccessStrategy).
+func (c *client) wantsJWTAccessTokens() bool { return c.jwtAccess }
 func (c *client) GetHashedSecret() []byte { return c.hashed }
 
 // GetRotatedHashes implements fosite.ClientWithSecretRotation: fosite's

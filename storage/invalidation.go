@@ -18,6 +18,9 @@ const (
 	// TopicAPIKey: ID is a key's HMAC digest in lower-case hex (the
 	// API-key verification cache in package keys).
 	TopicAPIKey Topic = "key"
+	// TopicSigningKey: ID is a signing key's kid (the key ring of package
+	// oauth: a rotation reaches every instance at once).
+	TopicSigningKey Topic = "signing_key"
 )
 
 // Invalidation says that cached copies of one record are stale.
