@@ -10,26 +10,29 @@ import (
 // Discovery is the authorization server metadata document (RFC 8414 §2,
 // OpenID Connect Discovery 1.0 §3). Both well-known URLs serve it.
 type Discovery struct {
-	Issuer                                    string   `json:"issuer"`
-	AuthorizationEndpoint                     string   `json:"authorization_endpoint"`
-	TokenEndpoint                             string   `json:"token_endpoint"`
-	JWKSURI                                   string   `json:"jwks_uri"`
-	UserinfoEndpoint                          string   `json:"userinfo_endpoint"`
-	RevocationEndpoint                        string   `json:"revocation_endpoint"`
-	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
-	PushedAuthorizationRequestEndpoint        string   `json:"pushed_authorization_request_endpoint"`
-	ScopesSupported                           []string `json:"scopes_supported"`
-	ResponseTypesSupported                    []string `json:"response_types_supported"`
-	ResponseModesSupported                    []string `json:"response_modes_supported"`
-	GrantTypesSupported                       []string `json:"grant_types_supported"`
-	SubjectTypesSupported                     []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported          []string `json:"id_token_signing_alg_values_supported"`
-	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
-	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
-	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported"`
-	ClaimsSupported                           []string `json:"claims_supported"`
-	PromptValuesSupported                     []string `json:"prompt_values_supported"`
+	Issuer                             string   `json:"issuer"`
+	AuthorizationEndpoint              string   `json:"authorization_endpoint"`
+	TokenEndpoint                      string   `json:"token_endpoint"`
+	JWKSURI                            string   `json:"jwks_uri"`
+	UserinfoEndpoint                   string   `json:"userinfo_endpoint"`
+	RevocationEndpoint                 string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint              string   `json:"introspection_endpoint"`
+	PushedAuthorizationRequestEndpoint string   `json:"pushed_authorization_request_endpoint"`
+	ScopesSupported                    []string `json:"scopes_supported"`
+	ResponseTypesSupported             []string `json:"response_types_supported"`
+	ResponseModesSupported             []string `json:"response_modes_supported"`
+	GrantTypesSupported                []string `json:"grant_types_supported"`
+	SubjectTypesSupported              []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported   []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported  []string `json:"token_endpoint_auth_methods_supported"`
+	// TokenEndpointAuthSigningAlgValuesSupported lists the algorithms of
+	// private_key_jwt and client_secret_jwt assertions (RFC 8414 §2).
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	// ACRValuesSupported lists the acr values of ID tokens (authContext).
 	ACRValuesSupported                         []string `json:"acr_values_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
@@ -68,6 +71,7 @@ func (p *Provider) Discovery() Discovery {
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           p.ring.algs(context.Background()),
 		TokenEndpointAuthMethodsSupported:          clientAuthMethods,
+		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgs,
 		RevocationEndpointAuthMethodsSupported:     clientAuthMethods,
 		IntrospectionEndpointAuthMethodsSupported:  introspectionAuthMethods,
 		CodeChallengeMethodsSupported:              []string{"S256"},

@@ -55,6 +55,10 @@ type Config struct {
 	// nil = a client with a 5 s timeout that refuses private addresses
 	// when BackchannelBlockPrivate is set.
 	JWKSClient *http.Client
+	// ClientSecretSealer seals the secrets of client_secret_jwt clients
+	// (the server must know them to check HS256 assertions); nil =
+	// client_secret_jwt cannot be registered.
+	ClientSecretSealer cipher.AEAD
 	// MaxAssertionLifetime bounds how far in the future a client
 	// assertion's exp may lie (RFC 7523 §3 item 4); 0 = 5 minutes.
 	MaxAssertionLifetime time.Duration
@@ -235,6 +239,13 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		Signer:                     signer,
 	}
 	store.codeSignature = strategy.AuthorizeCodeSignature
+	fc.JWKSFetcherStrategy = &jwksFetcher{client: cfg.JWKSClient, now: cfg.Now, cache: map[string]jwksEntry{}}
+	if cfg.JWKSClient == nil {
+		fc.JWKSFetcherStrategy.(*jwksFetcher).client = newJWKSClient(cfg.BackchannelBlockPrivate)
+	}
+	// Client assertions may name the token endpoint or the issuer as
+	// their audience (RFC 7523 §3 item 3; OpenID Connect Core §9).
+	wrapped := &fositeConfig{Config: fc, tokenURLs: []string{fc.TokenURL, cfg.Issuer}}
 	f := compose.Compose(fc, store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
@@ -246,13 +257,26 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	).(*fosite.Fosite) // compose.Compose returns fosite.NewOAuth2Provider's *Fosite
-	// One rule for client authentication at every endpoint (clientauth.go).
-	fc.ClientAuthenticationStrategy = clientAuthStrategy(f)
-	return &Provider{
+	// The handlers keep fc; only the client authentication reads token URLs.
+	f.Config = wrapped
+	p := &Provider{
 		cfg: cfg, fcfg: fc, f: f, store: store, strategy: strategy, users: users, log: cfg.Logger,
 		ring: ring, backchannel: newBackchannel(cfg),
-	}, nil
+	}
+	// One rule for client authentication at every endpoint (clientauth.go).
+	fc.ClientAuthenticationStrategy = clientAuthStrategy(p)
+	return p, nil
 }
+
+// fositeConfig is fosite's configuration with more than one token URL:
+// fosite checks a client assertion's aud against GetTokenURLs.
+type fositeConfig struct {
+	*fosite.Config
+	tokenURLs []string
+}
+
+// GetTokenURLs implements fosite.TokenURLProvider.
+func (c *fositeConfig) GetTokenURLs(context.Context) []string { return c.tokenURLs }
 
 // Issuer returns the configured issuer URL.
 func (p *Provider) Issuer() string { return p.cfg.Issuer }

@@ -79,7 +79,7 @@ type Client struct {
 	// assertions, RFC 7523 §2.2); nil otherwise.
 	SecretSealed []byte
 	CreatedAt    time.Time `gorm:"not null"`
-	UpdatedAt                        time.Time `gorm:"not null"`
+	UpdatedAt    time.Time `gorm:"not null"`
 }
 
 // Clients stores OAuth clients.
