@@ -11,7 +11,7 @@ import (
 // clear. The newest key with no RetiredAt signs; a retired key still
 // verifies, and stays published, until every token it signed has expired.
 type SigningKey struct {
-	KID              string    `gorm:"primaryKey;size:64"`
+	KID              string    `gorm:"column:kid;primaryKey;size:64"`
 	Alg              string    `gorm:"size:16;not null"`
 	PrivateKeySealed []byte    `gorm:"not null"`
 	CreatedAt        time.Time `gorm:"not null"`
