@@ -19,7 +19,6 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-
 func testSealer(t testing.TB, b byte) cipher.AEAD {
 	block, err := aes.NewCipher([]byte(strings.Repeat(string(rune(b)), 32)))
 	if err != nil {
