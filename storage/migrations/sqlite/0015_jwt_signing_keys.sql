@@ -6,7 +6,7 @@
 -- retired_at signs; a retired key stays published in the JWKS until every
 -- token it signed has expired.
 CREATE TABLE IF NOT EXISTS signing_keys (
-    kid text NOT NULL,
+    kid text,
     alg text NOT NULL,
     private_key_sealed blob NOT NULL,
     created_at datetime NOT NULL,
@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS signing_keys (
 -- private_key_jwt (RFC 7523 §2.2): an inline JWK Set or a jwks_uri, and the
 -- algorithm its assertions use. client_secret_jwt keeps the secret sealed
 -- (the HMAC key of its assertions), never in plain text.
-ALTER TABLE clients ADD COLUMN jwt_access_tokens boolean NOT NULL DEFAULT false;
+ALTER TABLE clients ADD COLUMN jwt_access_tokens numeric NOT NULL DEFAULT false;
 ALTER TABLE clients ADD COLUMN jwks text;
 ALTER TABLE clients ADD COLUMN jwks_uri text;
 ALTER TABLE clients ADD COLUMN token_endpoint_auth_signing_alg text;
