@@ -75,7 +75,8 @@ func clientAuthStrategy(p *Provider) fosite.ClientAuthenticationStrategy {
 		assertion := form.Has("client_assertion_type") || form.Has("client_assertion")
 		if assertion {
 			if form.Get("client_assertion_type") != ClientAssertionType {
-				return nil, fosite.ErrInvalidClient.WithHint("Unknown or missing client_assertion_type.")
+				// An unsupported parameter value (RFC 6749 §5.2), as fosite answers.
+				return nil, fosite.ErrInvalidRequest.WithHint("Unknown or missing client_assertion_type.")
 			}
 			if _, _, ok := r.BasicAuth(); ok || form.Has("client_secret") {
 				// RFC 6749 §2.3: one authentication method per request.

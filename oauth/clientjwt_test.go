@@ -152,7 +152,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 	t.Run("wrong assertion type", func(t *testing.T) {
 		f := assertionGrant(c.ID, replayed)
 		f.Set("client_assertion_type", "urn:other")
-		if status, body := postForm(t, srv, "/oauth/token", f, nil); status != http.StatusUnauthorized || body["error"] != "invalid_client" {
+		if status, body := postForm(t, srv, "/oauth/token", f, nil); status != http.StatusBadRequest || body["error"] != "invalid_request" {
 			t.Errorf("status %d %v", status, body)
 		}
 	})
