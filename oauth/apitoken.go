@@ -127,10 +127,11 @@ func (p *Provider) grantEnd(ar fosite.Requester, sess *Session) time.Time {
 // ErrInvalidToken means an access token is unknown, expired or revoked.
 var ErrInvalidToken = errors.New("oauth: invalid access token")
 
-// LooksLikeAccessToken reports whether s has the shape of an opaque access
-// token of this server (cheap routing; ValidateAccessToken is the check).
+// LooksLikeAccessToken reports whether s has the shape of an access token
+// of this server, opaque or JWT (cheap routing; ValidateAccessToken is
+// the check).
 func LooksLikeAccessToken(s string) bool {
-	return len(s) > 7 && s[:7] == "ory_at_"
+	return len(s) > 7 && s[:7] == "ory_at_" || isJWT(s)
 }
 
 // ValidateAccessToken checks an access token presented to a resource

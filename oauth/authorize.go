@@ -242,7 +242,8 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 		RequestedAt:                         ar.GetRequestedAt(),
 		Extra:                               extra,
 	}
-	sess.Headers = &jwt.Headers{Extra: map[string]interface{}{"kid": p.cfg.SigningKeyID}}
+	// The signer names its own kid (ringSigner), the key signing at the time.
+	sess.Headers = &jwt.Headers{}
 	resp, err := p.f.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		p.f.WriteAuthorizeError(ctx, p.issWriter(w), ar, err)

@@ -65,8 +65,12 @@ func (p *Provider) LogoutToken(clientID, sub, sid string) (string, error) {
 	if sid != "" {
 		claims["sid"] = sid
 	}
+	key, err := p.ring.signing(context.Background())
+	if err != nil {
+		return "", err
+	}
 	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.SignatureAlgorithm(p.alg), Key: jose.JSONWebKey{Key: p.cfg.SigningKey, KeyID: p.cfg.SigningKeyID}},
+		jose.SigningKey{Algorithm: jose.SignatureAlgorithm(key.alg), Key: jose.JSONWebKey{Key: key.priv, KeyID: key.kid}},
 		(&jose.SignerOptions{}).WithType(LogoutTokenType))
 	if err != nil {
 		return "", fmt.Errorf("oauth: logout token signer: %w", err)

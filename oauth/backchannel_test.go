@@ -24,8 +24,8 @@ func verifyLogoutToken(t *testing.T, p *Provider, tok string) map[string]any {
 		t.Fatalf("logout token is not a JWS: %v", err)
 	}
 	h := jws.Signatures[0].Header
-	if h.ExtraHeaders["typ"] != LogoutTokenType || h.KeyID != p.cfg.SigningKeyID || h.Algorithm != p.alg {
-		t.Errorf("header typ %v kid %q alg %q; want %s, %s, %s", h.ExtraHeaders["typ"], h.KeyID, h.Algorithm, LogoutTokenType, p.cfg.SigningKeyID, p.alg)
+	if h.ExtraHeaders["typ"] != LogoutTokenType || h.KeyID != p.cfg.SigningKeyID || h.Algorithm != p.ring.seed.alg {
+		t.Errorf("header typ %v kid %q alg %q; want %s, %s, %s", h.ExtraHeaders["typ"], h.KeyID, h.Algorithm, LogoutTokenType, p.cfg.SigningKeyID, p.ring.seed.alg)
 	}
 	set := p.JWKS()
 	keys := set.Key(h.KeyID)

@@ -37,8 +37,10 @@ import (
 // not introspect (Introspect refuses them), so the introspection endpoint
 // lists only the secret-based methods.
 var (
-	clientAuthMethods        = []string{AuthMethodBasic, AuthMethodPost, AuthMethodNone}
-	introspectionAuthMethods = []string{AuthMethodBasic, AuthMethodPost}
+	clientAuthMethods        = []string{AuthMethodBasic, AuthMethodPost, AuthMethodPrivateKeyJWT, AuthMethodSecretJWT, AuthMethodNone}
+	introspectionAuthMethods = []string{AuthMethodBasic, AuthMethodPost, AuthMethodPrivateKeyJWT, AuthMethodSecretJWT}
+	// assertionAlgs is token_endpoint_auth_signing_alg_values_supported.
+	assertionAlgs = append(append([]string{}, PrivateKeyJWTAlgs...), ClientSecretJWTAlgs...)
 )
 
 // AuthMethods lists the token endpoint authentication methods (RFC 7591
@@ -60,15 +62,36 @@ func AuthMethods(c *storage.Client) []string {
 
 // clientAuthStrategy is fosite's default client authentication (HTTP Basic
 // or the form's client_id and client_secret, checked against the client's
-// registered method) with a request that names no client answered as
-// invalid_client (clientAuthMissingToInvalidClient).
-func clientAuthStrategy(f *fosite.Fosite) fosite.ClientAuthenticationStrategy {
+// registered method; a private_key_jwt assertion against the client's
+// keys) with a request that names no client answered as invalid_client
+// (clientAuthMissingToInvalidClient). Client assertions (RFC 7523) first
+// pass checkAssertion, which also answers client_secret_jwt, and every
+// refusal of one is invalid_client (assertionFailure).
+func clientAuthStrategy(p *Provider) fosite.ClientAuthenticationStrategy {
 	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 		if err := oneClientNamed(r, form); err != nil {
 			return nil, err
 		}
-		c, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
+		assertion := form.Has("client_assertion_type") || form.Has("client_assertion")
+		if assertion {
+			if form.Get("client_assertion_type") != ClientAssertionType {
+				// An unsupported parameter value (RFC 6749 §5.2), as fosite answers.
+				return nil, fosite.ErrInvalidRequest.WithHint("Unknown or missing client_assertion_type.")
+			}
+			if _, _, ok := r.BasicAuth(); ok || form.Has("client_secret") {
+				// RFC 6749 §2.3: one authentication method per request.
+				return nil, fosite.ErrInvalidClient.WithHint("A client assertion cannot be combined with a client secret.")
+			}
+			c, done, err := p.checkAssertion(ctx, form)
+			if done {
+				return c, err
+			}
+		}
+		c, err := p.f.DefaultClientAuthenticationStrategy(ctx, r, form)
 		if err != nil {
+			if assertion {
+				return nil, assertionFailure(err)
+			}
 			return nil, clientAuthMissingToInvalidClient(err)
 		}
 		return c, nil

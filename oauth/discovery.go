@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/go-jose/go-jose/v3"
@@ -9,26 +10,29 @@ import (
 // Discovery is the authorization server metadata document (RFC 8414 §2,
 // OpenID Connect Discovery 1.0 §3). Both well-known URLs serve it.
 type Discovery struct {
-	Issuer                                    string   `json:"issuer"`
-	AuthorizationEndpoint                     string   `json:"authorization_endpoint"`
-	TokenEndpoint                             string   `json:"token_endpoint"`
-	JWKSURI                                   string   `json:"jwks_uri"`
-	UserinfoEndpoint                          string   `json:"userinfo_endpoint"`
-	RevocationEndpoint                        string   `json:"revocation_endpoint"`
-	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
-	PushedAuthorizationRequestEndpoint        string   `json:"pushed_authorization_request_endpoint"`
-	ScopesSupported                           []string `json:"scopes_supported"`
-	ResponseTypesSupported                    []string `json:"response_types_supported"`
-	ResponseModesSupported                    []string `json:"response_modes_supported"`
-	GrantTypesSupported                       []string `json:"grant_types_supported"`
-	SubjectTypesSupported                     []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported          []string `json:"id_token_signing_alg_values_supported"`
-	TokenEndpointAuthMethodsSupported         []string `json:"token_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethodsSupported    []string `json:"revocation_endpoint_auth_methods_supported"`
-	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
-	CodeChallengeMethodsSupported             []string `json:"code_challenge_methods_supported"`
-	ClaimsSupported                           []string `json:"claims_supported"`
-	PromptValuesSupported                     []string `json:"prompt_values_supported"`
+	Issuer                             string   `json:"issuer"`
+	AuthorizationEndpoint              string   `json:"authorization_endpoint"`
+	TokenEndpoint                      string   `json:"token_endpoint"`
+	JWKSURI                            string   `json:"jwks_uri"`
+	UserinfoEndpoint                   string   `json:"userinfo_endpoint"`
+	RevocationEndpoint                 string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint              string   `json:"introspection_endpoint"`
+	PushedAuthorizationRequestEndpoint string   `json:"pushed_authorization_request_endpoint"`
+	ScopesSupported                    []string `json:"scopes_supported"`
+	ResponseTypesSupported             []string `json:"response_types_supported"`
+	ResponseModesSupported             []string `json:"response_modes_supported"`
+	GrantTypesSupported                []string `json:"grant_types_supported"`
+	SubjectTypesSupported              []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported   []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported  []string `json:"token_endpoint_auth_methods_supported"`
+	// TokenEndpointAuthSigningAlgValuesSupported lists the algorithms of
+	// private_key_jwt and client_secret_jwt assertions (RFC 8414 §2).
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	// ACRValuesSupported lists the acr values of ID tokens (authContext).
 	ACRValuesSupported                         []string `json:"acr_values_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
@@ -65,8 +69,9 @@ func (p *Provider) Discovery() Discovery {
 		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
 		SubjectTypesSupported:                      []string{"public"},
-		IDTokenSigningAlgValuesSupported:           []string{p.alg},
+		IDTokenSigningAlgValuesSupported:           p.ring.algs(context.Background()),
 		TokenEndpointAuthMethodsSupported:          clientAuthMethods,
+		TokenEndpointAuthSigningAlgValuesSupported: assertionAlgs,
 		RevocationEndpointAuthMethodsSupported:     clientAuthMethods,
 		IntrospectionEndpointAuthMethodsSupported:  introspectionAuthMethods,
 		CodeChallengeMethodsSupported:              []string{"S256"},
@@ -93,15 +98,13 @@ func (p *Provider) ServeDiscovery(w http.ResponseWriter, _ *http.Request) {
 
 // JWKS returns the public signing keys (RFC 7517 §5), each with kid, use and alg.
 func (p *Provider) JWKS() jose.JSONWebKeySet {
-	return jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{
-		Key: p.public, KeyID: p.cfg.SigningKeyID, Algorithm: p.alg, Use: "sig",
-	}}}
+	return p.ring.jwks(context.Background())
 }
 
 // ServeJWKS serves GET /.well-known/jwks.json.
-func (p *Provider) ServeJWKS(w http.ResponseWriter, _ *http.Request) {
+func (p *Provider) ServeJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSONCacheable(w, p.JWKS())
+	writeJSONCacheable(w, p.ring.jwks(r.Context()))
 }
 
 func writeJSONCacheable(w http.ResponseWriter, v any) {

@@ -31,11 +31,18 @@ type client struct {
 	audience      []string
 	public        bool
 	requirePKCE   bool
+	// jwtAccess makes the client's access tokens JWTs (RFC 9068).
+	jwtAccess bool
 }
 
 type oidcClient struct {
 	client
 	method string
+	// jwks and jwksURI are the client's keys for private_key_jwt, alg
+	// the algorithm of its assertions (clientjwt.go).
+	jwks    *jose.JSONWebKeySet
+	jwksURI string
+	alg     string
 }
 
 var (
@@ -59,6 +66,7 @@ func newClient(c *storage.Client, h *secretHasher, now time.Time) fosite.Client 
 		audience:      c.Audience,
 		public:        c.Public,
 		requirePKCE:   c.RequirePKCE || c.Public,
+		jwtAccess:     c.JWTAccessTokens,
 	}
 	if len(c.SecretDigest) > 0 {
 		base.hashed = h.encode(c.SecretDigest, c.SecretVersion)
@@ -70,13 +78,27 @@ func newClient(c *storage.Client, h *secretHasher, now time.Time) fosite.Client 
 	case c.Public:
 		return &oidcClient{client: base, method: AuthMethodNone}
 	case c.TokenEndpointAuthMethod != "":
-		return &oidcClient{client: base, method: c.TokenEndpointAuthMethod}
+		oc := &oidcClient{client: base, method: c.TokenEndpointAuthMethod, jwksURI: c.JWKSURI,
+			alg: assertionAlg(c.TokenEndpointAuthMethod, c.TokenEndpointAuthSigningAlg)}
+		if c.JWKS != "" {
+			// Checked at registration; a set that no longer parses
+			// authenticates nobody.
+			oc.jwks, _ = ValidateJWKS([]byte(c.JWKS))
+			if oc.jwks == nil {
+				oc.jwks = &jose.JSONWebKeySet{}
+			}
+		}
+		return oc
 	}
 	return &base
 }
 
-func (c *client) GetID() string           { return c.id }
-func (c *client) GetHashedSecret() []byte { return c.hashed }
+func (c *client) GetID() string { return c.id }
+
+// wantsJWTAccessTokens reports whether the client was registered for
+// RFC 9068 JWT access tokens (jwtAccessStrategy).
+func (c *client) wantsJWTAccessTokens() bool { return c.jwtAccess }
+func (c *client) GetHashedSecret() []byte    { return c.hashed }
 
 // GetRotatedHashes implements fosite.ClientWithSecretRotation: fosite's
 // client authentication tries these after the current secret
@@ -115,11 +137,11 @@ func (c *client) GetResponseModes() []fosite.ResponseModeType { return responseM
 func (c *client) RequiresPKCE() bool { return c.requirePKCE }
 
 func (c *oidcClient) GetRequestURIs() []string                     { return nil }
-func (c *oidcClient) GetJSONWebKeys() *jose.JSONWebKeySet          { return nil }
-func (c *oidcClient) GetJSONWebKeysURI() string                    { return "" }
+func (c *oidcClient) GetJSONWebKeys() *jose.JSONWebKeySet          { return c.jwks }
+func (c *oidcClient) GetJSONWebKeysURI() string                    { return c.jwksURI }
 func (c *oidcClient) GetRequestObjectSigningAlgorithm() string     { return "" }
 func (c *oidcClient) GetTokenEndpointAuthMethod() string           { return c.method }
-func (c *oidcClient) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" }
+func (c *oidcClient) GetTokenEndpointAuthSigningAlgorithm() string { return c.alg }
 
 func orDefault(v []string, def string) fosite.Arguments {
 	if len(v) == 0 {

@@ -202,13 +202,19 @@ func (p *Provider) verifyHint(hint string) (*hintClaims, error) {
 		return nil, errHintUnknown
 	}
 	h := jws.Signatures[0].Header
-	if h.KeyID != "" && h.KeyID != p.cfg.SigningKeyID {
+	ctx := context.Background()
+	key, ok := p.ring.byKID(ctx, h.KeyID)
+	if h.KeyID == "" {
+		key, err = p.ring.signing(ctx)
+		ok = err == nil
+	}
+	if !ok {
 		return nil, errHintUnknown
 	}
-	if h.Algorithm != p.alg {
+	if h.Algorithm != key.alg {
 		return nil, forged
 	}
-	payload, err := jws.Verify(p.public)
+	payload, err := jws.Verify(key.priv.Public())
 	if err != nil {
 		return nil, forged
 	}

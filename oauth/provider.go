@@ -10,17 +10,15 @@ package oauth
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
+	"crypto/cipher"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
-	"github.com/ory/fosite/token/jwt"
+	"github.com/ory/fosite/handler/openid"
 
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
@@ -39,9 +37,31 @@ type Config struct {
 	IDTokenLifespan       time.Duration
 	// HMACKey signs opaque codes and tokens (≥ 32 bytes).
 	HMACKey []byte
-	// SigningKey signs ID tokens; its public half is published in the JWKS.
+	// SigningKey signs ID tokens (and JWT access tokens) until a rotation
+	// replaces it; its public half is published in the JWKS. With
+	// SigningKeys set it is only the first key of the ring, stored when
+	// storage holds none (keyring.go).
 	SigningKey   crypto.Signer
 	SigningKeyID string
+	// SigningKeys, when set, stores the signing key ring, sealed with
+	// SigningKeySealer (required with it), so keys can rotate
+	// (RotateSigningKey); nil = SigningKey alone, never rotated.
+	SigningKeys      SigningKeyStore
+	SigningKeySealer cipher.AEAD
+	// JWTAccessTokens makes every client's access tokens RFC 9068 JWTs
+	// (jwtaccess.go); otherwise only clients registered for them get JWTs.
+	JWTAccessTokens bool
+	// JWKSClient fetches clients' jwks_uri for private_key_jwt (RFC 7523);
+	// nil = a client with a 5 s timeout that refuses private addresses
+	// when BackchannelBlockPrivate is set.
+	JWKSClient *http.Client
+	// ClientSecretSealer seals the secrets of client_secret_jwt clients
+	// (the server must know them to check HS256 assertions); nil =
+	// client_secret_jwt cannot be registered.
+	ClientSecretSealer cipher.AEAD
+	// MaxAssertionLifetime bounds how far in the future a client
+	// assertion's exp may lie (RFC 7523 §3 item 4); 0 = 5 minutes.
+	MaxAssertionLifetime time.Duration
 	// Hasher digests client secrets (HMAC-SHA256 under the pepper).
 	Hasher *secret.Hasher
 	// Scopes lists the scopes advertised in discovery.
@@ -134,8 +154,8 @@ type Provider struct {
 	strategy *compose.CommonStrategy
 	users    UserSource
 	log      *slog.Logger
-	alg      string
-	public   crypto.PublicKey
+	// ring holds the signing keys (keyring.go).
+	ring *keyRing
 	// backchannel delivers logout tokens.
 	backchannel *backchannel
 }
@@ -160,13 +180,25 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	alg := "RS256"
-	switch cfg.SigningKey.(type) {
-	case *rsa.PrivateKey:
-	case *ecdsa.PrivateKey:
-		alg = "ES256"
-	default:
-		return nil, fmt.Errorf("oauth: unsupported signing key %T", cfg.SigningKey)
+	alg, err := algOf(cfg.SigningKey)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SigningKeyID == "" {
+		if cfg.SigningKeyID, err = kidOf(cfg.SigningKey.Public()); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.SigningKeys != nil && cfg.SigningKeySealer == nil {
+		return nil, errors.New("oauth: stored signing keys need a sealer")
+	}
+	if cfg.MaxAssertionLifetime <= 0 {
+		cfg.MaxAssertionLifetime = 5 * time.Minute
+	}
+	ring := &keyRing{
+		store: cfg.SigningKeys, sealer: cfg.SigningKeySealer, now: cfg.Now,
+		publishFor: max(cfg.IDTokenLifespan, cfg.AccessTokenLifespan),
+		seed:       ringKey{kid: cfg.SigningKeyID, alg: alg, priv: cfg.SigningKey},
 	}
 	hasher := &secretHasher{h: cfg.Hasher}
 	fc := &fosite.Config{
@@ -197,14 +229,23 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		FormPostHTMLTemplate: formPostTemplate(cfg.Issuer),
 	}
 	store := &fositeStore{db: db, hasher: hasher, now: cfg.Now}
-	key := cfg.SigningKey
-	keyGetter := func(context.Context) (interface{}, error) { return key, nil }
+	signer := &ringSigner{ring: ring}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
-		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keyGetter, fc),
-		Signer:                     &jwt.DefaultSigner{GetPrivateKey: keyGetter},
+		CoreStrategy: &jwtAccessStrategy{
+			CoreStrategy: compose.NewOAuth2HMACStrategy(fc), ring: ring, issuer: cfg.Issuer,
+			global: cfg.JWTAccessTokens, now: cfg.Now, extra: jwtOrgClaims,
+		},
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: fc},
+		Signer:                     signer,
 	}
 	store.codeSignature = strategy.AuthorizeCodeSignature
+	fc.JWKSFetcherStrategy = &jwksFetcher{client: cfg.JWKSClient, now: cfg.Now, cache: map[string]jwksEntry{}}
+	if cfg.JWKSClient == nil {
+		fc.JWKSFetcherStrategy.(*jwksFetcher).client = newJWKSClient(cfg.BackchannelBlockPrivate)
+	}
+	// Client assertions may name the token endpoint or the issuer as
+	// their audience (RFC 7523 §3 item 3; OpenID Connect Core §9).
+	wrapped := &fositeConfig{Config: fc, tokenURLs: []string{fc.TokenURL, cfg.Issuer}}
 	f := compose.Compose(fc, store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
@@ -216,13 +257,75 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	).(*fosite.Fosite) // compose.Compose returns fosite.NewOAuth2Provider's *Fosite
-	// One rule for client authentication at every endpoint (clientauth.go).
-	fc.ClientAuthenticationStrategy = clientAuthStrategy(f)
-	return &Provider{
+	// The handlers keep fc; only the client authentication reads token URLs.
+	f.Config = wrapped
+	p := &Provider{
 		cfg: cfg, fcfg: fc, f: f, store: store, strategy: strategy, users: users, log: cfg.Logger,
-		alg: alg, public: cfg.SigningKey.Public(), backchannel: newBackchannel(cfg),
-	}, nil
+		ring: ring, backchannel: newBackchannel(cfg),
+	}
+	// One rule for client authentication at every endpoint (clientauth.go).
+	fc.ClientAuthenticationStrategy = clientAuthStrategy(p)
+	return p, nil
 }
+
+// fositeConfig is fosite's configuration with more than one token URL:
+// fosite checks a client assertion's aud against GetTokenURLs.
+type fositeConfig struct {
+	*fosite.Config
+	tokenURLs []string
+}
+
+// GetTokenURLs implements fosite.TokenURLProvider.
+func (c *fositeConfig) GetTokenURLs(context.Context) []string { return c.tokenURLs }
 
 // Issuer returns the configured issuer URL.
 func (p *Provider) Issuer() string { return p.cfg.Issuer }
+
+// LoadSigningKeys reads the signing key ring from storage, storing the
+// configured key first when storage holds none. server.Build calls it at
+// start-up so a ring that cannot be unsealed stops the server.
+func (p *Provider) LoadSigningKeys(ctx context.Context) error { return p.ring.load(ctx) }
+
+// RotateSigningKey makes a new key of alg (AlgRS256 or AlgES256) the
+// signing key and returns its kid; the previous keys keep verifying, and
+// stay in the JWKS, until every token they signed has expired
+// (keyring.go).
+func (p *Provider) RotateSigningKey(ctx context.Context, alg string) (string, error) {
+	return p.ring.rotate(ctx, alg)
+}
+
+// SigningKeyInfo describes one key of the ring for operators.
+type SigningKeyInfo struct {
+	KID       string     `json:"kid"`
+	Alg       string     `json:"alg"`
+	CreatedAt time.Time  `json:"created_at"`
+	RetiredAt *time.Time `json:"retired_at,omitempty"`
+	// Signing is true for the key that signs now.
+	Signing bool `json:"signing"`
+	// PublishedUntil is when a retired key leaves the JWKS.
+	PublishedUntil *time.Time `json:"published_until,omitempty"`
+}
+
+// SigningKeys lists the published keys of the ring, newest first.
+func (p *Provider) SigningKeys(ctx context.Context) []SigningKeyInfo {
+	var out []SigningKeyInfo
+	for _, k := range p.ring.verifying(ctx) {
+		info := SigningKeyInfo{KID: k.kid, Alg: k.alg, CreatedAt: k.created, RetiredAt: k.retired, Signing: k.retired == nil}
+		if k.retired != nil {
+			until := k.retired.Add(p.ring.publishFor)
+			info.PublishedUntil = &until
+		}
+		out = append(out, info)
+	}
+	if len(out) > 0 {
+		// Only the newest unretired key signs.
+		for i := 1; i < len(out); i++ {
+			out[i].Signing = false
+		}
+	}
+	return out
+}
+
+// KeyRing is the signing key ring as a cache the invalidation bus keeps
+// coherent: a rotation at any instance reaches this one at once.
+func (p *Provider) KeyRing() storage.Subscriber { return p.ring }

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -35,10 +36,20 @@ type ClientSpec struct {
 	Scopes       []string
 	Public       bool
 	// AuthMethod is "" (accept client_secret_basic and client_secret_post),
-	// one of those two, or "none" for public clients.
+	// one of those two, private_key_jwt (with JWKS or JWKSURI),
+	// client_secret_jwt, or "none" for public clients.
 	AuthMethod string
-	LogoURI    string
-	ClientURI  string
+	// JWKS is the client's public JWK Set as JSON (private_key_jwt;
+	// ValidateJWKS); JWKSURI where it publishes one instead (ValidateJWKSURI).
+	JWKS    string
+	JWKSURI string
+	// AuthSigningAlg is the algorithm of the client's assertions
+	// (PrivateKeyJWTAlgs or ClientSecretJWTAlgs); "" = RS256 or HS256.
+	AuthSigningAlg string
+	// JWTAccessTokens makes the client's access tokens RFC 9068 JWTs.
+	JWTAccessTokens bool
+	LogoURI         string
+	ClientURI       string
 	// Tier is the client's rate-limit tier ("" = the default); the caller
 	// checks the name against the configured tiers.
 	Tier string
@@ -124,8 +135,15 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 		if !spec.Public {
 			return bad("token_endpoint_auth_method none requires a public client")
 		}
+	case AuthMethodPrivateKeyJWT, AuthMethodSecretJWT:
+		if spec.Public {
+			return bad("a public client uses token_endpoint_auth_method none")
+		}
 	default:
 		return bad("unsupported token_endpoint_auth_method %q", spec.AuthMethod)
+	}
+	if err := p.checkJWTAuth(&spec); err != nil {
+		return nil, "", err
 	}
 	if len(spec.Scopes) == 0 {
 		spec.Scopes = []string{"openid", "profile", "email", "offline_access"}
@@ -164,8 +182,14 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 		PostLogoutRedirectURIs:           spec.PostLogoutRedirectURIs,
 		BackchannelLogoutURI:             spec.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: spec.BackchannelLogoutSessionRequired,
+
+		JWTAccessTokens:             spec.JWTAccessTokens,
+		JWKS:                        spec.JWKS,
+		JWKSURI:                     spec.JWKSURI,
+		TokenEndpointAuthSigningAlg: spec.AuthSigningAlg,
 	}
-	if spec.Public {
+	if spec.Public || spec.AuthMethod == AuthMethodPrivateKeyJWT {
+		// A private_key_jwt client authenticates with its key alone.
 		return rec, "", nil
 	}
 	plain, err := NewClientSecret()
@@ -173,7 +197,68 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 		return nil, "", err
 	}
 	rec.SecretDigest, rec.SecretVersion = p.HashSecret(plain)
+	if spec.AuthMethod == AuthMethodSecretJWT {
+		if rec.SecretSealed, err = p.SealClientSecret(rec.ID, plain); err != nil {
+			return nil, "", err
+		}
+	}
 	return rec, plain, nil
+}
+
+// checkJWTAuth validates the JWT client authentication metadata of spec
+// (RFC 7591 §2 jwks, jwks_uri, token_endpoint_auth_signing_alg) and
+// normalises its JWKS.
+func (p *Provider) checkJWTAuth(spec *ClientSpec) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidClientMetadata, fmt.Sprintf(format, a...))
+	}
+	switch spec.AuthMethod {
+	case AuthMethodPrivateKeyJWT:
+		if (spec.JWKS == "") == (spec.JWKSURI == "") {
+			return bad("private_key_jwt needs exactly one of jwks and jwks_uri")
+		}
+		if spec.JWKS != "" {
+			set, err := ValidateJWKS([]byte(spec.JWKS))
+			if err != nil {
+				return err
+			}
+			norm, err := json.Marshal(set)
+			if err != nil {
+				return bad("jwks: %v", err)
+			}
+			spec.JWKS = string(norm)
+		} else if err := ValidateJWKSURI(spec.JWKSURI); err != nil {
+			return err
+		}
+		if spec.AuthSigningAlg != "" && !slices.Contains(PrivateKeyJWTAlgs, spec.AuthSigningAlg) {
+			return bad("token_endpoint_auth_signing_alg must be one of %v for private_key_jwt", PrivateKeyJWTAlgs)
+		}
+	case AuthMethodSecretJWT:
+		if p.cfg.ClientSecretSealer == nil {
+			return bad("client_secret_jwt is not available on this server")
+		}
+		if spec.JWKS != "" || spec.JWKSURI != "" {
+			return bad("jwks and jwks_uri are only for private_key_jwt")
+		}
+		if spec.AuthSigningAlg != "" && !slices.Contains(ClientSecretJWTAlgs, spec.AuthSigningAlg) {
+			return bad("token_endpoint_auth_signing_alg must be one of %v for client_secret_jwt", ClientSecretJWTAlgs)
+		}
+	default:
+		if spec.JWKS != "" || spec.JWKSURI != "" || spec.AuthSigningAlg != "" {
+			return bad("jwks, jwks_uri and token_endpoint_auth_signing_alg need private_key_jwt or client_secret_jwt")
+		}
+	}
+	return nil
+}
+
+// SealClientSecret seals the secret of a client_secret_jwt client for
+// storage (storage.Client.SecretSealed), bound to its id; nil without a
+// sealer.
+func (p *Provider) SealClientSecret(clientID, plain string) ([]byte, error) {
+	if p.cfg.ClientSecretSealer == nil {
+		return nil, errors.New("oauth: no client secret sealer")
+	}
+	return secret.Seal(p.cfg.ClientSecretSealer, []byte(plain), []byte(clientID))
 }
 
 // validateRedirectURI applies RFC 6749 §3.1.2: absolute, no fragment. Plain

@@ -92,9 +92,6 @@ type App struct {
 // the App when done.
 func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	log := infra.Logger
-	if cfg.OAuth.JWTAccessTokens {
-		return nil, errors.New("oauth.jwt_access_tokens: RFC 9068 JWT access tokens are not available yet; set it to false")
-	}
 	sec, err := cfg.EnsureSecrets()
 	if err != nil {
 		return nil, err
@@ -147,6 +144,17 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	} else if err != nil {
 		return fail(err)
 	}
+	// Signing keys are stored sealed under a key derived from the HMAC
+	// secret, as recoverable API keys and TOTP secrets are under theirs.
+	keySealer, err := secret.DeriveAEAD(sec.HMACKey, "latchkey signing keys v1")
+	if err != nil {
+		return fail(err)
+	}
+	// client_secret_jwt secrets, which the server must know, likewise.
+	clientSealer, err := secret.DeriveAEAD(sec.HMACKey, "latchkey client_secret_jwt secrets v1")
+	if err != nil {
+		return fail(err)
+	}
 	// The provider introspects API keys through the key service, and the
 	// key service revokes exchanged tokens through the provider.
 	var ks *keys.Service
@@ -164,6 +172,10 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		HMACKey:               sec.HMACKey,
 		SigningKey:            sec.SigningKey,
 		SigningKeyID:          sec.SigningKeyID,
+		SigningKeys:           db,
+		SigningKeySealer:      keySealer,
+		JWTAccessTokens:       cfg.OAuth.JWTAccessTokens,
+		ClientSecretSealer:    clientSealer,
 		Hasher:                hasher,
 		Scopes:                scopeNames(cfg),
 		MaxBodyBytes:          cfg.Server.MaxBodyBytes,
@@ -186,6 +198,9 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if err := p.LoadSigningKeys(ctx); err != nil {
+		return fail(err)
+	}
 	ks, err = newKeyService(cfg, sec, hasher, db, p, m.KeyVerified, orgSvc.KeyRights)
 	if err != nil {
 		return fail(err)
@@ -196,11 +211,15 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	// Organization rights (memberships, grants, suspension) follow every
 	// change the same way.
 	db.OnChange(orgSvc.Invalidate)
+	// A rotation made by this process reaches its key ring at once; one
+	// made elsewhere through the bus, or within the ring's reload period.
+	db.OnChange(p.KeyRing().Invalidate)
 	if bus != nil {
 		// The caches are bypassed from here until the listener connects.
 		bus.Subscribe(db)
 		bus.Subscribe(ks)
 		bus.Subscribe(orgSvc)
+		bus.Subscribe(p.KeyRing())
 		// invalidation_listener_up follows the listener.
 		m.InvalidationListening(false)
 		bus.Subscribe(listenerGauge{m})
@@ -245,6 +264,19 @@ func (a *App) CreateClient(ctx context.Context, spec oauth.ClientSpec) (*storage
 	return rec, plain, nil
 }
 
+// RotateSigningKey makes a new key of alg (oauth.AlgRS256 or
+// oauth.AlgES256) sign ID tokens and JWT access tokens from now on, and
+// returns its kid; `latchkey keys rotate` calls it. The previous keys stay
+// published until every token they signed has expired.
+func (a *App) RotateSigningKey(ctx context.Context, alg string) (string, error) {
+	return a.provider.RotateSigningKey(ctx, alg)
+}
+
+// SigningKeys lists the published signing keys, newest first.
+func (a *App) SigningKeys(ctx context.Context) []oauth.SigningKeyInfo {
+	return a.provider.SigningKeys(ctx)
+}
+
 // ErrPublicClient is returned for a secret operation on a public client,
 // which has no secret.
 var ErrPublicClient = errors.New("server: a public client has no secret")
@@ -266,6 +298,14 @@ func (a *App) RotateClientSecret(ctx context.Context, id string, grace time.Dura
 		}
 		c.RotateSecret(digest, version, now, grace)
 		previousUntil = c.PreviousSecretExpiresAt
+		if c.TokenEndpointAuthMethod == oauth.AuthMethodSecretJWT {
+			// client_secret_jwt assertions are checked with the new secret only.
+			sealed, err := a.provider.SealClientSecret(c.ID, plain)
+			if err != nil {
+				return err
+			}
+			c.SecretSealed = sealed
+		}
 		return nil
 	})
 	if err != nil {

@@ -60,9 +60,26 @@ type Client struct {
 	BackchannelLogoutURI string `gorm:"size:2000"`
 	// BackchannelLogoutSessionRequired asks for the sid claim in every
 	// logout token (Back-Channel Logout 1.0 §2.2).
-	BackchannelLogoutSessionRequired bool      `gorm:"not null;default:false"`
-	CreatedAt                        time.Time `gorm:"not null"`
-	UpdatedAt                        time.Time `gorm:"not null"`
+	BackchannelLogoutSessionRequired bool `gorm:"not null;default:false"`
+	// JWTAccessTokens makes the client's access tokens RFC 9068 JWTs
+	// (typ at+jwt) even when oauth.jwt_access_tokens is off.
+	JWTAccessTokens bool `gorm:"not null;default:false"`
+	// JWKS is the client's public JWK Set (RFC 7517 §5) as JSON, for
+	// private_key_jwt (RFC 7523 §2.2); "" = none (JWKSURI, or no keys).
+	JWKS string `gorm:"type:text"`
+	// JWKSURI is where the client publishes its JWK Set; "" = none.
+	JWKSURI string `gorm:"size:2000"`
+	// TokenEndpointAuthSigningAlg is the JWS algorithm of the client's
+	// assertions (RFC 7591 §2 token_endpoint_auth_signing_alg); "" = the
+	// method's default (RS256 for private_key_jwt, HS256 for
+	// client_secret_jwt).
+	TokenEndpointAuthSigningAlg string `gorm:"size:16"`
+	// SecretSealed is, for a client_secret_jwt client only, its secret
+	// sealed with AES-256-GCM (the server must know it to check HS256
+	// assertions, RFC 7523 §2.2); nil otherwise.
+	SecretSealed []byte
+	CreatedAt    time.Time `gorm:"not null"`
+	UpdatedAt    time.Time `gorm:"not null"`
 }
 
 // Clients stores OAuth clients.
@@ -105,6 +122,7 @@ func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
 			c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
 			c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
 			c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+			c.SecretSealed = slices.Clone(c.SecretSealed)
 			return &c, nil
 		}
 		ticket = t

@@ -19,6 +19,9 @@ const (
 	// TopicAPIKey: ID is a key's HMAC digest in lower-case hex (the
 	// API-key verification cache in package keys).
 	TopicAPIKey Topic = "key"
+	// TopicSigningKey: ID is a signing key's kid (the key ring of package
+	// oauth: a rotation reaches every instance at once).
+	TopicSigningKey Topic = "signing_key"
 )
 
 // Invalidation says that cached copies of one record are stale.
@@ -32,7 +35,7 @@ type Invalidation struct {
 // must flush every cache: something changed and it cannot tell what.
 func (t Topic) Known() bool {
 	switch t {
-	case TopicUser, TopicClient, TopicAPIKey, TopicOrg, TopicMember:
+	case TopicUser, TopicClient, TopicAPIKey, TopicOrg, TopicMember, TopicSigningKey:
 		return true
 	}
 	return false

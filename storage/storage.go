@@ -37,7 +37,7 @@ var (
 func Models() []any {
 	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{}, &SessionClient{}, &EmailToken{}, &WebSession{},
 		&TOTPFactor{}, &RecoveryCode{}, &Passkey{},
-		&Organization{}, &Membership{}, &Tenant{}, &TenantGrant{}, &Invitation{}, &OrgEvent{}, &UsageCount{}}
+		&Organization{}, &Membership{}, &Tenant{}, &TenantGrant{}, &Invitation{}, &OrgEvent{}, &UsageCount{}, &SigningKey{}}
 }
 
 // Store is the whole storage contract. Both SQL backends implement it and

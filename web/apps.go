@@ -32,6 +32,9 @@ type ClientRegistrar interface {
 	NewClientRecord(spec oauth.ClientSpec) (*storage.Client, string, error)
 	// HashSecret returns the digest and pepper version to store for a secret.
 	HashSecret(secret string) ([]byte, int)
+	// SealClientSecret seals the secret of a client_secret_jwt client,
+	// which the server must know to check its assertions.
+	SealClientSecret(clientID, secret string) ([]byte, error)
 }
 
 // appRow is one app in the list.

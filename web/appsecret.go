@@ -154,6 +154,14 @@ func (h *Handler) RotateAppSecret(c *gin.Context) {
 		}
 		s.RotateSecret(digest, version, now, grace)
 		until = s.PreviousSecretExpiresAt
+		if s.TokenEndpointAuthMethod == oauth.AuthMethodSecretJWT {
+			// client_secret_jwt assertions are checked with the new secret only.
+			sealed, err := h.cfg.Clients.SealClientSecret(s.ID, plain)
+			if err != nil {
+				return err
+			}
+			s.SecretSealed = sealed
+		}
 		return nil
 	})
 	if h.appGone(c, u, err) {

@@ -216,6 +216,10 @@ func (r *fakeRegistrar) NewClientRecord(spec oauth.ClientSpec) (*storage.Client,
 	return rec, plain, nil
 }
 
+func (r *fakeRegistrar) SealClientSecret(id, s string) ([]byte, error) {
+	return []byte("sealed:" + id + ":" + s), nil
+}
+
 func (r *fakeRegistrar) HashSecret(s string) ([]byte, int) {
 	d := sha256.Sum256([]byte(s))
 	return d[:], 1

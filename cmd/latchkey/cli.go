@@ -140,6 +140,8 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 		postLogout                  listFlag
 		backchannel                 string
 		backchannelSID              bool
+		jwtAccess                   bool
+		jwks, jwksURI, authAlg      string
 	)
 	output := outputJSON
 	create := &cobra.Command{
@@ -169,6 +171,7 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 					Public: public, AuthMethod: method, Tier: tier, RequirePKCE: requirePKCE, ResourceServer: resSrv,
 					PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: backchannel,
 					BackchannelLogoutSessionRequired: backchannelSID,
+					JWTAccessTokens:                  jwtAccess, JWKS: jwks, JWKSURI: jwksURI, AuthSigningAlg: authAlg,
 				})
 				if err != nil {
 					return err
@@ -183,7 +186,11 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 	fs.Var(&grants, "grant-types", "grant types, comma-separated (default authorization_code,refresh_token)")
 	fs.Var(&scopes, "scopes", "allowed scopes, comma-separated (default openid,profile,email,offline_access)")
 	fs.BoolVar(&public, "public", false, "public client (no secret; PKCE required)")
-	fs.StringVar(&method, "auth-method", "", "token endpoint auth method: client_secret_basic, client_secret_post (default: both)")
+	fs.StringVar(&method, "auth-method", "", "token endpoint auth method: client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt (default: the first two)")
+	fs.StringVar(&jwks, "jwks", "", "private_key_jwt: the client's public JWK Set as JSON")
+	fs.StringVar(&jwksURI, "jwks-uri", "", "private_key_jwt: https URL of the client's JWK Set")
+	fs.StringVar(&authAlg, "auth-signing-alg", "", "algorithm of the client's assertions: RS256, ES256, PS256 (private_key_jwt) or HS256 (client_secret_jwt)")
+	fs.BoolVar(&jwtAccess, "jwt-access-tokens", false, "issue RFC 9068 JWT access tokens to this client (oauth.jwt_access_tokens does it for all)")
 	fs.StringVar(&owner, "owner", "", "id of the user who owns the client")
 	fs.StringVar(&org, "org", "", "id of the organization the client belongs to (the owner, if given, must be a member)")
 	fs.StringVar(&tier, "tier", "", "rate-limit tier of the client's own requests (default: rate_limits.default_tier)")
@@ -257,12 +264,16 @@ func printClient(out io.Writer, output outputFlag, rec *storage.Client, plain st
 		"scopes": rec.Scopes, "public": rec.Public, "token_endpoint_auth_method": methods[0],
 		"token_endpoint_auth_methods": methods, "tier": rec.Tier,
 		"require_pkce": rec.RequirePKCE, "resource_server": rec.ResourceServer,
+		"jwt_access_tokens": rec.JWTAccessTokens,
+	}
+	if rec.JWKSURI != "" {
+		res["jwks_uri"] = rec.JWKSURI
 	}
 	if rec.OrgID != "" {
 		res["org_id"] = rec.OrgID
 	}
 	order := []string{"client_id", "client_secret", "name", "redirect_uris", "grant_types", "scopes", "public",
-		"token_endpoint_auth_method", "token_endpoint_auth_methods", "tier", "require_pkce", "resource_server", "org_id"}
+		"token_endpoint_auth_method", "token_endpoint_auth_methods", "tier", "require_pkce", "resource_server", "org_id", "jwt_access_tokens", "jwks_uri"}
 	if plain != "" {
 		res["client_secret"] = plain
 	}

@@ -99,11 +99,37 @@ func TestCLI(t *testing.T) {
 	}
 }
 
-func TestCLIRefusesJWTAccessTokensUntilBuilt(t *testing.T) {
+// TestCLIKeysRotate: oauth.jwt_access_tokens no longer stops the binary;
+// `keys rotate --alg ES256` adds a signing key that signs from then on
+// while the first stays published; an algorithm outside RS256/ES256 is a
+// usage error.
+func TestCLIKeysRotate(t *testing.T) {
 	cliEnv(t)
 	t.Setenv("LATCHKEY_OAUTH_JWT_ACCESS_TOKENS", "true")
-	if code, _, errs := runCLI(t, "migrate"); code != 1 || !strings.Contains(errs, "jwt_access_tokens") {
-		t.Fatalf("exit %d: %s", code, errs)
+	if code, _, errs := runCLI(t, "migrate"); code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, errs)
+	}
+	code, out, errs := runCLI(t, "keys", "rotate", "--alg", "ES256")
+	if code != 0 {
+		t.Fatalf("rotate: exit %d: %s", code, errs)
+	}
+	var res struct {
+		KID  string `json:"kid"`
+		Keys []struct {
+			KID     string `json:"kid"`
+			Alg     string `json:"alg"`
+			Signing bool   `json:"signing"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if res.KID == "" || len(res.Keys) != 2 || res.Keys[0].KID != res.KID || !res.Keys[0].Signing || res.Keys[0].Alg != "ES256" ||
+		res.Keys[1].Signing || res.Keys[1].Alg != "RS256" {
+		t.Fatalf("rotate output %s", out)
+	}
+	if code, _, _ := runCLI(t, "keys", "rotate", "--alg", "HS256"); code == 0 {
+		t.Error("rotate --alg HS256 succeeded")
 	}
 }
 

@@ -103,6 +103,14 @@ func (b *bench) scenarios() map[string]scenario {
 		"healthz": {run: single(func(*rand.Rand) *http.Request { return s.req(http.MethodGet, "/healthz", "") }, nil)},
 		"client_credentials": {run: single(func(*rand.Rand) *http.Request { return machine("/oauth/token", ccBody) },
 			has(`"access_token":"`))},
+		// The same grant for a client registered for RFC 9068 JWT access
+		// tokens: signing (RS256 or ES256, whichever key signs) instead of
+		// an HMAC, and the same INSERT.
+		"client_credentials_jwt": {run: single(func(*rand.Rand) *http.Request {
+			r := s.req(http.MethodPost, "/oauth/token", ccBody)
+			r.SetBasicAuth(url.QueryEscape(s.jwtMachine.id), url.QueryEscape(s.jwtMachine.secret))
+			return r
+		}, has(`"access_token":"eyJ`))},
 		"introspect": {setup: b.mintOnce, run: single(func(rng *rand.Rand) *http.Request {
 			bodies := b.introspectBodies()
 			return machine("/oauth/introspect", bodies[rng.IntN(len(bodies))])

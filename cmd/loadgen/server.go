@@ -55,6 +55,7 @@ type server struct {
 	dropSchema     func()
 
 	machine, web creds    // client_credentials client; authorization-code client
+	jwtMachine   creds    // client_credentials client with RFC 9068 JWT access tokens
 	flowUsers    []string // usernames for the flows (password benchPassword)
 	storedKeys   []string // the sample of stored keys the key scenarios present
 }
@@ -160,6 +161,9 @@ func (s *server) prepare(ctx context.Context, o *options, keys int) error {
 	// "bench" is a resource server: it introspects every token and may
 	// verify keys (/v1/keys/verify answers only resource servers).
 	if s.machine, err = s.createClient(ctx, "bench", "client_credentials", "users:read,keys:verify", "--resource-server"); err != nil {
+		return err
+	}
+	if s.jwtMachine, err = s.createClient(ctx, "bench-jwt", "client_credentials", "users:read", "--jwt-access-tokens"); err != nil {
 		return err
 	}
 	if s.web, err = s.createClient(ctx, "bench-web", "authorization_code", strings.ReplaceAll(flowScope, " ", ",")); err != nil {

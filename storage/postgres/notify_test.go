@@ -13,6 +13,7 @@ func TestPayloadRoundTrip(t *testing.T) {
 		{Topic: storage.TopicClient, ID: "client:with:colons"},
 		{Topic: storage.TopicAPIKey, ID: strings.Repeat("ab", 32)},
 		{Topic: storage.TopicOrg, ID: "org_0123456789"},
+		{Topic: storage.TopicSigningKey, ID: "kid-2026-11-26"},
 		{Topic: storage.TopicMember, ID: storage.MemberKey("org_0123456789", "4f1c2a9e-0000-4000-8000-000000000001")},
 	} {
 		t.Run(string(inv.Topic), func(t *testing.T) {
