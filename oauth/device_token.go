@@ -71,7 +71,9 @@ func (h *deviceGrantHandler) lookup(ctx context.Context, r fosite.AccessRequeste
 	case rec.Status == storage.DeviceUsed:
 		return nil, fosite.ErrInvalidGrant.WithHint("The device code has already been used.")
 	case rec.Status == storage.DeviceDenied:
-		return nil, fosite.ErrAccessDenied.WithHint("The person denied the authorization request.")
+		// RFC 8628 §3.5 access_denied, a token error: 400 (RFC 6749
+		// §5.2), not fosite's 403 of the authorization endpoint.
+		return nil, deviceError("access_denied", "The person denied the authorization request.")
 	case !h.p.cfg.Now().Before(rec.ExpiresAt):
 		return nil, errExpiredToken()
 	}
