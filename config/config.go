@@ -164,7 +164,13 @@ type OAuthConfig struct {
 	// rotated after the person approved it; 0 = no bound.
 	RefreshFamilyLifetime Duration `yaml:"refresh_family_lifetime"`
 	JWTAccessTokens       bool     `yaml:"jwt_access_tokens"`
-	Scopes                []Scope  `yaml:"scopes"`
+	// DeviceCodeLifespan is how long a device authorization request (RFC
+	// 8628) waits for the person to enter its user code and decide.
+	DeviceCodeLifespan Duration `yaml:"device_code_lifespan"`
+	// DevicePollInterval is the least time between a device's token
+	// requests (RFC 8628 §3.2 interval): whole seconds, at least 1 s.
+	DevicePollInterval Duration `yaml:"device_poll_interval"`
+	Scopes             []Scope  `yaml:"scopes"`
 	// BackchannelPrivateNetworks says whether back-channel logout tokens
 	// may be posted to loopback, private and link-local addresses: "deny",
 	// "allow", or "auto" (allow only when the issuer's host is loopback,
@@ -316,6 +322,8 @@ func Defaults() *Config {
 			AuthorizeCodeLifespan:      Duration(10 * time.Minute),
 			IDTokenLifespan:            Duration(time.Hour),
 			RefreshFamilyLifetime:      Duration(2160 * time.Hour),
+			DeviceCodeLifespan:         Duration(10 * time.Minute),
+			DevicePollInterval:         Duration(5 * time.Second),
 			BackchannelPrivateNetworks: "auto",
 			Scopes: []Scope{
 				{"openid", "Confirm your identity"},
@@ -546,6 +554,7 @@ func (c *Config) Validate() error {
 		{"oauth.refresh_token_lifespan", c.OAuth.RefreshTokenLifespan},
 		{"oauth.authorize_code_lifespan", c.OAuth.AuthorizeCodeLifespan},
 		{"oauth.id_token_lifespan", c.OAuth.IDTokenLifespan},
+		{"oauth.device_code_lifespan", c.OAuth.DeviceCodeLifespan},
 	} {
 		if l.d <= 0 {
 			bad(l.name, "must be greater than zero")
@@ -555,6 +564,9 @@ func (c *Config) Validate() error {
 	case "auto", "allow", "deny":
 	default:
 		bad("oauth.backchannel_private_networks", "must be \"auto\", \"allow\" or \"deny\", got %q", c.OAuth.BackchannelPrivateNetworks)
+	}
+	if d := c.OAuth.DevicePollInterval.Duration(); d < time.Second || d%time.Second != 0 || d > time.Minute {
+		bad("oauth.device_poll_interval", "must be whole seconds from 1s to 60s, got %s", d)
 	}
 	if c.OAuth.RefreshFamilyLifetime < 0 {
 		bad("oauth.refresh_family_lifetime", "must be 0 (no bound) or greater")

@@ -218,19 +218,36 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 	for _, aud := range ar.GetRequestedAudience() {
 		ar.GrantAudience(aud)
 	}
-	sess := NewSession(g.Subject)
-	sess.Username = g.Username
-	sess.ClientID = ar.GetClient().GetID()
-	sess.GrantedAt = p.cfg.Now().UTC().Truncate(time.Second)
-	sess.OrgID = g.OrgID
-	extra := scopeClaims(ar.GetGrantedScopes(), g.Username, g.Name, g.Email, g.EmailVerified)
 	if g.SessionID != "" {
-		extra["sid"] = g.SessionID
-		sc := &storage.SessionClient{SID: g.SessionID, ClientID: sess.ClientID, UserID: g.Subject}
+		sc := &storage.SessionClient{SID: g.SessionID, ClientID: ar.GetClient().GetID(), UserID: g.Subject}
 		if err := p.store.db.AddSessionClient(ctx, sc); err != nil {
 			// The grant goes ahead; only its back-channel logout is lost.
 			p.log.ErrorContext(ctx, "record session client", "client_id", sc.ClientID, "error", err)
 		}
+	}
+	sess := p.grantSession(g, ar.GetClient().GetID(), ar.GetGrantedScopes(), ar.GetRequestedAt())
+	resp, err := p.f.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		p.f.WriteAuthorizeError(ctx, p.issWriter(w), ar, err)
+		return
+	}
+	p.f.WriteAuthorizeResponse(ctx, p.issWriter(w), ar, resp)
+}
+
+// grantSession is the session of every token a person's grant issues,
+// from the authorization code flow (WriteGrant) and the device flow
+// (DecideDevice) alike: subject, username, client, organization, when it
+// was granted, and the ID token's claims (scope claims, auth_time,
+// acr/amr, sid when g names a browser session).
+func (p *Provider) grantSession(g Grant, clientID string, granted fosite.Arguments, requestedAt time.Time) *Session {
+	sess := NewSession(g.Subject)
+	sess.Username = g.Username
+	sess.ClientID = clientID
+	sess.GrantedAt = p.cfg.Now().UTC().Truncate(time.Second)
+	sess.OrgID = g.OrgID
+	extra := scopeClaims(granted, g.Username, g.Name, g.Email, g.EmailVerified)
+	if g.SessionID != "" {
+		extra["sid"] = g.SessionID
 	}
 	acr, amr := authContext(g.Methods)
 	sess.Claims = &jwt.IDTokenClaims{
@@ -239,17 +256,12 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 		AuthTime:                            g.AuthTime.UTC().Truncate(time.Second),
 		AuthenticationContextClassReference: acr,
 		AuthenticationMethodsReferences:     amr,
-		RequestedAt:                         ar.GetRequestedAt(),
+		RequestedAt:                         requestedAt,
 		Extra:                               extra,
 	}
 	// The signer names its own kid (ringSigner), the key signing at the time.
 	sess.Headers = &jwt.Headers{}
-	resp, err := p.f.NewAuthorizeResponse(ctx, ar, sess)
-	if err != nil {
-		p.f.WriteAuthorizeError(ctx, p.issWriter(w), ar, err)
-		return
-	}
-	p.f.WriteAuthorizeResponse(ctx, p.issWriter(w), ar, resp)
+	return sess
 }
 
 func (p *Provider) issWriter(w http.ResponseWriter) issWriter {

@@ -18,6 +18,7 @@ type Discovery struct {
 	RevocationEndpoint                 string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint              string   `json:"introspection_endpoint"`
 	PushedAuthorizationRequestEndpoint string   `json:"pushed_authorization_request_endpoint"`
+	DeviceAuthorizationEndpoint        string   `json:"device_authorization_endpoint"`
 	ScopesSupported                    []string `json:"scopes_supported"`
 	ResponseTypesSupported             []string `json:"response_types_supported"`
 	ResponseModesSupported             []string `json:"response_modes_supported"`
@@ -64,10 +65,11 @@ func (p *Provider) Discovery() Discovery {
 		RevocationEndpoint:                         iss + "/oauth/revoke",
 		IntrospectionEndpoint:                      iss + "/oauth/introspect",
 		PushedAuthorizationRequestEndpoint:         iss + "/oauth/par",
+		DeviceAuthorizationEndpoint:                iss + "/oauth/device_authorization",
 		ScopesSupported:                            p.cfg.Scopes,
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},
-		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
+		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeDeviceCode},
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           p.ring.algs(context.Background()),
 		TokenEndpointAuthMethodsSupported:          clientAuthMethods,

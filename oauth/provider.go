@@ -107,9 +107,16 @@ type Config struct {
 	LimitClient func(ctx context.Context, clientID string) (wait time.Duration, err error)
 	// OnTokenIssued, when set, is called once per access token issued,
 	// after it is stored: grant is the grant type of the token request
-	// (authorization_code, refresh_token, client_credentials) or
-	// "api_key_exchange" for MintKeyToken.
+	// (authorization_code, refresh_token, client_credentials, or
+	// device_code for GrantTypeDeviceCode) or "api_key_exchange" for
+	// MintKeyToken.
 	OnTokenIssued func(grant string)
+	// DeviceCodeLifespan is how long a device authorization request (RFC
+	// 8628 §3.2 expires_in) waits for the person; 0 = 10 minutes.
+	DeviceCodeLifespan time.Duration
+	// DevicePollInterval is the least time between the device's token
+	// requests (RFC 8628 §3.2 interval), in whole seconds; 0 = 5 s.
+	DevicePollInterval time.Duration
 	// BackchannelClient posts logout tokens (OpenID Connect Back-Channel
 	// Logout 1.0 §2.5); nil = a client with a 5 s timeout. Redirects are
 	// never followed, whatever client is given.
@@ -166,7 +173,8 @@ type Provider struct {
 // flagged RequirePKCE), refresh tokens with rotation, scope narrowing and a
 // family lifetime (RFC 6749 §6, refreshHandler), client credentials (RFC 6749 §4.4),
 // OpenID Connect code flow and refresh, revocation (RFC 7009),
-// introspection (RFC 7662) and PAR (RFC 9126).
+// introspection (RFC 7662), PAR (RFC 9126) and the device authorization
+// grant (RFC 8628, deviceGrantHandler — fosite has none).
 func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	if cfg.Issuer == "" || len(cfg.HMACKey) < 32 || cfg.SigningKey == nil || cfg.Hasher == nil {
 		return nil, errors.New("oauth: issuer, hmac key (≥ 32 bytes), signing key and hasher are required")
@@ -257,12 +265,15 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	).(*fosite.Fosite) // compose.Compose returns fosite.NewOAuth2Provider's *Fosite
+	device := &deviceGrantHandler{}
+	fc.TokenEndpointHandlers.Append(device)
 	// The handlers keep fc; only the client authentication reads token URLs.
 	f.Config = wrapped
 	p := &Provider{
 		cfg: cfg, fcfg: fc, f: f, store: store, strategy: strategy, users: users, log: cfg.Logger,
 		ring: ring, backchannel: newBackchannel(cfg),
 	}
+	device.p = p
 	// One rule for client authentication at every endpoint (clientauth.go).
 	fc.ClientAuthenticationStrategy = clientAuthStrategy(p)
 	return p, nil

@@ -73,7 +73,7 @@ type ClientSpec struct {
 }
 
 // SupportedGrants lists the grant types a client may be registered for.
-var SupportedGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
+var SupportedGrants = []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeDeviceCode}
 
 // NewClientRecord validates spec and returns the record to store together
 // with the plain secret (empty for public clients), which is shown once and

@@ -24,6 +24,8 @@ type Backend interface {
 	// SessionClients records which clients each sign-in session reached,
 	// for back-channel logout.
 	storage.SessionClients
+	// DeviceAuthorizations holds the device flow's requests (RFC 8628).
+	storage.DeviceAuthorizations
 	GetClient(ctx context.Context, id string) (*storage.Client, error)
 	MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error
 	JTIKnown(ctx context.Context, jti string) (bool, error)

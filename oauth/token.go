@@ -197,9 +197,18 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 	}
 	omitEmptyScope(resp)
 	if f := p.cfg.OnTokenIssued; f != nil && len(ar.GetGrantTypes()) > 0 {
-		f(ar.GetGrantTypes()[0])
+		f(grantName(ar.GetGrantTypes()[0]))
 	}
 	p.f.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// grantName is a grant type as metrics name it: device_code for the
+// device flow's URN, the grant type itself otherwise.
+func grantName(grantType string) string {
+	if grantType == GrantTypeDeviceCode {
+		return "device_code"
+	}
+	return grantType
 }
 
 // omitEmptyScope drops "scope": "" from a token response: fosite always

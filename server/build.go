@@ -169,6 +169,8 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		AuthorizeCodeLifespan: cfg.OAuth.AuthorizeCodeLifespan.Duration(),
 		IDTokenLifespan:       cfg.OAuth.IDTokenLifespan.Duration(),
 		RefreshFamilyLifetime: cfg.OAuth.RefreshFamilyLifetime.Duration(),
+		DeviceCodeLifespan:    cfg.OAuth.DeviceCodeLifespan.Duration(),
+		DevicePollInterval:    cfg.OAuth.DevicePollInterval.Duration(),
 		HMACKey:               sec.HMACKey,
 		SigningKey:            sec.SigningKey,
 		SigningKeyID:          sec.SigningKeyID,

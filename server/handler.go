@@ -49,9 +49,13 @@ func (a *App) newHandler() (http.Handler, error) {
 		SessionLifetime:  a.cfg.Web.SessionAbsoluteLifetime.Duration(),
 		ScopeDescription: a.cfg.ScopeDescription,
 		Clients:          a.provider,
-		Scopes:           scopeNames(a.cfg),
-		LoginLimit:       a.cfg.RateLimits.LoginPerMinute,
-		Failures:         failures,
+		Devices:          a.provider,
+		// Wrong user codes on /device, per person and network, on every
+		// instance (login_per_minute, as wrong passwords).
+		DeviceFailures: a.guessingThrottle("device:", a.cfg.RateLimits.LoginPerMinute),
+		Scopes:         scopeNames(a.cfg),
+		LoginLimit:     a.cfg.RateLimits.LoginPerMinute,
+		Failures:       failures,
 		// Wrong second-factor codes, per user, on every instance.
 		SecondFactorFailures: newWindowThrottle(a.cfg, a.redis, a.metrics, a.log, "second-factor:", web.SecondFactorLimit, web.SecondFactorWindow),
 		Keys:                 a.keys,

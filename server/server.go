@@ -36,6 +36,8 @@ type OAuth interface {
 	Revoke(w http.ResponseWriter, r *http.Request)
 	Introspect(w http.ResponseWriter, r *http.Request)
 	PAR(w http.ResponseWriter, r *http.Request)
+	// DeviceAuthorization serves POST /oauth/device_authorization (RFC 8628).
+	DeviceAuthorization(w http.ResponseWriter, r *http.Request)
 	Userinfo(w http.ResponseWriter, r *http.Request)
 	ServeDiscovery(w http.ResponseWriter, r *http.Request)
 	ServeJWKS(w http.ResponseWriter, r *http.Request)
@@ -90,6 +92,11 @@ type Pages interface {
 	Authorize(c *gin.Context)
 	AuthorizePost(c *gin.Context)
 	Consent(c *gin.Context)
+	// DeviceForm, DeviceSubmit and DeviceConsent are the /device page of
+	// the device authorization grant (RFC 8628 §3.3).
+	DeviceForm(c *gin.Context)
+	DeviceSubmit(c *gin.Context)
+	DeviceConsent(c *gin.Context)
 	KeysPage(c *gin.Context)
 	CreateKeyForm(c *gin.Context)
 	KeyPage(c *gin.Context)
@@ -222,6 +229,7 @@ func New(d Deps) *gin.Engine {
 	e.POST("/oauth/revoke", gin.WrapF(d.OAuth.Revoke))
 	e.POST("/oauth/introspect", gin.WrapF(d.OAuth.Introspect))
 	e.POST("/oauth/par", gin.WrapF(d.OAuth.PAR))
+	e.POST("/oauth/device_authorization", gin.WrapF(d.OAuth.DeviceAuthorization))
 	e.GET("/oauth/userinfo", gin.WrapF(d.OAuth.Userinfo))
 	e.POST("/oauth/userinfo", gin.WrapF(d.OAuth.Userinfo))
 
@@ -245,6 +253,11 @@ func New(d Deps) *gin.Engine {
 	pages.GET("/oauth/authorize", d.Pages.Authorize)
 	e.POST("/oauth/authorize", d.Pages.AuthorizePost)
 	pages.POST("/oauth/consent", d.Pages.Consent)
+	// The device flow's page (RFC 8628 §3.3): a person who is not signed
+	// in is sent to sign in and back with the user code kept.
+	pages.GET("/device", d.Pages.DeviceForm)
+	pages.POST("/device", d.Pages.DeviceSubmit)
+	pages.POST("/device/consent", d.Pages.DeviceConsent)
 	// OpenID Connect RP-Initiated Logout 1.0: GET and POST; a client's POST
 	// carries no CSRF token and is redirected to the GET, and the
 	// confirmation page's own form is CSRF-checked.

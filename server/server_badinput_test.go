@@ -220,7 +220,8 @@ func (f *inputFixture) rows(t testing.TB) []inputRow {
 		{name: "token/grant_password", req: post(tok, c, "grant_type", "password", "username", "alice", "password", inputPassword), status: 400, kind: viaJSON, errCode: "unsupported_grant_type"},
 		{name: "token/grant_implicit", req: post(tok, c, "grant_type", "implicit"), status: 400, kind: viaJSON, errCode: "unsupported_grant_type"},
 		{name: "token/grant_token", req: post(tok, c, "grant_type", "token"), status: 400, kind: viaJSON, errCode: "unsupported_grant_type"},
-		{name: "token/grant_device_code", req: post(tok, c, "grant_type", "urn:ietf:params:oauth:grant-type:device_code", "device_code", "abc"), status: 400, kind: viaJSON, errCode: "unsupported_grant_type"},
+		// The device grant is supported (RFC 8628) but this client is not registered for it.
+		{name: "token/grant_device_code_unregistered", req: post(tok, c, "grant_type", "urn:ietf:params:oauth:grant-type:device_code", "device_code", "abc"), status: 400, kind: viaJSON, errCode: "unauthorized_client"},
 		{name: "token/grant_jwt_bearer", req: post(tok, c, "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion", "x.y.z"), status: 400, kind: viaJSON, errCode: "unsupported_grant_type"},
 		{name: "token/grant_unicode_garbage", req: post(tok, c, "grant_type", "\u202e🔥\uffffﾠ"), status: 400, kind: viaJSON, errCode: "unsupported_grant_type"},
 		{name: "token/grant_type_null_byte", req: post(tok, c, "grant_type", "client_credentials\x00"), status: 400, kind: viaJSON, errCode: "invalid_request"},

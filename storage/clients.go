@@ -174,6 +174,9 @@ func (d *DB) DeleteClient(ctx context.Context, id string) error {
 		if err := d.w(ctx).Where("client_id = ?", id).Delete(&Consent{}).Error; err != nil {
 			return translate(err)
 		}
+		if err := d.w(ctx).Where("client_id = ?", id).Delete(&DeviceAuthorization{}).Error; err != nil {
+			return translate(err)
+		}
 		if _, err := d.RevokeAPIKeysByParent(ctx, KeyParent{ClientID: id}); err != nil {
 			return err
 		}

@@ -9,7 +9,8 @@ import (
 // reported as "authorization_codes", "access_tokens", "refresh_tokens",
 // "pkce_requests", "oidc_sessions" and "par_requests" (all rows of the
 // requests table), JTIs as "used_jtis", audit rows as "key_events", mail links as
-// "email_tokens", browser session records as "web_sessions", client
+// "email_tokens", browser session records as "web_sessions", device
+// authorization requests (RFC 8628) as "device_authorizations", client
 // secrets past their rotation grace (cleared, not deleted: the client
 // stays) as "client_previous_secrets".
 type Purged map[string]int64
@@ -88,6 +89,9 @@ func (d *DB) PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Pur
 		return out, err
 	}
 	if err := d.purgeWebSessions(ctx, cutoff, limit, out); err != nil {
+		return out, err
+	}
+	if err := d.purgeDeviceAuthorizations(ctx, cutoff, limit, out); err != nil {
 		return out, err
 	}
 	n, err := d.clearExpiredPreviousSecrets(ctx, cutoff, limit)

@@ -37,7 +37,8 @@ var (
 func Models() []any {
 	return []any{&User{}, &Client{}, &Request{}, &Consent{}, &UsedJTI{}, &APIKey{}, &KeyEvent{}, &SessionClient{}, &EmailToken{}, &WebSession{},
 		&TOTPFactor{}, &RecoveryCode{}, &Passkey{},
-		&Organization{}, &Membership{}, &Tenant{}, &TenantGrant{}, &Invitation{}, &OrgEvent{}, &UsageCount{}, &SigningKey{}}
+		&Organization{}, &Membership{}, &Tenant{}, &TenantGrant{}, &Invitation{}, &OrgEvent{}, &UsageCount{}, &SigningKey{},
+		&DeviceAuthorization{}}
 }
 
 // Store is the whole storage contract. Both SQL backends implement it and
@@ -58,6 +59,7 @@ type Store interface {
 	Orgs
 	UsageStore
 	Overview
+	DeviceAuthorizations
 	// MarkJTI records jti until expiresAt; ErrConflict when it is already
 	// recorded and not yet expired.
 	MarkJTI(ctx context.Context, jti string, expiresAt time.Time) error

@@ -28,7 +28,7 @@ var FS embed.FS
 var pages = []string{"login", "consent", "error", "home", "keys", "key", "key_secret", "signup", "account", "apps", "app", "app_secret", "authorized", "api_docs", "logout",
 	"forgot", "reset", "verify", "devmail", "account_deleted",
 	"two_factor", "login_two_factor", "recovery_codes", "admin",
-	"orgs", "org", "org_confirm", "org_members", "org_tenants", "org_tenant", "org_audit", "org_keys", "org_apps", "invitation"}
+	"orgs", "org", "org_confirm", "org_members", "org_tenants", "org_tenant", "org_audit", "org_keys", "org_apps", "invitation", "device"}
 
 // Parse parses layout.html, partials.html (the named templates pages
 // share, such as "app-form") and chart.html ("usage-chart") together with each page file and returns one

@@ -24,9 +24,10 @@ var (
 
 // grantLabels explain each grant type on the form.
 var grantLabels = map[string]string{
-	"authorization_code": "Sign people in and act for them (authorization code with PKCE)",
-	"refresh_token":      "Keep access without asking again (refresh tokens)",
-	"client_credentials": "Call APIs as the app itself, with no person (client credentials)",
+	"authorization_code":      "Sign people in and act for them (authorization code with PKCE)",
+	"refresh_token":           "Keep access without asking again (refresh tokens)",
+	"client_credentials":      "Call APIs as the app itself, with no person (client credentials)",
+	oauth.GrantTypeDeviceCode: "Sign people in on a TV, console or command line: they type a short code at /device (device authorization, RFC 8628)",
 }
 
 // appForm is what the register and edit forms post.
@@ -114,8 +115,8 @@ func (f appForm) check(known []string) appErrors {
 		e.Grants = "Choose grant types from the list."
 	case f.Public && slices.Contains(f.Grants, "client_credentials"):
 		e.Grants = "A public app has no secret, so it cannot use client credentials. Make it confidential or untick client credentials."
-	case slices.Contains(f.Grants, "refresh_token") && !slices.Contains(f.Grants, "authorization_code"):
-		e.Grants = "Refresh tokens come from the authorization code grant: tick it too."
+	case slices.Contains(f.Grants, "refresh_token") && !slices.Contains(f.Grants, "authorization_code") && !slices.Contains(f.Grants, oauth.GrantTypeDeviceCode):
+		e.Grants = "Refresh tokens come from the authorization code or device grant: tick one of them too."
 	}
 	switch {
 	case len(f.RedirectURIs) > maxRedirectURIs:

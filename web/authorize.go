@@ -243,6 +243,11 @@ type consentPage struct {
 	// Resume is this authorization request as a URL, the next of the
 	// "Switch account" form.
 	Resume string
+	// Action is where the decision is posted ("" = /oauth/consent).
+	Action string
+	// UserCode is the device flow's user code, shown so the person can
+	// check it against their device (RFC 8628 §5.4); "" otherwise.
+	UserCode string
 }
 
 // redirectHost is the part of a redirect URI a person can judge: the
@@ -276,19 +281,34 @@ func (h *Handler) showConsent(c *gin.Context, a *oauth.AuthorizeRequest, u *stor
 		h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request", "The authorization request is too large.")
 		return
 	}
-	page := consentPage{
-		Client:    consentClient{ID: cl.ID, Name: cl.Name, LogoURI: safeHTTPURL(cl.LogoURI), ClientURI: safeHTTPURL(cl.ClientURI)},
-		Challenge: challenge, Resume: resume,
-	}
 	redirect := a.ResumeForm().Get("redirect_uri")
 	if redirect == "" && len(cl.RedirectURIs) == 1 {
 		redirect = cl.RedirectURIs[0]
 	}
-	page.Client.RedirectHost = redirectHost(redirect)
-	if page.Orgs, err = h.orgChoices(r.Context(), u.ID); err != nil {
+	page, err := h.consentView(r.Context(), cl, u, a.Scopes(), redirect)
+	if err != nil {
 		h.log.ErrorContext(r.Context(), "list organizations for consent", "error", err)
 		h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Something went wrong on our side.")
 		return
+	}
+	page.Challenge, page.Resume = challenge, resume
+	c.Header("Cache-Control", "no-store")
+	h.render(c.Writer, r, http.StatusOK, "consent", "Authorize "+cl.Name, u, page)
+}
+
+// consentView is the consent page for client cl asking u for scopes, the
+// answer going to redirect ("" = none, as in the device flow): the app and
+// who registered it, each scope in words, and the organizations the app
+// may act in. The caller sets Challenge, Resume and, for another form
+// than /oauth/consent, Action.
+func (h *Handler) consentView(ctx context.Context, cl *storage.Client, u *storage.User, scopes []string, redirect string) (consentPage, error) {
+	page := consentPage{
+		Client: consentClient{ID: cl.ID, Name: cl.Name, LogoURI: safeHTTPURL(cl.LogoURI), ClientURI: safeHTTPURL(cl.ClientURI),
+			RedirectHost: redirectHost(redirect)},
+	}
+	var err error
+	if page.Orgs, err = h.orgChoices(ctx, u.ID); err != nil {
+		return page, err
 	}
 	for _, o := range page.Orgs {
 		if o.ID == cl.OrgID {
@@ -296,16 +316,15 @@ func (h *Handler) showConsent(c *gin.Context, a *oauth.AuthorizeRequest, u *stor
 		}
 	}
 	if cl.OwnerID != "" {
-		if o, err := h.store.GetUser(r.Context(), cl.OwnerID); err == nil {
+		if o, err := h.store.GetUser(ctx, cl.OwnerID); err == nil {
 			page.Client.Owner = o.Username
 		}
 	}
-	for _, sc := range a.Scopes() {
+	for _, sc := range scopes {
 		d, _ := h.cfg.ScopeDescription(sc)
 		page.Scopes = append(page.Scopes, consentScope{Name: sc, Description: d})
 	}
-	c.Header("Cache-Control", "no-store")
-	h.render(c.Writer, r, http.StatusOK, "consent", "Authorize "+cl.Name, u, page)
+	return page, nil
 }
 
 // safeHTTPURL keeps only http(s) URLs for links and images on the page.
@@ -335,27 +354,9 @@ func (h *Handler) Consent(c *gin.Context) {
 			"This consent request has expired or was already answered. Return to the application and start again.")
 		return
 	}
-	decision := c.PostForm("decision")
-	if decision != "allow" && decision != "deny" {
-		h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request", "Choose Allow or Deny.")
+	decision, orgID, ok := h.consentDecision(c, user)
+	if !ok {
 		return
-	}
-	// Where the app acts: "" is the personal account, else one of the
-	// person's organizations now (checked again: they may have left it
-	// since the page was shown).
-	orgID := c.PostForm("org")
-	if orgID != "" {
-		choices, err := h.orgChoices(r.Context(), user.ID)
-		if err != nil {
-			h.log.ErrorContext(r.Context(), "list organizations for consent", "error", err)
-			h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Something went wrong on our side.")
-			return
-		}
-		if !slices.ContainsFunc(choices, func(o consentOrg) bool { return o.ID == orgID }) {
-			h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request",
-				"Choose your personal account or an organization you belong to. Return to the application and start again.")
-			return
-		}
 	}
 	delete(s.Values, "consent_challenge")
 	delete(s.Values, "consent_request")
@@ -382,21 +383,53 @@ func (h *Handler) Consent(c *gin.Context) {
 		h.auth.WriteAuthorizeError(c.Writer, r2, a, oauth.ErrUserDeclined)
 		return
 	}
-	scopes := a.Scopes()
-	if prev, err := h.store.GetConsent(r.Context(), user.ID, a.ClientID()); err == nil {
+	h.rememberConsent(r.Context(), user.ID, a.ClientID(), a.Scopes(), orgID)
+	h.grant(c.Writer, r2, a, user, authTime, orgID)
+}
+
+// consentDecision reads a consent form's decision=allow|deny and where the
+// app acts (org: "" is the personal account, else one of the person's
+// organizations now — checked again, they may have left it since the page
+// was shown). It answers a bad form itself and then reports !ok.
+func (h *Handler) consentDecision(c *gin.Context, user *storage.User) (decision, orgID string, ok bool) {
+	r := c.Request
+	decision = c.PostForm("decision")
+	if decision != "allow" && decision != "deny" {
+		h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request", "Choose Allow or Deny.")
+		return "", "", false
+	}
+	orgID = c.PostForm("org")
+	if orgID != "" {
+		choices, err := h.orgChoices(r.Context(), user.ID)
+		if err != nil {
+			h.log.ErrorContext(r.Context(), "list organizations for consent", "error", err)
+			h.renderError(c.Writer, r, http.StatusInternalServerError, "server_error", "Something went wrong on our side.")
+			return "", "", false
+		}
+		if !slices.ContainsFunc(choices, func(o consentOrg) bool { return o.ID == orgID }) {
+			h.renderError(c.Writer, r, http.StatusBadRequest, "invalid_request",
+				"Choose your personal account or an organization you belong to. Return to the application and start again.")
+			return "", "", false
+		}
+	}
+	return decision, orgID, true
+}
+
+// rememberConsent records that userID allowed clientID scopes in orgID
+// ("" = the personal account): added to what was allowed before for the
+// same place, or only these when the place changed, so earlier scopes
+// never carry over to another place. The app is then listed under
+// Authorized apps. A failure is logged; the grant goes ahead.
+func (h *Handler) rememberConsent(ctx context.Context, userID, clientID string, granted []string, orgID string) {
+	scopes := slices.Clone(granted)
+	if prev, err := h.store.GetConsent(ctx, userID, clientID); err == nil && prev.OrgID == orgID {
 		for _, sc := range prev.Scopes {
 			if !slices.Contains(scopes, sc) {
 				scopes = append(scopes, sc)
 			}
 		}
 	}
-	if prev, err := h.store.GetConsent(r.Context(), user.ID, a.ClientID()); err == nil && prev.OrgID != orgID {
-		// Consent for another place than before: remember only what was
-		// granted now, so earlier scopes never carry over to it.
-		scopes = a.Scopes()
+	if err := h.store.SaveConsent(ctx, &storage.Consent{UserID: userID, ClientID: clientID, Scopes: scopes, OrgID: orgID}); err != nil {
+		h.log.ErrorContext(ctx, "save consent", "error", err)
 	}
-	if err := h.store.SaveConsent(r.Context(), &storage.Consent{UserID: user.ID, ClientID: a.ClientID(), Scopes: scopes, OrgID: orgID}); err != nil {
-		h.log.ErrorContext(r.Context(), "save consent", "error", err)
-	}
-	h.grant(c.Writer, r2, a, user, authTime, orgID)
 }

@@ -92,6 +92,13 @@ type Config struct {
 	// SecondFactorLimit per SecondFactorWindow; otherwise one is made in
 	// this process.
 	SecondFactorFailures throttle.Counter
+	// Devices, when set, serves the /device page of the device
+	// authorization grant (RFC 8628); nil = no such page.
+	Devices DeviceAuthorizer
+	// DeviceFailures, when set, counts wrong user codes on /device per
+	// person and per client network (shared across instances);
+	// otherwise one is made in this process from LoginLimit per minute.
+	DeviceFailures throttle.Counter
 	// Clients registers OAuth clients and hashes their secrets for /apps.
 	Clients ClientRegistrar
 	// Scopes are the registered scope names, offered on /apps.
@@ -136,7 +143,7 @@ type Config struct {
 	Passkeys PasskeyService
 	// OnRateLimited, when set, is called once per page answered 429 by a
 	// throttle, with "login", "signup", "password_reset",
-	// "password_change" or "verify_email".
+	// "password_change", "verify_email" or "device".
 	OnRateLimited func(scope string)
 	// Usage, when set, reads the usage aggregate: the charts on the key
 	// and app pages and the operator's overview (/admin); nil leaves them
@@ -165,7 +172,9 @@ type Handler struct {
 	throttle throttle.Counter
 	// secondFactor counts wrong codes per user (Config.SecondFactorFailures).
 	secondFactor throttle.Counter
-	devices      *deviceCookies
+	// deviceFailures counts wrong user codes on /device (Config.DeviceFailures).
+	deviceFailures throttle.Counter
+	devices        *deviceCookies
 	// resetIP and resetAddr throttle reset requests (and verification
 	// resends) per client network and per name or address.
 	resetIP, resetAddr throttle.Counter
@@ -237,7 +246,7 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 	h := &Handler{
 		cfg: cfg, auth: auth, store: store, pages: pages, sessions: cs, log: cfg.Logger,
 		accounts: accounts.New(store, accounts.Config{Gate: cfg.PasswordGate, Now: cfg.Now}),
-		throttle: cfg.Failures, secondFactor: cfg.SecondFactorFailures, devices: devices,
+		throttle: cfg.Failures, secondFactor: cfg.SecondFactorFailures, deviceFailures: cfg.DeviceFailures, devices: devices,
 		resetIP:     throttle.New(resetPerIP, resetWindow, cfg.Now),
 		resetAddr:   throttle.New(resetPerAddr, resetWindow, cfg.Now),
 		sessionName: cookieName("latchkey_session", cfg.Secure),
@@ -245,6 +254,9 @@ func New(cfg Config, auth Authorizer, store Store) (*Handler, error) {
 	}
 	if h.throttle == nil {
 		h.throttle = throttle.New(cfg.LoginLimit, time.Minute, cfg.Now)
+	}
+	if h.deviceFailures == nil {
+		h.deviceFailures = throttle.New(cfg.LoginLimit, time.Minute, cfg.Now)
 	}
 	if h.secondFactor == nil {
 		h.secondFactor = throttle.New(SecondFactorLimit, SecondFactorWindow, cfg.Now)

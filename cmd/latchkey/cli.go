@@ -183,7 +183,7 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 	fs := create.Flags()
 	fs.StringVar(&name, "name", "", "client name (required)")
 	fs.Var(&redirects, "redirect-uri", "redirect URI (repeatable or comma-separated)")
-	fs.Var(&grants, "grant-types", "grant types, comma-separated (default authorization_code,refresh_token)")
+	fs.Var(&grants, "grant-types", "grant types, comma-separated: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code (default authorization_code,refresh_token)")
 	fs.Var(&scopes, "scopes", "allowed scopes, comma-separated (default openid,profile,email,offline_access)")
 	fs.BoolVar(&public, "public", false, "public client (no secret; PKCE required)")
 	fs.StringVar(&method, "auth-method", "", "token endpoint auth method: client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt (default: the first two)")

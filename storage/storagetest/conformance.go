@@ -62,6 +62,12 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"EmailTokens/ConcurrentUse", testEmailTokenConcurrentUse},
 		{"EmailTokens/Purge", testEmailTokenPurge},
 
+		{"DeviceAuthorizations/CreateGet", testDeviceCreateGet},
+		{"DeviceAuthorizations/Decide", testDeviceDecide},
+		{"DeviceAuthorizations/PollOnce", testDevicePollOnce},
+		{"DeviceAuthorizations/UseOnce", testDeviceUseOnce},
+		{"DeviceAuthorizations/PurgeAndCascade", testDevicePurgeAndCascade},
+
 		{"WebSessions/List", testWebSessionList},
 		{"WebSessions/End", testWebSessionEnd},
 
