@@ -113,6 +113,9 @@ const (
 type StorageConfig struct {
 	DSN          string `yaml:"dsn"`
 	MaxOpenConns int    `yaml:"max_open_conns"`
+	// SQLitePageCacheMiB is the budget of the SQLite readers' page caches
+	// together (0 = storage/sqlite.DefaultPageCacheMiB).
+	SQLitePageCacheMiB int `yaml:"sqlite_page_cache_mib"`
 	AutoMigrate  bool   `yaml:"auto_migrate"`
 	// CacheTTL is how long API-key verifications, users and clients are
 	// cached in process; 0 = automatic (see ResolvedCacheTTL).
@@ -313,7 +316,7 @@ func Defaults() *Config {
 			MemoryLimitMiB:    DefaultMemoryLimitMiB,
 		},
 		DataDir: "./data",
-		Storage: StorageConfig{MaxOpenConns: 16, AutoMigrate: true},
+		Storage: StorageConfig{MaxOpenConns: 16, SQLitePageCacheMiB: 64, AutoMigrate: true},
 		Redis:   RedisConfig{KeyPrefix: "latchkey:"},
 		Keys:    KeysConfig{Prefix: "lk"},
 		OAuth: OAuthConfig{
@@ -531,6 +534,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Storage.MaxOpenConns < 1 {
 		bad("storage.max_open_conns", "must be at least 1")
+	}
+	if c.Storage.SQLitePageCacheMiB < 0 || c.Storage.SQLitePageCacheMiB > 1<<16 {
+		bad("storage.sqlite_page_cache_mib", "must be between 0 (the default, 64) and 65536, got %d", c.Storage.SQLitePageCacheMiB)
 	}
 	if c.Storage.CacheTTL < 0 || c.Storage.CacheTTL.Duration() > maxCacheTTL {
 		bad("storage.cache_ttl", "must be between 0 (automatic) and %s, got %s", Duration(maxCacheTTL), c.Storage.CacheTTL)

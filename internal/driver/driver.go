@@ -28,7 +28,8 @@ func Open(cfg *config.Config, log *slog.Logger) (*storage.DB, storage.Bus, error
 		}
 		return db, postgres.NewListener(postgres.ListenerConfig{DSN: cfg.Storage.DSN, Logger: log}), nil
 	}
-	db, poller, err := sqlite.OpenWithBus(cfg.ResolvedDSN(), cfg.Storage.MaxOpenConns, 0, log, cache)
+	db, poller, err := sqlite.OpenWithBus(cfg.ResolvedDSN(), sqlite.Config{
+		Readers: cfg.Storage.MaxOpenConns, PageCacheMiB: cfg.Storage.SQLitePageCacheMiB, Logger: log}, cache)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -71,7 +71,7 @@ func TestPollerDeliversOtherProcessesWrites(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "t.db")
 	a := open(t, path)
-	b, poller, err := sqlite.OpenWithBus(path, 2, 20*time.Millisecond, nil)
+	b, poller, err := sqlite.OpenWithBus(path, sqlite.Config{Readers: 2, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestPollerDeliversOtherProcessesWrites(t *testing.T) {
 func TestPollerBypassesWhileTheLogCannotBeRead(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.db")
 	_ = open(t, path)
-	b, poller, err := sqlite.OpenWithBus(path, 1, 10*time.Millisecond, nil)
+	b, poller, err := sqlite.OpenWithBus(path, sqlite.Config{Readers: 1, PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,5 +182,37 @@ func TestInvalidationLogIsPruned(t *testing.T) {
 	db.Writer().Raw("SELECT count(*) FROM invalidation_log WHERE record_id = 'u'").Scan(&fresh)
 	if old != 0 || fresh != 1 {
 		t.Fatalf("after a write: %d rows older than ten minutes (want 0), %d new (want 1)", old, fresh)
+	}
+}
+
+// TestReaderPageCacheBudget: the readers share storage.sqlite_page_cache_mib
+// out evenly, never below SQLite's own default of 2,000 KiB each.
+func TestReaderPageCacheBudget(t *testing.T) {
+	for _, tc := range []struct {
+		readers, budget int
+		wantKiB         int
+	}{
+		{16, 64, 4096},
+		{4, 64, 16384},
+		{16, 0, 4096}, // 0 = the default budget
+		{64, 8, 2000},
+	} {
+		path := filepath.Join(t.TempDir(), "t.db")
+		db, _, err := sqlite.OpenWithBus(path, sqlite.Config{Readers: tc.readers, PageCacheMiB: tc.budget})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pools, err := db.Pools()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var size int
+		if err := pools["reader"].QueryRow("PRAGMA cache_size").Scan(&size); err != nil {
+			t.Fatal(err)
+		}
+		if size != -tc.wantKiB {
+			t.Errorf("%d readers, budget %d MiB: cache_size %d, want %d (KiB)", tc.readers, tc.budget, size, -tc.wantKiB)
+		}
+		_ = db.Close()
 	}
 }

@@ -18,15 +18,31 @@ import (
 	"github.com/latchkey/latchkey/storage"
 )
 
-// readerCacheKiB is each reader connection's page cache, in KiB. SQLite's
-// default, 2,000 KiB (~500 pages), no longer holds the upper levels of the
-// api_keys table and digest index plus the pages random lookups touch once
-// a million keys are stored: an uncached key verification then took 1.25×
-// as long as with 1,000 keys stored (keys.BenchmarkVerifyStoredKeys/
-// interleaved, two runs); with 16 MiB, 1.10-1.14×. The cache holds only
-// pages that were read, so a small database costs nothing; a large one at
-// most readers × 16 MiB.
-const readerCacheKiB = 16 << 10
+// DefaultPageCacheMiB is the default budget of the readers' page caches,
+// shared out evenly among them (Config.PageCacheMiB).
+//
+// Why a cache at all: SQLite's default, 2,000 KiB (~500 pages) per
+// connection, no longer holds the upper levels of the api_keys table and
+// digest index plus the pages random lookups touch once a million keys are
+// stored: an uncached key verification then took 1.25× as long as with
+// 1,000 keys stored (keys.BenchmarkVerifyStoredKeys/interleaved, two runs);
+// with 16 MiB, 1.10-1.14×. Why a budget: each connection keeps its own
+// cache (C memory, outside the Go soft limit), so 16 readers of 16 MiB
+// could hold 256 MiB on a large database. The cache holds only pages that
+// were read, so a small database costs nothing either way.
+const DefaultPageCacheMiB = 64
+
+// minReaderCacheKiB is the least cache a reader gets, SQLite's own default.
+const minReaderCacheKiB = 2000
+
+// readerCacheKiB shares budgetMiB out among readers, at least
+// minReaderCacheKiB each.
+func readerCacheKiB(budgetMiB, readers int) int {
+	if budgetMiB <= 0 {
+		budgetMiB = DefaultPageCacheMiB
+	}
+	return max(minReaderCacheKiB, budgetMiB<<10/max(readers, 1))
+}
 
 // Open opens (creating when needed) the SQLite file at path and returns a
 // store with readers connections for reads and one connection for writes.
@@ -34,25 +50,40 @@ const readerCacheKiB = 16 << 10
 // invalidation log (migration 0012), which the Poller of every other
 // process using the file reads (OpenWithBus).
 func Open(path string, readers int, opts ...storage.Option) (*storage.DB, error) {
-	db, _, err := open(path, readers, opts)
+	db, _, err := open(path, Config{Readers: readers}, opts)
 	return db, err
 }
 
+// Config is how OpenWithBus opens a database; zero values take defaults.
+type Config struct {
+	// Readers is the number of read connections (0 = 4).
+	Readers int
+	// PageCacheMiB is the budget of all readers' page caches together
+	// (0 = DefaultPageCacheMiB), shared out evenly, at least SQLite's
+	// default of ~2 MiB each. The writer keeps SQLite's default.
+	PageCacheMiB int
+	// PollInterval is how often the Poller reads the invalidation log
+	// (0 = DefaultPollInterval).
+	PollInterval time.Duration
+	// Logger receives the Poller's warnings (nil = slog.Default()).
+	Logger *slog.Logger
+}
+
 // OpenWithBus is Open plus the database's invalidation bus: a Poller that
-// reads, every interval (0 = DefaultPollInterval), what other processes
-// wrote to the invalidation log, for the caches to subscribe to.
-func OpenWithBus(path string, readers int, interval time.Duration, log *slog.Logger, opts ...storage.Option) (*storage.DB, *Poller, error) {
-	if interval <= 0 {
-		interval = DefaultPollInterval
+// reads, every c.PollInterval, what other processes wrote to the
+// invalidation log, for the caches to subscribe to.
+func OpenWithBus(path string, c Config, opts ...storage.Option) (*storage.DB, *Poller, error) {
+	if c.PollInterval <= 0 {
+		c.PollInterval = DefaultPollInterval
 	}
-	if log == nil {
-		log = slog.Default()
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
-	db, o, err := open(path, readers, opts)
+	db, o, err := open(path, c, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	return db, &Poller{reader: o.reader, origin: o.origin, interval: interval, log: log}, nil
+	return db, &Poller{reader: o.reader, origin: o.origin, interval: c.PollInterval, log: c.Logger}, nil
 }
 
 type opened struct {
@@ -60,7 +91,8 @@ type opened struct {
 	origin string
 }
 
-func open(path string, readers int, opts []storage.Option) (*storage.DB, opened, error) {
+func open(path string, c Config, opts []storage.Option) (*storage.DB, opened, error) {
+	readers := c.Readers
 	if readers < 1 {
 		readers = 4
 	}
@@ -75,7 +107,7 @@ func open(path string, readers int, opts []storage.Option) (*storage.DB, opened,
 	q.Set("_foreign_keys", "on")
 	q.Set("_synchronous", "NORMAL")
 	writerDSN := "file:" + path + "?" + q.Encode() + "&_txlock=immediate"
-	readerDSN := "file:" + path + "?" + q.Encode() + "&mode=ro" + fmt.Sprintf("&_cache_size=-%d", readerCacheKiB)
+	readerDSN := "file:" + path + "?" + q.Encode() + "&mode=ro" + fmt.Sprintf("&_cache_size=-%d", readerCacheKiB(c.PageCacheMiB, readers))
 
 	cfg := &gorm.Config{TranslateError: true, Logger: logger.Discard, NowFunc: func() time.Time { return time.Now().UTC() }}
 	writer, err := gorm.Open(sqlite.Open(writerDSN), cfg)
