@@ -115,8 +115,8 @@ type StorageConfig struct {
 	MaxOpenConns int    `yaml:"max_open_conns"`
 	// SQLitePageCacheMiB is the budget of the SQLite readers' page caches
 	// together (0 = storage/sqlite.DefaultPageCacheMiB).
-	SQLitePageCacheMiB int `yaml:"sqlite_page_cache_mib"`
-	AutoMigrate  bool   `yaml:"auto_migrate"`
+	SQLitePageCacheMiB int  `yaml:"sqlite_page_cache_mib"`
+	AutoMigrate        bool `yaml:"auto_migrate"`
 	// CacheTTL is how long API-key verifications, users and clients are
 	// cached in process; 0 = automatic (see ResolvedCacheTTL).
 	CacheTTL Duration `yaml:"cache_ttl"`
