@@ -29,6 +29,9 @@ const readerCacheKiB = 16 << 10
 
 // Open opens (creating when needed) the SQLite file at path and returns a
 // store with readers connections for reads and one connection for writes.
+// Write transactions are group-committed (storage.WithGroupCommit): the one
+// writer commits many concurrent request transactions with one COMMIT;
+// storage.WithoutGroupCommit among opts turns that off.
 func Open(path string, readers int, opts ...storage.Option) (*storage.DB, error) {
 	if readers < 1 {
 		readers = 4
@@ -80,5 +83,6 @@ func Open(path string, readers int, opts ...storage.Option) (*storage.DB, error)
 	}
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
+	opts = append([]storage.Option{storage.WithGroupCommit(0, 0)}, opts...)
 	return storage.New(writer, reader, opts...), nil
 }
