@@ -27,7 +27,9 @@ import (
 //
 //   - BeginTx waits for the writer (the lease: one request transaction at a
 //     time runs statements, as before), opens the batch if none is open
-//     (BEGIN), and sets SAVEPOINT latchkey_req.
+//     (BEGIN), and sets SAVEPOINT latchkey_req — except for the batch's
+//     first request, whose rollback is the batch's: an idle server runs
+//     exactly the statements it ran without batching.
 //   - Commit releases the savepoint (RELEASE SAVEPOINT) and hands the writer
 //     on; it returns only once the batch has committed. So an acknowledged
 //     write is in a committed database transaction, exactly as before: no
@@ -41,8 +43,7 @@ import (
 //     for the writer commits the batch (COMMIT) and wakes every request of
 //     it. There is no artificial wait: a batch is whatever queued while the
 //     previous requests ran, so an idle server commits each request at
-//     once (two extra statements, SAVEPOINT and RELEASE, are its whole
-//     cost), and a loaded one commits many per COMMIT. A batch is also
+//     once (no extra statement at all), and a loaded one commits many per COMMIT. A batch is also
 //     committed when it holds maxBatch requests or is maxBatchAge old, so
 //     its first request waits a bounded time and writers outside the group
 //     (migrations, plain writes on the writer pool) get the connection.
@@ -89,6 +90,7 @@ type member struct {
 	g        *groupCommit
 	b        *batch
 	db       *gorm.DB
+	first    bool // the batch's first request: no savepoint
 	finished bool
 }
 
@@ -155,14 +157,19 @@ func (g *groupCommit) begin(ctx context.Context) (*member, error) {
 		g.cur = &batch{tx: t, started: time.Now(), done: make(chan struct{})}
 	}
 	b := g.cur
-	if err := b.tx.Exec("SAVEPOINT " + savepoint).Error; err != nil {
-		g.fail(b, err)
-		<-g.lease
-		return nil, translate(err)
+	// The batch's first request needs no savepoint: undoing it is
+	// undoing the batch, which holds nothing else yet.
+	first := b.n == 0
+	if !first {
+		if err := b.tx.Exec("SAVEPOINT " + savepoint).Error; err != nil {
+			g.fail(b, err)
+			<-g.lease
+			return nil, translate(err)
+		}
 	}
 	b.n++
 	g.members.Add(1)
-	return &member{g: g, b: b, db: b.tx.WithContext(context.WithoutCancel(ctx))}, nil
+	return &member{g: g, b: b, first: first, db: b.tx.WithContext(context.WithoutCancel(ctx))}, nil
 }
 
 // commit releases m's savepoint, hands the writer on (committing the batch
@@ -173,10 +180,12 @@ func (m *member) commit() error {
 	}
 	m.finished = true
 	g, b := m.g, m.b
-	if err := b.tx.Exec("RELEASE SAVEPOINT " + savepoint).Error; err != nil {
-		g.fail(b, err)
-		<-g.lease
-		return translate(err)
+	if !m.first {
+		if err := b.tx.Exec("RELEASE SAVEPOINT " + savepoint).Error; err != nil {
+			g.fail(b, err)
+			<-g.lease
+			return translate(err)
+		}
 	}
 	g.handOn()
 	<-b.done
@@ -194,6 +203,13 @@ func (m *member) rollback() error {
 	}
 	m.finished = true
 	g, b := m.g, m.b
+	if m.first {
+		// Nothing else is in the batch yet: roll it back whole.
+		err := b.tx.Rollback().Error
+		g.finish(b, errors.New("storage: rolled back"))
+		<-g.lease
+		return translate(err)
+	}
 	err := b.tx.Exec("ROLLBACK TO SAVEPOINT " + savepoint).Error
 	if err == nil {
 		err = b.tx.Exec("RELEASE SAVEPOINT " + savepoint).Error

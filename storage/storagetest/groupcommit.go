@@ -132,6 +132,32 @@ func RunGroupCommit(t *testing.T, open func(t testing.TB) *storage.DB) {
 		}
 	})
 
+	t.Run("FirstOfBatchRolledBack", func(t *testing.T) {
+		db := open(t)
+		ctx := t.Context()
+		// Alone, a request opens its own batch; rolling it back must undo
+		// its writes and leave the writer usable.
+		for i := range 3 {
+			rctx, err := db.BeginTx(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig := fmt.Sprintf("undone-%d", i)
+			if err := db.CreateRequest(rctx, tokenRecord(sig)); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Rollback(rctx); err != nil {
+				t.Fatalf("Rollback: %v", err)
+			}
+			if _, err := db.GetRequest(ctx, storage.KindAccess, sig); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("%s after Rollback: %v, want ErrNotFound", sig, err)
+			}
+			if err := db.CreateRequest(ctx, tokenRecord("kept-"+sig)); err != nil {
+				t.Fatalf("write after Rollback: %v", err)
+			}
+		}
+	})
+
 	t.Run("CancelledWaiter", func(t *testing.T) {
 		db := open(t)
 		actx, err := db.BeginTx(t.Context())
