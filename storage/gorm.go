@@ -24,6 +24,8 @@ type DB struct {
 	now      func() time.Time
 	cacheTTL time.Duration
 	publish  Publisher
+	// group batches write transactions (WithGroupCommit); nil: off.
+	group *groupCommit
 	// users and clients are the read caches: the hot paths (client
 	// authentication on every token and introspection request, the user
 	// behind every session and key-authenticated call) then cost no query.

@@ -78,7 +78,9 @@ func (d *DB) CreateRequest(ctx context.Context, r *Request) error {
 	// SQLite stores times as text with their zone offset and compares them as
 	// text, so only UTC keeps expiry checks and purging correct.
 	r.RequestedAt, r.ExpiresAt = r.RequestedAt.UTC(), r.ExpiresAt.UTC()
-	return translate(d.w(ctx).Create(r).Error)
+	return d.write(ctx, func(ctx context.Context) error {
+		return translate(d.w(ctx).Create(r).Error)
+	})
 }
 
 // GetRequest implements Requests.
@@ -96,6 +98,10 @@ func (d *DB) GetRequest(ctx context.Context, kind Kind, signature string) (*Requ
 // DeactivateRequest implements Requests. The conditional UPDATE makes the
 // flip atomic on every backend: only one caller sees a changed row.
 func (d *DB) DeactivateRequest(ctx context.Context, kind Kind, signature string) error {
+	return d.write(ctx, func(ctx context.Context) error { return d.deactivateRequest(ctx, kind, signature) })
+}
+
+func (d *DB) deactivateRequest(ctx context.Context, kind Kind, signature string) error {
 	res := d.w(ctx).Model(&Request{}).
 		Where("kind = ? AND signature = ? AND active = ?", kind, signature, true).
 		Update("active", false)
@@ -117,21 +123,31 @@ func (d *DB) DeactivateRequest(ctx context.Context, kind Kind, signature string)
 
 // DeleteRequest implements Requests.
 func (d *DB) DeleteRequest(ctx context.Context, kind Kind, signature string) error {
-	return translate(d.w(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&Request{}).Error)
+	return d.write(ctx, func(ctx context.Context) error {
+		return translate(d.w(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&Request{}).Error)
+	})
 }
 
 // DeactivateByRequestID implements Requests.
-func (d *DB) DeactivateByRequestID(ctx context.Context, kind Kind, requestID string) (int64, error) {
-	res := d.w(ctx).Model(&Request{}).
-		Where("kind = ? AND request_id = ? AND active = ?", kind, requestID, true).
-		Update("active", false)
-	return res.RowsAffected, translate(res.Error)
+func (d *DB) DeactivateByRequestID(ctx context.Context, kind Kind, requestID string) (n int64, err error) {
+	err = d.write(ctx, func(ctx context.Context) error {
+		res := d.w(ctx).Model(&Request{}).
+			Where("kind = ? AND request_id = ? AND active = ?", kind, requestID, true).
+			Update("active", false)
+		n = res.RowsAffected
+		return translate(res.Error)
+	})
+	return n, err
 }
 
 // DeleteByRequestID implements Requests.
-func (d *DB) DeleteByRequestID(ctx context.Context, kind Kind, requestID string) (int64, error) {
-	res := d.w(ctx).Where("kind = ? AND request_id = ?", kind, requestID).Delete(&Request{})
-	return res.RowsAffected, translate(res.Error)
+func (d *DB) DeleteByRequestID(ctx context.Context, kind Kind, requestID string) (n int64, err error) {
+	err = d.write(ctx, func(ctx context.Context) error {
+		res := d.w(ctx).Where("kind = ? AND request_id = ?", kind, requestID).Delete(&Request{})
+		n = res.RowsAffected
+		return translate(res.Error)
+	})
+	return n, err
 }
 
 // GrantHasActive implements Requests.

@@ -23,6 +23,13 @@ func (d *DB) BeginTx(ctx context.Context) (context.Context, error) {
 	if tx(ctx) != nil {
 		return ctx, nil
 	}
+	if d.group != nil {
+		m, err := d.group.begin(ctx)
+		if err != nil {
+			return ctx, err
+		}
+		return context.WithValue(ctx, txKey{}, &txState{db: m.db, m: m}), nil
+	}
 	t := d.writer.WithContext(ctx).Begin()
 	if t.Error != nil {
 		return ctx, translate(t.Error)
@@ -36,6 +43,13 @@ func (d *DB) Commit(ctx context.Context) error {
 	if s == nil {
 		return errors.New("storage: commit without transaction")
 	}
+	if s.m != nil {
+		if err := s.m.commit(); err != nil {
+			return err
+		}
+		s.committed()
+		return nil
+	}
 	if err := s.db.Commit().Error; err != nil {
 		return translate(err)
 	}
@@ -43,12 +57,16 @@ func (d *DB) Commit(ctx context.Context) error {
 	return nil
 }
 
-// Rollback implements Store.
+// Rollback implements Store. After Commit it does nothing.
 func (d *DB) Rollback(ctx context.Context) error {
-	t := tx(ctx)
-	if t == nil {
+	s, _ := ctx.Value(txKey{}).(*txState)
+	if s == nil {
 		return errors.New("storage: rollback without transaction")
 	}
+	if s.m != nil {
+		return s.m.rollback()
+	}
+	t := s.db
 	if err := t.Rollback().Error; err != nil && !errors.Is(err, gorm.ErrInvalidTransaction) {
 		return translate(err)
 	}
@@ -59,6 +77,9 @@ func (d *DB) Rollback(ctx context.Context) error {
 func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	if tx(ctx) != nil {
 		return fn(ctx)
+	}
+	if d.group != nil {
+		return d.inGroupTx(ctx, fn)
 	}
 	s := &txState{}
 	err := d.writer.WithContext(ctx).Transaction(func(t *gorm.DB) error {
@@ -75,7 +96,10 @@ func (d *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error
 // txState is the transaction carried in a context, with the functions to
 // run once it has committed.
 type txState struct {
-	db    *gorm.DB
+	db *gorm.DB
+	// m is the request transaction inside a group-commit batch, nil
+	// without group commit.
+	m     *member
 	mu    sync.Mutex
 	after []func()
 }
@@ -101,4 +125,29 @@ func (s *txState) committed() {
 	for _, fn := range fns {
 		fn()
 	}
+}
+
+// inGroupTx is InTx under group commit; a panic in fn rolls back fn's
+// statements and goes on.
+func (d *DB) inGroupTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	m, err := d.group.begin(ctx)
+	if err != nil {
+		return err
+	}
+	s := &txState{db: m.db, m: m}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = m.rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(context.WithValue(ctx, txKey{}, s)); err != nil {
+		_ = m.rollback()
+		return translate(err)
+	}
+	if err := m.commit(); err != nil {
+		return err
+	}
+	s.committed()
+	return nil
 }

@@ -42,7 +42,7 @@ func TestMigrations(t *testing.T) {
 
 // adminDB returns an administrative connection to the database named by
 // LATCHKEY_TEST_POSTGRES_DSN and that DSN, or skips the test.
-func adminDB(t *testing.T) (*gorm.DB, string) {
+func adminDB(t testing.TB) (*gorm.DB, string) {
 	t.Helper()
 	dsn := os.Getenv(dsnEnv)
 	if dsn == "" {
@@ -63,7 +63,7 @@ func adminDB(t *testing.T) (*gorm.DB, string) {
 // freshSchema creates a uniquely named schema, drops it when t ends, and
 // returns dsn with that schema as its search_path, so every test starts
 // empty and runs never see each other's rows.
-func freshSchema(t *testing.T, admin *gorm.DB, dsn string) string {
+func freshSchema(t testing.TB, admin *gorm.DB, dsn string) string {
 	t.Helper()
 	schema := "lk_" + randomHex(t, 8)
 	if err := admin.WithContext(t.Context()).Exec("CREATE SCHEMA " + schema).Error; err != nil {
@@ -82,7 +82,7 @@ func freshSchema(t *testing.T, admin *gorm.DB, dsn string) string {
 }
 
 // openStore opens an unmigrated store on dsn, closed when t ends.
-func openStore(t *testing.T, dsn string, maxOpen int, opts ...storage.Option) *storage.DB {
+func openStore(t testing.TB, dsn string, maxOpen int, opts ...storage.Option) *storage.DB {
 	t.Helper()
 	db, err := postgres.Open(dsn, maxOpen, opts...)
 	if err != nil {
@@ -97,7 +97,7 @@ func openStore(t *testing.T, dsn string, maxOpen int, opts ...storage.Option) *s
 }
 
 // openMigrated opens a store on dsn and migrates it, closed when t ends.
-func openMigrated(t *testing.T, dsn string, maxOpen int, opts ...storage.Option) *storage.DB {
+func openMigrated(t testing.TB, dsn string, maxOpen int, opts ...storage.Option) *storage.DB {
 	t.Helper()
 	db := openStore(t, dsn, maxOpen, opts...)
 	if err := db.Migrate(t.Context()); err != nil {
@@ -109,7 +109,7 @@ func openMigrated(t *testing.T, dsn string, maxOpen int, opts ...storage.Option)
 // withParam adds a run-time parameter (search_path, application_name) to a
 // URL or keyword/value DSN; pgx sends unknown parameters to the server as
 // run-time settings.
-func withParam(t *testing.T, dsn, name, value string) string {
+func withParam(t testing.TB, dsn, name, value string) string {
 	t.Helper()
 	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
 		return dsn + " " + name + "=" + value
@@ -124,7 +124,7 @@ func withParam(t *testing.T, dsn, name, value string) string {
 	return u.String()
 }
 
-func randomHex(t *testing.T, n int) string {
+func randomHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -151,4 +151,29 @@ func TestPools(t *testing.T) {
 	if len(pools) != 1 || pools["primary"] == nil || pools["primary"].Stats().MaxOpenConnections != 8 {
 		t.Fatalf("pools %v", pools)
 	}
+}
+
+// TestGroupCommit runs the group-commit suite on PostgreSQL with group
+// commit turned on (it is off there by default: see BENCHMARKS.md).
+func TestGroupCommit(t *testing.T) {
+	admin, dsn := adminDB(t)
+	storagetest.RunGroupCommit(t, func(t testing.TB) *storage.DB {
+		return openMigrated(t, freshSchema(t, admin, dsn), 8, storage.WithGroupCommit(0, 0))
+	})
+}
+
+// BenchmarkWrites compares one transaction per token-shaped write with
+// group commit on PostgreSQL (a pool of 16 connections, as `latchkey
+// serve` opens by default), with 1, 8 and 64 concurrent writers:
+//
+//	LATCHKEY_TEST_POSTGRES_DSN=... go test -run '^$' -bench Writes ./storage/postgres/
+func BenchmarkWrites(b *testing.B) {
+	admin, dsn := adminDB(b)
+	storagetest.BenchmarkWrites(b, func(b testing.TB, group bool) *storage.DB {
+		var opts []storage.Option
+		if group {
+			opts = append(opts, storage.WithGroupCommit(0, 0))
+		}
+		return openMigrated(b, freshSchema(b, admin, dsn), 16, opts...)
+	})
 }

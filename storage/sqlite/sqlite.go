@@ -48,7 +48,10 @@ func readerCacheKiB(budgetMiB, readers int) int {
 // store with readers connections for reads and one connection for writes.
 // Every write that invalidates a cached record also appends it to the
 // invalidation log (migration 0012), which the Poller of every other
-// process using the file reads (OpenWithBus).
+// process using the file reads (OpenWithBus). Write transactions are
+// group-committed (storage.WithGroupCommit): the one writer commits many
+// concurrent request transactions with one COMMIT; storage.WithoutGroupCommit
+// among opts turns that off.
 func Open(path string, readers int, opts ...storage.Option) (*storage.DB, error) {
 	db, _, err := open(path, Config{Readers: readers}, opts)
 	return db, err
@@ -144,6 +147,7 @@ func open(path string, c Config, opts []storage.Option) (*storage.DB, opened, er
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
 	o := opened{reader: reader, origin: newOrigin()}
-	opts = append(opts[:len(opts):len(opts)], storage.WithPublisher(logPublisher(o.origin, time.Now)))
+	opts = append([]storage.Option{storage.WithGroupCommit(0, 0)}, opts...)
+	opts = append(opts, storage.WithPublisher(logPublisher(o.origin, time.Now)))
 	return storage.New(writer, reader, opts...), o, nil
 }

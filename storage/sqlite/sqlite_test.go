@@ -15,7 +15,7 @@ import (
 
 // open returns a migrated store over a fresh file in t's temporary
 // directory, closed when t ends.
-func open(t *testing.T, path string, opts ...storage.Option) *storage.DB {
+func open(t testing.TB, path string, opts ...storage.Option) *storage.DB {
 	t.Helper()
 	db := openUnmigrated(t, path, opts...)
 	if err := db.Migrate(t.Context()); err != nil {
@@ -25,7 +25,7 @@ func open(t *testing.T, path string, opts ...storage.Option) *storage.DB {
 }
 
 // openUnmigrated opens a store over the file at path, closed when t ends.
-func openUnmigrated(t *testing.T, path string, opts ...storage.Option) *storage.DB {
+func openUnmigrated(t testing.TB, path string, opts ...storage.Option) *storage.DB {
 	t.Helper()
 	db, err := sqlite.Open(path, 4, opts...)
 	if err != nil {
@@ -171,4 +171,25 @@ func TestPoolsAndCacheStats(t *testing.T) {
 	if u, c := open(t, filepath.Join(t.TempDir(), "n.db")).CacheStats(); u != (storage.CacheStats{}) || c != u {
 		t.Fatalf("without a read cache: %+v %+v", u, c)
 	}
+}
+
+// TestGroupCommit runs the group-commit suite on SQLite, where Open turns
+// it on.
+func TestGroupCommit(t *testing.T) {
+	storagetest.RunGroupCommit(t, func(t testing.TB) *storage.DB {
+		return open(t, filepath.Join(t.TempDir(), "t.db"))
+	})
+}
+
+// BenchmarkWrites compares one transaction per token-shaped write with
+// group commit, with 1, 8 and 64 concurrent writers:
+//
+//	go test -run '^$' -bench Writes ./storage/sqlite/
+func BenchmarkWrites(b *testing.B) {
+	storagetest.BenchmarkWrites(b, func(b testing.TB, group bool) *storage.DB {
+		if group {
+			return open(b, filepath.Join(b.TempDir(), "b.db"))
+		}
+		return open(b, filepath.Join(b.TempDir(), "b.db"), storage.WithoutGroupCommit())
+	})
 }
