@@ -1,9 +1,11 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -301,6 +303,10 @@ func (d *DB) RecordKeyUsage(ctx context.Context, usage []KeyUsage) error {
 
 // recordKeyUsage runs RecordKeyUsage's updates in the caller's transaction.
 func (d *DB) recordKeyUsage(ctx context.Context, usage []KeyUsage) error {
+	// Rows are locked in key-id order, the same in every flush, so
+	// concurrent flushes cannot deadlock.
+	usage = slices.Clone(usage)
+	slices.SortFunc(usage, func(a, b KeyUsage) int { return cmp.Compare(a.KeyID, b.KeyID) })
 	for _, u := range usage {
 		t := u.LastUsed.UTC()
 		err := d.w(ctx).Exec(

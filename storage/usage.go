@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"gorm.io/gorm/clause"
@@ -128,6 +130,13 @@ func (d *DB) RecordUsage(ctx context.Context, keys []KeyUsage, deltas []UsageDel
 		s.Count = n
 		rows = append(rows, s)
 	}
+	// One order for every flush: two instances (or two flushes) upserting
+	// the same slots in map order lock them in opposite orders, and
+	// PostgreSQL aborts one with "deadlock detected".
+	slices.SortFunc(rows, func(a, b UsageCount) int {
+		return cmp.Or(cmp.Compare(a.Subject, b.Subject), cmp.Compare(a.SubjectID, b.SubjectID),
+			cmp.Compare(a.Bucket, b.Bucket), a.BucketStart.Compare(b.BucketStart), cmp.Compare(a.Outcome, b.Outcome))
+	})
 	return d.InTx(ctx, func(ctx context.Context) error {
 		if err := d.recordKeyUsage(ctx, keys); err != nil {
 			return err
