@@ -60,10 +60,23 @@ type Client struct {
 	BackchannelLogoutURI string `gorm:"size:2000"`
 	// BackchannelLogoutSessionRequired asks for the sid claim in every
 	// logout token (Back-Channel Logout 1.0 §2.2).
-	BackchannelLogoutSessionRequired bool      `gorm:"not null;default:false"`
-	CreatedAt                        time.Time `gorm:"not null"`
-	UpdatedAt                        time.Time `gorm:"not null"`
+	BackchannelLogoutSessionRequired bool `gorm:"not null;default:false"`
+	// RegistrationTokenDigest is the HMAC-SHA256 digest (pepper version
+	// RegistrationTokenVersion) of the registration access token of a
+	// client created by dynamic registration (RFC 7591 §3.2.1), which
+	// authenticates its management requests (RFC 7592 §3); nil for
+	// clients created on the /apps pages or by the CLI. The token itself
+	// is never stored.
+	RegistrationTokenDigest  []byte    `gorm:"size:64"`
+	RegistrationTokenVersion int       `gorm:"not null;default:0"`
+	CreatedAt                time.Time `gorm:"not null"`
+	UpdatedAt                time.Time `gorm:"not null"`
 }
+
+// Registered reports whether the client was created by dynamic
+// registration (RFC 7591) and is managed with its registration access
+// token (RFC 7592).
+func (c *Client) Registered() bool { return len(c.RegistrationTokenDigest) > 0 }
 
 // Clients stores OAuth clients.
 type Clients interface {
@@ -105,6 +118,7 @@ func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
 			c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
 			c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
 			c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+			c.RegistrationTokenDigest = slices.Clone(c.RegistrationTokenDigest)
 			return &c, nil
 		}
 		ticket = t

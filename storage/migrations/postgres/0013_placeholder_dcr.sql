@@ -1,0 +1,3 @@
+-- 0013: PLACEHOLDER so versions run without gaps on branch dcr. Another branch
+-- owns migration 0013; the lead drops this file when merging.
+SELECT 1;
