@@ -114,12 +114,7 @@ func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
 	if !inTx {
 		c, ok, t := d.clients.Get(id)
 		if ok {
-			c.PreviousSecretDigest, c.PreviousSecretExpiresAt = slices.Clone(c.PreviousSecretDigest), utcPtr(c.PreviousSecretExpiresAt)
-			c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
-			c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
-			c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
-			c.RegistrationTokenDigest = slices.Clone(c.RegistrationTokenDigest)
-			return &c, nil
+			return unshared(c), nil
 		}
 		ticket = t
 	}
@@ -128,9 +123,23 @@ func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
 		return nil, translate(err)
 	}
 	if !inTx {
+		// The cached copy shares nothing with the one returned: a
+		// caller's change to a slice must not reach the cache.
 		d.clients.Put(id, c, ticket)
+		return unshared(c), nil
 	}
 	return &c, nil
+}
+
+// unshared returns a copy of c whose slices and pointers share no memory
+// with c's.
+func unshared(c Client) *Client {
+	c.PreviousSecretDigest, c.PreviousSecretExpiresAt = slices.Clone(c.PreviousSecretDigest), utcPtr(c.PreviousSecretExpiresAt)
+	c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
+	c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
+	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	c.RegistrationTokenDigest = slices.Clone(c.RegistrationTokenDigest)
+	return &c
 }
 
 // UpdateClient implements Clients.
