@@ -15,6 +15,11 @@ import (
 // (RFC 7591 §3.2.2 invalid_client_metadata / invalid_redirect_uri).
 var ErrInvalidClientMetadata = errors.New("invalid client metadata")
 
+// ErrInvalidRedirectURI means a redirect URI broke the redirect URI rule
+// (validateRedirectURI): RFC 7591 §3.2.2 invalid_redirect_uri. It wraps
+// ErrInvalidClientMetadata, so errors.Is reports both.
+var ErrInvalidRedirectURI = fmt.Errorf("%w: invalid redirect URI", ErrInvalidClientMetadata)
+
 // Token endpoint authentication methods (RFC 7591 §2).
 const (
 	AuthMethodBasic         = "client_secret_basic"
@@ -95,12 +100,12 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 	}
 	for _, u := range spec.RedirectURIs {
 		if err := validateRedirectURI(u); err != nil {
-			return bad("redirect URI %q: %v", u, err)
+			return nil, "", fmt.Errorf("%w: redirect URI %q: %v", ErrInvalidRedirectURI, u, err)
 		}
 	}
 	for _, u := range spec.PostLogoutRedirectURIs {
 		if err := validateRedirectURI(u); err != nil {
-			return bad("post-logout redirect URI %q: %v", u, err)
+			return nil, "", fmt.Errorf("%w: post-logout redirect URI %q: %v", ErrInvalidRedirectURI, u, err)
 		}
 	}
 	if u := spec.BackchannelLogoutURI; u != "" {
@@ -176,16 +181,31 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 	return rec, plain, nil
 }
 
-// validateRedirectURI applies RFC 6749 §3.1.2: absolute, no fragment. Plain
-// http is allowed only for loopback hosts (RFC 8252 §7.3); private-use
-// schemes (RFC 8252 §7.1) are allowed for native apps.
+// validateRedirectURI is the one redirect URI rule of every registrar
+// (the /apps pages, the CLI, dynamic registration): RFC 6749 §3.1.2
+// absolute, no fragment; no wildcard (redirect URIs are matched exactly,
+// RFC 9700 §4.1.3) and no user information. https needs a host. Plain
+// http is allowed only for the loopback hosts 127.0.0.1, [::1] and
+// localhost, on any port (RFC 8252 §7.3; the port of 127.0.0.1 and [::1]
+// is ignored when matching, as fosite does); private-use schemes in
+// reverse domain name form (RFC 8252 §7.1) are allowed for native apps.
+// javascript:, data:, file: and vbscript: are refused.
 func validateRedirectURI(raw string) error {
+	if len(raw) > 2000 {
+		return errors.New("must be at most 2000 characters")
+	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() {
 		return errors.New("must be an absolute URI")
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return errors.New("must not contain a fragment")
+	}
+	if strings.Contains(raw, "*") {
+		return errors.New("must not contain a wildcard: register each redirect URI exactly")
+	}
+	if u.User != nil {
+		return errors.New("must not contain user information")
 	}
 	switch u.Scheme {
 	case "https":
@@ -202,6 +222,9 @@ func validateRedirectURI(raw string) error {
 	default:
 		if !strings.Contains(u.Scheme, ".") {
 			return errors.New("private-use schemes must be reverse domain names (RFC 8252 §7.1)")
+		}
+		if u.Opaque != "" && !strings.HasPrefix(u.Opaque, "/") {
+			return errors.New("a private-use scheme URI needs a path: use the form com.example.app:/callback (RFC 8252 §7.1)")
 		}
 	}
 	return nil
