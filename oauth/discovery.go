@@ -17,6 +17,9 @@ type Discovery struct {
 	RevocationEndpoint                        string   `json:"revocation_endpoint"`
 	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
 	PushedAuthorizationRequestEndpoint        string   `json:"pushed_authorization_request_endpoint"`
+	// RegistrationEndpoint (RFC 8414 §2) is listed only while dynamic
+	// client registration is on (Config.RegistrationEndpoint).
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 	ScopesSupported                           []string `json:"scopes_supported"`
 	ResponseTypesSupported                    []string `json:"response_types_supported"`
 	ResponseModesSupported                    []string `json:"response_modes_supported"`
@@ -51,7 +54,12 @@ type Discovery struct {
 // objects at a client's URL, which is what OIDC Discovery §3 means by it.
 func (p *Provider) Discovery() Discovery {
 	iss := p.cfg.Issuer
+	reg := ""
+	if p.cfg.RegistrationEndpoint {
+		reg = iss + "/oauth/register"
+	}
 	return Discovery{
+		RegistrationEndpoint:                       reg,
 		Issuer:                                     iss,
 		AuthorizationEndpoint:                      iss + "/oauth/authorize",
 		TokenEndpoint:                              iss + "/oauth/token",

@@ -73,8 +73,51 @@ var SupportedGrants = []string{"authorization_code", "refresh_token", "client_cr
 // with the plain secret (empty for public clients), which is shown once and
 // never stored: the record holds only its HMAC-SHA256 digest.
 func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, error) {
-	bad := func(format string, a ...any) (*storage.Client, string, error) {
-		return nil, "", fmt.Errorf("%w: %s", ErrInvalidClientMetadata, fmt.Sprintf(format, a...))
+	spec, err := checkSpec(spec)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := secret.Random(128)
+	if err != nil {
+		return nil, "", err
+	}
+	rec := &storage.Client{ID: id, OwnerID: spec.OwnerID, OrgID: spec.OrgID, Public: spec.Public}
+	applySpec(rec, spec)
+	if spec.Public {
+		return rec, "", nil
+	}
+	plain, err := NewClientSecret()
+	if err != nil {
+		return nil, "", err
+	}
+	rec.SecretDigest, rec.SecretVersion = p.HashSecret(plain)
+	return rec, plain, nil
+}
+
+// applySpec copies the metadata of a checked spec onto rec; identity,
+// ownership, publicness and secrets are left as they are.
+func applySpec(rec *storage.Client, spec ClientSpec) {
+	rec.Name = spec.Name
+	rec.RedirectURIs = spec.RedirectURIs
+	rec.GrantTypes = spec.GrantTypes
+	rec.ResponseTypes = []string{"code"}
+	rec.Scopes = spec.Scopes
+	rec.TokenEndpointAuthMethod = spec.AuthMethod
+	rec.LogoURI = spec.LogoURI
+	rec.ClientURI = spec.ClientURI
+	rec.Tier = spec.Tier
+	rec.RequirePKCE = spec.RequirePKCE || spec.Public
+	rec.ResourceServer = spec.ResourceServer
+	rec.PostLogoutRedirectURIs = spec.PostLogoutRedirectURIs
+	rec.BackchannelLogoutURI = spec.BackchannelLogoutURI
+	rec.BackchannelLogoutSessionRequired = spec.BackchannelLogoutSessionRequired
+}
+
+// checkSpec validates spec and fills in its defaults: the one set of
+// client metadata rules (RFC 7591 §2) of every registrar.
+func checkSpec(spec ClientSpec) (ClientSpec, error) {
+	bad := func(format string, a ...any) (ClientSpec, error) {
+		return spec, fmt.Errorf("%w: %s", ErrInvalidClientMetadata, fmt.Sprintf(format, a...))
 	}
 	spec.Name = strings.TrimSpace(spec.Name)
 	if spec.Name == "" || len(spec.Name) > 200 {
@@ -100,12 +143,12 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 	}
 	for _, u := range spec.RedirectURIs {
 		if err := validateRedirectURI(u); err != nil {
-			return nil, "", fmt.Errorf("%w: redirect URI %q: %v", ErrInvalidRedirectURI, u, err)
+			return spec, fmt.Errorf("%w: redirect URI %q: %v", ErrInvalidRedirectURI, u, err)
 		}
 	}
 	for _, u := range spec.PostLogoutRedirectURIs {
 		if err := validateRedirectURI(u); err != nil {
-			return nil, "", fmt.Errorf("%w: post-logout redirect URI %q: %v", ErrInvalidRedirectURI, u, err)
+			return spec, fmt.Errorf("%w: post-logout redirect URI %q: %v", ErrInvalidRedirectURI, u, err)
 		}
 	}
 	if u := spec.BackchannelLogoutURI; u != "" {
@@ -145,40 +188,7 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 			return bad("%q is not an http(s) URL", u)
 		}
 	}
-	id, err := secret.Random(128)
-	if err != nil {
-		return nil, "", err
-	}
-	rec := &storage.Client{
-		ID:                      id,
-		Name:                    spec.Name,
-		OwnerID:                 spec.OwnerID,
-		OrgID:                   spec.OrgID,
-		RedirectURIs:            spec.RedirectURIs,
-		GrantTypes:              spec.GrantTypes,
-		ResponseTypes:           []string{"code"},
-		Scopes:                  spec.Scopes,
-		Public:                  spec.Public,
-		TokenEndpointAuthMethod: spec.AuthMethod,
-		LogoURI:                 spec.LogoURI,
-		ClientURI:               spec.ClientURI,
-		Tier:                    spec.Tier,
-		RequirePKCE:             spec.RequirePKCE || spec.Public,
-		ResourceServer:          spec.ResourceServer,
-
-		PostLogoutRedirectURIs:           spec.PostLogoutRedirectURIs,
-		BackchannelLogoutURI:             spec.BackchannelLogoutURI,
-		BackchannelLogoutSessionRequired: spec.BackchannelLogoutSessionRequired,
-	}
-	if spec.Public {
-		return rec, "", nil
-	}
-	plain, err := NewClientSecret()
-	if err != nil {
-		return nil, "", err
-	}
-	rec.SecretDigest, rec.SecretVersion = p.HashSecret(plain)
-	return rec, plain, nil
+	return spec, nil
 }
 
 // validateRedirectURI is the one redirect URI rule of every registrar

@@ -177,6 +177,11 @@ type Deps struct {
 	// records every request.
 	Metrics  http.Handler
 	Observer RequestObserver
+	// Registration, when set, serves dynamic client registration
+	// (oauth.registration.mode not off); ProtectedResource, when set,
+	// serves GET /.well-known/oauth-protected-resource (RFC 9728).
+	Registration      Registration
+	ProtectedResource ProtectedResource
 	// TrustedProxies are the IPs and CIDRs (server.trusted_proxies) whose
 	// X-Forwarded-For is believed; empty = none, the TCP peer is the client.
 	TrustedProxies []string
@@ -224,6 +229,7 @@ func New(d Deps) *gin.Engine {
 	e.POST("/oauth/par", gin.WrapF(d.OAuth.PAR))
 	e.GET("/oauth/userinfo", gin.WrapF(d.OAuth.Userinfo))
 	e.POST("/oauth/userinfo", gin.WrapF(d.OAuth.Userinfo))
+	mountRegistration(e, d)
 
 	// Pages: cookie session + CSRF on every unsafe method.
 	e.GET("/static/*path", gin.WrapH(d.Pages.Static()))
