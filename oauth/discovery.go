@@ -9,17 +9,17 @@ import (
 // Discovery is the authorization server metadata document (RFC 8414 §2,
 // OpenID Connect Discovery 1.0 §3). Both well-known URLs serve it.
 type Discovery struct {
-	Issuer                                    string   `json:"issuer"`
-	AuthorizationEndpoint                     string   `json:"authorization_endpoint"`
-	TokenEndpoint                             string   `json:"token_endpoint"`
-	JWKSURI                                   string   `json:"jwks_uri"`
-	UserinfoEndpoint                          string   `json:"userinfo_endpoint"`
-	RevocationEndpoint                        string   `json:"revocation_endpoint"`
-	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
-	PushedAuthorizationRequestEndpoint        string   `json:"pushed_authorization_request_endpoint"`
+	Issuer                             string `json:"issuer"`
+	AuthorizationEndpoint              string `json:"authorization_endpoint"`
+	TokenEndpoint                      string `json:"token_endpoint"`
+	JWKSURI                            string `json:"jwks_uri"`
+	UserinfoEndpoint                   string `json:"userinfo_endpoint"`
+	RevocationEndpoint                 string `json:"revocation_endpoint"`
+	IntrospectionEndpoint              string `json:"introspection_endpoint"`
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint"`
 	// RegistrationEndpoint (RFC 8414 §2) is listed only while dynamic
 	// client registration is on (Config.RegistrationEndpoint).
-	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	RegistrationEndpoint                      string   `json:"registration_endpoint,omitempty"`
 	ScopesSupported                           []string `json:"scopes_supported"`
 	ResponseTypesSupported                    []string `json:"response_types_supported"`
 	ResponseModesSupported                    []string `json:"response_modes_supported"`

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,8 +182,13 @@ func (p *Provider) writeBodyError(w http.ResponseWriter, r *http.Request, err er
 // Token serves POST /oauth/token (RFC 6749 §3.2): parse → decide → respond.
 func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := p.normalizeForm(w, r, p.resourcesAsAudience); err != nil {
+	var form url.Values
+	if err := p.normalizeForm(w, r, func(f url.Values) error { form = f; return p.resourcesAsAudience(f) }); err != nil {
 		p.writeBodyError(w, r, err)
+		return
+	}
+	if err := p.checkCodeResources(ctx, form); err != nil {
+		p.writeAccessError(w, r, nil, err)
 		return
 	}
 	sess := NewSession("")
@@ -224,6 +230,24 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		f(ar.GetGrantTypes()[0])
 	}
 	p.f.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// checkCodeResources refuses, before fosite sees the request, a code
+// exchange naming a resource its authorization was not granted for
+// (invalid_target, RFC 8707 §2.2): fosite's PKCE handler consumes the
+// code's PKCE record while it validates the request, so a refusal after
+// that would leave the code unusable. An unknown or used code is left to
+// fosite.
+func (p *Provider) checkCodeResources(ctx context.Context, form url.Values) error {
+	if form.Get("grant_type") != "authorization_code" || len(form[resourceParam]) == 0 || form.Get("code") == "" {
+		return nil
+	}
+	req, err := p.store.GetAuthorizeCodeSession(ctx, p.strategy.AuthorizeCodeSignature(ctx, form.Get("code")), NewSession(""))
+	if req == nil || err != nil {
+		return nil
+	}
+	_, err = narrowAudience(uniq(form[resourceParam]), req.GetGrantedAudience())
+	return err
 }
 
 // narrowCodeAudience applies the resource parameters of a code exchange
