@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -525,3 +526,16 @@ func (g *Registrar) fail(w http.ResponseWriter, r *http.Request, err error) {
 // newRegistrationToken returns a registration access token: 256 bits
 // from crypto/rand.
 func newRegistrationToken() (string, error) { return secret.Random(256) }
+
+// NewInitialAccessToken mints an initial access token for
+// RegistrationInitialAccessToken mode: 256 bits from crypto/rand, and the
+// digest to configure ("sha256:" and the hex SHA-256 of the token; the
+// token is high-entropy, so a plain hash suffices, and the operator's
+// configuration never holds the token).
+func NewInitialAccessToken() (token, digest string, err error) {
+	if token, err = secret.Random(256); err != nil {
+		return "", "", err
+	}
+	sum := sha256.Sum256([]byte(token))
+	return token, "sha256:" + hex.EncodeToString(sum[:]), nil
+}
