@@ -440,7 +440,6 @@ func metadataError(err error) error {
 		msg = after
 	}
 	if errors.Is(err, ErrInvalidRedirectURI) {
-		msg = strings.TrimPrefix(msg, "invalid redirect URI: ")
 		return &regError{http.StatusBadRequest, "invalid_redirect_uri", msg}
 	}
 	if errors.Is(err, ErrInvalidClientMetadata) {

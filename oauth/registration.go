@@ -16,9 +16,16 @@ import (
 var ErrInvalidClientMetadata = errors.New("invalid client metadata")
 
 // ErrInvalidRedirectURI means a redirect URI broke the redirect URI rule
-// (validateRedirectURI): RFC 7591 §3.2.2 invalid_redirect_uri. It wraps
-// ErrInvalidClientMetadata, so errors.Is reports both.
-var ErrInvalidRedirectURI = fmt.Errorf("%w: invalid redirect URI", ErrInvalidClientMetadata)
+// (validateRedirectURI): RFC 7591 §3.2.2 invalid_redirect_uri. Such
+// errors are ErrInvalidClientMetadata too, and read like every other one
+// ("invalid client metadata: redirect URI …").
+var ErrInvalidRedirectURI = errors.New("invalid redirect URI")
+
+// redirectURIError is a refused redirect URI: both sentinels match it.
+type redirectURIError struct{ msg string }
+
+func (e *redirectURIError) Error() string   { return ErrInvalidClientMetadata.Error() + ": " + e.msg }
+func (e *redirectURIError) Unwrap() []error { return []error{ErrInvalidClientMetadata, ErrInvalidRedirectURI} }
 
 // Token endpoint authentication methods (RFC 7591 §2).
 const (
@@ -143,12 +150,12 @@ func checkSpec(spec ClientSpec) (ClientSpec, error) {
 	}
 	for _, u := range spec.RedirectURIs {
 		if err := validateRedirectURI(u); err != nil {
-			return spec, fmt.Errorf("%w: redirect URI %q: %v", ErrInvalidRedirectURI, u, err)
+			return spec, &redirectURIError{fmt.Sprintf("redirect URI %q: %v", u, err)}
 		}
 	}
 	for _, u := range spec.PostLogoutRedirectURIs {
 		if err := validateRedirectURI(u); err != nil {
-			return spec, fmt.Errorf("%w: post-logout redirect URI %q: %v", ErrInvalidRedirectURI, u, err)
+			return spec, &redirectURIError{fmt.Sprintf("post-logout redirect URI %q: %v", u, err)}
 		}
 	}
 	if u := spec.BackchannelLogoutURI; u != "" {
