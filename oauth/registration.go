@@ -24,8 +24,10 @@ var ErrInvalidRedirectURI = errors.New("invalid redirect URI")
 // redirectURIError is a refused redirect URI: both sentinels match it.
 type redirectURIError struct{ msg string }
 
-func (e *redirectURIError) Error() string   { return ErrInvalidClientMetadata.Error() + ": " + e.msg }
-func (e *redirectURIError) Unwrap() []error { return []error{ErrInvalidClientMetadata, ErrInvalidRedirectURI} }
+func (e *redirectURIError) Error() string { return ErrInvalidClientMetadata.Error() + ": " + e.msg }
+func (e *redirectURIError) Unwrap() []error {
+	return []error{ErrInvalidClientMetadata, ErrInvalidRedirectURI}
+}
 
 // Token endpoint authentication methods (RFC 7591 §2).
 const (
