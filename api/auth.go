@@ -208,6 +208,10 @@ type Config struct {
 	Apps OrgApps
 	// Issuer starts the invitation links (issuer + "/invitations/<token>").
 	Issuer string
+	// ResourceMetadata, when set, is the URL of the API's protected
+	// resource metadata (RFC 9728): every WWW-Authenticate challenge the
+	// API writes carries it as resource_metadata (§5.1).
+	ResourceMetadata string
 	// Logger receives the causes of refused and failed key operations
 	// (default slog.Default()).
 	Logger *slog.Logger
@@ -240,6 +244,9 @@ func New(cfg Config) *Handler {
 
 const principalKey = "latchkey.principal"
 
+// resourceMetadataKey holds Config.ResourceMetadata for writeError.
+const resourceMetadataKey = "latchkey.resource_metadata"
+
 // queryCredentialParams are refused: credentials in URLs end up in logs.
 var queryCredentialParams = []string{"api_key", "apikey", "key", "access_token", "token"}
 
@@ -247,6 +254,9 @@ var queryCredentialParams = []string{"api_key", "apikey", "key", "access_token",
 // 401 itself when the credential is missing or bad.
 func (h *Handler) Authenticate() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if h.cfg.ResourceMetadata != "" {
+			c.Set(resourceMetadataKey, h.cfg.ResourceMetadata)
+		}
 		q := c.Request.URL.Query()
 		for _, p := range queryCredentialParams {
 			if q.Has(p) {
@@ -519,11 +529,14 @@ func writeError(c *gin.Context, status int, code, msg string) {
 		if status == http.StatusForbidden {
 			e = "insufficient_scope"
 		}
-		if code == "missing_api_key" {
-			c.Header("WWW-Authenticate", `Bearer realm="latchkey"`)
-		} else {
-			c.Header("WWW-Authenticate", `Bearer realm="latchkey", error="`+e+`"`)
+		challenge := `Bearer realm="latchkey"`
+		if code != "missing_api_key" {
+			challenge += `, error="` + e + `"`
 		}
+		if u := c.GetString(resourceMetadataKey); u != "" {
+			challenge += `, resource_metadata="` + u + `"`
+		}
+		c.Header("WWW-Authenticate", challenge)
 	}
 	c.Header("Cache-Control", "no-store")
 	c.AbortWithStatusJSON(status, gin.H{"error": code, "message": msg})

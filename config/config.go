@@ -174,12 +174,53 @@ type OAuthConfig struct {
 	// requests (RFC 8628 §3.2 interval): whole seconds, at least 1 s.
 	DevicePollInterval Duration `yaml:"device_poll_interval"`
 	Scopes             []Scope  `yaml:"scopes"`
+	// Registration configures dynamic client registration (RFC 7591/7592).
+	Registration RegistrationConfig `yaml:"registration"`
+	// Resources are the resource servers Latchkey issues tokens for (RFC
+	// 8707 resource indicators), besides its own API.
+	Resources []Resource `yaml:"resources"`
+	// ResourceDocumentation is the resource_documentation of the own
+	// API's protected resource metadata (RFC 9728); "" = issuer + /docs/api.
+	ResourceDocumentation string `yaml:"resource_documentation"`
 	// BackchannelPrivateNetworks says whether back-channel logout tokens
 	// may be posted to loopback, private and link-local addresses: "deny",
 	// "allow", or "auto" (allow only when the issuer's host is loopback,
 	// as under `make run`). See BackchannelAllowsPrivate.
 	BackchannelPrivateNetworks string `yaml:"backchannel_private_networks"`
 }
+
+// RegistrationConfig configures dynamic client registration
+// (oauth.registration).
+type RegistrationConfig struct {
+	// Mode is "off", "initial_access_token" or "open".
+	Mode string `yaml:"mode"`
+	// InitialAccessTokens are "sha256:<64 hex digits>" digests of the
+	// initial access tokens accepted in initial_access_token mode
+	// (`latchkey registration token` mints one).
+	InitialAccessTokens []string `yaml:"initial_access_tokens"`
+	// Scopes a registered client may ask for (registered scopes).
+	Scopes []string `yaml:"scopes"`
+	// GrantTypes a registered client may use.
+	GrantTypes []string `yaml:"grant_types"`
+	// PerMinute bounds registration requests per client IP per minute.
+	PerMinute int `yaml:"per_minute"`
+}
+
+// Resource is a resource server Latchkey issues tokens for (RFC 8707).
+type Resource struct {
+	// URI is the resource indicator: an absolute URI, no fragment.
+	URI string `yaml:"uri"`
+	// Scopes the resource understands (documentation for operators and
+	// clients; every registered scope may still be requested).
+	Scopes []string `yaml:"scopes"`
+}
+
+// Registration modes (oauth.registration.mode).
+const (
+	RegistrationOff                = "off"
+	RegistrationInitialAccessToken = "initial_access_token"
+	RegistrationOpen               = "open"
+)
 
 // BackchannelAllowsPrivate reports whether back-channel logout deliveries
 // may reach non-public addresses (oauth.backchannel_private_networks):
@@ -328,6 +369,12 @@ func Defaults() *Config {
 			DeviceCodeLifespan:         Duration(10 * time.Minute),
 			DevicePollInterval:         Duration(5 * time.Second),
 			BackchannelPrivateNetworks: "auto",
+			Registration: RegistrationConfig{
+				Mode:       RegistrationOff,
+				Scopes:     []string{"openid", "profile", "email", "offline_access"},
+				GrantTypes: []string{"authorization_code", "refresh_token"},
+				PerMinute:  10,
+			},
 			Scopes: []Scope{
 				{"openid", "Confirm your identity"},
 				{"profile", "Read your name and username"},
@@ -588,6 +635,7 @@ func (c *Config) Validate() error {
 		}
 		seen[s.Name] = true
 	}
+	c.OAuth.validateRegistration(seen, bad)
 	if c.Secrets.PepperVersion < 1 {
 		bad("secrets.pepper_version", "must be at least 1")
 	}
@@ -692,3 +740,70 @@ func proxyMaskBits(p string) (int, bool) {
 }
 
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// iatDigestRE is the form of an initial access token digest.
+var iatDigestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// validateRegistration checks oauth.registration, oauth.resources and
+// oauth.resource_documentation; scopes are the registered scope names.
+func (o *OAuthConfig) validateRegistration(scopes map[string]bool, bad func(setting, format string, args ...any)) {
+	r := &o.Registration
+	switch r.Mode {
+	case RegistrationOff, RegistrationOpen:
+	case RegistrationInitialAccessToken:
+		if len(r.InitialAccessTokens) == 0 {
+			bad("oauth.registration.initial_access_tokens", "mode initial_access_token needs at least one digest (mint one with `latchkey registration token`)")
+		}
+	default:
+		bad("oauth.registration.mode", "must be \"off\", \"initial_access_token\" or \"open\", got %q", r.Mode)
+	}
+	for i, d := range r.InitialAccessTokens {
+		if !iatDigestRE.MatchString(d) {
+			bad(fmt.Sprintf("oauth.registration.initial_access_tokens[%d]", i), "must be \"sha256:\" and 64 lower-case hex digits (`latchkey registration token` prints one)")
+		}
+	}
+	for i, s := range r.Scopes {
+		if r.Mode != RegistrationOff && !scopes[s] {
+			bad(fmt.Sprintf("oauth.registration.scopes[%d]", i), "%q is not a registered scope (oauth.scopes)", s)
+		}
+	}
+	if r.Mode != RegistrationOff && len(r.Scopes) == 0 {
+		bad("oauth.registration.scopes", "must name at least one scope when registration is on")
+	}
+	for i, g := range r.GrantTypes {
+		switch g {
+		case "authorization_code", "refresh_token", "client_credentials":
+		default:
+			bad(fmt.Sprintf("oauth.registration.grant_types[%d]", i), "must be authorization_code, refresh_token or client_credentials, got %q", g)
+		}
+	}
+	if r.Mode != RegistrationOff && len(r.GrantTypes) == 0 {
+		bad("oauth.registration.grant_types", "must name at least one grant type when registration is on")
+	}
+	if r.PerMinute < 1 {
+		bad("oauth.registration.per_minute", "must be at least 1")
+	}
+	seen := map[string]bool{}
+	for i, res := range o.Resources {
+		u, err := url.Parse(res.URI)
+		switch {
+		case err != nil || !u.IsAbs() || u.Host == "":
+			bad(fmt.Sprintf("oauth.resources[%d].uri", i), "must be an absolute URI with a host (RFC 8707 §2), got %q", res.URI)
+		case u.Fragment != "" || strings.Contains(res.URI, "#"):
+			bad(fmt.Sprintf("oauth.resources[%d].uri", i), "must not contain a fragment (RFC 8707 §2)")
+		case seen[res.URI]:
+			bad(fmt.Sprintf("oauth.resources[%d].uri", i), "duplicate resource %q", res.URI)
+		}
+		seen[res.URI] = true
+		for j, s := range res.Scopes {
+			if !scopes[s] {
+				bad(fmt.Sprintf("oauth.resources[%d].scopes[%d]", i, j), "%q is not a registered scope (oauth.scopes)", s)
+			}
+		}
+	}
+	if d := o.ResourceDocumentation; d != "" {
+		if u, err := url.Parse(d); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("oauth.resource_documentation", "must be an http(s) URL, got %q", d)
+		}
+	}
+}

@@ -135,7 +135,9 @@ func LooksLikeAccessToken(s string) bool {
 }
 
 // ValidateAccessToken checks an access token presented to a resource
-// endpoint (RFC 6750 §2.1) and returns what it grants; a token exchanged
+// endpoint of Latchkey's own API (RFC 6750 §2.1) and returns what it
+// grants; a token whose audience names only other resources (RFC 8707)
+// is refused; a token exchanged
 // from an API key grants no more than the key now (Config.KeyState), and
 // a person's token no more than the person's rights now
 // (Config.TokenRights): refused while they or the organization the grant
@@ -152,6 +154,11 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 		if errors.As(err, &rfc) && rfc.CodeField >= 500 {
 			return nil, err
 		}
+		return nil, ErrInvalidToken
+	}
+	if aud := ar.GetGrantedAudience(); len(aud) > 0 && !slices.Contains(aud, p.OwnResource()) {
+		// Audience-restricted to other resources (RFC 8707 §2): not a
+		// credential for Latchkey's own API.
 		return nil, ErrInvalidToken
 	}
 	key, err := p.boundByKey(ctx, ar)

@@ -79,8 +79,18 @@ func (p *Provider) ParseAuthorize(r *http.Request) (*AuthorizeRequest, error) {
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(nil, r.Body, p.cfg.MaxBodyBytes)
 	}
+	// RFC 8707 resource parameters become the requested audience; a bad
+	// one is reported once fosite has validated the client and redirect
+	// URI, so it reaches the client (invalid_target, RFC 8707 §2).
+	var resErr error
+	if err := r.ParseForm(); err == nil {
+		resErr = p.resourcesAsAudience(r.Form)
+	}
 	ar, err := p.f.NewAuthorizeRequest(r.Context(), r)
 	err = allowAnyState(err)
+	if err == nil {
+		err = resErr
+	}
 	if err == nil {
 		err = checkStateNonce(ar)
 	}
@@ -333,7 +343,7 @@ func (a *AuthorizeRequest) ResumeForm() url.Values {
 // valid for one minute (201).
 func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := p.normalizeBody(w, r); err != nil {
+	if err := p.normalizeForm(w, r, p.resourcesAsAudience); err != nil {
 		p.writeBodyError(w, r, err)
 		return
 	}

@@ -10,22 +10,25 @@ import (
 // Discovery is the authorization server metadata document (RFC 8414 §2,
 // OpenID Connect Discovery 1.0 §3). Both well-known URLs serve it.
 type Discovery struct {
-	Issuer                             string   `json:"issuer"`
-	AuthorizationEndpoint              string   `json:"authorization_endpoint"`
-	TokenEndpoint                      string   `json:"token_endpoint"`
-	JWKSURI                            string   `json:"jwks_uri"`
-	UserinfoEndpoint                   string   `json:"userinfo_endpoint"`
-	RevocationEndpoint                 string   `json:"revocation_endpoint"`
-	IntrospectionEndpoint              string   `json:"introspection_endpoint"`
-	PushedAuthorizationRequestEndpoint string   `json:"pushed_authorization_request_endpoint"`
-	DeviceAuthorizationEndpoint        string   `json:"device_authorization_endpoint"`
-	ScopesSupported                    []string `json:"scopes_supported"`
-	ResponseTypesSupported             []string `json:"response_types_supported"`
-	ResponseModesSupported             []string `json:"response_modes_supported"`
-	GrantTypesSupported                []string `json:"grant_types_supported"`
-	SubjectTypesSupported              []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported   []string `json:"id_token_signing_alg_values_supported"`
-	TokenEndpointAuthMethodsSupported  []string `json:"token_endpoint_auth_methods_supported"`
+	Issuer                             string `json:"issuer"`
+	AuthorizationEndpoint              string `json:"authorization_endpoint"`
+	TokenEndpoint                      string `json:"token_endpoint"`
+	JWKSURI                            string `json:"jwks_uri"`
+	UserinfoEndpoint                   string `json:"userinfo_endpoint"`
+	RevocationEndpoint                 string `json:"revocation_endpoint"`
+	IntrospectionEndpoint              string `json:"introspection_endpoint"`
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint"`
+	DeviceAuthorizationEndpoint        string `json:"device_authorization_endpoint"`
+	// RegistrationEndpoint (RFC 8414 §2) is listed only while dynamic
+	// client registration is on (Config.RegistrationEndpoint).
+	RegistrationEndpoint              string   `json:"registration_endpoint,omitempty"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	ResponseModesSupported            []string `json:"response_modes_supported"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	// TokenEndpointAuthSigningAlgValuesSupported lists the algorithms of
 	// private_key_jwt and client_secret_jwt assertions (RFC 8414 §2).
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
@@ -56,7 +59,12 @@ type Discovery struct {
 // objects at a client's URL, which is what OIDC Discovery §3 means by it.
 func (p *Provider) Discovery() Discovery {
 	iss := p.cfg.Issuer
+	reg := ""
+	if p.cfg.RegistrationEndpoint {
+		reg = iss + "/oauth/register"
+	}
 	return Discovery{
+		RegistrationEndpoint:                       reg,
 		Issuer:                                     iss,
 		AuthorizationEndpoint:                      iss + "/oauth/authorize",
 		TokenEndpoint:                              iss + "/oauth/token",

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -66,6 +67,19 @@ type Config struct {
 	Hasher *secret.Hasher
 	// Scopes lists the scopes advertised in discovery.
 	Scopes []string
+	// Resources are the resource indicators (RFC 8707 §2) tokens may be
+	// requested for, besides Latchkey's own API (OwnResource, always
+	// allowed): absolute URIs without fragments, compared exactly. A
+	// token's granted audience is the resources it was requested for.
+	Resources []string
+	// ResourceDocumentation is the resource_documentation of the own
+	// API's protected resource metadata (RFC 9728 §2); "" =
+	// ServiceDocumentation.
+	ResourceDocumentation string
+	// RegistrationEndpoint advertises POST /oauth/register in discovery
+	// (RFC 8414 §2 registration_endpoint): set when dynamic client
+	// registration is on (Registrar).
+	RegistrationEndpoint bool
 	// MaxBodyBytes bounds request bodies of the protocol endpoints.
 	MaxBodyBytes int64
 	// RefreshFamilyLifetime bounds a grant's refresh tokens: a refresh
@@ -208,7 +222,11 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		publishFor: max(cfg.IDTokenLifespan, cfg.AccessTokenLifespan),
 		seed:       ringKey{kid: cfg.SigningKeyID, alg: alg, priv: cfg.SigningKey},
 	}
+	if !slices.Contains(cfg.Resources, cfg.Issuer) {
+		cfg.Resources = append([]string{cfg.Issuer}, cfg.Resources...)
+	}
 	hasher := &secretHasher{h: cfg.Hasher}
+	p := &Provider{}
 	fc := &fosite.Config{
 		AccessTokenLifespan:             cfg.AccessTokenLifespan,
 		RefreshTokenLifespan:            cfg.RefreshTokenLifespan,
@@ -219,7 +237,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		TokenURL:                        cfg.Issuer + "/oauth/token",
 		GlobalSecret:                    cfg.HMACKey,
 		ScopeStrategy:                   fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:        fosite.DefaultAudienceMatchingStrategy,
+		AudienceMatchingStrategy:        func(h, n []string) error { return p.audienceStrategy(h, n) },
 		EnforcePKCEForPublicClients:     true,
 		EnablePKCEPlainChallengeMethod:  false,
 		ClientSecretsHasher:             hasher,
@@ -269,7 +287,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	fc.TokenEndpointHandlers.Append(device)
 	// The handlers keep fc; only the client authentication reads token URLs.
 	f.Config = wrapped
-	p := &Provider{
+	*p = Provider{
 		cfg: cfg, fcfg: fc, f: f, store: store, strategy: strategy, users: users, log: cfg.Logger,
 		ring: ring, backchannel: newBackchannel(cfg),
 	}

@@ -63,7 +63,10 @@ func (h *refreshHandler) HandleTokenEndpointRequest(ctx context.Context, request
 	if !ok {
 		return fosite.ErrServerError.WithDebugf("unexpected session type %T", request.GetSession())
 	}
-	sess.FamilyScope = nil
+	sess.FamilyScope, sess.FamilyAudience = nil, nil
+	if err := narrowRefreshAudience(request, sess); err != nil {
+		return err
+	}
 	if err := h.checkFamilyLifetime(sess); err != nil {
 		return err
 	}
@@ -132,4 +135,35 @@ func (h *refreshHandler) checkRights(ctx context.Context, request fosite.AccessR
 		return fosite.ErrServerError.WithWrap(err)
 	}
 	return nil
+}
+
+// narrowRefreshAudience applies the resource parameters of a refresh
+// request (RFC 8707 §2.2; Provider.Token has checked that each is a known
+// resource): each must be in the audience the refresh token was granted
+// (else invalid_target), and the access token gets only those; the new
+// refresh token keeps the whole audience (Session.FamilyAudience).
+func narrowRefreshAudience(request fosite.AccessRequester, sess *Session) error {
+	granted := slices.Clone(request.GetGrantedAudience())
+	narrowed, err := narrowAudience(uniq(request.GetRequestForm()[resourceParam]), granted)
+	if err != nil || narrowed == nil || len(narrowed) == len(granted) {
+		return err
+	}
+	ar, ok := request.(*fosite.AccessRequest)
+	if !ok {
+		return fosite.ErrServerError.WithDebugf("unexpected access request type %T", request)
+	}
+	sess.FamilyAudience = granted
+	ar.GrantedAudience = narrowed
+	return nil
+}
+
+// uniq returns v without repeats, in order.
+func uniq(v []string) []string {
+	var out []string
+	for _, s := range v {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }

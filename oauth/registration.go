@@ -16,6 +16,20 @@ import (
 // (RFC 7591 §3.2.2 invalid_client_metadata / invalid_redirect_uri).
 var ErrInvalidClientMetadata = errors.New("invalid client metadata")
 
+// ErrInvalidRedirectURI means a redirect URI broke the redirect URI rule
+// (validateRedirectURI): RFC 7591 §3.2.2 invalid_redirect_uri. Such
+// errors are ErrInvalidClientMetadata too, and read like every other one
+// ("invalid client metadata: redirect URI …").
+var ErrInvalidRedirectURI = errors.New("invalid redirect URI")
+
+// redirectURIError is a refused redirect URI: both sentinels match it.
+type redirectURIError struct{ msg string }
+
+func (e *redirectURIError) Error() string { return ErrInvalidClientMetadata.Error() + ": " + e.msg }
+func (e *redirectURIError) Unwrap() []error {
+	return []error{ErrInvalidClientMetadata, ErrInvalidRedirectURI}
+}
+
 // Token endpoint authentication methods (RFC 7591 §2).
 const (
 	AuthMethodBasic         = "client_secret_basic"
@@ -79,8 +93,61 @@ var SupportedGrants = []string{"authorization_code", "refresh_token", "client_cr
 // with the plain secret (empty for public clients), which is shown once and
 // never stored: the record holds only its HMAC-SHA256 digest.
 func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, error) {
-	bad := func(format string, a ...any) (*storage.Client, string, error) {
-		return nil, "", fmt.Errorf("%w: %s", ErrInvalidClientMetadata, fmt.Sprintf(format, a...))
+	spec, err := p.checkSpec(spec)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := secret.Random(128)
+	if err != nil {
+		return nil, "", err
+	}
+	rec := &storage.Client{ID: id, OwnerID: spec.OwnerID, OrgID: spec.OrgID, Public: spec.Public}
+	applySpec(rec, spec)
+	if spec.Public || spec.AuthMethod == AuthMethodPrivateKeyJWT {
+		// A private_key_jwt client authenticates with its key alone.
+		return rec, "", nil
+	}
+	plain, err := NewClientSecret()
+	if err != nil {
+		return nil, "", err
+	}
+	rec.SecretDigest, rec.SecretVersion = p.HashSecret(plain)
+	if spec.AuthMethod == AuthMethodSecretJWT {
+		if rec.SecretSealed, err = p.SealClientSecret(rec.ID, plain); err != nil {
+			return nil, "", err
+		}
+	}
+	return rec, plain, nil
+}
+
+// applySpec copies the metadata of a checked spec onto rec; identity,
+// ownership, publicness and secrets are left as they are.
+func applySpec(rec *storage.Client, spec ClientSpec) {
+	rec.Name = spec.Name
+	rec.RedirectURIs = spec.RedirectURIs
+	rec.GrantTypes = spec.GrantTypes
+	rec.ResponseTypes = []string{"code"}
+	rec.Scopes = spec.Scopes
+	rec.TokenEndpointAuthMethod = spec.AuthMethod
+	rec.LogoURI = spec.LogoURI
+	rec.ClientURI = spec.ClientURI
+	rec.Tier = spec.Tier
+	rec.RequirePKCE = spec.RequirePKCE || spec.Public
+	rec.ResourceServer = spec.ResourceServer
+	rec.PostLogoutRedirectURIs = spec.PostLogoutRedirectURIs
+	rec.BackchannelLogoutURI = spec.BackchannelLogoutURI
+	rec.BackchannelLogoutSessionRequired = spec.BackchannelLogoutSessionRequired
+	rec.JWTAccessTokens = spec.JWTAccessTokens
+	rec.JWKS = spec.JWKS
+	rec.JWKSURI = spec.JWKSURI
+	rec.TokenEndpointAuthSigningAlg = spec.AuthSigningAlg
+}
+
+// checkSpec validates spec and fills in its defaults: the one set of
+// client metadata rules (RFC 7591 §2) of every registrar.
+func (p *Provider) checkSpec(spec ClientSpec) (ClientSpec, error) {
+	bad := func(format string, a ...any) (ClientSpec, error) {
+		return spec, fmt.Errorf("%w: %s", ErrInvalidClientMetadata, fmt.Sprintf(format, a...))
 	}
 	spec.Name = strings.TrimSpace(spec.Name)
 	if spec.Name == "" || len(spec.Name) > 200 {
@@ -106,12 +173,12 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 	}
 	for _, u := range spec.RedirectURIs {
 		if err := validateRedirectURI(u); err != nil {
-			return bad("redirect URI %q: %v", u, err)
+			return spec, &redirectURIError{fmt.Sprintf("redirect URI %q: %v", u, err)}
 		}
 	}
 	for _, u := range spec.PostLogoutRedirectURIs {
 		if err := validateRedirectURI(u); err != nil {
-			return bad("post-logout redirect URI %q: %v", u, err)
+			return spec, &redirectURIError{fmt.Sprintf("post-logout redirect URI %q: %v", u, err)}
 		}
 	}
 	if u := spec.BackchannelLogoutURI; u != "" {
@@ -143,7 +210,7 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 		return bad("unsupported token_endpoint_auth_method %q", spec.AuthMethod)
 	}
 	if err := p.checkJWTAuth(&spec); err != nil {
-		return nil, "", err
+		return spec, err
 	}
 	if len(spec.Scopes) == 0 {
 		spec.Scopes = []string{"openid", "profile", "email", "offline_access"}
@@ -158,51 +225,7 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 			return bad("%q is not an http(s) URL", u)
 		}
 	}
-	id, err := secret.Random(128)
-	if err != nil {
-		return nil, "", err
-	}
-	rec := &storage.Client{
-		ID:                      id,
-		Name:                    spec.Name,
-		OwnerID:                 spec.OwnerID,
-		OrgID:                   spec.OrgID,
-		RedirectURIs:            spec.RedirectURIs,
-		GrantTypes:              spec.GrantTypes,
-		ResponseTypes:           []string{"code"},
-		Scopes:                  spec.Scopes,
-		Public:                  spec.Public,
-		TokenEndpointAuthMethod: spec.AuthMethod,
-		LogoURI:                 spec.LogoURI,
-		ClientURI:               spec.ClientURI,
-		Tier:                    spec.Tier,
-		RequirePKCE:             spec.RequirePKCE || spec.Public,
-		ResourceServer:          spec.ResourceServer,
-
-		PostLogoutRedirectURIs:           spec.PostLogoutRedirectURIs,
-		BackchannelLogoutURI:             spec.BackchannelLogoutURI,
-		BackchannelLogoutSessionRequired: spec.BackchannelLogoutSessionRequired,
-
-		JWTAccessTokens:             spec.JWTAccessTokens,
-		JWKS:                        spec.JWKS,
-		JWKSURI:                     spec.JWKSURI,
-		TokenEndpointAuthSigningAlg: spec.AuthSigningAlg,
-	}
-	if spec.Public || spec.AuthMethod == AuthMethodPrivateKeyJWT {
-		// A private_key_jwt client authenticates with its key alone.
-		return rec, "", nil
-	}
-	plain, err := NewClientSecret()
-	if err != nil {
-		return nil, "", err
-	}
-	rec.SecretDigest, rec.SecretVersion = p.HashSecret(plain)
-	if spec.AuthMethod == AuthMethodSecretJWT {
-		if rec.SecretSealed, err = p.SealClientSecret(rec.ID, plain); err != nil {
-			return nil, "", err
-		}
-	}
-	return rec, plain, nil
+	return spec, nil
 }
 
 // checkJWTAuth validates the JWT client authentication metadata of spec
@@ -261,16 +284,31 @@ func (p *Provider) SealClientSecret(clientID, plain string) ([]byte, error) {
 	return secret.Seal(p.cfg.ClientSecretSealer, []byte(plain), []byte(clientID))
 }
 
-// validateRedirectURI applies RFC 6749 §3.1.2: absolute, no fragment. Plain
-// http is allowed only for loopback hosts (RFC 8252 §7.3); private-use
-// schemes (RFC 8252 §7.1) are allowed for native apps.
+// validateRedirectURI is the one redirect URI rule of every registrar
+// (the /apps pages, the CLI, dynamic registration): RFC 6749 §3.1.2
+// absolute, no fragment; no wildcard (redirect URIs are matched exactly,
+// RFC 9700 §4.1.3) and no user information. https needs a host. Plain
+// http is allowed only for the loopback hosts 127.0.0.1, [::1] and
+// localhost, on any port (RFC 8252 §7.3; the port of 127.0.0.1 and [::1]
+// is ignored when matching, as fosite does); private-use schemes in
+// reverse domain name form (RFC 8252 §7.1) are allowed for native apps.
+// javascript:, data:, file: and vbscript: are refused.
 func validateRedirectURI(raw string) error {
+	if len(raw) > 2000 {
+		return errors.New("must be at most 2000 characters")
+	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() {
 		return errors.New("must be an absolute URI")
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return errors.New("must not contain a fragment")
+	}
+	if strings.Contains(raw, "*") {
+		return errors.New("must not contain a wildcard: register each redirect URI exactly")
+	}
+	if u.User != nil {
+		return errors.New("must not contain user information")
 	}
 	switch u.Scheme {
 	case "https":
@@ -287,6 +325,9 @@ func validateRedirectURI(raw string) error {
 	default:
 		if !strings.Contains(u.Scheme, ".") {
 			return errors.New("private-use schemes must be reverse domain names (RFC 8252 §7.1)")
+		}
+		if u.Opaque != "" && !strings.HasPrefix(u.Opaque, "/") {
+			return errors.New("a private-use scheme URI needs a path: use the form com.example.app:/callback (RFC 8252 §7.1)")
 		}
 	}
 	return nil

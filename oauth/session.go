@@ -32,6 +32,11 @@ type Session struct {
 	// (RFC 6749 §6): the refresh token issued with it keeps this, the
 	// scope originally granted.
 	FamilyScope []string `json:"family_scope,omitempty"`
+	// FamilyAudience is set while a token request narrows the access
+	// token's audience to some of the resources granted (RFC 8707 §2.2):
+	// the refresh token issued with it keeps this, the audience
+	// originally granted.
+	FamilyAudience []string `json:"family_audience,omitempty"`
 }
 
 // NewSession returns an empty session for subject.

@@ -279,18 +279,25 @@ func (s *fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) 
 
 // CreateRefreshTokenSession implements oauth2.RefreshTokenStorage. When a
 // refresh narrowed the access token's scope (Session.FamilyScope), the new
-// refresh token keeps the scope originally granted (RFC 6749 §6).
+// refresh token keeps the scope originally granted (RFC 6749 §6); when a
+// token request narrowed its audience (Session.FamilyAudience), the
+// audience originally granted (RFC 8707 §2.2).
 func (s *fositeStore) CreateRefreshTokenSession(ctx context.Context, sig, accessSig string, r fosite.Requester) error {
-	if sess, ok := r.GetSession().(*Session); ok && len(sess.FamilyScope) > 0 {
+	if sess, ok := r.GetSession().(*Session); ok && (len(sess.FamilyScope) > 0 || len(sess.FamilyAudience) > 0) {
 		req, ok := r.(*fosite.Request)
 		if !ok {
 			return fmt.Errorf("oauth: unexpected refresh request type %T", r)
 		}
 		cp := *req
-		cp.GrantedScope = slices.Clone(sess.FamilyScope)
-		cp.RequestedScope = slices.Clone(sess.FamilyScope)
+		if len(sess.FamilyScope) > 0 {
+			cp.GrantedScope = slices.Clone(sess.FamilyScope)
+			cp.RequestedScope = slices.Clone(sess.FamilyScope)
+		}
+		if len(sess.FamilyAudience) > 0 {
+			cp.GrantedAudience = slices.Clone(sess.FamilyAudience)
+		}
 		clone := sess.Clone().(*Session)
-		clone.FamilyScope = nil
+		clone.FamilyScope, clone.FamilyAudience = nil, nil
 		cp.Session = clone
 		r = &cp
 	}

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,8 +26,15 @@ var errBodyTooLarge = errors.New("oauth: request body too large")
 // application/json (the seed documentation posts JSON, which is rewritten
 // into an equivalent form body), and refuses other content types and
 // repeated parameters ("Request and response parameters MUST NOT be
-// included more than once", RFC 6749 §3.1).
+// included more than once", RFC 6749 §3.1) other than resource, which RFC
+// 8707 §2 lets a request repeat.
 func (p *Provider) normalizeBody(w http.ResponseWriter, r *http.Request) error {
+	return p.normalizeForm(w, r, nil)
+}
+
+// normalizeForm is normalizeBody with edit applied to the form before it
+// is written back (nil = none); an error of edit is returned as it is.
+func (p *Provider) normalizeForm(w http.ResponseWriter, r *http.Request, edit func(url.Values) error) error {
 	if r.Method != http.MethodPost {
 		return fosite.ErrInvalidRequest.WithHintf("HTTP method is '%s' but expected 'POST'.", r.Method)
 	}
@@ -61,8 +70,13 @@ func (p *Provider) normalizeBody(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for k, v := range form {
-		if len(v) > 1 {
+		if len(v) > 1 && k != resourceParam {
 			return fosite.ErrInvalidRequest.WithHintf("The parameter '%s' is included more than once.", k)
+		}
+	}
+	if edit != nil {
+		if err := edit(form); err != nil {
+			return err
 		}
 	}
 	enc := form.Encode()
@@ -75,8 +89,9 @@ func (p *Provider) normalizeBody(w http.ResponseWriter, r *http.Request) error {
 }
 
 // jsonToForm turns a flat JSON object into form values. Strings, numbers and
-// booleans become single values; a "scope" or "resource"/"audience" array
-// of strings is accepted too (joined by spaces or repeated, respectively).
+// booleans become single values; a "scope" array of strings is accepted too
+// (joined by spaces), and a "resource" array becomes repeated parameters
+// (RFC 8707 §2).
 func jsonToForm(body []byte) (url.Values, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -109,9 +124,12 @@ func jsonToForm(body []byte) (url.Values, error) {
 				}
 				parts = append(parts, s)
 			}
-			if k == "scope" {
+			switch k {
+			case "scope":
 				form.Set(k, strings.Join(parts, " "))
-			} else {
+			case resourceParam:
+				form[k] = parts
+			default:
 				return nil, fmt.Errorf("The JSON field '%s' must be a string.", k)
 			}
 		default:
@@ -164,8 +182,13 @@ func (p *Provider) writeBodyError(w http.ResponseWriter, r *http.Request, err er
 // Token serves POST /oauth/token (RFC 6749 §3.2): parse → decide → respond.
 func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := p.normalizeBody(w, r); err != nil {
+	var form url.Values
+	if err := p.normalizeForm(w, r, func(f url.Values) error { form = f; return p.resourcesAsAudience(f) }); err != nil {
 		p.writeBodyError(w, r, err)
+		return
+	}
+	if err := p.checkCodeResources(ctx, form); err != nil {
+		p.writeAccessError(w, r, nil, err)
 		return
 	}
 	sess := NewSession("")
@@ -190,7 +213,14 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 			ar.GrantAudience(a)
 		}
 	}
-	resp, err := p.f.NewAccessResponse(ctx, ar)
+	var issue fosite.AccessRequester = ar
+	if ar.GetGrantTypes().ExactOne("authorization_code") {
+		if issue, err = narrowCodeAudience(ar); err != nil {
+			p.writeAccessError(w, r, ar, err)
+			return
+		}
+	}
+	resp, err := p.f.NewAccessResponse(ctx, issue)
 	if err != nil {
 		p.writeAccessError(w, r, ar, err)
 		return
@@ -209,6 +239,46 @@ func grantName(grantType string) string {
 		return "device_code"
 	}
 	return grantType
+}
+
+// checkCodeResources refuses, before fosite sees the request, a code
+// exchange naming a resource its authorization was not granted for
+// (invalid_target, RFC 8707 §2.2): fosite's PKCE handler consumes the
+// code's PKCE record while it validates the request, so a refusal after
+// that would leave the code unusable. An unknown or used code is left to
+// fosite.
+func (p *Provider) checkCodeResources(ctx context.Context, form url.Values) error {
+	if form.Get("grant_type") != "authorization_code" || len(form[resourceParam]) == 0 || form.Get("code") == "" {
+		return nil
+	}
+	req, err := p.store.GetAuthorizeCodeSession(ctx, p.strategy.AuthorizeCodeSignature(ctx, form.Get("code")), NewSession(""))
+	if req == nil || err != nil {
+		return nil
+	}
+	_, err = narrowAudience(uniq(form[resourceParam]), req.GetGrantedAudience())
+	return err
+}
+
+// narrowCodeAudience applies the resource parameters of a code exchange
+// (RFC 8707 §2.2; already checked to be known resources): each must be
+// one the authorization was granted for (else invalid_target), and then
+// only those reach the access token (audienceFilter), while the refresh
+// token keeps the whole audience (Session.FamilyAudience). It runs before
+// the code is consumed, so a refused request leaves the code usable.
+func narrowCodeAudience(ar fosite.AccessRequester) (fosite.AccessRequester, error) {
+	// fosite set the requested audience to the authorization's, all of
+	// which WriteGrant granted.
+	granted := slices.Clone(ar.GetRequestedAudience())
+	narrowed, err := narrowAudience(uniq(ar.GetRequestForm()[resourceParam]), granted)
+	if err != nil || narrowed == nil || len(narrowed) == len(granted) {
+		return ar, err
+	}
+	sess, ok := ar.GetSession().(*Session)
+	if !ok {
+		return nil, fosite.ErrServerError.WithDebugf("unexpected session type %T", ar.GetSession())
+	}
+	sess.FamilyAudience = granted
+	return audienceFilter{AccessRequester: ar, allow: narrowed}, nil
 }
 
 // omitEmptyScope drops "scope": "" from a token response: fosite always

@@ -84,6 +84,8 @@ type App struct {
 	onListening func(net.Addr)
 	// self is the account self-service; Close waits for its mails.
 	self *accounts.SelfService
+	// registrar serves dynamic client registration; nil when it is off.
+	registrar *oauth.Registrar
 }
 
 // Build opens storage through infra.Open (migrating it when
@@ -180,6 +182,9 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		ClientSecretSealer:    clientSealer,
 		Hasher:                hasher,
 		Scopes:                scopeNames(cfg),
+		Resources:             resourceURIs(cfg),
+		ResourceDocumentation: cfg.OAuth.ResourceDocumentation,
+		RegistrationEndpoint:  cfg.OAuth.Registration.Mode != config.RegistrationOff,
 		MaxBodyBytes:          cfg.Server.MaxBodyBytes,
 		IntrospectKey:         func(ctx context.Context, t string) (map[string]any, bool) { return ks.Introspect(ctx, t) },
 		KeyState:              func(ctx context.Context, id string) (oauth.KeyState, error) { return keyState(ctx, ks, id) },
@@ -201,6 +206,10 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		return fail(err)
 	}
 	if err := p.LoadSigningKeys(ctx); err != nil {
+		return fail(err)
+	}
+	registrar, err := newRegistrar(cfg, p, db, lim, log, m.RateLimited)
+	if err != nil {
 		return fail(err)
 	}
 	ks, err = newKeyService(cfg, sec, hasher, db, p, m.KeyVerified, orgSvc.KeyRights)
@@ -227,7 +236,7 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		bus.Subscribe(listenerGauge{m})
 	}
 	a := &App{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, orgs: orgSvc, twoFactor: tf, passkeys: passkeys, log: log, limiter: lim, redis: rdb, bus: bus,
-		migrated: migrated, schemaVersion: schemaVersion, metrics: m, registry: reg, onListening: infra.OnListening}
+		migrated: migrated, schemaVersion: schemaVersion, metrics: m, registry: reg, onListening: infra.OnListening, registrar: registrar}
 	if err := a.watchMetrics(); err != nil {
 		return fail(err)
 	}

@@ -92,11 +92,18 @@ func (a *App) newHandler() (http.Handler, error) {
 		CountUsage:     a.keys.CountUsage,
 		Usage:          a.db,
 		Logger:         a.log,
+		// RFC 9728 §5.1: 401s point at the API's protected resource metadata.
+		ResourceMetadata: a.provider.ResourceMetadataURL(),
 	})
-	return New(a.observability(Deps{
+	d := Deps{
 		OAuth: a.provider, Pages: pages, API: apiHandler, OpenAPI: doc, SessionCookie: pages.SessionCookie(),
 		DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies(), TrustedProxies: a.cfg.Server.TrustedProxies,
-	})), nil
+		ProtectedResource: a.provider,
+	}
+	if a.registrar != nil {
+		d.Registration = a.registrar
+	}
+	return New(a.observability(d)), nil
 }
 
 // NewLogger writes log.format lines at log.level and above to w. Lines

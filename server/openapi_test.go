@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"github.com/latchkey/latchkey/config"
+
 	"io"
 	"net/http"
 	"regexp"
@@ -23,7 +25,8 @@ var ginParam = regexp.MustCompile(`:([A-Za-z_]+)`)
 // the OpenAPI document, and every documented operation is registered. The
 // HTML pages (the Pages interface, package web) are not part of the API.
 func TestOpenAPICoversEveryRoute(t *testing.T) {
-	s := newTestServer(t)
+	// Dynamic registration on, so its routes are mounted too.
+	s := newTestServerWith(t, func(c *config.Config) { c.OAuth.Registration.Mode = config.RegistrationOpen })
 	doc := openapitest.MustNew(t).Doc()
 	documented := map[string]bool{}
 	for path, item := range doc.Paths.Map() {

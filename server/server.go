@@ -184,6 +184,11 @@ type Deps struct {
 	// records every request.
 	Metrics  http.Handler
 	Observer RequestObserver
+	// Registration, when set, serves dynamic client registration
+	// (oauth.registration.mode not off); ProtectedResource, when set,
+	// serves GET /.well-known/oauth-protected-resource (RFC 9728).
+	Registration      Registration
+	ProtectedResource ProtectedResource
 	// TrustedProxies are the IPs and CIDRs (server.trusted_proxies) whose
 	// X-Forwarded-For is believed; empty = none, the TCP peer is the client.
 	TrustedProxies []string
@@ -232,6 +237,7 @@ func New(d Deps) *gin.Engine {
 	e.POST("/oauth/device_authorization", gin.WrapF(d.OAuth.DeviceAuthorization))
 	e.GET("/oauth/userinfo", gin.WrapF(d.OAuth.Userinfo))
 	e.POST("/oauth/userinfo", gin.WrapF(d.OAuth.Userinfo))
+	mountRegistration(e, d)
 
 	// Pages: cookie session + CSRF on every unsafe method.
 	e.GET("/static/*path", gin.WrapH(d.Pages.Static()))

@@ -78,9 +78,22 @@ type Client struct {
 	// sealed with AES-256-GCM (the server must know it to check HS256
 	// assertions, RFC 7523 §2.2); nil otherwise.
 	SecretSealed []byte
-	CreatedAt    time.Time `gorm:"not null"`
-	UpdatedAt    time.Time `gorm:"not null"`
+	// RegistrationTokenDigest is the HMAC-SHA256 digest (pepper version
+	// RegistrationTokenVersion) of the registration access token of a
+	// client created by dynamic registration (RFC 7591 §3.2.1), which
+	// authenticates its management requests (RFC 7592 §3); nil for
+	// clients created on the /apps pages or by the CLI. The token itself
+	// is never stored.
+	RegistrationTokenDigest  []byte    `gorm:"size:64"`
+	RegistrationTokenVersion int       `gorm:"not null;default:0"`
+	CreatedAt                time.Time `gorm:"not null"`
+	UpdatedAt                time.Time `gorm:"not null"`
 }
+
+// Registered reports whether the client was created by dynamic
+// registration (RFC 7591) and is managed with its registration access
+// token (RFC 7592).
+func (c *Client) Registered() bool { return len(c.RegistrationTokenDigest) > 0 }
 
 // Clients stores OAuth clients.
 type Clients interface {
@@ -118,12 +131,7 @@ func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
 	if !inTx {
 		c, ok, t := d.clients.Get(id)
 		if ok {
-			c.PreviousSecretDigest, c.PreviousSecretExpiresAt = slices.Clone(c.PreviousSecretDigest), utcPtr(c.PreviousSecretExpiresAt)
-			c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
-			c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
-			c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
-			c.SecretSealed = slices.Clone(c.SecretSealed)
-			return &c, nil
+			return unshared(c), nil
 		}
 		ticket = t
 	}
@@ -132,9 +140,24 @@ func (d *DB) GetClient(ctx context.Context, id string) (*Client, error) {
 		return nil, translate(err)
 	}
 	if !inTx {
+		// The cached copy shares nothing with the one returned: a
+		// caller's change to a slice must not reach the cache.
 		d.clients.Put(id, c, ticket)
+		return unshared(c), nil
 	}
 	return &c, nil
+}
+
+// unshared returns a copy of c whose slices and pointers share no memory
+// with c's.
+func unshared(c Client) *Client {
+	c.PreviousSecretDigest, c.PreviousSecretExpiresAt = slices.Clone(c.PreviousSecretDigest), utcPtr(c.PreviousSecretExpiresAt)
+	c.RedirectURIs, c.GrantTypes, c.ResponseTypes = slices.Clone(c.RedirectURIs), slices.Clone(c.GrantTypes), slices.Clone(c.ResponseTypes)
+	c.Scopes, c.Audience, c.SecretDigest = slices.Clone(c.Scopes), slices.Clone(c.Audience), slices.Clone(c.SecretDigest)
+	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	c.RegistrationTokenDigest = slices.Clone(c.RegistrationTokenDigest)
+	c.SecretSealed = slices.Clone(c.SecretSealed)
+	return &c
 }
 
 // UpdateClient implements Clients.

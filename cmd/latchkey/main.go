@@ -87,7 +87,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
 	root.AddCommand(newServeCommand(stderr), newMigrateCommand(stdout, stderr),
 		newUserCommand(stdout, stderr), newClientCommand(stdout, stderr), newOrgCommand(stdout, stderr),
-		newKeysCommand(stdout, stderr))
+		newKeysCommand(stdout, stderr), newRegistrationCommand(stdout))
 	return root
 }
 

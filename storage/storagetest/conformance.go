@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Clients/DeleteCascades", testClientDeleteCascades},
 		{"Clients/ListByOwner", testClientListByOwner},
 		{"Clients/SecretRotation", testClientSecretRotation},
+		{"Clients/RegistrationToken", testClientRegistrationToken},
 
 		{"Requests/CreateGet", testRequestCreateGet},
 		{"Requests/DuplicateSignature", testRequestDuplicate},
