@@ -105,6 +105,11 @@ type clientMetadata struct {
 	LogoURI                 string   `json:"logo_uri"`
 	Scope                   string   `json:"scope"`
 	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
+	// JWKS or JWKSURI carry the public keys of a private_key_jwt client
+	// (RFC 7591 §2), with the algorithm of its assertions.
+	JWKS                        json.RawMessage `json:"jwks"`
+	JWKSURI                     string          `json:"jwks_uri"`
+	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg"`
 
 	// RFC 7592 §2.2 update requests only.
 	ClientID     string `json:"client_id"`
@@ -114,21 +119,24 @@ type clientMetadata struct {
 // registrationResponse is the client information response (RFC 7591
 // §3.2.1, RFC 7592 §3).
 type registrationResponse struct {
-	ClientID                string   `json:"client_id"`
-	ClientSecret            string   `json:"client_secret,omitempty"`
-	ClientIDIssuedAt        int64    `json:"client_id_issued_at"`
-	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
-	RegistrationAccessToken string   `json:"registration_access_token"`
-	RegistrationClientURI   string   `json:"registration_client_uri"`
-	ClientName              string   `json:"client_name"`
-	RedirectURIs            []string `json:"redirect_uris"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	Scope                   string   `json:"scope"`
-	ClientURI               string   `json:"client_uri,omitempty"`
-	LogoURI                 string   `json:"logo_uri,omitempty"`
-	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris,omitempty"`
+	ClientID                    string          `json:"client_id"`
+	ClientSecret                string          `json:"client_secret,omitempty"`
+	ClientIDIssuedAt            int64           `json:"client_id_issued_at"`
+	ClientSecretExpiresAt       *int64          `json:"client_secret_expires_at,omitempty"`
+	RegistrationAccessToken     string          `json:"registration_access_token"`
+	RegistrationClientURI       string          `json:"registration_client_uri"`
+	ClientName                  string          `json:"client_name"`
+	RedirectURIs                []string        `json:"redirect_uris"`
+	GrantTypes                  []string        `json:"grant_types"`
+	ResponseTypes               []string        `json:"response_types"`
+	TokenEndpointAuthMethod     string          `json:"token_endpoint_auth_method"`
+	Scope                       string          `json:"scope"`
+	ClientURI                   string          `json:"client_uri,omitempty"`
+	LogoURI                     string          `json:"logo_uri,omitempty"`
+	PostLogoutRedirectURIs      []string        `json:"post_logout_redirect_uris,omitempty"`
+	JWKS                        json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                     string          `json:"jwks_uri,omitempty"`
+	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
 }
 
 // regError is an error response of the registration endpoints (RFC 7591
@@ -416,8 +424,17 @@ func (g *Registrar) spec(md *clientMetadata) (ClientSpec, error) {
 	case AuthMethodNone:
 		spec.Public = true
 	case AuthMethodBasic, AuthMethodPost:
+	case AuthMethodPrivateKeyJWT:
+		// checkSpec validates the keys (ValidateJWKS, ValidateJWKSURI).
+		if len(md.JWKS) > 0 && string(md.JWKS) != "null" {
+			spec.JWKS = string(md.JWKS)
+		}
+		spec.JWKSURI, spec.AuthSigningAlg = md.JWKSURI, md.TokenEndpointAuthSigningAlg
 	default:
-		return spec, badMetadata("The token_endpoint_auth_method %q is not supported; use client_secret_basic, client_secret_post or none.", clip(spec.AuthMethod))
+		return spec, badMetadata("The token_endpoint_auth_method %q is not supported; use client_secret_basic, client_secret_post, private_key_jwt or none.", clip(spec.AuthMethod))
+	}
+	if spec.AuthMethod != AuthMethodPrivateKeyJWT && (len(md.JWKS) > 0 || md.JWKSURI != "" || md.TokenEndpointAuthSigningAlg != "") {
+		return spec, badMetadata("jwks, jwks_uri and token_endpoint_auth_signing_alg are only for token_endpoint_auth_method private_key_jwt.")
 	}
 	if md.Scope == "" {
 		spec.Scopes = slices.Clone(g.cfg.Scopes)
@@ -450,20 +467,25 @@ func metadataError(err error) error {
 
 func (g *Registrar) response(c *storage.Client, secretPlain, token string) registrationResponse {
 	resp := registrationResponse{
-		ClientID:                c.ID,
-		ClientSecret:            secretPlain,
-		ClientIDIssuedAt:        c.CreatedAt.Unix(),
-		RegistrationAccessToken: token,
-		RegistrationClientURI:   g.p.cfg.Issuer + "/oauth/register/" + c.ID,
-		ClientName:              c.Name,
-		RedirectURIs:            nonNil(c.RedirectURIs),
-		GrantTypes:              nonNil(c.GrantTypes),
-		ResponseTypes:           []string{"code"},
-		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		Scope:                   strings.Join(c.Scopes, " "),
-		ClientURI:               c.ClientURI,
-		LogoURI:                 c.LogoURI,
-		PostLogoutRedirectURIs:  c.PostLogoutRedirectURIs,
+		ClientID:                    c.ID,
+		ClientSecret:                secretPlain,
+		ClientIDIssuedAt:            c.CreatedAt.Unix(),
+		RegistrationAccessToken:     token,
+		RegistrationClientURI:       g.p.cfg.Issuer + "/oauth/register/" + c.ID,
+		ClientName:                  c.Name,
+		RedirectURIs:                nonNil(c.RedirectURIs),
+		GrantTypes:                  nonNil(c.GrantTypes),
+		ResponseTypes:               []string{"code"},
+		TokenEndpointAuthMethod:     c.TokenEndpointAuthMethod,
+		Scope:                       strings.Join(c.Scopes, " "),
+		ClientURI:                   c.ClientURI,
+		LogoURI:                     c.LogoURI,
+		PostLogoutRedirectURIs:      c.PostLogoutRedirectURIs,
+		JWKSURI:                     c.JWKSURI,
+		TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg,
+	}
+	if c.JWKS != "" {
+		resp.JWKS = json.RawMessage(c.JWKS)
 	}
 	if secretPlain != "" {
 		never := int64(0) // RFC 7591 §3.2.1: 0 = the secret does not expire
