@@ -20,7 +20,7 @@ import (
 
 // browserTimeout bounds every browser test; together they should take well
 // under a minute.
-const browserTimeout = 50 * time.Second
+const browserTimeout = 90 * time.Second
 
 // clientApp is a third-party app's redirect endpoint: it records what the
 // authorization server sends back.
