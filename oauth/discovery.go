@@ -67,7 +67,7 @@ func (p *Provider) Discovery() Discovery {
 		ScopesSupported:                            p.cfg.Scopes,
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},
-		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials"},
+		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeTokenExchange},
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           p.ring.algs(context.Background()),
 		TokenEndpointAuthMethodsSupported:          clientAuthMethods,

@@ -84,6 +84,16 @@ type Config struct {
 	// ErrInvalidToken when the key may not be used (revoked, expired,
 	// rotated out, unknown); other errors mean it could not be checked.
 	KeyState func(ctx context.Context, keyID string) (KeyState, error)
+	// ExchangeKey, when set, resolves an API key presented as the
+	// subject_token of a token exchange (RFC 8693, subject_token_type
+	// TokenTypeAPIKey) into what it may hand on now: its scopes as
+	// granted, its effective scopes (the key's scopes within its owner's
+	// rights), its expiry. It returns an error wrapping ErrInvalidToken
+	// when key is not a usable API key of this deployment (malformed,
+	// unknown, revoked, expired, its owner suspended or gone); other
+	// errors mean it could not be checked. nil = API keys cannot be
+	// exchanged at the token endpoint.
+	ExchangeKey func(ctx context.Context, key string) (Subject, error)
 	// TokenRights, when set, reports what the person (or API key) behind
 	// a token reaches now: asked on every use of a person's access token
 	// (resource requests, introspection, userinfo) and on refresh. Its
@@ -107,8 +117,9 @@ type Config struct {
 	LimitClient func(ctx context.Context, clientID string) (wait time.Duration, err error)
 	// OnTokenIssued, when set, is called once per access token issued,
 	// after it is stored: grant is the grant type of the token request
-	// (authorization_code, refresh_token, client_credentials) or
-	// "api_key_exchange" for MintKeyToken.
+	// (authorization_code, refresh_token, client_credentials),
+	// "token_exchange" for the token-exchange grant (RFC 8693) or
+	// "api_key_exchange" for MintKeyToken (POST /tokens/generate).
 	OnTokenIssued func(grant string)
 	// BackchannelClient posts logout tokens (OpenID Connect Back-Channel
 	// Logout 1.0 §2.5); nil = a client with a 5 s timeout. Redirects are
@@ -166,7 +177,8 @@ type Provider struct {
 // flagged RequirePKCE), refresh tokens with rotation, scope narrowing and a
 // family lifetime (RFC 6749 §6, refreshHandler), client credentials (RFC 6749 §4.4),
 // OpenID Connect code flow and refresh, revocation (RFC 7009),
-// introspection (RFC 7662) and PAR (RFC 9126).
+// introspection (RFC 7662), PAR (RFC 9126) and token exchange (RFC 8693,
+// exchange.go).
 func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	if cfg.Issuer == "" || len(cfg.HMACKey) < 32 || cfg.SigningKey == nil || cfg.Hasher == nil {
 		return nil, errors.New("oauth: issuer, hmac key (≥ 32 bytes), signing key and hasher are required")
@@ -246,6 +258,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	// Client assertions may name the token endpoint or the issuer as
 	// their audience (RFC 7523 §3 item 3; OpenID Connect Core §9).
 	wrapped := &fositeConfig{Config: fc, tokenURLs: []string{fc.TokenURL, cfg.Issuer}}
+	exchange := &exchangeHandler{}
 	f := compose.Compose(fc, store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
@@ -256,6 +269,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
+		exchangeFactory(exchange),
 	).(*fosite.Fosite) // compose.Compose returns fosite.NewOAuth2Provider's *Fosite
 	// The handlers keep fc; only the client authentication reads token URLs.
 	f.Config = wrapped
@@ -263,6 +277,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		cfg: cfg, fcfg: fc, f: f, store: store, strategy: strategy, users: users, log: cfg.Logger,
 		ring: ring, backchannel: newBackchannel(cfg),
 	}
+	exchange.p = p
 	// One rule for client authentication at every endpoint (clientauth.go).
 	fc.ClientAuthenticationStrategy = clientAuthStrategy(p)
 	return p, nil
