@@ -89,6 +89,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		Usage:          a.db,
 		Logger:         a.log,
 	})
+	a.api = apiHandler
 	return New(a.observability(Deps{
 		OAuth: a.provider, Pages: pages, API: apiHandler, OpenAPI: doc, SessionCookie: pages.SessionCookie(),
 		DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies(), TrustedProxies: a.cfg.Server.TrustedProxies,
