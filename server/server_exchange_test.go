@@ -267,6 +267,28 @@ func TestTokenExchangeAccessToken(t *testing.T) {
 		}
 	})
 
+	t.Run("JWT access tokens", func(t *testing.T) {
+		// A client registered for RFC 9068 JWT access tokens gets one for
+		// a key, and exchanges that JWT for a narrower JWT.
+		jid, jsec := e.s.CreateClient(t, oauth.ClientSpec{Name: "JWT exchanger", GrantTypes: []string{oauth.GrantTypeTokenExchange},
+			Scopes: []string{"users:read"}, JWTAccessTokens: true, Audience: []string{exchangeAudience}})
+		code, m := exchangeAs(t, e.s, jid, jsec, keySubject(e.key), false)
+		first := wantIssued(t, code, m, "")
+		if strings.Count(first, ".") != 2 {
+			t.Fatalf("not a JWT: %s", first)
+		}
+		code, m = exchangeAs(t, e.s, jid, jsec, with(tokenSubject(first), "scope", "users:read", "audience", exchangeAudience), false)
+		second := wantIssued(t, code, m, "users:read")
+		in := introspectWith(t, e.s, jid, jsec, second)
+		if in["active"] != true || in["key_id"] == nil || in["scope"] != "users:read" {
+			t.Fatalf("exchanged JWT introspects as %v", in)
+		}
+		// Another client may not exchange this client's JWT.
+		if code, m := e.exchange(t, tokenSubject(first)); code != 400 || m["error"] != "invalid_request" {
+			t.Fatalf("another client's JWT: %d %v", code, m)
+		}
+	})
+
 	t.Run("key's token from /tokens/generate", func(t *testing.T) {
 		short := e.createKey(t, "short", `"scopes":["users:read","keys:read"],"expires_in":900`)
 		code, gen, _ := apiCall(t, "POST", e.s.URL+"/tokens/generate", "Bearer "+short, "")
