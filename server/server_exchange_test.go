@@ -144,7 +144,15 @@ func introspectWith(t testing.TB, s *testServer, id, sec, token string) map[stri
 // is counted as token_exchange.
 func TestTokenExchangeAPIKey(t *testing.T) {
 	t.Parallel()
-	e := newExchangeEnv(t, nil)
+	for _, b := range testBackends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			testTokenExchangeAPIKey(t, newExchangeEnv(t, func(c *config.Config) { b.Configure(t, c) }))
+		})
+	}
+}
+
+func testTokenExchangeAPIKey(t *testing.T, e *exchangeEnv) {
 	for _, asJSON := range []bool{false, true} {
 		t.Run(fmt.Sprintf("json=%v", asJSON), func(t *testing.T) {
 			code, m := exchangeAs(t, e.s, e.id, e.sec, with(keySubject(e.key), "scope", "users:read", "requested_token_type", oauth.TokenTypeAccessToken), asJSON)
@@ -325,7 +333,15 @@ func e2e2Conf(e *e2eEnv, id, sec string, scopes ...string) *oauth2.Config {
 // RFC 6749 §5.2 body, never a 5xx.
 func TestTokenExchangeBadInput(t *testing.T) {
 	t.Parallel()
-	e := newExchangeEnv(t, func(c *config.Config) { c.Server.MaxBodyBytes = 8 << 10 })
+	for _, b := range testBackends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			testTokenExchangeBadInput(t, newExchangeEnv(t, func(c *config.Config) { b.Configure(t, c); c.Server.MaxBodyBytes = 8 << 10 }))
+		})
+	}
+}
+
+func testTokenExchangeBadInput(t *testing.T, e *exchangeEnv) {
 	expiring := e.createKey(t, "expiring", `"expires_in":1`)
 	// Another client, registered for token exchange, and its own token.
 	otherID, otherSec := e.s.CreateClient(t, oauth.ClientSpec{Name: "Other", GrantTypes: []string{oauth.GrantTypeTokenExchange, "client_credentials"}, Scopes: []string{"users:read"}})
