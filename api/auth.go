@@ -138,7 +138,9 @@ type Keys interface {
 
 // Tokens is the OAuth side the API uses.
 type Tokens interface {
-	MintKeyToken(ctx context.Context, g oauth.KeyGrant) (string, time.Time, error)
+	// Exchange issues the token of POST /tokens/generate (the
+	// token-exchange grant's one function, RFC 8693).
+	Exchange(ctx context.Context, x oauth.ExchangeRequest) (*oauth.Exchanged, error)
 	ValidateAccessToken(ctx context.Context, token string) (*oauth.TokenInfo, error)
 }
 
@@ -330,12 +332,17 @@ func (h *Handler) bearer(ctx context.Context, c *gin.Context, cred string) (*Pri
 	return p, status, code, msg
 }
 
+// keyPrincipal is the caller authenticated by the verified API key k.
+func keyPrincipal(k *storage.APIKey) *Principal {
+	return &Principal{Kind: KindAPIKey, UserID: k.UserID, KeyID: k.ID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, KeyExpiresAt: k.ExpiresAt, Key: k}
+}
+
 func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred string) (*Principal, int, string, string) {
 	if h.cfg.Keys.Format().Looks(cred) {
 		k, err := h.cfg.Keys.Verify(ctx, cred, clientip.FromRequest(c.Request))
 		switch {
 		case err == nil:
-			return &Principal{Kind: KindAPIKey, UserID: k.UserID, KeyID: k.ID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, KeyExpiresAt: k.ExpiresAt, Key: k}, 0, "", ""
+			return keyPrincipal(k), 0, "", ""
 		case errors.Is(err, keys.ErrExpired):
 			return nil, http.StatusUnauthorized, "token_expired", "This API key has expired."
 		case errors.Is(err, keys.ErrRevoked), errors.Is(err, keys.ErrNotFound):

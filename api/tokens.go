@@ -2,7 +2,9 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -10,13 +12,17 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/latchkey/latchkey/clientip"
+	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/orgs"
 	"github.com/latchkey/latchkey/storage"
 )
 
 // GenerateToken serves POST /tokens/generate: an API key (bare or Bearer)
-// is exchanged for a one-hour OAuth access token carrying its scopes.
+// is exchanged for a one-hour OAuth access token carrying its scopes. It
+// is the token-exchange grant (RFC 8693, oauth.Provider.Exchange) with the
+// key in the Authorization header: the same subject (keySubject), the
+// same issuance; only the answer keeps this endpoint's own shape.
 func (h *Handler) GenerateToken(c *gin.Context) {
 	p := principal(c)
 	if p.Kind != KindAPIKey {
@@ -24,43 +30,92 @@ func (h *Handler) GenerateToken(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	// The token carries the key's scopes as granted; like the key, it is
-	// narrowed to its rights at each use (org:admin only while its person
-	// administers the organization). The answer names what it may do now.
-	granted := p.Scopes
-	if p.GrantedScopes != nil {
-		granted = p.GrantedScopes
+	s, err := h.keySubject(ctx, p, clientip.FromRequest(c.Request))
+	if err != nil {
+		writeError(c, http.StatusUnauthorized, "invalid_api_key", "The key's owner no longer exists.")
+		return
 	}
-	g := oauth.KeyGrant{KeyID: p.KeyID, UserID: p.UserID, Scopes: granted}
-	if p.TenantID != "" && p.Rights != nil && len(p.Rights.Tenants) == 1 {
-		// A workspace key's token acts for its tenant, as the key does.
-		g.UserID, g.Username = p.TenantID, p.Rights.Tenants[0].Name
-	} else {
-		u, err := h.cfg.Users.GetUser(ctx, p.UserID)
-		if err != nil {
-			writeError(c, http.StatusUnauthorized, "invalid_api_key", "The key's owner no longer exists.")
-			return
-		}
-		g.Username = u.Username
-	}
-	if p.ExpiresAt != nil {
-		g.ExpiresAt = *p.ExpiresAt
-	}
-	tok, exp, err := h.cfg.Tokens.MintKeyToken(ctx, g)
+	out, err := h.cfg.Tokens.Exchange(ctx, oauth.ExchangeRequest{Subject: s, Grant: oauth.GrantAPIKeyExchange})
 	if err != nil {
 		_ = c.Error(err)
 		writeError(c, http.StatusInternalServerError, "server_error", "The token could not be issued.")
 		return
 	}
-	h.cfg.Keys.Audit(ctx, p.Key, "exchanged", clientip.FromRequest(c.Request), "")
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{
-		"token":      tok,
+		"token":      out.AccessToken,
 		"token_type": "Bearer",
-		"expires_in": int64(exp.Sub(h.cfg.Now()).Round(time.Second).Seconds()),
-		"expires_at": exp.UTC(),
+		"expires_in": int64(out.ExpiresAt.Sub(h.cfg.Now()).Round(time.Second).Seconds()),
+		"expires_at": out.ExpiresAt.UTC(),
 		"scope":      strings.Join(p.Scopes, " "),
 	})
+}
+
+// errOwnerGone means the person who owns a key no longer exists.
+var errOwnerGone = errors.New("api: the key's owner no longer exists")
+
+// keySubject is what the API key behind p (authenticated, its rights
+// resolved) may hand on to a token now — the one rule for POST
+// /tokens/generate and the token-exchange grant's API-key subject
+// (ExchangeKeySubject). The token carries the key's scopes as granted;
+// like the key, it is narrowed to its rights at each use (org:admin only
+// while its person administers the organization). A requested scope must
+// be among the key's effective scopes now. A workspace key's token acts
+// for its tenant, as the key does. The key's audit log records the
+// exchange once the token is stored. errOwnerGone when the owner is gone.
+func (h *Handler) keySubject(ctx context.Context, p *Principal, ip string) (oauth.Subject, error) {
+	granted := p.Scopes
+	if p.GrantedScopes != nil {
+		granted = p.GrantedScopes
+	}
+	s := oauth.Subject{KeyID: p.KeyID, UserID: p.UserID, Granted: granted, Effective: p.Scopes}
+	if p.TenantID != "" && p.Rights != nil && len(p.Rights.Tenants) == 1 {
+		s.UserID, s.Username = p.TenantID, p.Rights.Tenants[0].Name
+	} else {
+		u, err := h.cfg.Users.GetUser(ctx, p.UserID)
+		if err != nil {
+			return oauth.Subject{}, fmt.Errorf("%w: %w", errOwnerGone, err)
+		}
+		s.Username = u.Username
+	}
+	if p.ExpiresAt != nil {
+		s.ExpiresAt = *p.ExpiresAt
+	}
+	k := p.Key
+	s.Issued = func(ctx context.Context) { h.cfg.Keys.Audit(ctx, k, "exchanged", ip, "") }
+	return s, nil
+}
+
+// ExchangeKeySubject resolves an API key presented as the subject_token of
+// the token-exchange grant (oauth.Config.ExchangeKey): verified and
+// narrowed to its owner's rights exactly as when it authenticates an API
+// request, then keySubject. A key that may not be used — malformed,
+// unknown, revoked, expired, its owner or organization suspended or gone —
+// is an error wrapping oauth.ErrInvalidToken; other errors mean it could
+// not be checked. ip is the client's address, for the key's records.
+func (h *Handler) ExchangeKeySubject(ctx context.Context, raw, ip string) (oauth.Subject, error) {
+	if !h.cfg.Keys.Format().Looks(raw) {
+		return oauth.Subject{}, fmt.Errorf("%w: not an API key of this deployment", oauth.ErrInvalidToken)
+	}
+	k, err := h.cfg.Keys.Verify(ctx, raw, ip)
+	switch {
+	case errors.Is(err, keys.ErrExpired), errors.Is(err, keys.ErrRevoked), errors.Is(err, keys.ErrNotFound):
+		return oauth.Subject{}, fmt.Errorf("%w: %w", oauth.ErrInvalidToken, err)
+	case err != nil:
+		return oauth.Subject{}, err
+	}
+	p := keyPrincipal(k)
+	switch status, _, msg := h.withRights(ctx, p); {
+	case status == http.StatusUnauthorized:
+		return oauth.Subject{}, fmt.Errorf("%w: %s", oauth.ErrInvalidToken, msg)
+	case status != 0:
+		return oauth.Subject{}, fmt.Errorf("api: %s", msg)
+	}
+	s, err := h.keySubject(ctx, p, ip)
+	if err != nil {
+		return oauth.Subject{}, fmt.Errorf("%w: %w", oauth.ErrInvalidToken, err)
+	}
+	return s, nil
 }
 
 // TestToken serves GET /tokens/test for any credential.

@@ -32,6 +32,15 @@ func FromRequest(r *http.Request) string {
 	return Peer(r)
 }
 
+// FromContext returns the client IP the server resolved for the request
+// ctx belongs to, or "" when ctx carries none (work done outside a
+// request): for code that holds the request's context but not the request
+// (a fosite token endpoint handler).
+func FromContext(ctx context.Context) string {
+	ip, _ := ctx.Value(ctxKey{}).(string)
+	return ip
+}
+
 // Peer returns the host part of r.RemoteAddr (the TCP peer).
 func Peer(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -59,7 +59,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"route", "method"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "tokens_issued_total",
-			Help: "Access tokens issued, by grant (authorization_code, refresh_token, client_credentials, device_code, api_key_exchange).",
+			Help: "Access tokens issued, by grant (authorization_code, refresh_token, client_credentials, device_code, token_exchange, api_key_exchange).",
 		}, []string{"grant"}),
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "key_verifications_total",
@@ -102,7 +102,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	// The label values known up front get their series at zero, so a
 	// rate() over them is defined before the first event.
-	for _, g := range []string{"authorization_code", "refresh_token", "client_credentials", "device_code", "api_key_exchange"} {
+	for _, g := range []string{"authorization_code", "refresh_token", "client_credentials", "device_code", "token_exchange", "api_key_exchange"} {
 		m.tokens.WithLabelValues(g)
 	}
 	for _, r := range []string{"valid", "malformed", "not_found", "expired", "revoked", "error"} {

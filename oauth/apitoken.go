@@ -26,44 +26,21 @@ type KeyGrant struct {
 const GrantAPIKeyExchange = "api_key_exchange"
 
 // MintKeyToken issues an opaque OAuth access token for an API key
-// (POST /tokens/generate). The token is an ordinary access token —
+// (POST /tokens/generate) through Exchange, the function behind the
+// token-exchange grant too. The token is an ordinary access token —
 // introspectable, and revocable at /oauth/revoke by presenting it
 // (revokeKeyToken) — whose grant id is the key id, so revoking the key
 // revokes every token exchanged from it; on every use it is bound by the
 // key as it is then (Config.KeyState).
 func (p *Provider) MintKeyToken(ctx context.Context, g KeyGrant) (string, time.Time, error) {
-	now := time.Now().UTC().Truncate(time.Second)
-	exp := now.Add(p.cfg.AccessTokenLifespan)
-	if !g.ExpiresAt.IsZero() && g.ExpiresAt.Before(exp) {
-		exp = g.ExpiresAt.UTC()
-	}
-	if !exp.After(now) {
-		return "", time.Time{}, errors.New("oauth: the key has expired")
-	}
-	sess := NewSession(g.UserID)
-	sess.Username = g.Username
-	sess.KeyID = g.KeyID
-	sess.SetExpiresAt(fosite.AccessToken, exp)
-	req := fosite.NewAccessRequest(sess)
-	req.ID = g.KeyID
-	req.RequestedAt = now
-	req.Client = &client{}
-	req.GrantTypes = fosite.Arguments{"urn:latchkey:api-key"}
-	for _, s := range g.Scopes {
-		req.RequestedScope = append(req.RequestedScope, s)
-		req.GrantScope(s)
-	}
-	token, sig, err := p.strategy.GenerateAccessToken(ctx, req)
+	out, err := p.Exchange(ctx, ExchangeRequest{
+		Subject: Subject{KeyID: g.KeyID, UserID: g.UserID, Username: g.Username, Granted: g.Scopes, Effective: g.Scopes, ExpiresAt: g.ExpiresAt},
+		Grant:   GrantAPIKeyExchange,
+	})
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if err := p.store.CreateAccessTokenSession(ctx, sig, req); err != nil {
-		return "", time.Time{}, err
-	}
-	if f := p.cfg.OnTokenIssued; f != nil {
-		f(GrantAPIKeyExchange)
-	}
-	return token, exp, nil
+	return out.AccessToken, out.ExpiresAt, nil
 }
 
 // RevokeKeyTokens revokes every access token exchanged from keyID.
@@ -103,6 +80,9 @@ type TokenInfo struct {
 	// org:admin outside an administered organization): what the token may
 	// put in keys, whose own use is judged again each time.
 	GrantedScopes []string
+	// Audience is the token's granted audience (empty = none named: good
+	// for Latchkey's own API).
+	Audience []string
 }
 
 // grantEnd is the last moment the grant behind an access token can yield
@@ -143,31 +123,38 @@ func LooksLikeAccessToken(s string) bool {
 // (Config.TokenRights): refused while they or the organization the grant
 // is bound to are suspended, or once they left it.
 func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*TokenInfo, error) {
+	info, _, err := p.validateAccess(ctx, token)
+	return info, err
+}
+
+// validateAccess is ValidateAccessToken returning the stored request too
+// (narrowed to what it grants now).
+func (p *Provider) validateAccess(ctx context.Context, token string) (*TokenInfo, fosite.Requester, error) {
 	use, ar, err := p.f.IntrospectToken(ctx, token, fosite.AccessToken, NewSession(""))
 	if err == nil && use != fosite.AccessToken {
 		// fosite falls back to the other token type: a refresh token is
 		// never a bearer credential (RFC 6749 §1.5).
-		return nil, ErrInvalidToken
+		return nil, nil, ErrInvalidToken
 	}
 	if err != nil {
 		var rfc *fosite.RFC6749Error
 		if errors.As(err, &rfc) && rfc.CodeField >= 500 {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, ErrInvalidToken
+		return nil, nil, ErrInvalidToken
 	}
 	if aud := ar.GetGrantedAudience(); len(aud) > 0 && !slices.Contains(aud, p.OwnResource()) {
 		// Audience-restricted to other resources (RFC 8707 §2): not a
 		// credential for Latchkey's own API.
-		return nil, ErrInvalidToken
+		return nil, nil, ErrInvalidToken
 	}
 	key, err := p.boundByKey(ctx, ar)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	granted := slices.Clone(ar.GetGrantedScopes())
 	if _, err := p.currentRights(ctx, ar); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sess, _ := ar.GetSession().(*Session)
 	info := &TokenInfo{
@@ -177,6 +164,7 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 		Scopes:        ar.GetGrantedScopes(),
 		ExpiresAt:     ar.GetSession().GetExpiresAt(fosite.AccessToken),
 		GrantedScopes: granted,
+		Audience:      slices.Clone(ar.GetGrantedAudience()),
 	}
 	if sess != nil {
 		info.Username = sess.Username
@@ -195,11 +183,11 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 		c, err := p.store.db.GetClient(ctx, info.ClientID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			return nil, ErrInvalidToken // the client was deleted
+			return nil, nil, ErrInvalidToken // the client was deleted
 		case err != nil:
-			return nil, err
+			return nil, nil, err
 		}
 		info.ResourceServer = c.ResourceServer
 	}
-	return info, nil
+	return info, ar, nil
 }

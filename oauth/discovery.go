@@ -77,7 +77,7 @@ func (p *Provider) Discovery() Discovery {
 		ScopesSupported:                            p.cfg.Scopes,
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query", "fragment", "form_post"},
-		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeDeviceCode},
+		GrantTypesSupported:                        []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeDeviceCode, GrantTypeTokenExchange},
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           p.ring.algs(context.Background()),
 		TokenEndpointAuthMethodsSupported:          clientAuthMethods,

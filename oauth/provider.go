@@ -98,6 +98,16 @@ type Config struct {
 	// ErrInvalidToken when the key may not be used (revoked, expired,
 	// rotated out, unknown); other errors mean it could not be checked.
 	KeyState func(ctx context.Context, keyID string) (KeyState, error)
+	// ExchangeKey, when set, resolves an API key presented as the
+	// subject_token of a token exchange (RFC 8693, subject_token_type
+	// TokenTypeAPIKey) into what it may hand on now: its scopes as
+	// granted, its effective scopes (the key's scopes within its owner's
+	// rights), its expiry. It returns an error wrapping ErrInvalidToken
+	// when key is not a usable API key of this deployment (malformed,
+	// unknown, revoked, expired, its owner suspended or gone); other
+	// errors mean it could not be checked. nil = API keys cannot be
+	// exchanged at the token endpoint.
+	ExchangeKey func(ctx context.Context, key string) (Subject, error)
 	// TokenRights, when set, reports what the person (or API key) behind
 	// a token reaches now: asked on every use of a person's access token
 	// (resource requests, introspection, userinfo) and on refresh. Its
@@ -122,8 +132,9 @@ type Config struct {
 	// OnTokenIssued, when set, is called once per access token issued,
 	// after it is stored: grant is the grant type of the token request
 	// (authorization_code, refresh_token, client_credentials, or
-	// device_code for GrantTypeDeviceCode) or "api_key_exchange" for
-	// MintKeyToken.
+	// device_code for GrantTypeDeviceCode), "token_exchange" for the
+	// token-exchange grant (RFC 8693) or "api_key_exchange" for
+	// MintKeyToken (POST /tokens/generate).
 	OnTokenIssued func(grant string)
 	// DeviceCodeLifespan is how long a device authorization request (RFC
 	// 8628 §3.2 expires_in) waits for the person; 0 = 10 minutes.
@@ -187,8 +198,9 @@ type Provider struct {
 // flagged RequirePKCE), refresh tokens with rotation, scope narrowing and a
 // family lifetime (RFC 6749 §6, refreshHandler), client credentials (RFC 6749 §4.4),
 // OpenID Connect code flow and refresh, revocation (RFC 7009),
-// introspection (RFC 7662), PAR (RFC 9126) and the device authorization
-// grant (RFC 8628, deviceGrantHandler — fosite has none).
+// introspection (RFC 7662), PAR (RFC 9126), the device authorization
+// grant (RFC 8628, deviceGrantHandler — fosite has none) and token
+// exchange (RFC 8693, exchange.go).
 func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	if cfg.Issuer == "" || len(cfg.HMACKey) < 32 || cfg.SigningKey == nil || cfg.Hasher == nil {
 		return nil, errors.New("oauth: issuer, hmac key (≥ 32 bytes), signing key and hasher are required")
@@ -272,6 +284,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	// Client assertions may name the token endpoint or the issuer as
 	// their audience (RFC 7523 §3 item 3; OpenID Connect Core §9).
 	wrapped := &fositeConfig{Config: fc, tokenURLs: []string{fc.TokenURL, cfg.Issuer}}
+	exchange := &exchangeHandler{}
 	f := compose.Compose(fc, store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
@@ -282,6 +295,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
+		exchangeFactory(exchange),
 	).(*fosite.Fosite) // compose.Compose returns fosite.NewOAuth2Provider's *Fosite
 	device := &deviceGrantHandler{}
 	fc.TokenEndpointHandlers.Append(device)
@@ -292,6 +306,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		ring: ring, backchannel: newBackchannel(cfg),
 	}
 	device.p = p
+	exchange.p = p
 	// One rule for client authentication at every endpoint (clientauth.go).
 	fc.ClientAuthenticationStrategy = clientAuthStrategy(p)
 	return p, nil

@@ -75,6 +75,11 @@ type ClientSpec struct {
 	// (RFC 7662 §4); set only by operators (`latchkey client create
 	// --resource-server`), never from the /apps pages.
 	ResourceServer bool
+	// Audience lists the audiences (a resource's URI or a resource
+	// server's client id) the client may name when it exchanges a token
+	// (RFC 8693 §2.1 audience/resource; audienceAllowed), beside
+	// Latchkey's own API (the issuer). At most 20, no whitespace.
+	Audience []string
 	// PostLogoutRedirectURIs are where RP-Initiated Logout may return the
 	// person (OpenID Connect RP-Initiated Logout 1.0 §3.1); each obeys the
 	// redirect URI rule and is matched exactly.
@@ -87,7 +92,7 @@ type ClientSpec struct {
 }
 
 // SupportedGrants lists the grant types a client may be registered for.
-var SupportedGrants = []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeDeviceCode}
+var SupportedGrants = []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeDeviceCode, GrantTypeTokenExchange}
 
 // NewClientRecord validates spec and returns the record to store together
 // with the plain secret (empty for public clients), which is shown once and
@@ -137,6 +142,7 @@ func applySpec(rec *storage.Client, spec ClientSpec) {
 	rec.PostLogoutRedirectURIs = spec.PostLogoutRedirectURIs
 	rec.BackchannelLogoutURI = spec.BackchannelLogoutURI
 	rec.BackchannelLogoutSessionRequired = spec.BackchannelLogoutSessionRequired
+	rec.Audience = spec.Audience
 	rec.JWTAccessTokens = spec.JWTAccessTokens
 	rec.JWKS = spec.JWKS
 	rec.JWKSURI = spec.JWKSURI
@@ -163,6 +169,17 @@ func (p *Provider) checkSpec(spec ClientSpec) (ClientSpec, error) {
 	}
 	if spec.Public && slices.Contains(spec.GrantTypes, "client_credentials") {
 		return bad("a public client cannot use client_credentials")
+	}
+	if spec.Public && slices.Contains(spec.GrantTypes, GrantTypeTokenExchange) {
+		return bad("a public client cannot use token exchange: it needs an authenticated client")
+	}
+	if len(spec.Audience) > 20 {
+		return bad("at most 20 audiences")
+	}
+	for _, a := range spec.Audience {
+		if a == "" || len(a) > 2000 || strings.ContainsAny(a, " \t\r\n\"\\") {
+			return bad("invalid audience %q", a)
+		}
 	}
 	if spec.Public && spec.ResourceServer {
 		return bad("a public client cannot be a resource server: introspection needs a client secret")

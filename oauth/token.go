@@ -226,7 +226,8 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	omitEmptyScope(resp)
-	if f := p.cfg.OnTokenIssued; f != nil && len(ar.GetGrantTypes()) > 0 {
+	if f := p.cfg.OnTokenIssued; f != nil && len(ar.GetGrantTypes()) > 0 && ar.GetGrantTypes()[0] != GrantTypeTokenExchange {
+		// Exchange counts the tokens it issues (as token_exchange).
 		f(grantName(ar.GetGrantTypes()[0]))
 	}
 	p.f.WriteAccessResponse(ctx, w, ar, resp)

@@ -15,6 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/latchkey/latchkey/accounts"
+	"github.com/latchkey/latchkey/api"
+	"github.com/latchkey/latchkey/clientip"
 	"github.com/latchkey/latchkey/config"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/metrics"
@@ -82,6 +84,8 @@ type App struct {
 	bus         Bus
 	handler     http.Handler
 	onListening func(net.Addr)
+	// api is the JSON API handler (newHandler).
+	api *api.Handler
 	// self is the account self-service; Close waits for its mails.
 	self *accounts.SelfService
 	// registrar serves dynamic client registration; nil when it is off.
@@ -163,6 +167,10 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	// Organization rights (memberships, grants, suspension) of keys and
 	// tokens at each request.
 	orgSvc := newOrgService(cfg, hasher, db, log)
+	// a is set below; the API handler it builds resolves the API keys
+	// presented to the token-exchange grant (RFC 8693), as it does the
+	// keys of /tokens/generate.
+	var a *App
 	p, err := oauth.New(oauth.Config{
 		Issuer:                cfg.Server.Issuer,
 		ServiceDocumentation:  cfg.Server.Issuer + "/docs/api",
@@ -188,6 +196,9 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		MaxBodyBytes:          cfg.Server.MaxBodyBytes,
 		IntrospectKey:         func(ctx context.Context, t string) (map[string]any, bool) { return ks.Introspect(ctx, t) },
 		KeyState:              func(ctx context.Context, id string) (oauth.KeyState, error) { return keyState(ctx, ks, id) },
+		ExchangeKey: func(ctx context.Context, key string) (oauth.Subject, error) {
+			return a.api.ExchangeKeySubject(ctx, key, clientip.FromContext(ctx))
+		},
 		TokenRights: func(ctx context.Context, o oauth.TokenOwner) (*oauth.Rights, error) {
 			return tokenRights(ctx, ks, orgSvc, o)
 		},
@@ -235,7 +246,7 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		m.InvalidationListening(false)
 		bus.Subscribe(listenerGauge{m})
 	}
-	a := &App{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, orgs: orgSvc, twoFactor: tf, passkeys: passkeys, log: log, limiter: lim, redis: rdb, bus: bus,
+	a = &App{cfg: cfg, secrets: sec, db: db, provider: p, keys: ks, orgs: orgSvc, twoFactor: tf, passkeys: passkeys, log: log, limiter: lim, redis: rdb, bus: bus,
 		migrated: migrated, schemaVersion: schemaVersion, metrics: m, registry: reg, onListening: infra.OnListening, registrar: registrar}
 	if err := a.watchMetrics(); err != nil {
 		return fail(err)

@@ -95,6 +95,7 @@ func (a *App) newHandler() (http.Handler, error) {
 		// RFC 9728 §5.1: 401s point at the API's protected resource metadata.
 		ResourceMetadata: a.provider.ResourceMetadataURL(),
 	})
+	a.api = apiHandler
 	d := Deps{
 		OAuth: a.provider, Pages: pages, API: apiHandler, OpenAPI: doc, SessionCookie: pages.SessionCookie(),
 		DB: a.db, Logger: a.log, Secure: a.cfg.SecureCookies(), TrustedProxies: a.cfg.Server.TrustedProxies,

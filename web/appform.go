@@ -24,10 +24,11 @@ var (
 
 // grantLabels explain each grant type on the form.
 var grantLabels = map[string]string{
-	"authorization_code":      "Sign people in and act for them (authorization code with PKCE)",
-	"refresh_token":           "Keep access without asking again (refresh tokens)",
-	"client_credentials":      "Call APIs as the app itself, with no person (client credentials)",
-	oauth.GrantTypeDeviceCode: "Sign people in on a TV, console or command line: they type a short code at /device (device authorization, RFC 8628)",
+	"authorization_code":         "Sign people in and act for them (authorization code with PKCE)",
+	"refresh_token":              "Keep access without asking again (refresh tokens)",
+	"client_credentials":         "Call APIs as the app itself, with no person (client credentials)",
+	oauth.GrantTypeDeviceCode:    "Sign people in on a TV, console or command line: they type a short code at /device (device authorization, RFC 8628)",
+	oauth.GrantTypeTokenExchange: "Trade an API key or access token for a narrower token: fewer scopes, one audience (token exchange, RFC 8693)",
 }
 
 // appForm is what the register and edit forms post.
@@ -115,6 +116,8 @@ func (f appForm) check(known []string) appErrors {
 		e.Grants = "Choose grant types from the list."
 	case f.Public && slices.Contains(f.Grants, "client_credentials"):
 		e.Grants = "A public app has no secret, so it cannot use client credentials. Make it confidential or untick client credentials."
+	case f.Public && slices.Contains(f.Grants, oauth.GrantTypeTokenExchange):
+		e.Grants = "A public app has no secret, so it cannot use token exchange. Make it confidential or untick token exchange."
 	case slices.Contains(f.Grants, "refresh_token") && !slices.Contains(f.Grants, "authorization_code") && !slices.Contains(f.Grants, oauth.GrantTypeDeviceCode):
 		e.Grants = "Refresh tokens come from the authorization code or device grant: tick one of them too."
 	}

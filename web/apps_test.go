@@ -36,6 +36,12 @@ func TestAppFormCheck(t *testing.T) {
 		{"public with client credentials", func(f *appForm) {
 			f.Public, f.Grants = true, []string{"client_credentials"}
 		}, func(e appErrors) string { return e.Grants }, "public app"},
+		{"token exchange only, no redirect", func(f *appForm) {
+			f.Grants, f.RedirectURIs = []string{oauth.GrantTypeTokenExchange}, nil
+		}, nil, ""},
+		{"public with token exchange", func(f *appForm) {
+			f.Public, f.Grants = true, []string{"authorization_code", oauth.GrantTypeTokenExchange}
+		}, func(e appErrors) string { return e.Grants }, "token exchange"},
 		{"refresh without code", func(f *appForm) { f.Grants = []string{"refresh_token"} }, func(e appErrors) string { return e.Grants }, "authorization code"},
 		{"code without redirect", func(f *appForm) { f.RedirectURIs = nil }, func(e appErrors) string { return e.RedirectURIs }, "at least one redirect"},
 		{"too many redirects", func(f *appForm) {

@@ -137,7 +137,7 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 		org                         string
 		redirects, grants, scopes   listFlag
 		public, requirePKCE, resSrv bool
-		postLogout                  listFlag
+		postLogout, audience        listFlag
 		backchannel                 string
 		backchannelSID              bool
 		jwtAccess                   bool
@@ -172,6 +172,7 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 					PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: backchannel,
 					BackchannelLogoutSessionRequired: backchannelSID,
 					JWTAccessTokens:                  jwtAccess, JWKS: jwks, JWKSURI: jwksURI, AuthSigningAlg: authAlg,
+					Audience: audience,
 				})
 				if err != nil {
 					return err
@@ -183,7 +184,8 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 	fs := create.Flags()
 	fs.StringVar(&name, "name", "", "client name (required)")
 	fs.Var(&redirects, "redirect-uri", "redirect URI (repeatable or comma-separated)")
-	fs.Var(&grants, "grant-types", "grant types, comma-separated: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code (default authorization_code,refresh_token)")
+	fs.Var(&grants, "grant-types", "grant types, comma-separated: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:token-exchange (default authorization_code,refresh_token)")
+	fs.Var(&audience, "audience", "audiences the client may ask exchanged tokens for (RFC 8693): resource URIs or resource servers' client ids (repeatable or comma-separated)")
 	fs.Var(&scopes, "scopes", "allowed scopes, comma-separated (default openid,profile,email,offline_access)")
 	fs.BoolVar(&public, "public", false, "public client (no secret; PKCE required)")
 	fs.StringVar(&method, "auth-method", "", "token endpoint auth method: client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt (default: the first two)")
@@ -280,6 +282,10 @@ func printClient(out io.Writer, output outputFlag, rec *storage.Client, plain st
 	if len(rec.PostLogoutRedirectURIs) > 0 {
 		res["post_logout_redirect_uris"] = rec.PostLogoutRedirectURIs
 		order = append(order, "post_logout_redirect_uris")
+	}
+	if len(rec.Audience) > 0 {
+		res["audience"] = rec.Audience
+		order = append(order, "audience")
 	}
 	if rec.BackchannelLogoutURI != "" {
 		res["backchannel_logout_uri"] = rec.BackchannelLogoutURI

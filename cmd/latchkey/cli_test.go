@@ -67,6 +67,12 @@ func TestCLI(t *testing.T) {
 	if s, _ := c["client_secret"].(string); len(s) < 43 || c["client_id"] == "" {
 		t.Fatalf("client create output %q", out)
 	}
+	// A client for token exchange (RFC 8693) with an audience it may name.
+	code, out, errs = runCLI(t, "client", "create", "--name", "Exchanger", "--grant-types", "urn:ietf:params:oauth:grant-type:token-exchange",
+		"--audience", "https://reports.example.com,rs-client", "--scopes", "users:read")
+	if code != 0 || !strings.Contains(out, `"urn:ietf:params:oauth:grant-type:token-exchange"`) || !strings.Contains(out, `"audience": [`) || !strings.Contains(out, `"rs-client"`) {
+		t.Fatalf("token exchange client create: %d %q %s", code, out, errs)
+	}
 	code, out, _ = runCLI(t, "client", "create", "--name", "Spa", "--redirect-uri", "http://localhost:3000/cb", "--public")
 	if code != 0 || strings.Contains(out, "client_secret") || !strings.Contains(out, `"none"`) {
 		t.Fatalf("public client create: %d %q", code, out)
@@ -88,6 +94,8 @@ func TestCLI(t *testing.T) {
 		{"client with http non-loopback redirect", []string{"client", "create", "--name", "x", "--redirect-uri", "http://a.example/cb"}, 1},
 		{"public client_credentials", []string{"client", "create", "--name", "x", "--public", "--grant-types", "client_credentials"}, 1},
 		{"unsupported grant", []string{"client", "create", "--name", "x", "--redirect-uri", "https://a.example/cb", "--grant-types", "password"}, 1},
+		{"public token exchange", []string{"client", "create", "--name", "x", "--public", "--redirect-uri", "https://a.example/cb", "--grant-types", "authorization_code,urn:ietf:params:oauth:grant-type:token-exchange"}, 1},
+		{"audience with a space", []string{"client", "create", "--name", "x", "--grant-types", "urn:ietf:params:oauth:grant-type:token-exchange", "--audience", "a b"}, 1},
 		{"unknown tier", []string{"client", "create", "--name", "x", "--grant-types", "client_credentials", "--tier", "platinum"}, 2},
 	}
 	for _, tc := range bad {

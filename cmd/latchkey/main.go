@@ -6,7 +6,7 @@
 //	latchkey client create --name N --redirect-uri URI [--redirect-uri URI …] [--public]
 //	                       [--grant-types a,b] [--scopes a,b] [--auth-method M] [--tier T]
 //	                       [--require-pkce=false] [--resource-server]
-//	                       [--org ORG_ID]
+//	                       [--org ORG_ID] [--audience a,b]
 //	latchkey user suspend --username U [--off]
 //	latchkey org create --name N --owner USERNAME
 //	latchkey org list
