@@ -99,14 +99,18 @@ type ServerConfig struct {
 
 // Memory defaults (BENCHMARKS.md "Memory budget").
 const (
-	// DefaultPasswordMemoryMiB runs three argon2id checks at once.
-	DefaultPasswordMemoryMiB = 64
+	// DefaultPasswordMemoryMiB runs two argon2id checks at once: argon2id
+	// with p = 1 is one core's work, so two keep two cores busy and a
+	// third only queues in memory.
+	DefaultPasswordMemoryMiB = 40
 	// DefaultMemoryLimitMiB leaves ~25 MiB of headroom above the Go
 	// heap's working set at the default password budget (~15 MiB live +
-	// 3 × 19 MiB of argon2id), so the limit bounds garbage, not live
-	// memory: with 16 logins at once the process peaked at 158 MiB of RSS
-	// (179 MiB with a 128 MiB limit).
-	DefaultMemoryLimitMiB = 96
+	// 2 × 19 MiB of argon2id), so the limit bounds garbage, not live
+	// memory. Measured in the 10-minute mixed soak (BENCHMARKS.md): 80
+	// MiB with 40 for passwords, RSS 130–145 MiB at 1,164 µs CPU per
+	// unit of work; 64 MiB cut RSS to 94–123 MiB but made the collector
+	// run ~10 times a second during logins, +45 % CPU per unit of work.
+	DefaultMemoryLimitMiB = 80
 )
 
 // StorageConfig selects the database. An empty DSN means a SQLite file in DataDir.
@@ -357,7 +361,7 @@ func Defaults() *Config {
 			MemoryLimitMiB:    DefaultMemoryLimitMiB,
 		},
 		DataDir: "./data",
-		Storage: StorageConfig{MaxOpenConns: 16, SQLitePageCacheMiB: 64, AutoMigrate: true},
+		Storage: StorageConfig{MaxOpenConns: 16, SQLitePageCacheMiB: 32, AutoMigrate: true},
 		Redis:   RedisConfig{KeyPrefix: "latchkey:"},
 		Keys:    KeysConfig{Prefix: "lk"},
 		OAuth: OAuthConfig{
@@ -583,7 +587,7 @@ func (c *Config) Validate() error {
 		bad("storage.max_open_conns", "must be at least 1")
 	}
 	if c.Storage.SQLitePageCacheMiB < 0 || c.Storage.SQLitePageCacheMiB > 1<<16 {
-		bad("storage.sqlite_page_cache_mib", "must be between 0 (the default, 64) and 65536, got %d", c.Storage.SQLitePageCacheMiB)
+		bad("storage.sqlite_page_cache_mib", "must be between 0 (the default, 32) and 65536, got %d", c.Storage.SQLitePageCacheMiB)
 	}
 	if c.Storage.CacheTTL < 0 || c.Storage.CacheTTL.Duration() > maxCacheTTL {
 		bad("storage.cache_ttl", "must be between 0 (automatic) and %s, got %s", Duration(maxCacheTTL), c.Storage.CacheTTL)

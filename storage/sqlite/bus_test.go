@@ -194,7 +194,7 @@ func TestReaderPageCacheBudget(t *testing.T) {
 	}{
 		{16, 64, 4096},
 		{4, 64, 16384},
-		{16, 0, 4096}, // 0 = the default budget
+		{16, 0, 2048}, // 0 = the default budget, 32 MiB
 		{64, 8, 2000},
 	} {
 		path := filepath.Join(t.TempDir(), "t.db")

@@ -30,7 +30,7 @@ import (
 // cache (C memory, outside the Go soft limit), so 16 readers of 16 MiB
 // could hold 256 MiB on a large database. The cache holds only pages that
 // were read, so a small database costs nothing either way.
-const DefaultPageCacheMiB = 64
+const DefaultPageCacheMiB = 32
 
 // minReaderCacheKiB is the least cache a reader gets, SQLite's own default.
 const minReaderCacheKiB = 2000
