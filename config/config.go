@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/latchkey/latchkey/scopeexpr"
+	"github.com/latchkey/latchkey/secret"
 	"io"
 	"io/fs"
 	"net"
@@ -99,10 +100,9 @@ type ServerConfig struct {
 
 // Memory defaults (BENCHMARKS.md "Memory budget").
 const (
-	// DefaultPasswordMemoryMiB runs two argon2id checks at once: argon2id
-	// with p = 1 is one core's work, so two keep two cores busy and a
-	// third only queues in memory.
-	DefaultPasswordMemoryMiB = 40
+	// DefaultPasswordMemoryMiB runs two argon2id checks at once (its one
+	// home is package secret).
+	DefaultPasswordMemoryMiB = secret.DefaultPasswordMemoryMiB
 	// DefaultMemoryLimitMiB leaves ~25 MiB of headroom above the Go
 	// heap's working set at the default password budget (~15 MiB live +
 	// 2 × 19 MiB of argon2id), so the limit bounds garbage, not live

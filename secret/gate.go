@@ -7,9 +7,11 @@ import (
 )
 
 // DefaultPasswordMemoryMiB is the argon2id memory budget of a gate made
-// with a budget <= 0: three checks at once with the current parameters
-// (3 × 19 MiB), enough to keep two cores busy.
-const DefaultPasswordMemoryMiB = 64
+// with a budget <= 0, and server.password_memory_mib's default: two
+// checks at once with the current parameters (2 × 19 MiB). A check with
+// p = 1 is one core's work, so two keep two cores busy and a third would
+// only wait in memory.
+const DefaultPasswordMemoryMiB = 40
 
 // PasswordGate bounds the memory held by argon2id runs in flight. Each run
 // allocates its m parameter (19 MiB today, 64 MiB for legacy hashes) for
