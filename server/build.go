@@ -182,6 +182,9 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		// Failed introspections (bad client credentials, unknown tokens)
 		// per client IP, token_per_minute like the API's credential throttle.
 		IntrospectFailures: newGuessingThrottle(cfg, rdb, m, log, "introspect:", cfg.RateLimits.TokenPerMinute),
+		// Active access tokens are cached like keys (storage.cache_ttl),
+		// invalidated by the OnChange and bus subscriptions below.
+		TokenCacheTTL: cfg.ResolvedCacheTTL(),
 	}, db, db)
 	if err != nil {
 		return fail(err)
@@ -196,10 +199,14 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	// Organization rights (memberships, grants, suspension) follow every
 	// change the same way.
 	db.OnChange(orgSvc.Invalidate)
+	// Access tokens deleted or deactivated (revocation, a grant's family
+	// revoked, a client or person removed) leave the token cache the same way.
+	db.OnChange(p.Invalidate)
 	if bus != nil {
 		// The caches are bypassed from here until the listener connects.
 		bus.Subscribe(db)
 		bus.Subscribe(ks)
+		bus.Subscribe(p)
 		bus.Subscribe(orgSvc)
 		// invalidation_listener_up follows the listener.
 		m.InvalidationListening(false)
