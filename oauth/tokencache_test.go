@@ -54,9 +54,9 @@ func TestTokenCacheInvalidation(t *testing.T) {
 
 func TestTokenCacheRefusesLookupsOlderThanAnInvalidation(t *testing.T) {
 	c := newTokenCache(time.Minute, 10, nil)
-	_, _, ticket := c.get("s1", NewSession("")) // a lookup starts, reads the row …
+	_, _, ticket := c.get("s1", NewSession(""))                                                   // a lookup starts, reads the row …
 	c.Invalidate(storage.Invalidation{Topic: storage.TopicToken, ID: storage.TokenByGrant("g1")}) // … the token is revoked …
-	c.put("s1", cachedRequest("g1"), ticket)                                                       // … and the stale row arrives
+	c.put("s1", cachedRequest("g1"), ticket)                                                      // … and the stale row arrives
 	if _, ok, _ := c.get("s1", NewSession("")); ok {
 		t.Fatal("a row read before the revocation was cached")
 	}
