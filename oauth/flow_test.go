@@ -27,7 +27,7 @@ type testClient struct {
 
 // registerClient stores a client registered from spec (redirect URI
 // flowRedirect and the code and refresh grants unless spec names others).
-func registerClient(t *testing.T, p *Provider, db *storage.DB, spec ClientSpec) testClient {
+func registerClient(t testing.TB, p *Provider, db *storage.DB, spec ClientSpec) testClient {
 	t.Helper()
 	if spec.Name == "" {
 		spec.Name = "App"
