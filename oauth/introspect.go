@@ -37,12 +37,13 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 		p.writeIntrospectionError(w, r, err)
 		return
 	}
-	if fosite.AccessTokenFromRequest(r) != "" {
+	formErr := r.ParseForm()
+	if bearerPresented(r) {
 		p.introspectFailed(ipKey)
 		p.writeIntrospectionError(w, r, fosite.ErrInvalidClient.WithHint("Authenticate as an OAuth client (client_secret_basic or client_secret_post) to introspect tokens."))
 		return
 	}
-	if err := r.ParseForm(); err != nil || len(r.PostForm) == 0 {
+	if formErr != nil || len(r.PostForm) == 0 {
 		p.writeIntrospectionError(w, r, fosite.ErrInvalidRequest.WithHint("The POST body can not be empty."))
 		return
 	}
@@ -110,6 +111,18 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.writeIntrospection(w, ir, rights)
+}
+
+// bearerPresented reports whether r carries a bearer token as fosite's
+// AccessTokenFromRequest finds one (RFC 6750 §2.1 Authorization: Bearer,
+// else an access_token parameter), on a request whose form is parsed
+// already — AccessTokenFromRequest would parse it once more.
+func bearerPresented(r *http.Request) bool {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if ok && strings.EqualFold(scheme, "bearer") {
+		return tok != ""
+	}
+	return r.Form.Get("access_token") != ""
 }
 
 // introspectToken is the second half of fosite's NewIntrospectionRequest

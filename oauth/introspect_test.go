@@ -3,6 +3,7 @@ package oauth
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -93,5 +94,41 @@ func BenchmarkIntrospect(b *testing.B) {
 		if w.Code != 200 || !bytes.Contains(w.Body.Bytes(), []byte(`"active":true`)) {
 			b.Fatalf("%d %s", w.Code, w.Body.String())
 		}
+	}
+}
+
+func TestBearerPresented(t *testing.T) {
+	for _, tc := range []struct {
+		name, auth, body string
+		want             bool
+	}{
+		{"Bearer header", "Bearer abc", "token=x", true},
+		{"bearer header, any case", "bEaReR abc", "token=x", true},
+		{"empty bearer", "Bearer ", "token=x&access_token=y", false},
+		{"access_token parameter", "", "token=x&access_token=y", true},
+		{"Basic header", "Basic YTpi", "token=x", false},
+		{"Basic header and access_token parameter", "Basic YTpi", "token=x&access_token=y", true},
+		{"nothing", "", "token=x", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := func() *http.Request {
+				r := httptest.NewRequest("POST", "/oauth/introspect", bytes.NewBufferString(tc.body))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if tc.auth != "" {
+					r.Header.Set("Authorization", tc.auth)
+				}
+				return r
+			}
+			want, r := fosite.AccessTokenFromRequest(req()) != "", req()
+			if want != tc.want {
+				t.Fatalf("fosite says %v, the table %v", want, tc.want)
+			}
+			if err := r.ParseForm(); err != nil {
+				t.Fatal(err)
+			}
+			if got := bearerPresented(r); got != tc.want {
+				t.Fatalf("bearerPresented = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
