@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -243,12 +244,32 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 		Extra:                               extra,
 	}
 	sess.Headers = &jwt.Headers{Extra: map[string]interface{}{"kid": p.cfg.SigningKeyID}}
-	resp, err := p.f.NewAuthorizeResponse(ctx, ar, sess)
+	resp, err := p.newAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		p.f.WriteAuthorizeError(ctx, p.issWriter(w), ar, err)
 		return
 	}
 	p.f.WriteAuthorizeResponse(ctx, p.issWriter(w), ar, resp)
+}
+
+// newAuthorizeResponse is fosite's NewAuthorizeResponse in one
+// transaction: the code, its PKCE session and its OpenID Connect session
+// are written together (one commit instead of three; on SQLite one turn
+// of the single writer), and none of them without the others.
+func (p *Provider) newAuthorizeResponse(ctx context.Context, ar fosite.AuthorizeRequester, sess *Session) (fosite.AuthorizeResponder, error) {
+	txCtx, err := p.store.db.BeginTx(ctx)
+	if err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err)
+	}
+	resp, err := p.f.NewAuthorizeResponse(txCtx, ar, sess)
+	if err != nil {
+		_ = p.store.db.Rollback(txCtx)
+		return nil, err
+	}
+	if err := p.store.db.Commit(txCtx); err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err)
+	}
+	return resp, nil
 }
 
 func (p *Provider) issWriter(w http.ResponseWriter) issWriter {
