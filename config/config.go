@@ -299,6 +299,10 @@ type MetricsConfig struct {
 	Enabled bool `yaml:"enabled"`
 	// Token, when set, must be presented as "Authorization: Bearer <token>".
 	Token string `yaml:"token"`
+	// PprofAddr, when set, serves Go's runtime profiles (net/http/pprof,
+	// /debug/pprof/) on a second listener at this loopback address — never
+	// on server.addr. Off by default; loadgen -cpuprofile sets it.
+	PprofAddr string `yaml:"pprof_addr"`
 }
 
 // metricsTokenMin is the shortest metrics.token accepted.
@@ -662,6 +666,9 @@ func (c *Config) Validate() error {
 	if t := c.Metrics.Token; t != "" && (len(t) < metricsTokenMin || strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0) {
 		bad("metrics.token", "must be at least %d characters without spaces or control characters (e.g. `openssl rand -hex 32`)", metricsTokenMin)
 	}
+	if a := c.Metrics.PprofAddr; a != "" && !loopbackAddr(a) {
+		bad("metrics.pprof_addr", "must be a loopback host:port (127.0.0.1, ::1 or localhost): profiles are never served publicly")
+	}
 	errs = append(errs, c.RateLimits.validate()...)
 	if c.Janitor.Interval.Duration() < time.Second {
 		bad("janitor.interval", "must be at least 1s")
@@ -810,4 +817,17 @@ func (o *OAuthConfig) validateRegistration(scopes map[string]bool, bad func(sett
 			bad("oauth.resource_documentation", "must be an http(s) URL, got %q", d)
 		}
 	}
+}
+
+// loopbackAddr reports whether addr is host:port with a loopback host.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -275,6 +275,13 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Web.SessionAbsoluteLifetime = Duration(31 * 24 * time.Hour) }, "web.session_absolute_lifetime"},
 		{func(c *Config) { c.Metrics.Token = "short" }, "metrics.token: must be at least 16"},
 		{func(c *Config) { c.Metrics.Token = "0123456789 abcdef" }, "metrics.token"},
+		{func(c *Config) { c.Metrics.PprofAddr = "127.0.0.1:6060" }, ""},
+		{func(c *Config) { c.Metrics.PprofAddr = "[::1]:0" }, ""},
+		{func(c *Config) { c.Metrics.PprofAddr = "localhost:6060" }, ""},
+		{func(c *Config) { c.Metrics.PprofAddr = ":6060" }, "metrics.pprof_addr: must be a loopback"},
+		{func(c *Config) { c.Metrics.PprofAddr = "0.0.0.0:6060" }, "metrics.pprof_addr"},
+		{func(c *Config) { c.Metrics.PprofAddr = "192.0.2.1:6060" }, "metrics.pprof_addr"},
+		{func(c *Config) { c.Metrics.PprofAddr = "127.0.0.1" }, "metrics.pprof_addr"},
 	} {
 		c := Defaults()
 		tc.mod(c)

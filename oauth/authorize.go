@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -236,7 +237,7 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 		}
 	}
 	sess := p.grantSession(g, ar.GetClient().GetID(), ar.GetGrantedScopes(), ar.GetRequestedAt())
-	resp, err := p.f.NewAuthorizeResponse(ctx, ar, sess)
+	resp, err := p.newAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		p.f.WriteAuthorizeError(ctx, p.issWriter(w), ar, err)
 		return
@@ -272,6 +273,26 @@ func (p *Provider) grantSession(g Grant, clientID string, granted fosite.Argumen
 	// The signer names its own kid (ringSigner), the key signing at the time.
 	sess.Headers = &jwt.Headers{}
 	return sess
+}
+
+// newAuthorizeResponse is fosite's NewAuthorizeResponse in one
+// transaction: the code, its PKCE session and its OpenID Connect session
+// are written together (one commit instead of three; on SQLite one turn
+// of the single writer), and none of them without the others.
+func (p *Provider) newAuthorizeResponse(ctx context.Context, ar fosite.AuthorizeRequester, sess *Session) (fosite.AuthorizeResponder, error) {
+	txCtx, err := p.store.db.BeginTx(ctx)
+	if err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err)
+	}
+	resp, err := p.f.NewAuthorizeResponse(txCtx, ar, sess)
+	if err != nil {
+		_ = p.store.db.Rollback(txCtx)
+		return nil, err
+	}
+	if err := p.store.db.Commit(txCtx); err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err)
+	}
+	return resp, nil
 }
 
 func (p *Provider) issWriter(w http.ResponseWriter) issWriter {

@@ -27,7 +27,7 @@ type testClient struct {
 
 // registerClient stores a client registered from spec (redirect URI
 // flowRedirect and the code and refresh grants unless spec names others).
-func registerClient(t *testing.T, p *Provider, db *storage.DB, spec ClientSpec) testClient {
+func registerClient(t testing.TB, p *Provider, db *storage.DB, spec ClientSpec) testClient {
 	t.Helper()
 	if spec.Name == "" {
 		spec.Name = "App"
@@ -57,7 +57,7 @@ func pkcePair() (verifier, challenge string) {
 
 // grantCode runs an approved authorization for subject asking for scope,
 // with a PKCE S256 challenge, and returns the code and its verifier.
-func grantCode(t *testing.T, p *Provider, c testClient, subject, scope string) (code, verifier string) {
+func grantCode(t testing.TB, p *Provider, c testClient, subject, scope string) (code, verifier string) {
 	t.Helper()
 	verifier, challenge := pkcePair()
 	q := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {flowRedirect}, "scope": {scope},
@@ -78,7 +78,7 @@ func grantCode(t *testing.T, p *Provider, c testClient, subject, scope string) (
 
 // post sends a form to handler, authenticated as c with HTTP Basic when c
 // has an id, and returns the status and the decoded JSON body.
-func post(t *testing.T, handler http.HandlerFunc, path string, c testClient, form url.Values) (int, map[string]any, http.Header) {
+func post(t testing.TB, handler http.HandlerFunc, path string, c testClient, form url.Values) (int, map[string]any, http.Header) {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -95,7 +95,7 @@ func post(t *testing.T, handler http.HandlerFunc, path string, c testClient, for
 }
 
 // exchange redeems a code at the token endpoint.
-func exchange(t *testing.T, p *Provider, c testClient, code, verifier string) (int, map[string]any) {
+func exchange(t testing.TB, p *Provider, c testClient, code, verifier string) (int, map[string]any) {
 	t.Helper()
 	status, body, _ := post(t, p.Token, "/oauth/token", c, url.Values{"grant_type": {"authorization_code"}, "code": {code},
 		"redirect_uri": {flowRedirect}, "code_verifier": {verifier}})

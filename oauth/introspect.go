@@ -1,9 +1,7 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -39,12 +37,13 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 		p.writeIntrospectionError(w, r, err)
 		return
 	}
-	if fosite.AccessTokenFromRequest(r) != "" {
+	formErr := r.ParseForm()
+	if bearerPresented(r) {
 		p.introspectFailed(ipKey)
 		p.writeIntrospectionError(w, r, fosite.ErrInvalidClient.WithHint("Authenticate as an OAuth client (client_secret_basic or client_secret_post) to introspect tokens."))
 		return
 	}
-	if err := r.ParseForm(); err != nil || len(r.PostForm) == 0 {
+	if formErr != nil || len(r.PostForm) == 0 {
 		p.writeIntrospectionError(w, r, fosite.ErrInvalidRequest.WithHint("The POST body can not be empty."))
 		return
 	}
@@ -111,7 +110,19 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 		p.writeIntrospectionError(w, r, fosite.ErrServerError.WithWrap(err2))
 		return
 	}
-	p.writeIntrospection(w, r, ir, rights)
+	p.writeIntrospection(w, ir, rights)
+}
+
+// bearerPresented reports whether r carries a bearer token as fosite's
+// AccessTokenFromRequest finds one (RFC 6750 §2.1 Authorization: Bearer,
+// else an access_token parameter), on a request whose form is parsed
+// already — AccessTokenFromRequest would parse it once more.
+func bearerPresented(r *http.Request) bool {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if ok && strings.EqualFold(scheme, "bearer") {
+		return tok != ""
+	}
+	return r.Form.Get("access_token") != ""
 }
 
 // introspectToken is the second half of fosite's NewIntrospectionRequest
@@ -152,62 +163,70 @@ func (p *Provider) introspectFailed(ipKey string) {
 	}
 }
 
-// writeIntrospection writes fosite's RFC 7662 §2.2 response and adds what
-// fosite leaves out: token_type "Bearer" for access tokens only, and
-// token_use ("access_token" or "refresh_token") so a resource server can
-// refuse a refresh token presented as a bearer credential; and the
-// organization members of rights (org_id, org_role, tenants, key_kind).
-func (p *Provider) writeIntrospection(w http.ResponseWriter, r *http.Request, ir fosite.IntrospectionResponder, rights *Rights) {
-	var buf bufferWriter
-	p.f.WriteIntrospectionResponse(r.Context(), &buf, ir)
-	var body map[string]any
-	if buf.status != http.StatusOK || json.Unmarshal(buf.body.Bytes(), &body) != nil {
-		copyHeader(w.Header(), buf.header)
-		w.WriteHeader(buf.status)
-		_, _ = w.Write(buf.body.Bytes())
-		return
+// writeIntrospection writes the RFC 7662 §2.2 answer for the active
+// token of ir: the members fosite's WriteIntrospectionResponse writes
+// (introspectionBody), plus what fosite leaves out: token_type "Bearer"
+// for access tokens only, and token_use ("access_token" or
+// "refresh_token") so a resource server can refuse a refresh token
+// presented as a bearer credential; and the organization members of
+// rights (org_id, org_role, tenants, key_kind). It builds the answer
+// directly rather than letting fosite write it and decoding that again.
+func (p *Provider) writeIntrospection(w http.ResponseWriter, ir fosite.IntrospectionResponder, rights *Rights) {
+	body := introspectionBody(ir.GetAccessRequester())
+	body["token_use"] = string(ir.GetTokenUse())
+	if ir.GetTokenUse() == fosite.AccessToken {
+		body["token_type"] = "Bearer"
 	}
-	if ir.IsActive() {
-		body["token_use"] = string(ir.GetTokenUse())
-		if ir.GetTokenUse() == fosite.AccessToken {
-			body["token_type"] = "Bearer"
-		}
-		if rights != nil {
-			for k, v := range rights.Claims {
-				if _, taken := body[k]; !taken {
-					body[k] = v
-				}
+	if rights != nil {
+		for k, v := range rights.Claims {
+			if _, taken := body[k]; !taken {
+				body[k] = v
 			}
 		}
 	}
 	writeJSON(w, http.StatusOK, body)
 }
 
-// bufferWriter captures a response so it can be amended before sending.
-type bufferWriter struct {
-	header http.Header
-	body   bytes.Buffer
-	status int
-}
-
-func (b *bufferWriter) Header() http.Header {
-	if b.header == nil {
-		b.header = http.Header{}
+// introspectionBody is the answer fosite v0.49.0's
+// WriteIntrospectionResponse gives for an active token (RFC 7662 §2.2),
+// member for member: "active": true, the session's extra claims (never
+// one of the standard members), exp, client_id, scope, iat, sub, aud and
+// username where set. TestIntrospectionBodyIsFosites holds the two
+// together.
+func introspectionBody(ar fosite.AccessRequester) map[string]any {
+	body := map[string]any{"active": true}
+	sess := ar.GetSession()
+	if ecs, ok := sess.(fosite.ExtraClaimsSession); ok {
+		for name, value := range ecs.GetExtraClaims() {
+			switch name {
+			case "exp", "client_id", "scope", "iat", "sub", "aud", "username":
+			default:
+				body[name] = value
+			}
+		}
 	}
-	return b.header
-}
-func (b *bufferWriter) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
+	if exp := sess.GetExpiresAt(fosite.AccessToken); !exp.IsZero() {
+		body["exp"] = exp.Unix()
 	}
-	return b.body.Write(p)
-}
-func (b *bufferWriter) WriteHeader(code int) { b.status = code }
-
-func copyHeader(dst, src http.Header) {
-	for k, v := range src {
-		dst[k] = v
+	if id := ar.GetClient().GetID(); id != "" {
+		body["client_id"] = id
 	}
+	if scopes := ar.GetGrantedScopes(); len(scopes) > 0 {
+		body["scope"] = strings.Join(scopes, " ")
+	}
+	if at := ar.GetRequestedAt(); !at.IsZero() {
+		body["iat"] = at.Unix()
+	}
+	if sub := sess.GetSubject(); sub != "" {
+		body["sub"] = sub
+	}
+	if aud := ar.GetGrantedAudience(); len(aud) > 0 {
+		body["aud"] = aud
+	}
+	if u := sess.GetUsername(); u != "" {
+		body["username"] = u
+	}
+	return body
 }
 
 // writeIntrospectionError answers as fosite does (a bad request is

@@ -44,6 +44,12 @@ func newTestProviderWith(t testing.TB, mutate func(*Config), wrap func(*storage.
 	if err := db.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	return newTestProviderFor(t, db, mutate, wrap), db
+}
+
+// newTestProviderFor is newTestProviderWith on db, migrated already.
+func newTestProviderFor(t testing.TB, db *storage.DB, mutate func(*Config), wrap func(*storage.DB) Backend) *Provider {
+	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +62,10 @@ func newTestProviderWith(t testing.TB, mutate func(*Config), wrap func(*storage.
 		Issuer: "https://issuer.example", AccessTokenLifespan: time.Hour, RefreshTokenLifespan: 24 * time.Hour,
 		AuthorizeCodeLifespan: 10 * time.Minute, IDTokenLifespan: time.Hour,
 		HMACKey: bytes.Repeat([]byte{7}, 32), SigningKey: key, SigningKeyID: "k1", Hasher: h, MaxBodyBytes: 1024,
+		// The access-token cache is on, wired as server.Build wires it, so
+		// every test here also proves it never answers for a token that
+		// is gone.
+		TokenCacheTTL: time.Minute,
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -68,7 +78,8 @@ func newTestProviderWith(t testing.TB, mutate func(*Config), wrap func(*storage.
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, db
+	db.OnChange(p.Invalidate)
+	return p
 }
 
 func TestJSONToForm(t *testing.T) {

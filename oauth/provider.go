@@ -124,6 +124,11 @@ type Config struct {
 	// Now is the clock of the refresh-family bound and of a previous
 	// client secret's grace; nil = time.Now.
 	Now func() time.Time
+	// TokenCacheTTL keeps active access tokens read back from storage in
+	// process for this long (0 = no cache). Coherence needs the Provider
+	// to hear every storage.TopicToken invalidation: wire its Invalidate
+	// to storage.DB.OnChange, and Subscribe it to the bus when there is one.
+	TokenCacheTTL time.Duration
 	// LimitClient, when set, is asked once per token request after the
 	// client has authenticated and before anything is issued or consumed.
 	// A positive wait refuses the request: 429 (RFC 6585 §4) with
@@ -266,7 +271,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		RefreshTokenScopes:   []string{"offline_access", "offline"},
 		FormPostHTMLTemplate: formPostTemplate(cfg.Issuer),
 	}
-	store := &fositeStore{db: db, hasher: hasher, now: cfg.Now}
+	store := &fositeStore{db: db, hasher: hasher, now: cfg.Now, tokens: newTokenCache(cfg.TokenCacheTTL, tokenCacheMax, cfg.Now)}
 	signer := &ringSigner{ring: ring}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy: &jwtAccessStrategy{

@@ -26,7 +26,7 @@ func (c *clientLookups) GetClient(ctx context.Context, id string) (*storage.Clie
 }
 
 // clientCredentialsToken issues a client_credentials access token to c.
-func clientCredentialsToken(t *testing.T, p *Provider, c testClient) string {
+func clientCredentialsToken(t testing.TB, p *Provider, c testClient) string {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

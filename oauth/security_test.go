@@ -106,7 +106,7 @@ func TestDeletedClientCodeCannotBeRedeemed(t *testing.T) {
 	}
 }
 
-func countRows(t *testing.T, db *storage.DB, table, where string, args ...any) (int64, error) {
+func countRows(t testing.TB, db *storage.DB, table, where string, args ...any) (int64, error) {
 	t.Helper()
 	var n int64
 	err := db.Writer().WithContext(t.Context()).Table(table).Where(where, args...).Count(&n).Error

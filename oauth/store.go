@@ -51,6 +51,8 @@ type fositeStore struct {
 	// codeSignature is the authorization-code strategy's signature
 	// function: OpenID Connect sessions are keyed by it, never by the code.
 	codeSignature func(ctx context.Context, code string) string
+	// tokens caches active access tokens (nil = no cache).
+	tokens *tokenCache
 }
 
 // Compile-time proof that the adapter satisfies the union of roles.
@@ -268,8 +270,26 @@ func (s *fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, 
 }
 
 // GetAccessTokenSession implements oauth2.AccessTokenStorage.
+// Active tokens are served from the access-token cache (tokencache.go)
+// outside transactions.
 func (s *fositeStore) GetAccessTokenSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
-	return s.get(ctx, storage.KindAccess, sig, sess, fosite.ErrInactiveToken)
+	if s.tokens == nil || storage.InTransaction(ctx) {
+		return s.get(ctx, storage.KindAccess, sig, sess, fosite.ErrInactiveToken)
+	}
+	cached, ok, ticket := s.tokens.get(sig, sess)
+	if ok {
+		return cached, nil
+	}
+	req, err := s.get(ctx, storage.KindAccess, sig, sess, fosite.ErrInactiveToken)
+	if err != nil {
+		return req, err
+	}
+	if r, ok := req.(*fosite.Request); ok {
+		if snap, ok := copyRequest(r, &Session{}); ok {
+			s.tokens.put(sig, snap, ticket)
+		}
+	}
+	return req, nil
 }
 
 // DeleteAccessTokenSession implements oauth2.AccessTokenStorage.

@@ -183,7 +183,16 @@ func (p *Provider) writeBodyError(w http.ResponseWriter, r *http.Request, err er
 func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	var form url.Values
-	if err := p.normalizeForm(w, r, func(f url.Values) error { form = f; return p.resourcesAsAudience(f) }); err != nil {
+	if err := p.normalizeForm(w, r, func(f url.Values) error {
+		form = f
+		if f.Get("grant_type") == GrantTypeTokenExchange {
+			// A token exchange names its one target itself (RFC 8693 §2.1
+			// audience or resource), checked by audienceAllowed: the
+			// configured resources, the issuer and the client's audiences.
+			return nil
+		}
+		return p.resourcesAsAudience(f)
+	}); err != nil {
 		p.writeBodyError(w, r, err)
 		return
 	}

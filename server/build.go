@@ -212,6 +212,9 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		// Failed introspections (bad client credentials, unknown tokens)
 		// per client IP, token_per_minute like the API's credential throttle.
 		IntrospectFailures: newGuessingThrottle(cfg, rdb, m, log, "introspect:", cfg.RateLimits.TokenPerMinute),
+		// Active access tokens are cached like keys (storage.cache_ttl),
+		// invalidated by the OnChange and bus subscriptions below.
+		TokenCacheTTL: cfg.ResolvedCacheTTL(),
 	}, db, db)
 	if err != nil {
 		return fail(err)
@@ -236,10 +239,14 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 	// A rotation made by this process reaches its key ring at once; one
 	// made elsewhere through the bus, or within the ring's reload period.
 	db.OnChange(p.KeyRing().Invalidate)
+	// Access tokens deleted or deactivated (revocation, a grant's family
+	// revoked, a client or person removed) leave the token cache the same way.
+	db.OnChange(p.Invalidate)
 	if bus != nil {
 		// The caches are bypassed from here until the listener connects.
 		bus.Subscribe(db)
 		bus.Subscribe(ks)
+		bus.Subscribe(p)
 		bus.Subscribe(orgSvc)
 		bus.Subscribe(p.KeyRing())
 		// invalidation_listener_up follows the listener.

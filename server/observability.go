@@ -40,6 +40,7 @@ func (a *App) watchMetrics() error {
 		return nil
 	}
 	a.metrics.Cache("api_keys", a.keys.CacheStats)
+	a.metrics.Cache("access_tokens", a.provider.TokenCacheStats)
 	a.metrics.Cache("users", func() (uint64, uint64) { u, _ := a.db.CacheStats(); return u.Hits, u.Misses })
 	a.metrics.Cache("clients", func() (uint64, uint64) { _, c := a.db.CacheStats(); return c.Hits, c.Misses })
 	pools, err := a.db.Pools()

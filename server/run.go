@@ -35,6 +35,12 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	stopBus := a.RunBus()
 	defer stopBus()
+	stopPprof, err := a.servePprof(ctx)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopPprof()
 	janitorDone := make(chan struct{})
 	go func() { defer close(janitorDone); a.janitor().Run(ctx) }()
 	warnerDone := make(chan struct{})

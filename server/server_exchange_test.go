@@ -260,8 +260,16 @@ func TestTokenExchangeAccessToken(t *testing.T) {
 		if in["active"] != true || in["sub"] != e2.user.ID || in["scope"] != "users:read" || in["exp"].(float64) > sub["exp"].(float64) {
 			t.Fatalf("exchanged person's token introspects as %v (subject %v)", in, sub)
 		}
-		if code, me, _ := apiCall(t, "GET", e2.s.URL+"/v1/users/me", "Bearer "+nt, ""); code != 200 || me["id"] != e2.user.ID {
-			t.Fatalf("/v1/users/me with the exchanged person's token: %d %v", code, me)
+		// Its audience is another resource (RFC 8707): not a credential
+		// for Latchkey's own API. One exchanged for the own API (the
+		// issuer) is.
+		if code, me, _ := apiCall(t, "GET", e2.s.URL+"/v1/users/me", "Bearer "+nt, ""); code != 401 {
+			t.Fatalf("/v1/users/me with a token for %s: %d %v, want 401", exchangeAudience, code, me)
+		}
+		code, m = exchangeAs(t, e2.s, id, sec, with(tokenSubject(tok.AccessToken), "scope", "users:read", "audience", e2.s.URL), true)
+		own := wantIssued(t, code, m, "users:read")
+		if code, me, _ := apiCall(t, "GET", e2.s.URL+"/v1/users/me", "Bearer "+own, ""); code != 200 || me["id"] != e2.user.ID {
+			t.Fatalf("/v1/users/me with the person's token exchanged for the own API: %d %v", code, me)
 		}
 		// Revoking the subject's grant ends the exchanged token with it.
 		// (RFC 7009 §2.1: revoking an access token may end its grant's

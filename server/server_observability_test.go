@@ -244,7 +244,7 @@ func TestMetricsFlow(t *testing.T) {
 		if users == 0 {
 			t.Error("users cache: no lookups counted")
 		}
-		if got := after.labelValues("latchkey_cache_requests_total", "cache"); !slices.Equal(got, []string{"api_keys", "clients", "users"}) {
+		if got := after.labelValues("latchkey_cache_requests_total", "cache"); !slices.Equal(got, []string{"access_tokens", "api_keys", "clients", "users"}) {
 			t.Errorf("caches %v", got)
 		}
 	})

@@ -438,8 +438,12 @@ func (d *DB) revokeKeyLevels(ctx context.Context, level []APIKey) ([]APIKey, err
 				Updates(map[string]any{"revoked_at": now, "updated_at": now}).Error; err != nil {
 				return nil, translate(err)
 			}
-			if err := d.w(ctx).Where("kind = ? AND request_id IN ?", KindAccess, ids).Delete(&Request{}).Error; err != nil {
-				return nil, translate(err)
+			res := d.w(ctx).Where("kind = ? AND request_id IN ?", KindAccess, ids).Delete(&Request{})
+			if res.Error != nil {
+				return nil, translate(res.Error)
+			}
+			if err := d.accessTokensGone(ctx, KindAccess, res.RowsAffected, TokenAll); err != nil {
+				return nil, err
 			}
 			for i := range batch {
 				k := batch[i]

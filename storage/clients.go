@@ -191,8 +191,12 @@ func (d *DB) DeleteClient(ctx context.Context, id string) error {
 		if res.RowsAffected == 0 {
 			return fmt.Errorf("client %q: %w", id, ErrNotFound)
 		}
-		if err := d.w(ctx).Where("client_id = ?", id).Delete(&Request{}).Error; err != nil {
-			return translate(err)
+		res = d.w(ctx).Where("client_id = ?", id).Delete(&Request{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if err := d.accessTokensGone(ctx, KindAccess, res.RowsAffected, TokenAll); err != nil {
+			return err
 		}
 		if err := d.w(ctx).Where("client_id = ?", id).Delete(&Consent{}).Error; err != nil {
 			return translate(err)

@@ -22,7 +22,23 @@ const (
 	// TopicSigningKey: ID is a signing key's kid (the key ring of package
 	// oauth: a rotation reaches every instance at once).
 	TopicSigningKey Topic = "signing_key"
+	// TopicToken: access tokens were deleted or deactivated (the
+	// access-token cache in package oauth). ID is TokenBySignature (one
+	// token), TokenByGrant (every access token of one grant) or TokenAll
+	// (a bulk revocation: a client, a person, a grant of a person).
+	TopicToken Topic = "token"
 )
+
+// TokenAll is the TopicToken id that names every access token.
+const TokenAll = "*"
+
+// TokenBySignature is the TopicToken id of the access token stored under
+// signature.
+func TokenBySignature(signature string) string { return "s:" + signature }
+
+// TokenByGrant is the TopicToken id of every access token of the grant
+// requestID.
+func TokenByGrant(requestID string) string { return "g:" + requestID }
 
 // Invalidation says that cached copies of one record are stale.
 type Invalidation struct {
@@ -35,7 +51,7 @@ type Invalidation struct {
 // must flush every cache: something changed and it cannot tell what.
 func (t Topic) Known() bool {
 	switch t {
-	case TopicUser, TopicClient, TopicAPIKey, TopicOrg, TopicMember, TopicSigningKey:
+	case TopicUser, TopicClient, TopicAPIKey, TopicOrg, TopicMember, TopicSigningKey, TopicToken:
 		return true
 	}
 	return false
@@ -62,7 +78,8 @@ func ParseInvalidation(s string) (inv Invalidation, ok bool) {
 type Publisher func(tx *gorm.DB, inv Invalidation) error
 
 // WithPublisher makes every write that must invalidate caches (API key
-// update, revoke and rotation; logout; client update and deletion) also
+// update, revoke and rotation; logout; client update and deletion; access
+// tokens deleted or deactivated) also
 // publish it to the other instances. Without one, only this process's
 // caches are invalidated, and other instances see the change when their
 // entries expire.
@@ -87,6 +104,16 @@ func (d *DB) Invalidate(inv Invalidation) {
 func (d *DB) SetListening(ok bool) {
 	d.users.SetBypass(!ok)
 	d.clients.SetBypass(!ok)
+}
+
+// accessTokensGone publishes (TopicToken, id) when kind is KindAccess and
+// n > 0 rows were deleted or deactivated: a cached copy of those tokens
+// must stop answering as active.
+func (d *DB) accessTokensGone(ctx context.Context, kind Kind, n int64, id string) error {
+	if kind != KindAccess || n == 0 {
+		return nil
+	}
+	return d.changed(ctx, Invalidation{Topic: TopicToken, ID: id})
 }
 
 // changed records, inside the transaction of ctx, that the record named by

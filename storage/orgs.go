@@ -392,8 +392,12 @@ func (d *DB) revokeKeysWhere(ctx context.Context, q *gorm.DB) ([]APIKey, error) 
 	if err := w.Model(&APIKey{}).Where("id IN ?", ids).Updates(map[string]any{"revoked_at": now, "updated_at": now}).Error; err != nil {
 		return nil, translate(err)
 	}
-	if err := w.Where("request_id IN ?", ids).Delete(&Request{}).Error; err != nil {
-		return nil, translate(err)
+	res := w.Where("request_id IN ?", ids).Delete(&Request{})
+	if res.Error != nil {
+		return nil, translate(res.Error)
+	}
+	if err := d.accessTokensGone(ctx, KindAccess, res.RowsAffected, TokenAll); err != nil {
+		return nil, err
 	}
 	for _, k := range ks {
 		if err := d.changed(ctx, Invalidation{Topic: TopicAPIKey, ID: hex.EncodeToString(k.Digest)}); err != nil {

@@ -109,7 +109,7 @@ func (d *DB) deactivateRequest(ctx context.Context, kind Kind, signature string)
 		return translate(res.Error)
 	}
 	if res.RowsAffected == 1 {
-		return nil
+		return d.accessTokensGone(ctx, kind, 1, TokenBySignature(signature))
 	}
 	var n int64
 	if err := d.w(ctx).Model(&Request{}).Where("kind = ? AND signature = ?", kind, signature).Count(&n).Error; err != nil {
@@ -124,7 +124,11 @@ func (d *DB) deactivateRequest(ctx context.Context, kind Kind, signature string)
 // DeleteRequest implements Requests.
 func (d *DB) DeleteRequest(ctx context.Context, kind Kind, signature string) error {
 	return d.write(ctx, func(ctx context.Context) error {
-		return translate(d.w(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&Request{}).Error)
+		res := d.w(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&Request{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		return d.accessTokensGone(ctx, kind, res.RowsAffected, TokenBySignature(signature))
 	})
 }
 
@@ -134,8 +138,11 @@ func (d *DB) DeactivateByRequestID(ctx context.Context, kind Kind, requestID str
 		res := d.w(ctx).Model(&Request{}).
 			Where("kind = ? AND request_id = ? AND active = ?", kind, requestID, true).
 			Update("active", false)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
 		n = res.RowsAffected
-		return translate(res.Error)
+		return d.accessTokensGone(ctx, kind, res.RowsAffected, TokenByGrant(requestID))
 	})
 	return n, err
 }
@@ -144,8 +151,11 @@ func (d *DB) DeactivateByRequestID(ctx context.Context, kind Kind, requestID str
 func (d *DB) DeleteByRequestID(ctx context.Context, kind Kind, requestID string) (n int64, err error) {
 	err = d.write(ctx, func(ctx context.Context) error {
 		res := d.w(ctx).Where("kind = ? AND request_id = ?", kind, requestID).Delete(&Request{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
 		n = res.RowsAffected
-		return translate(res.Error)
+		return d.accessTokensGone(ctx, kind, res.RowsAffected, TokenByGrant(requestID))
 	})
 	return n, err
 }
@@ -175,9 +185,12 @@ func (d *DB) RevokeGrants(ctx context.Context, subject, clientID string) error {
 		if _, err := d.RevokeAPIKeysByParent(ctx, KeyParent{ClientID: clientID, UserID: subject}); err != nil {
 			return err
 		}
-		if err := d.w(ctx).Where("kind = ? AND subject = ? AND client_id = ?", KindAccess, subject, clientID).
-			Delete(&Request{}).Error; err != nil {
-			return translate(err)
+		res := d.w(ctx).Where("kind = ? AND subject = ? AND client_id = ?", KindAccess, subject, clientID).Delete(&Request{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if err := d.accessTokensGone(ctx, KindAccess, res.RowsAffected, TokenAll); err != nil {
+			return err
 		}
 		return translate(d.w(ctx).Model(&Request{}).
 			Where("kind = ? AND subject = ? AND client_id = ?", KindRefresh, subject, clientID).

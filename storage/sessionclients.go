@@ -51,6 +51,18 @@ func (d *DB) AddSessionClient(ctx context.Context, sc *SessionClient) error {
 		sc.CreatedAt = d.now()
 	}
 	sc.CreatedAt = sc.CreatedAt.UTC()
+	// A session reaches the same client again and again (every sign-in
+	// to the app in the session): a read answers that without taking the
+	// writer. Outside a transaction only — inside one the writer is held.
+	if tx(ctx) == nil {
+		var n int64
+		if err := d.r(ctx).Model(&SessionClient{}).Where("sid = ? AND client_id = ?", sc.SID, sc.ClientID).Limit(1).Count(&n).Error; err != nil {
+			return translate(err)
+		}
+		if n > 0 {
+			return nil
+		}
+	}
 	return translate(d.w(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(sc).Error)
 }
 

@@ -18,6 +18,11 @@ func tx(ctx context.Context) *gorm.DB {
 	return nil
 }
 
+// InTransaction reports whether ctx carries a transaction (BeginTx,
+// InTx). A cache in front of the store is bypassed inside one: the
+// transaction may already have changed what the cache holds.
+func InTransaction(ctx context.Context) bool { return tx(ctx) != nil }
+
 // BeginTx implements Store. Nested calls reuse the outer transaction.
 func (d *DB) BeginTx(ctx context.Context) (context.Context, error) {
 	if tx(ctx) != nil {

@@ -209,8 +209,12 @@ func (d *DB) revokeUserGrants(ctx context.Context, subject string) ([]string, er
 			return nil, err
 		}
 	}
-	if err := d.w(ctx).Where("subject = ?", subject).Delete(&Request{}).Error; err != nil {
-		return nil, translate(err)
+	res := d.w(ctx).Where("subject = ?", subject).Delete(&Request{})
+	if res.Error != nil {
+		return nil, translate(res.Error)
+	}
+	if err := d.accessTokensGone(ctx, KindAccess, res.RowsAffected, TokenAll); err != nil {
+		return nil, err
 	}
 	return clients, nil
 }

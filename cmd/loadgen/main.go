@@ -106,6 +106,9 @@ type options struct {
 	// the interval of the timeline printed during each scenario (-sample).
 	set    []string
 	sample time.Duration
+	// cpuProfile is the directory -cpuprofile writes one CPU profile of
+	// the server per scenario into ("" = no profiling).
+	cpuProfile string
 }
 
 // mixPart is one scenario's share of the mixed scenario.
@@ -146,6 +149,9 @@ func run() int {
 		o.set = append(o.set, v)
 		return nil
 	})
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the server per scenario (its measured window) into this directory, "+
+		"as BACKEND-KEYS-SCENARIO.pprof (read with `go tool pprof -top DIR/sqlite-0-introspect.pprof`); "+
+		"the server then serves net/http/pprof on a second loopback port (metrics.pprof_addr)")
 	flag.DurationVar(&o.sample, "sample", 0, "during each scenario, print a timeline line this often: server RSS, Go heap, "+
 		"stored rows per table (a soak run's evidence); 0 = none")
 	flag.Parse()
@@ -165,6 +171,11 @@ func run() int {
 	}
 	if !o.sqlite && o.postgres == "" {
 		return usage("nothing to run: -sqlite=false and no -postgres")
+	}
+	if o.cpuProfile != "" {
+		if err := os.MkdirAll(o.cpuProfile, 0o755); err != nil {
+			return usage("-cpuprofile: " + err.Error())
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -229,7 +240,7 @@ func run() int {
 // errors, bad bodies or broken flows (the server log's tail is printed
 // then).
 func runBackend(ctx context.Context, o *options, bin, dir, backend string, keys int) (results []Result, bad bool, err error) {
-	s, err := newServer(ctx, bin, dir, backend, o.postgres, o.set)
+	s, err := newServer(ctx, bin, dir, backend, o.postgres, o.set, o.cpuProfile != "")
 	if s != nil {
 		defer s.stop()
 	}
@@ -259,8 +270,12 @@ func runBackend(ctx context.Context, o *options, bin, dir, backend string, keys 
 		}
 		fmt.Fprintf(os.Stderr, "loadgen: %s: %s: %d conns, %v warm-up + %v …\n", backend, name, conns, o.warmup, o.duration)
 		stopSampling := s.timeline(ctx, os.Stdout, name, o.sample)
+		profiled := s.profile(ctx, o, keys, name)
 		res := measure(ctx, sc, conns, o.warmup, o.duration, s.cmd.Process.Pid)
 		stopSampling()
+		if err := profiled(); err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: %s: %s: CPU profile: %v\n", backend, name, err)
+		}
 		res.Backend, res.StoredKeys = backend, keys
 		if res.Status5xx > 0 || res.Transport > 0 || res.BadBody > 0 {
 			bad = true

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -53,6 +54,7 @@ type server struct {
 	cmd            *exec.Cmd
 	done           chan struct{}
 	dropSchema     func()
+	pprofBase      string // the server's net/http/pprof listener ("" = none)
 
 	machine, web creds    // client_credentials client; authorization-code client
 	jwtMachine   creds    // client_credentials client with RFC 9068 JWT access tokens
@@ -64,16 +66,14 @@ type server struct {
 // loopback port, its own data directory and, on PostgreSQL, a fresh schema
 // in the database named by pgDSN. The returned server (non-nil once
 // something needs undoing) must be stopped even when err != nil.
-func newServer(ctx context.Context, bin, dir, backend, pgDSN string, set []string) (*server, error) {
+func newServer(ctx context.Context, bin, dir, backend, pgDSN string, set []string, pprof bool) (*server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
 	s := &server{backend: backend, base: "http://" + addr, bin: bin, dir: dir, done: make(chan struct{})}
 	for _, kv := range os.Environ() { // a caller's LATCHKEY_* (or LATCHKEY_CONFIG) must not leak in
 		if !strings.HasPrefix(kv, "LATCHKEY_") {
@@ -101,11 +101,65 @@ func newServer(ctx context.Context, bin, dir, backend, pgDSN string, set []strin
 		s.dropSchema = drop
 		s.env = append(s.env, "LATCHKEY_STORAGE_DSN="+dsn)
 	}
+	if pprof {
+		paddr, err := freePort()
+		if err != nil {
+			return s, err
+		}
+		s.pprofBase = "http://" + paddr
+		s.env = append(s.env, "LATCHKEY_METRICS_PPROF_ADDR="+paddr)
+	}
 	s.env = append(s.env, set...) // last wins, for the server and for config.Load
 	if s.cfg, err = config.Load("", s.env); err != nil {
 		return s, fmt.Errorf("configuration: %w", err)
 	}
 	return s, nil
+}
+
+// freePort returns a loopback host:port that was free a moment ago.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// profile starts fetching a CPU profile of the server covering the
+// scenario's measured window (after the warm-up, for -duration) into
+// -cpuprofile's directory; the returned function waits for it. Without
+// -cpuprofile it does nothing.
+func (s *server) profile(ctx context.Context, o *options, keys int, scenario string) (wait func() error) {
+	if s.pprofBase == "" || o.cpuProfile == "" {
+		return func() error { return nil }
+	}
+	errc := make(chan error, 1)
+	go func() {
+		select {
+		case <-time.After(o.warmup):
+		case <-ctx.Done():
+			errc <- ctx.Err()
+			return
+		}
+		secs := max(1, int(o.duration.Round(time.Second)/time.Second))
+		r, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.pprofBase, secs), nil)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, body)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(o.cpuProfile, fmt.Sprintf("%s-%d-%s.pprof", s.backend, keys, scenario)), body, 0o644)
+		}
+		errc <- err
+	}()
+	return func() error { return <-errc }
 }
 
 // freshSchema creates a schema with a random name in the PostgreSQL
