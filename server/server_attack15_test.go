@@ -1,0 +1,95 @@
+package server_test
+
+// Findings of the attack15 review of the device grant, dynamic
+// registration, resource indicators, JWT access tokens and JWT client
+// authentication: each test failed before its fix.
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v3"
+	josejwt "github.com/go-jose/go-jose/v3/jwt"
+
+	"github.com/latchkey/latchkey/config"
+)
+
+// registerKeyedClient registers a private_key_jwt client for
+// client_credentials with a fresh ES256 key and returns its id and signer.
+func registerKeyedClient(t *testing.T, s *testServer, name string) (string, jose.Signer) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	code, reg, _ := rawCall(t, http.MethodPost, s.URL+"/oauth/register", "application/json", "",
+		`{"client_name":"`+name+`","grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt","token_endpoint_auth_signing_alg":"ES256","jwks":`+string(pub)+`}`)
+	id, _ := reg["client_id"].(string)
+	if code != http.StatusCreated || id == "" {
+		t.Fatalf("register: %d %v", code, reg)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, signer
+}
+
+// assertionToken asks for a client_credentials token with an assertion
+// of jti signed by signer for client id.
+func assertionToken(t *testing.T, s *testServer, id string, signer jose.Signer, jti string) (int, map[string]any) {
+	t.Helper()
+	assertion, err := josejwt.Signed(signer).Claims(map[string]any{
+		"iss": id, "sub": id, "aud": s.URL + "/oauth/token", "jti": jti,
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix(),
+	}).CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"users:read"},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}}
+	code, m, _ := rawCall(t, http.MethodPost, s.URL+"/oauth/token", "application/x-www-form-urlencoded", "", form.Encode())
+	return code, m
+}
+
+// TestAttackAssertionJTIPerClient: the replay cache of client assertions
+// (RFC 7523 §3) is per client — one client's jti does not lock another
+// client out — and a long jti (up to the 200 characters checkAssertion
+// allows) is remembered on every backend instead of failing with a 5xx
+// (PostgreSQL's jti column holds 128 characters); a replay of either is
+// still refused.
+func TestAttackAssertionJTIPerClient(t *testing.T) {
+	t.Parallel()
+	for _, b := range testBackends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			s := newRegistrationServer(t, config.RegistrationOpen, func(c *config.Config) {
+				b.Configure(t, c)
+				c.OAuth.Registration.GrantTypes = []string{"client_credentials"}
+				c.OAuth.Registration.Scopes = []string{"users:read"}
+			})
+			a, signA := registerKeyedClient(t, s, "A")
+			bID, signB := registerKeyedClient(t, s, "B")
+			if code, m := assertionToken(t, s, a, signA, "shared-jti"); code != http.StatusOK {
+				t.Fatalf("A: %d %v", code, m)
+			}
+			if code, m := assertionToken(t, s, bID, signB, "shared-jti"); code != http.StatusOK {
+				t.Fatalf("B with the jti A used: %d %v, want 200 (jtis are per client)", code, m)
+			}
+			long := strings.Repeat("j", 200)
+			if code, m := assertionToken(t, s, a, signA, long); code != http.StatusOK {
+				t.Fatalf("A with a 200-character jti: %d %v", code, m)
+			}
+			for _, jti := range []string{"shared-jti", long} {
+				if code, m := assertionToken(t, s, a, signA, jti); code != http.StatusUnauthorized || m["error"] != "invalid_client" {
+					t.Fatalf("A replaying jti %.10q: %d %v, want 401 invalid_client", jti, code, m)
+				}
+			}
+		})
+	}
+}
