@@ -19,6 +19,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v3/jwt"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/oauth"
 )
 
 // registerKeyedClient registers a private_key_jwt client for
@@ -91,5 +92,47 @@ func TestAttackAssertionJTIPerClient(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAttackConsentNamesDynamicClientsUnverified: anyone may register a
+// client when registration is open, naming it and its logo as they like
+// (RFC 7591 §5 warns of exactly this impersonation). Its consent page
+// must not vouch for it as the operator's ("Registered by this
+// Latchkey’s operator", what a client from `latchkey client create` says)
+// but say that it registered itself and that its name is unverified.
+func TestAttackConsentNamesDynamicClientsUnverified(t *testing.T) {
+	t.Parallel()
+	s := newRegistrationServer(t, config.RegistrationOpen, nil)
+	s.CreateUser(t, "victim", "correct horse battery staple")
+	code, reg, _ := rawCall(t, http.MethodPost, s.URL+"/oauth/register", "application/json", "", `{
+		"client_name": "Latchkey Account Security", "redirect_uris": ["https://evil.example/cb"],
+		"token_endpoint_auth_method": "none", "scope": "openid users:read"}`)
+	id, _ := reg["client_id"].(string)
+	if code != http.StatusCreated || id == "" {
+		t.Fatalf("register: %d %v", code, reg)
+	}
+	c := browser(t)
+	s.Login(t, c, "victim", "correct horse battery staple")
+	q := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"https://evil.example/cb"},
+		"scope": {"openid users:read"}, "state": {"st"}, "code_challenge_method": {"S256"},
+		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}}
+	resp, page := get(t, c, s.URL+"/oauth/authorize?"+q.Encode())
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="challenge"`) {
+		t.Fatalf("authorize: %d, want the consent page\n%s", resp.StatusCode, page)
+	}
+	if strings.Contains(page, "Registered by this Latchkey’s operator") {
+		t.Error("the consent page of a self-registered client says the operator registered it")
+	}
+	if !strings.Contains(page, "not verified") {
+		t.Error("the consent page of a self-registered client does not say its name is not verified")
+	}
+
+	// An operator's client still reads as the operator's.
+	opID, _ := s.CreateClient(t, oauth.ClientSpec{Name: "Operator App", RedirectURIs: []string{e2eRedirect}, Scopes: []string{"openid", "users:read"}})
+	q.Set("client_id", opID)
+	q.Set("redirect_uri", e2eRedirect)
+	if _, page := get(t, c, s.URL+"/oauth/authorize?"+q.Encode()); !strings.Contains(page, "Registered by this Latchkey’s operator") || strings.Contains(page, "not verified") {
+		t.Errorf("the operator's client's consent page changed:\n%s", page)
 	}
 }
