@@ -9,6 +9,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -134,5 +135,107 @@ func TestAttackConsentNamesDynamicClientsUnverified(t *testing.T) {
 	q.Set("redirect_uri", e2eRedirect)
 	if _, page := get(t, c, s.URL+"/oauth/authorize?"+q.Encode()); !strings.Contains(page, "Registered by this Latchkey’s operator") || strings.Contains(page, "not verified") {
 		t.Errorf("the operator's client's consent page changed:\n%s", page)
+	}
+}
+
+// deviceToken polls once with the device client of e, with extra
+// parameters, and returns the status and body.
+func deviceToken(t *testing.T, e *deviceEnv, deviceCode string, extra url.Values) (int, map[string]any) {
+	t.Helper()
+	v := url.Values{"grant_type": {oauth.GrantTypeDeviceCode}, "device_code": {deviceCode}}
+	for k, vs := range extra {
+		v[k] = vs
+	}
+	resp, b := postValues(t, e.s.URL+"/oauth/token", v, basicAuth(e.conf.ClientID, e.conf.ClientSecret))
+	return resp.StatusCode, decodeObject(t, b)
+}
+
+// TestAttackDeviceGrantHonoursResource: RFC 8707 resource indicators
+// reach the device grant as they reach the code flow. Before, the device
+// code's token request accepted resource=<MCP server> and ignored it: the
+// token had no audience, so it was refused by the MCP server it was
+// asked for and accepted by Latchkey's own API (a token leaked by that
+// resource server could be replayed at the API). Now the resource named
+// at the device authorization request or at the token request becomes
+// the token's audience, and a resource the device authorization did not
+// name is invalid_target.
+func TestAttackDeviceGrantHonoursResource(t *testing.T) {
+	t.Parallel()
+	e := newDeviceEnv(t, func(c *config.Config) {
+		c.OAuth.Resources = []config.Resource{{URI: mcpResource}, {URI: otherResource}}
+	})
+	introspectAud := func(token string) any {
+		t.Helper()
+		resp, b := postValues(t, e.s.URL+"/oauth/introspect", url.Values{"token": {token}}, basicAuth(e.conf.ClientID, e.conf.ClientSecret))
+		m := decodeObject(t, b)
+		if resp.StatusCode != http.StatusOK || m["active"] != true {
+			t.Fatalf("introspect: %d %v", resp.StatusCode, m)
+		}
+		return m["aud"]
+	}
+	atAPI := func(token string) int {
+		t.Helper()
+		code, _, _ := rawCall(t, http.MethodGet, e.s.URL+"/v1/users/me", "", "Bearer "+token, "")
+		return code
+	}
+
+	// The resource named only at the token request.
+	da := e.deviceAuth(t)
+	e.approve(t, da.UserCode, "allow")
+	code, tok := deviceToken(t, e, da.DeviceCode, url.Values{"resource": {mcpResource}})
+	access, _ := tok["access_token"].(string)
+	if code != http.StatusOK || access == "" {
+		t.Fatalf("device token with resource: %d %v", code, tok)
+	}
+	if aud := introspectAud(access); !strings.Contains(fmt.Sprint(aud), mcpResource) {
+		t.Errorf("aud of the device token for %s = %v", mcpResource, aud)
+	}
+	if got := atAPI(access); got != http.StatusUnauthorized {
+		t.Errorf("Latchkey's API with a token for %s: %d, want 401", mcpResource, got)
+	}
+
+	// Named at the device authorization request: another one at the
+	// token request is invalid_target, and the code stays usable.
+	dr, b := postValues(t, e.s.URL+"/oauth/device_authorization", url.Values{"client_id": {e.conf.ClientID},
+		"scope": {"openid offline_access"}, "resource": {mcpResource}}, basicAuth(e.conf.ClientID, e.conf.ClientSecret))
+	dm := decodeObject(t, b)
+	deviceCode, _ := dm["device_code"].(string)
+	userCode, _ := dm["user_code"].(string)
+	if dr.StatusCode != http.StatusOK || deviceCode == "" {
+		t.Fatalf("device authorization with resource: %d %v", dr.StatusCode, dm)
+	}
+	e.approve(t, userCode, "allow")
+	if code, m := deviceToken(t, e, deviceCode, url.Values{"resource": {otherResource}}); code != http.StatusBadRequest || m["error"] != "invalid_target" {
+		t.Fatalf("device token for a resource not named at authorization: %d %v, want 400 invalid_target", code, m)
+	}
+	code, tok = deviceToken(t, e, deviceCode, nil)
+	access, _ = tok["access_token"].(string)
+	if code != http.StatusOK || access == "" {
+		t.Fatalf("device token: %d %v", code, tok)
+	}
+	if aud := introspectAud(access); !strings.Contains(fmt.Sprint(aud), mcpResource) {
+		t.Errorf("aud of the device token = %v, want %s", aud, mcpResource)
+	}
+	if got := atAPI(access); got != http.StatusUnauthorized {
+		t.Errorf("Latchkey's API with a token for %s: %d, want 401", mcpResource, got)
+	}
+	// Its refresh keeps the audience.
+	rt, _ := tok["refresh_token"].(string)
+	resp, rb := postValues(t, e.s.URL+"/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}},
+		basicAuth(e.conf.ClientID, e.conf.ClientSecret))
+	rm := decodeObject(t, rb)
+	next, _ := rm["access_token"].(string)
+	if resp.StatusCode != http.StatusOK || next == "" {
+		t.Fatalf("refresh: %d %v", resp.StatusCode, rm)
+	}
+	if aud := introspectAud(next); !strings.Contains(fmt.Sprint(aud), mcpResource) {
+		t.Errorf("aud of the refreshed device token = %v, want %s", aud, mcpResource)
+	}
+
+	// An unknown resource at the device authorization request.
+	dr, b = postValues(t, e.s.URL+"/oauth/device_authorization", url.Values{"client_id": {e.conf.ClientID},
+		"resource": {"https://unknown.example"}}, basicAuth(e.conf.ClientID, e.conf.ClientSecret))
+	if dm := decodeObject(t, b); dr.StatusCode != http.StatusBadRequest || dm["error"] != "invalid_target" {
+		t.Fatalf("device authorization for an unknown resource: %d %v, want 400 invalid_target", dr.StatusCode, dm)
 	}
 }
