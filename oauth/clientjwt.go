@@ -56,9 +56,16 @@ var (
 // maxJWKSBytes bounds a client's JWK Set, inline or fetched.
 const maxJWKSBytes = 64 << 10
 
+// maxRSABits bounds the RSA keys of a client's JWK Set. Each assertion
+// is verified with the key before its jti is checked, and verification
+// costs grow with the modulus (a 300,000-bit key, which fits
+// maxJWKSBytes, costs seconds per token request); 8192 bits is twice
+// what clients use in practice (RFC 7518 §3.3 asks for at least 2048).
+const maxRSABits = 8192
+
 // ValidateJWKS checks a client's JWK Set (RFC 7517 §5) for
-// private_key_jwt: JSON with 1 to 20 public signing keys — RSA of at least
-// 2048 bits or EC P-256, no private or symmetric key, use "sig" or none —
+// private_key_jwt: JSON with 1 to 20 public signing keys — RSA of 2048 to
+// maxRSABits bits or EC P-256, no private or symmetric key, use "sig" or none —
 // and returns it with use set to "sig" where it was missing. Dynamic
 // registration calls it for the jwks metadata (RFC 7591 §2).
 func ValidateJWKS(raw []byte) (*jose.JSONWebKeySet, error) {
@@ -82,8 +89,8 @@ func ValidateJWKS(raw []byte) (*jose.JSONWebKeySet, error) {
 		}
 		switch pub := k.Key.(type) {
 		case *rsa.PublicKey:
-			if pub.N.BitLen() < 2048 {
-				return nil, fmt.Errorf("%w: jwks key %d: RSA keys need at least 2048 bits", ErrInvalidClientMetadata, i)
+			if pub.N.BitLen() < 2048 || pub.N.BitLen() > maxRSABits {
+				return nil, fmt.Errorf("%w: jwks key %d: RSA keys need 2048 to %d bits", ErrInvalidClientMetadata, i, maxRSABits)
 			}
 		case *ecdsa.PublicKey:
 			if pub.Curve != elliptic.P256() {
