@@ -156,9 +156,7 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 		}
 		return nil, ErrInvalidToken
 	}
-	if aud := ar.GetGrantedAudience(); len(aud) > 0 && !slices.Contains(aud, p.OwnResource()) {
-		// Audience-restricted to other resources (RFC 8707 §2): not a
-		// credential for Latchkey's own API.
+	if !p.forOwnAPI(ar) {
 		return nil, ErrInvalidToken
 	}
 	key, err := p.boundByKey(ctx, ar)

@@ -239,3 +239,35 @@ func TestAttackDeviceGrantHonoursResource(t *testing.T) {
 		t.Fatalf("device authorization for an unknown resource: %d %v, want 400 invalid_target", dr.StatusCode, dm)
 	}
 }
+
+// TestAttackUserinfoRefusesForeignAudience: a token audience-restricted
+// to another resource (RFC 8707) is refused by Latchkey's API and must be
+// by its userinfo endpoint too, else the resource server the token was
+// sent to could replay it there and read the person's identity claims;
+// a token for no resource or for the issuer still works.
+func TestAttackUserinfoRefusesForeignAudience(t *testing.T) {
+	t.Parallel()
+	e := newDeviceEnv(t, func(c *config.Config) {
+		c.OAuth.Resources = []config.Resource{{URI: mcpResource}}
+	})
+	for _, tc := range []struct {
+		name     string
+		resource url.Values
+		want     int
+	}{
+		{"no resource", nil, http.StatusOK},
+		{"the issuer", url.Values{"resource": {e.s.URL}}, http.StatusOK},
+		{"another resource", url.Values{"resource": {mcpResource}}, http.StatusUnauthorized},
+	} {
+		da := e.deviceAuth(t)
+		e.approve(t, da.UserCode, "allow")
+		code, tok := deviceToken(t, e, da.DeviceCode, tc.resource)
+		access, _ := tok["access_token"].(string)
+		if code != http.StatusOK || access == "" {
+			t.Fatalf("%s: device token: %d %v", tc.name, code, tok)
+		}
+		if got, m, _ := rawCall(t, http.MethodGet, e.s.URL+"/oauth/userinfo", "", "Bearer "+access, ""); got != tc.want {
+			t.Errorf("%s: userinfo: %d %v, want %d", tc.name, got, m, tc.want)
+		}
+	}
+}
