@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -269,5 +270,46 @@ func TestAttackUserinfoRefusesForeignAudience(t *testing.T) {
 		if got, m, _ := rawCall(t, http.MethodGet, e.s.URL+"/oauth/userinfo", "", "Bearer "+access, ""); got != tc.want {
 			t.Errorf("%s: userinfo: %d %v, want %d", tc.name, got, m, tc.want)
 		}
+	}
+}
+
+// TestAttackDevicePollRace: polls racing on an approved device code get
+// the tokens exactly once; the others invalid_grant, never a 5xx.
+func TestAttackDevicePollRace(t *testing.T) {
+	t.Parallel()
+	for _, b := range testBackends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			e := newDeviceEnv(t, func(c *config.Config) { b.Configure(t, c) })
+			da := e.deviceAuth(t)
+			e.approve(t, da.UserCode, "allow")
+			const n = 8
+			codes := make(chan int, n)
+			var wg sync.WaitGroup
+			for range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					v := url.Values{"grant_type": {oauth.GrantTypeDeviceCode}, "device_code": {da.DeviceCode}}
+					resp, _ := postValues(t, e.s.URL+"/oauth/token", v, basicAuth(e.conf.ClientID, e.conf.ClientSecret))
+					codes <- resp.StatusCode
+				}()
+			}
+			wg.Wait()
+			close(codes)
+			ok := 0
+			for c := range codes {
+				switch c {
+				case http.StatusOK:
+					ok++
+				case http.StatusBadRequest, http.StatusTooManyRequests:
+				default:
+					t.Errorf("racing poll: %d", c)
+				}
+			}
+			if ok != 1 {
+				t.Errorf("%d polls got tokens, want exactly 1", ok)
+			}
+		})
 	}
 }
