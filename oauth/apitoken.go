@@ -143,7 +143,7 @@ func (p *Provider) validateAccess(ctx context.Context, token string) (*TokenInfo
 		}
 		return nil, nil, ErrInvalidToken
 	}
-	if aud := ar.GetGrantedAudience(); len(aud) > 0 && !slices.Contains(aud, p.OwnResource()) {
+	if !p.forOwnAPI(ar) {
 		// Audience-restricted to other resources (RFC 8707 §2): not a
 		// credential for Latchkey's own API.
 		return nil, nil, ErrInvalidToken

@@ -82,7 +82,10 @@ func clientAuthStrategy(p *Provider) fosite.ClientAuthenticationStrategy {
 				// RFC 6749 §2.3: one authentication method per request.
 				return nil, fosite.ErrInvalidClient.WithHint("A client assertion cannot be combined with a client secret.")
 			}
-			c, done, err := p.checkAssertion(ctx, form)
+			var c fosite.Client
+			var done bool
+			var err error
+			ctx, c, done, err = p.checkAssertion(ctx, form)
 			if done {
 				return c, err
 			}

@@ -5,6 +5,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,8 +32,9 @@ import (
 // (AES-256-GCM) besides the digest. Both are checked in
 // clientAuthStrategy before fosite sees the request (checkAssertion):
 // iss and sub the client, aud the token endpoint or the issuer, exp in
-// the future and no further than Config.MaxAssertionLifetime, a jti never
-// seen before (remembered until exp, storage.UsedJTI), and exactly the
+// the future and no further than Config.MaxAssertionLifetime, a jti the
+// client never used before (remembered per client until exp,
+// assertionJTIKey, storage.UsedJTI), and exactly the
 // algorithm the client registered — never none, never HS256 with an RSA
 // key. Every failure is invalid_client (RFC 7523 §3.2 and RFC 6749 §5.2).
 
@@ -53,9 +56,16 @@ var (
 // maxJWKSBytes bounds a client's JWK Set, inline or fetched.
 const maxJWKSBytes = 64 << 10
 
+// maxRSABits bounds the RSA keys of a client's JWK Set. Each assertion
+// is verified with the key before its jti is checked, and verification
+// costs grow with the modulus (a 300,000-bit key, which fits
+// maxJWKSBytes, costs seconds per token request); 8192 bits is twice
+// what clients use in practice (RFC 7518 §3.3 asks for at least 2048).
+const maxRSABits = 8192
+
 // ValidateJWKS checks a client's JWK Set (RFC 7517 §5) for
-// private_key_jwt: JSON with 1 to 20 public signing keys — RSA of at least
-// 2048 bits or EC P-256, no private or symmetric key, use "sig" or none —
+// private_key_jwt: JSON with 1 to 20 public signing keys — RSA of 2048 to
+// maxRSABits bits or EC P-256, no private or symmetric key, use "sig" or none —
 // and returns it with use set to "sig" where it was missing. Dynamic
 // registration calls it for the jwks metadata (RFC 7591 §2).
 func ValidateJWKS(raw []byte) (*jose.JSONWebKeySet, error) {
@@ -79,8 +89,8 @@ func ValidateJWKS(raw []byte) (*jose.JSONWebKeySet, error) {
 		}
 		switch pub := k.Key.(type) {
 		case *rsa.PublicKey:
-			if pub.N.BitLen() < 2048 {
-				return nil, fmt.Errorf("%w: jwks key %d: RSA keys need at least 2048 bits", ErrInvalidClientMetadata, i)
+			if pub.N.BitLen() < 2048 || pub.N.BitLen() > maxRSABits {
+				return nil, fmt.Errorf("%w: jwks key %d: RSA keys need 2048 to %d bits", ErrInvalidClientMetadata, i, maxRSABits)
 			}
 		case *ecdsa.PublicKey:
 			if pub.Curve != elliptic.P256() {
@@ -206,9 +216,13 @@ type assertionClaims struct {
 // MaxAssertionLifetime, a jti. For client_secret_jwt, which fosite v0.49.0
 // refuses, it verifies the HS256 signature with the client's sealed
 // secret, records the jti and returns the client (done = true).
-func (p *Provider) checkAssertion(ctx context.Context, form url.Values) (c fosite.Client, done bool, err error) {
-	bad := func(hint string) (fosite.Client, bool, error) {
-		return nil, true, fosite.ErrInvalidClient.WithHint(hint)
+//
+// The context it returns names the asserting client (withAssertionClient),
+// so the replay cache keys the jti by client (assertionJTIKey); fosite's
+// signature check must run with it.
+func (p *Provider) checkAssertion(ctx context.Context, form url.Values) (_ context.Context, c fosite.Client, done bool, err error) {
+	bad := func(hint string) (context.Context, fosite.Client, bool, error) {
+		return ctx, nil, true, fosite.ErrInvalidClient.WithHint(hint)
 	}
 	raw := form.Get("client_assertion")
 	if raw == "" {
@@ -264,8 +278,9 @@ func (p *Provider) checkAssertion(ctx context.Context, form url.Values) (c fosit
 	if cl.ID == "" || len(cl.ID) > 200 {
 		return bad("The client_assertion needs a jti.")
 	}
+	ctx = withAssertionClient(ctx, rec.ID)
 	if method == AuthMethodPrivateKeyJWT {
-		return nil, false, nil // fosite verifies the signature, the jti and aud again
+		return ctx, nil, false, nil // fosite verifies the signature, the jti and aud again
 	}
 	// client_secret_jwt: the HMAC key is the client secret (RFC 7523 §2.2,
 	// OpenID Connect Core §9).
@@ -283,15 +298,39 @@ func (p *Provider) checkAssertion(ctx context.Context, form url.Values) (c fosit
 		if errors.Is(err, fosite.ErrJTIKnown) {
 			return bad("The client_assertion's jti was used before.")
 		}
-		return nil, true, err
+		return ctx, nil, true, err
 	}
 	if err := p.store.SetClientAssertionJWT(ctx, cl.ID, exp); err != nil {
 		if errors.Is(err, fosite.ErrJTIKnown) {
 			return bad("The client_assertion's jti was used before.")
 		}
-		return nil, true, err
+		return ctx, nil, true, err
 	}
-	return newClient(rec, p.store.hasher, now), true, nil
+	return ctx, newClient(rec, p.store.hasher, now), true, nil
+}
+
+// assertionClientCtx is the context key of the client whose assertion is
+// being checked (withAssertionClient).
+type assertionClientCtx struct{}
+
+// withAssertionClient names, in ctx, the client whose assertion is being
+// checked, for the replay cache (assertionJTIKey).
+func withAssertionClient(ctx context.Context, clientID string) context.Context {
+	return context.WithValue(ctx, assertionClientCtx{}, clientID)
+}
+
+// assertionJTIKey is what the replay cache of client assertions stores
+// for jti (storage.UsedJTI, RFC 7523 §3): the hex SHA-256 of the asserting
+// client's id (from ctx, withAssertionClient) and the jti. A jti is thus
+// unique per client, as RFC 7519 §4.1.7 makes it ("unique identifier"
+// chosen by its issuer, the client) — one client cannot lock another out
+// by using its jti first — and the key has a fixed length whatever the
+// jti's (PostgreSQL's column holds 128 characters; checkAssertion allows
+// jtis of 200).
+func assertionJTIKey(ctx context.Context, jti string) string {
+	id, _ := ctx.Value(assertionClientCtx{}).(string)
+	sum := sha256.Sum256([]byte(id + "\x00" + jti))
+	return "c:" + hex.EncodeToString(sum[:])
 }
 
 // assertionAlg is the algorithm a client's assertions must use.

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -195,5 +196,31 @@ func TestRegisterJWTAuth(t *testing.T) {
 				t.Error("client_secret_jwt client without a sealed secret")
 			}
 		})
+	}
+}
+
+// TestValidateJWKSBoundsRSAKeySize: every client assertion is verified
+// with the client's registered key before its jti is checked, so an RSA
+// key of hundreds of thousands of bits (it fits the 64 KiB JWK Set, and
+// open registration lets anyone register one) would make each token
+// request cost seconds of CPU (RSA verification grows with the
+// modulus). Keys above maxRSABits are refused at registration.
+func TestValidateJWKSBoundsRSAKeySize(t *testing.T) {
+	for _, tc := range []struct {
+		bits int
+		ok   bool
+	}{{2048, true}, {maxRSABits, true}, {maxRSABits + 1, false}, {300000, false}} {
+		n := new(big.Int).Lsh(big.NewInt(1), uint(tc.bits-1))
+		n.SetBit(n, 0, 1) // odd: only its size matters here
+		set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &rsa.PublicKey{N: n, E: 65537}, KeyID: "k"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(set) > maxJWKSBytes {
+			set = set[:maxJWKSBytes] // too large anyway; the size rule refuses it
+		}
+		if _, err := ValidateJWKS(set); (err == nil) != tc.ok {
+			t.Errorf("%d-bit RSA key: err = %v, want ok=%v", tc.bits, err, tc.ok)
+		}
 	}
 }

@@ -199,6 +199,22 @@ func (p *Provider) DeviceAuthorization(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// RFC 8707 §2: resources named here become the grant's audience;
+	// the token request may narrow them (deviceAudience).
+	resources, err := p.requestedResources(form)
+	if err != nil {
+		fail(err)
+		return
+	}
+	var pending string
+	if len(resources) > 0 {
+		data, err := json.Marshal(deviceGrant{Audience: resources})
+		if err != nil {
+			fail(fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		pending = string(data)
+	}
 	device, err := secret.Random(256)
 	if err != nil {
 		fail(fosite.ErrServerError.WithWrap(err))
@@ -216,6 +232,7 @@ func (p *Provider) DeviceAuthorization(w http.ResponseWriter, r *http.Request) {
 			DeviceDigest: p.digest("device", device), UserDigest: p.digest("user", user),
 			ClientID: client.GetID(), Scopes: scopes, Status: storage.DevicePending,
 			PollInterval: p.pollInterval(), CreatedAt: now, ExpiresAt: now.Add(lifespan),
+			GrantData: pending,
 		})
 		// A user code already taken (one in 2^34 per live request) is
 		// drawn again.
@@ -305,7 +322,7 @@ func (p *Provider) DecideDevice(ctx context.Context, userCode string, allow bool
 	// sign-out does not send the device's client a logout token).
 	g.SessionID = ""
 	sess := p.grantSession(g, rec.ClientID, fosite.Arguments(g.Scopes), rec.CreatedAt)
-	data, err := json.Marshal(deviceGrant{Session: sess, Scopes: g.Scopes})
+	data, err := json.Marshal(deviceGrant{Session: sess, Scopes: g.Scopes, Audience: pendingAudience(rec.GrantData)})
 	if err != nil {
 		return fmt.Errorf("oauth: encode device grant: %w", err)
 	}
@@ -325,8 +342,43 @@ func (p *Provider) decided(ctx context.Context, digest string, now time.Time, er
 	return userCodeError(rec, err)
 }
 
-// deviceGrant is what an approval stores for the token request to issue.
+// deviceGrant is what an approval stores for the token request to issue;
+// while the request is pending it holds only the audience.
 type deviceGrant struct {
-	Session *Session `json:"session"`
-	Scopes  []string `json:"scopes"`
+	Session *Session `json:"session,omitempty"`
+	Scopes  []string `json:"scopes,omitempty"`
+	// Audience is the resources the device authorization request named
+	// (RFC 8707 §2), none when it named none.
+	Audience []string `json:"audience,omitempty"`
+}
+
+// pendingAudience is the audience a pending request's GrantData holds.
+func pendingAudience(data string) []string {
+	var g deviceGrant
+	if data == "" || json.Unmarshal([]byte(data), &g) != nil {
+		return nil
+	}
+	return g.Audience
+}
+
+// deviceAudience is the audience of the access token a device code
+// request r gets (RFC 8707 §2.2), for a request whose device
+// authorization named granted: the resources r names, each of which must
+// be in granted (else invalid_target), or all of granted when r names
+// none. A device authorization that named none grants what the token
+// request names (each a known resource, Provider.Token checked). family
+// is the audience the refresh token keeps.
+func deviceAudience(r fosite.AccessRequester, granted []string) (access, family []string, err error) {
+	asked := uniq(r.GetRequestForm()[resourceParam])
+	if len(granted) == 0 {
+		return asked, asked, nil
+	}
+	narrowed, err := narrowAudience(asked, granted)
+	if err != nil {
+		return nil, nil, err
+	}
+	if narrowed == nil {
+		return granted, granted, nil
+	}
+	return narrowed, granted, nil
 }

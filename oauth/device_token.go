@@ -77,6 +77,11 @@ func (h *deviceGrantHandler) lookup(ctx context.Context, r fosite.AccessRequeste
 	case !h.p.cfg.Now().Before(rec.ExpiresAt):
 		return nil, errExpiredToken()
 	}
+	// A resource outside what the device authorization named is refused
+	// before the poll counts or the code is used (RFC 8707 §2.2).
+	if _, _, err := deviceAudience(r, pendingAudience(rec.GrantData)); err != nil {
+		return nil, err
+	}
 	return rec, nil
 }
 
@@ -137,6 +142,19 @@ func (h *deviceGrantHandler) PopulateTokenEndpointResponse(ctx context.Context, 
 	r.SetRequestedScopes(used.Scopes)
 	for _, s := range g.Scopes {
 		r.GrantScope(s)
+	}
+	// RFC 8707: the access token is for the resources asked for; the
+	// refresh token keeps the whole audience (Session.FamilyAudience).
+	audience, family, err := deviceAudience(r, g.Audience)
+	if err != nil {
+		return err
+	}
+	r.SetRequestedAudience(family)
+	for _, a := range audience {
+		r.GrantAudience(a)
+	}
+	if len(audience) < len(family) {
+		g.Session.FamilyAudience = family
 	}
 	client := r.GetClient()
 	atLifespan := fosite.GetEffectiveLifespan(client, fosite.GrantType(GrantTypeDeviceCode), fosite.AccessToken, p.fcfg.GetAccessTokenLifespan(ctx))

@@ -116,6 +116,16 @@ func (a audienceFilter) GrantAudience(aud string) {
 	}
 }
 
+// forOwnAPI reports whether an access token granted ar may be used at
+// Latchkey's own endpoints (its API and userinfo): a token whose audience
+// names only other resources (RFC 8707 §2) is for them alone, so one such
+// resource server cannot replay what it was sent at Latchkey. A token
+// without audience is for Latchkey's API (accessTokenAudience).
+func (p *Provider) forOwnAPI(ar fosite.Requester) bool {
+	aud := ar.GetGrantedAudience()
+	return len(aud) == 0 || slices.Contains(aud, p.OwnResource())
+}
+
 // clip bounds a client-supplied value echoed in an error description.
 func clip(s string) string {
 	if len(s) > 200 {

@@ -215,9 +215,10 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 	return newClient(c, s.hasher, s.now()), nil
 }
 
-// ClientAssertionJWTValid implements fosite.ClientManager (RFC 7523 §3 replay check).
+// ClientAssertionJWTValid implements fosite.ClientManager (RFC 7523 §3
+// replay check), for the jti of the client named in ctx (assertionJTIKey).
 func (s *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) error {
-	known, err := s.db.JTIKnown(ctx, jti)
+	known, err := s.db.JTIKnown(ctx, assertionJTIKey(ctx, jti))
 	if err != nil {
 		return err
 	}
@@ -227,9 +228,10 @@ func (s *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) e
 	return nil
 }
 
-// SetClientAssertionJWT implements fosite.ClientManager.
+// SetClientAssertionJWT implements fosite.ClientManager, for the jti of
+// the client named in ctx (assertionJTIKey).
 func (s *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
-	if err := s.db.MarkJTI(ctx, jti, exp); err != nil {
+	if err := s.db.MarkJTI(ctx, assertionJTIKey(ctx, jti), exp); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return fosite.ErrJTIKnown
 		}

@@ -39,6 +39,9 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 	if err == nil && use != fosite.AccessToken {
 		err = fosite.ErrInvalidTokenFormat // a refresh token is not a bearer credential
 	}
+	if err == nil && !p.forOwnAPI(ar) {
+		err = fosite.ErrInvalidTokenFormat // for another resource only (RFC 8707)
+	}
 	if err == nil {
 		_, err = p.boundByKey(ctx, ar) // a key's token is never more than the key now
 	}

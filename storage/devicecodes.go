@@ -42,8 +42,9 @@ type DeviceAuthorization struct {
 	LastPolledAt *time.Time
 	// UserID is the person who decided ("" while pending).
 	UserID string `gorm:"size:64"`
-	// GrantData is what the approval issues, opaque to storage (the oauth
-	// package's session, as JSON); empty until approved.
+	// GrantData is opaque to storage: the oauth package's JSON of what
+	// the approval issues (its session), and before that what the request
+	// asked for beyond scopes (RFC 8707 resources), or empty.
 	GrantData string
 	CreatedAt time.Time `gorm:"not null"`
 	ExpiresAt time.Time `gorm:"not null;index"`

@@ -197,9 +197,13 @@ type consentClient struct {
 	// its scheme for an app on a device ("com.example.app").
 	RedirectHost string
 	// Owner is the username of the person who registered the app ("" =
-	// registered by the operator, from the command line or by dynamic
-	// registration).
+	// registered by the operator, from the command line, or by itself).
 	Owner string
+	// SelfRegistered: the app registered itself by dynamic registration
+	// (RFC 7591), so no one vouches for its name or logo — anyone may
+	// register "Latchkey" when registration is open (RFC 7591 §5). The
+	// page says so instead of naming the operator, and shows no logo.
+	SelfRegistered bool
 }
 
 type consentScope struct {
@@ -304,7 +308,12 @@ func (h *Handler) showConsent(c *gin.Context, a *oauth.AuthorizeRequest, u *stor
 func (h *Handler) consentView(ctx context.Context, cl *storage.Client, u *storage.User, scopes []string, redirect string) (consentPage, error) {
 	page := consentPage{
 		Client: consentClient{ID: cl.ID, Name: cl.Name, LogoURI: safeHTTPURL(cl.LogoURI), ClientURI: safeHTTPURL(cl.ClientURI),
-			RedirectHost: redirectHost(redirect)},
+			RedirectHost: redirectHost(redirect), SelfRegistered: cl.Registered()},
+	}
+	if page.Client.SelfRegistered {
+		// An unverified logo only helps an impersonator (and tells its
+		// host who looks at the page when).
+		page.Client.LogoURI = ""
 	}
 	var err error
 	if page.Orgs, err = h.orgChoices(ctx, u.ID); err != nil {
