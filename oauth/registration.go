@@ -48,8 +48,11 @@ type ClientSpec struct {
 	AuthSigningAlg string
 	// JWTAccessTokens makes the client's access tokens RFC 9068 JWTs.
 	JWTAccessTokens bool
-	LogoURI         string
-	ClientURI       string
+	// DPoPBoundAccessTokens requires a DPoP proof at every token request
+	// of the client (RFC 9449 §5.2 dpop_bound_access_tokens).
+	DPoPBoundAccessTokens bool
+	LogoURI               string
+	ClientURI             string
 	// Tier is the client's rate-limit tier ("" = the default); the caller
 	// checks the name against the configured tiers.
 	Tier string
@@ -184,6 +187,7 @@ func (p *Provider) NewClientRecord(spec ClientSpec) (*storage.Client, string, er
 		BackchannelLogoutSessionRequired: spec.BackchannelLogoutSessionRequired,
 
 		JWTAccessTokens:             spec.JWTAccessTokens,
+		DPoPBoundAccessTokens:       spec.DPoPBoundAccessTokens,
 		JWKS:                        spec.JWKS,
 		JWKSURI:                     spec.JWKSURI,
 		TokenEndpointAuthSigningAlg: spec.AuthSigningAlg,
