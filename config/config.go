@@ -170,6 +170,20 @@ type OAuthConfig struct {
 	// "allow", or "auto" (allow only when the issuer's host is loopback,
 	// as under `make run`). See BackchannelAllowsPrivate.
 	BackchannelPrivateNetworks string `yaml:"backchannel_private_networks"`
+	// DPoP configures sender-constrained tokens (RFC 9449).
+	DPoP DPoPConfig `yaml:"dpop"`
+}
+
+// DPoPConfig configures DPoP proofs (RFC 9449).
+type DPoPConfig struct {
+	// RequireNonce makes every DPoP proof carry a server-provided nonce
+	// (RFC 9449 §8 at the token endpoint, §9 at the API).
+	RequireNonce bool `yaml:"require_nonce"`
+	// NoncePeriod is how often nonces rotate (a nonce is accepted for one
+	// to two periods).
+	NoncePeriod Duration `yaml:"nonce_period"`
+	// ProofMaxAge is how old a proof's iat may be.
+	ProofMaxAge Duration `yaml:"proof_max_age"`
 }
 
 // BackchannelAllowsPrivate reports whether back-channel logout deliveries
@@ -317,6 +331,7 @@ func Defaults() *Config {
 			IDTokenLifespan:            Duration(time.Hour),
 			RefreshFamilyLifetime:      Duration(2160 * time.Hour),
 			BackchannelPrivateNetworks: "auto",
+			DPoP:                       DPoPConfig{NoncePeriod: Duration(5 * time.Minute), ProofMaxAge: Duration(time.Minute)},
 			Scopes: []Scope{
 				{"openid", "Confirm your identity"},
 				{"profile", "Read your name and username"},
@@ -555,6 +570,12 @@ func (c *Config) Validate() error {
 	case "auto", "allow", "deny":
 	default:
 		bad("oauth.backchannel_private_networks", "must be \"auto\", \"allow\" or \"deny\", got %q", c.OAuth.BackchannelPrivateNetworks)
+	}
+	if c.OAuth.DPoP.NoncePeriod < Duration(10*time.Second) {
+		bad("oauth.dpop.nonce_period", "must be at least 10s")
+	}
+	if c.OAuth.DPoP.ProofMaxAge < Duration(5*time.Second) || c.OAuth.DPoP.ProofMaxAge > Duration(10*time.Minute) {
+		bad("oauth.dpop.proof_max_age", "must be between 5s and 10m")
 	}
 	if c.OAuth.RefreshFamilyLifetime < 0 {
 		bad("oauth.refresh_family_lifetime", "must be 0 (no bound) or greater")

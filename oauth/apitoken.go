@@ -103,6 +103,10 @@ type TokenInfo struct {
 	// org:admin outside an administered organization): what the token may
 	// put in keys, whose own use is judged again each time.
 	GrantedScopes []string
+	// DPoPJKT is the JWK SHA-256 thumbprint of the key the token is bound
+	// to (RFC 9449 §6); "" = a bearer token. A bound token is good only
+	// with a proof of that key (ResourceProof), never as a Bearer token.
+	DPoPJKT string
 }
 
 // grantEnd is the last moment the grant behind an access token can yield
@@ -175,6 +179,7 @@ func (p *Provider) ValidateAccessToken(ctx context.Context, token string) (*Toke
 		info.Username = sess.Username
 		info.KeyID = sess.KeyID
 		info.OrgID = sess.OrgID
+		info.DPoPJKT = sess.DPoPJKT
 	}
 	switch {
 	case key != nil:

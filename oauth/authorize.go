@@ -87,6 +87,9 @@ func (p *Provider) ParseAuthorize(r *http.Request) (*AuthorizeRequest, error) {
 	if err == nil {
 		err = checkPKCE(ar)
 	}
+	if err == nil {
+		err = checkDPoPJKT(ar)
+	}
 	return &AuthorizeRequest{ar: ar}, err
 }
 
@@ -223,6 +226,9 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 	sess.ClientID = ar.GetClient().GetID()
 	sess.GrantedAt = p.cfg.Now().UTC().Truncate(time.Second)
 	sess.OrgID = g.OrgID
+	// RFC 9449 §10: the code is bound to the DPoP key the client named
+	// (checked at the token endpoint, bindDPoP).
+	sess.DPoPJKT = ar.GetRequestForm().Get("dpop_jkt")
 	extra := scopeClaims(ar.GetGrantedScopes(), g.Username, g.Name, g.Email, g.EmailVerified)
 	if g.SessionID != "" {
 		extra["sid"] = g.SessionID
@@ -341,6 +347,12 @@ func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		err = checkPKCE(ar)
+	}
+	if err == nil {
+		err = checkDPoPJKT(ar)
+	}
+	if err == nil {
+		err = p.parProof(w, r, ar)
 	}
 	if err != nil {
 		challengeBasic(w, r, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/latchkey/latchkey/dpop"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -130,7 +131,9 @@ type Config struct {
 	// OnBackchannelLogout, when set, is called once per logout token
 	// delivered (true) or given up on (false).
 	OnBackchannelLogout func(ok bool)
-	Logger              *slog.Logger
+	// DPoP configures sender-constrained tokens (RFC 9449, dpop.go).
+	DPoP   DPoPConfig
+	Logger *slog.Logger
 }
 
 // FailureCounter counts failed attempts per key and says how long a key is
@@ -158,6 +161,8 @@ type Provider struct {
 	ring *keyRing
 	// backchannel delivers logout tokens.
 	backchannel *backchannel
+	// dpop checks DPoP proofs (dpop.go).
+	dpop *dpop.Checker
 }
 
 // New composes fosite explicitly (never ComposeAllEnabled, which would turn
@@ -261,7 +266,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	f.Config = wrapped
 	p := &Provider{
 		cfg: cfg, fcfg: fc, f: f, store: store, strategy: strategy, users: users, log: cfg.Logger,
-		ring: ring, backchannel: newBackchannel(cfg),
+		ring: ring, backchannel: newBackchannel(cfg), dpop: newDPoPChecker(cfg, db),
 	}
 	// One rule for client authentication at every endpoint (clientauth.go).
 	fc.ClientAuthenticationStrategy = clientAuthStrategy(p)

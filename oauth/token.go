@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/dpop"
 )
 
 // errBodyTooLarge marks a body over the configured limit.
@@ -168,6 +170,14 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		p.writeBodyError(w, r, err)
 		return
 	}
+	// RFC 9449 §5: a DPoP proof (optional unless the client or its grant
+	// is bound) is checked before anything else, so a refusal consumes
+	// nothing but the proof.
+	proof, err := p.endpointProof(w, r, p.fcfg.TokenURL)
+	if err != nil {
+		p.writeAccessError(w, r, nil, err)
+		return
+	}
 	sess := NewSession("")
 	ar, err := p.f.NewAccessRequest(ctx, r, sess)
 	if err != nil {
@@ -175,6 +185,10 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.limitClient(w, r, ar.GetClient().GetID()) {
+		return
+	}
+	if err := bindDPoP(ar, proof); err != nil {
+		p.writeAccessError(w, r, ar, err)
 		return
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
@@ -196,6 +210,12 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	omitEmptyScope(resp)
+	if proof != nil {
+		resp.SetTokenType(dpop.TokenType) // RFC 9449 §5
+		if n := p.DPoPNonce(); n != "" {
+			w.Header().Set(dpop.NonceHeader, n) // §8.2: a fresh nonce for the next request
+		}
+	}
 	if f := p.cfg.OnTokenIssued; f != nil && len(ar.GetGrantTypes()) > 0 {
 		f(ar.GetGrantTypes()[0])
 	}
