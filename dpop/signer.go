@@ -104,3 +104,6 @@ func randomJTI() string {
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
+
+// JWK is the signer's public key as a JWK.
+func (s *Signer) JWK() jose.JSONWebKey { return s.jwk }

@@ -102,6 +102,45 @@ func (p *Provider) endpointProof(w http.ResponseWriter, r *http.Request, url str
 	return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 }
 
+// dpopProofKey carries the checked proof of a token request (nil = none)
+// in the context fosite hands its token endpoint handlers.
+type dpopProofKey struct{}
+
+// dpopHandler is a fosite token endpoint handler composed after the grant
+// handlers (which load the grant's session: the code's, the refresh
+// token's) and before PKCE (which deletes the code's challenge while it
+// handles the request): it applies bindDPoP to code, refresh and client
+// credentials requests. It handles no grant of its own, so it answers
+// fosite.ErrUnknownRequest when it lets a request through.
+type dpopHandler struct{}
+
+var _ fosite.TokenEndpointHandler = dpopHandler{}
+
+func dpopFactory(fosite.Configurator, interface{}, interface{}) interface{} { return dpopHandler{} }
+
+// CanHandleTokenEndpointRequest implements fosite.TokenEndpointHandler.
+func (dpopHandler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) bool {
+	g := r.GetGrantTypes()
+	return g.ExactOne("authorization_code") || g.ExactOne("refresh_token") || g.ExactOne("client_credentials")
+}
+
+// CanSkipClientAuth implements fosite.TokenEndpointHandler.
+func (dpopHandler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
+
+// HandleTokenEndpointRequest implements fosite.TokenEndpointHandler.
+func (dpopHandler) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
+	proof, _ := ctx.Value(dpopProofKey{}).(*dpop.Proof)
+	if err := bindDPoP(r, proof); err != nil {
+		return err
+	}
+	return fosite.ErrUnknownRequest
+}
+
+// PopulateTokenEndpointResponse implements fosite.TokenEndpointHandler.
+func (dpopHandler) PopulateTokenEndpointResponse(context.Context, fosite.AccessRequester, fosite.AccessResponder) error {
+	return fosite.ErrUnknownRequest
+}
+
 // dpopClient is a client that may require DPoP (client.requiresDPoP).
 type dpopClient interface{ requiresDPoP() bool }
 

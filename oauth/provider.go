@@ -259,6 +259,10 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
+		// After every grant handler has loaded its session, before PKCE
+		// consumes the code's challenge: a refused proof leaves the code
+		// and the refresh token usable (dpop.go).
+		dpopFactory,
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	).(*fosite.Fosite) // compose.Compose returns fosite.NewOAuth2Provider's *Fosite

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -179,16 +180,13 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := NewSession("")
-	ar, err := p.f.NewAccessRequest(ctx, r, sess)
+	// dpopHandler binds the tokens while fosite handles the request.
+	ar, err := p.f.NewAccessRequest(context.WithValue(ctx, dpopProofKey{}, proof), r, sess)
 	if err != nil {
 		p.writeAccessError(w, r, ar, err)
 		return
 	}
 	if p.limitClient(w, r, ar.GetClient().GetID()) {
-		return
-	}
-	if err := bindDPoP(ar, proof); err != nil {
-		p.writeAccessError(w, r, ar, err)
 		return
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
