@@ -39,6 +39,30 @@ type Checker struct {
 // ErrInvalidProof (ErrReplayed for a replay) or ErrUseNonce; any other
 // error means the replay cache could not be asked.
 func (c *Checker) Check(ctx context.Context, headers []string, req Request) (*Proof, error) {
+	p, err := c.Verify(headers, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Remember(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Remember records p in the replay cache (RFC 9449 §11.1): ErrReplayed
+// when it was seen before. Check calls it; a server that wants to spend a
+// write only on requests it otherwise accepts calls Verify first and
+// Remember once the rest of the request is known to be good.
+func (c *Checker) Remember(ctx context.Context, p *Proof) error {
+	if c.Replay == nil {
+		return nil
+	}
+	maxAge, leeway := c.window()
+	return c.Replay.Mark(ctx, ReplayKey(p), c.now().Add(maxAge+leeway))
+}
+
+// Verify is Check without the replay check (see Remember).
+func (c *Checker) Verify(headers []string, req Request) (*Proof, error) {
 	if len(headers) != 1 {
 		return nil, invalid("exactly one DPoP header is required")
 	}
@@ -56,11 +80,6 @@ func (c *Checker) Check(ctx context.Context, headers []string, req Request) (*Pr
 	}
 	if c.RequireNonce && c.Nonces != nil && (p.Nonce == "" || !c.Nonces.Valid(p.Nonce)) {
 		return nil, ErrUseNonce
-	}
-	if c.Replay != nil {
-		if err := c.Replay.Mark(ctx, ReplayKey(p), now.Add(maxAge+leeway)); err != nil {
-			return nil, err
-		}
 	}
 	return p, nil
 }

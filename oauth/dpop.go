@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
 
 	"github.com/latchkey/latchkey/dpop"
 	"github.com/latchkey/latchkey/storage"
@@ -82,14 +83,17 @@ var errUseNonce = &fosite.RFC6749Error{ErrorField: dpop.CodeUseNonce,
 	CodeField:        http.StatusBadRequest}
 
 // endpointProof checks the DPoP proof of a request to the endpoint at
-// url (the token endpoint, PAR): nil when the request has none. Its
-// errors are RFC 6749 errors for the endpoint's error writer.
+// url (the token endpoint, PAR), all but replay (rememberProof): nil when
+// the request has none. Its errors are RFC 6749 errors for the endpoint's
+// error writer.
 func (p *Provider) endpointProof(w http.ResponseWriter, r *http.Request, url string) (*dpop.Proof, error) {
 	headers := r.Header.Values(dpop.HeaderName)
 	if len(headers) == 0 {
 		return nil, nil
 	}
-	proof, err := p.dpop.Check(r.Context(), headers, dpop.Request{Method: r.Method, URL: url})
+	// The replay check (a write) waits until the grant is known to be
+	// good (dpopHandler), so requests that fail anyway cost no write.
+	proof, err := p.dpop.Verify(headers, dpop.Request{Method: r.Method, URL: url})
 	switch {
 	case err == nil:
 		return proof, nil
@@ -112,11 +116,13 @@ type dpopProofKey struct{}
 // handles the request): it applies bindDPoP to code, refresh and client
 // credentials requests. It handles no grant of its own, so it answers
 // fosite.ErrUnknownRequest when it lets a request through.
-type dpopHandler struct{}
+type dpopHandler struct{ checker *dpop.Checker }
 
 var _ fosite.TokenEndpointHandler = dpopHandler{}
 
-func dpopFactory(fosite.Configurator, interface{}, interface{}) interface{} { return dpopHandler{} }
+func dpopFactory(checker *dpop.Checker) compose.Factory {
+	return func(fosite.Configurator, interface{}, interface{}) interface{} { return dpopHandler{checker: checker} }
+}
 
 // CanHandleTokenEndpointRequest implements fosite.TokenEndpointHandler.
 func (dpopHandler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) bool {
@@ -128,10 +134,15 @@ func (dpopHandler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.Acc
 func (dpopHandler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
 
 // HandleTokenEndpointRequest implements fosite.TokenEndpointHandler.
-func (dpopHandler) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
+func (h dpopHandler) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
 	proof, _ := ctx.Value(dpopProofKey{}).(*dpop.Proof)
 	if err := bindDPoP(r, proof); err != nil {
 		return err
+	}
+	if proof != nil {
+		if err := rememberProof(ctx, h.checker, proof); err != nil {
+			return err
+		}
 	}
 	return fosite.ErrUnknownRequest
 }
@@ -139,6 +150,19 @@ func (dpopHandler) HandleTokenEndpointRequest(ctx context.Context, r fosite.Acce
 // PopulateTokenEndpointResponse implements fosite.TokenEndpointHandler.
 func (dpopHandler) PopulateTokenEndpointResponse(context.Context, fosite.AccessRequester, fosite.AccessResponder) error {
 	return fosite.ErrUnknownRequest
+}
+
+// rememberProof refuses a replayed proof (RFC 9449 §11.1) as
+// invalid_dpop_proof.
+func rememberProof(ctx context.Context, c *dpop.Checker, proof *dpop.Proof) error {
+	err := c.Remember(ctx, proof)
+	switch {
+	case errors.Is(err, dpop.ErrReplayed):
+		return errDPoP("The DPoP proof was already used (its jti was seen before): sign a new proof for every request.")
+	case err != nil:
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	return nil
 }
 
 // dpopClient is a client that may require DPoP (client.requiresDPoP).
@@ -236,6 +260,9 @@ func (p *Provider) DPoPNonce() string { return p.dpop.NextNonce() }
 func (p *Provider) parProof(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) error {
 	proof, err := p.endpointProof(w, r, p.cfg.Issuer+"/oauth/par")
 	if err != nil || proof == nil {
+		return err
+	}
+	if err := rememberProof(r.Context(), p.dpop, proof); err != nil {
 		return err
 	}
 	form := ar.GetRequestForm()

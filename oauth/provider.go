@@ -234,6 +234,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		FormPostHTMLTemplate: formPostTemplate(cfg.Issuer),
 	}
 	store := &fositeStore{db: db, hasher: hasher, now: cfg.Now}
+	checker := newDPoPChecker(cfg, db)
 	signer := &ringSigner{ring: ring}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy: &jwtAccessStrategy{
@@ -262,7 +263,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		// After every grant handler has loaded its session, before PKCE
 		// consumes the code's challenge: a refused proof leaves the code
 		// and the refresh token usable (dpop.go).
-		dpopFactory,
+		dpopFactory(checker),
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	).(*fosite.Fosite) // compose.Compose returns fosite.NewOAuth2Provider's *Fosite
@@ -270,7 +271,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	f.Config = wrapped
 	p := &Provider{
 		cfg: cfg, fcfg: fc, f: f, store: store, strategy: strategy, users: users, log: cfg.Logger,
-		ring: ring, backchannel: newBackchannel(cfg), dpop: newDPoPChecker(cfg, db),
+		ring: ring, backchannel: newBackchannel(cfg), dpop: checker,
 	}
 	// One rule for client authentication at every endpoint (clientauth.go).
 	fc.ClientAuthenticationStrategy = clientAuthStrategy(p)
