@@ -22,6 +22,7 @@ import (
 
 	"github.com/latchkey/latchkey/accounts"
 	"github.com/latchkey/latchkey/clientip"
+	"github.com/latchkey/latchkey/dpop"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/logging"
 	"github.com/latchkey/latchkey/oauth"
@@ -157,6 +158,9 @@ type Config struct {
 	Keys   Keys
 	Tokens Tokens
 	Users  Users
+	// DPoP checks the proofs of DPoP-bound access tokens (RFC 9449 §7.1);
+	// nil = such tokens are refused.
+	DPoP DPoP
 	// Orgs resolves each credential's organization rights and decides
 	// organization key permissions; nil = no organizations (every
 	// credential reaches its owner's personal workspace only).
@@ -307,17 +311,20 @@ func (h *Handler) resolve(c *gin.Context) (*Principal, int, string, string) {
 	cred = strings.TrimSpace(cred)
 	switch {
 	case hasSpace && strings.EqualFold(scheme, "Bearer"):
-		return h.bearer(ctx, c, cred)
+		return h.bearer(ctx, c, cred, false)
+	case hasSpace && strings.EqualFold(scheme, dpop.TokenType):
+		// RFC 9449 §7.1: a DPoP-bound access token with its proof.
+		return h.bearer(ctx, c, cred, true)
 	case hasSpace && strings.EqualFold(scheme, "Basic"):
 		return h.basic(c)
 	case !hasSpace && h.cfg.Keys.Format().Looks(authz):
 		// Flare documents the bare form: "Authorization: <api-key>".
-		return h.bearer(ctx, c, authz)
+		return h.bearer(ctx, c, authz, false)
 	}
-	return nil, http.StatusUnauthorized, "invalid_api_key", "Unsupported Authorization scheme; use Bearer."
+	return nil, http.StatusUnauthorized, "invalid_api_key", "Unsupported Authorization scheme; use Bearer (or DPoP for DPoP-bound tokens)."
 }
 
-func (h *Handler) bearer(ctx context.Context, c *gin.Context, cred string) (*Principal, int, string, string) {
+func (h *Handler) bearer(ctx context.Context, c *gin.Context, cred string, dpopScheme bool) (*Principal, int, string, string) {
 	if cred == "" {
 		return nil, http.StatusUnauthorized, "missing_api_key", "The Authorization header carries no credential."
 	}
@@ -325,8 +332,9 @@ func (h *Handler) bearer(ctx context.Context, c *gin.Context, cred string) (*Pri
 	if wait := h.credentialBlocked(c, ipKey); wait > 0 {
 		return nil, http.StatusTooManyRequests, "rate_limit_exceeded", retryMessage(wait)
 	}
-	p, status, code, msg := h.bearerCredential(ctx, c, cred)
-	if status == http.StatusUnauthorized {
+	p, status, code, msg := h.bearerCredential(ctx, c, cred, dpopScheme)
+	if status == http.StatusUnauthorized && code != codeUseDPoPNonce {
+		// (Asking for a nonce is a step of the DPoP protocol, not a guess.)
 		h.credentialFailed(ipKey)
 	}
 	return p, status, code, msg
@@ -337,8 +345,13 @@ func keyPrincipal(k *storage.APIKey) *Principal {
 	return &Principal{Kind: KindAPIKey, UserID: k.UserID, KeyID: k.ID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, KeyExpiresAt: k.ExpiresAt, Key: k}
 }
 
-func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred string) (*Principal, int, string, string) {
+func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred string, dpopScheme bool) (*Principal, int, string, string) {
 	if h.cfg.Keys.Format().Looks(cred) {
+		if dpopScheme {
+			msg := "API keys are not DPoP-bound: send them as \"Authorization: Bearer <key>\"."
+			c.Header("WWW-Authenticate", dpopChallenge("invalid_token", msg))
+			return nil, http.StatusUnauthorized, "invalid_api_key", msg
+		}
 		k, err := h.cfg.Keys.Verify(ctx, cred, clientip.FromRequest(c.Request))
 		switch {
 		case err == nil:
@@ -357,6 +370,9 @@ func (h *Handler) bearerCredential(ctx context.Context, c *gin.Context, cred str
 			return nil, http.StatusUnauthorized, "invalid_api_key", "The access token is not valid, has expired or was revoked."
 		}
 		return nil, http.StatusServiceUnavailable, "unavailable", "Credentials cannot be checked right now."
+	}
+	if status, code, msg := h.checkDPoP(c, cred, info, dpopScheme); status != 0 {
+		return nil, status, code, msg
 	}
 	// A token exchanged from a key arrives bound by the key as it is now
 	// (oauth.Config.KeyState): its scopes and expiry are the key's at most.
@@ -544,6 +560,10 @@ func writeError(c *gin.Context, status int, code, msg string) {
 			challenge += `, resource_metadata="` + u + `"`
 		}
 		c.Header("WWW-Authenticate", challenge)
+		if code == "missing_api_key" {
+			// RFC 9449 §7.1: DPoP-bound tokens are accepted too.
+			c.Writer.Header().Add("WWW-Authenticate", dpopChallenge("", ""))
+		}
 	}
 	c.Header("Cache-Control", "no-store")
 	c.AbortWithStatusJSON(status, gin.H{"error": code, "message": msg})

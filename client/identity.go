@@ -98,6 +98,11 @@ type Identity struct {
 	// without organization reaches its owner's personal workspace. Nil
 	// when the server sent none (servers that predate organizations).
 	Tenants []Tenant `json:"tenants,omitempty"`
+	// DPoPJKT is, for a DPoP-bound access token (RFC 9449), the JWK
+	// SHA-256 thumbprint of the key it is bound to (introspection's
+	// cnf.jkt); the middleware admits such a token only as
+	// "Authorization: DPoP <token>" with a valid proof of that key.
+	DPoPJKT string `json:"dpop_jkt,omitempty"`
 }
 
 // HasScope reports whether the identity carries scope.

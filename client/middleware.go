@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/latchkey/latchkey/dpop"
 )
 
 // GinIdentityKey is the gin context key under which [Verifier.Gin] stores
@@ -48,30 +50,34 @@ type failure struct {
 }
 
 // credentialFrom extracts the credential of an Authorization header:
-// "Bearer <x>" (RFC 6750 §2.1, scheme case-insensitive) or, as Latchkey
-// itself accepts, a bare API key. ok is false when no credential was sent;
-// bad is true when a header was sent but in an unsupported form.
-func (v *Verifier) credentialFrom(h string) (cred string, ok, bad bool) {
+// "Bearer <x>" (RFC 6750 §2.1, scheme case-insensitive), "DPoP <x>" (RFC
+// 9449 §7.1; isDPoP set) or, as Latchkey itself accepts, a bare API key.
+// ok is false when no credential was sent; bad is true when a header was
+// sent but in an unsupported form.
+func (v *Verifier) credentialFrom(h string) (cred string, isDPoP, ok, bad bool) {
 	h = strings.TrimSpace(h)
 	if h == "" {
-		return "", false, false
+		return "", false, false, false
 	}
 	scheme, rest, hasSpace := strings.Cut(h, " ")
 	switch {
 	case hasSpace && strings.EqualFold(scheme, "Bearer"):
 		rest = strings.TrimSpace(rest)
-		return rest, rest != "", false
+		return rest, false, rest != "", false
+	case hasSpace && strings.EqualFold(scheme, dpop.TokenType):
+		rest = strings.TrimSpace(rest)
+		return rest, true, rest != "", rest == ""
 	case strings.EqualFold(h, "Bearer"):
-		return "", false, false
+		return "", false, false, false
 	case !hasSpace && v.IsAPIKey(h):
-		return h, true, false
+		return h, false, true, false
 	}
-	return "", false, true
+	return "", false, false, true
 }
 
 // authenticate verifies the request's credential and requires every scope.
 func (v *Verifier) authenticate(r *http.Request, scopes []string) (*Identity, *failure) {
-	cred, ok, bad := v.credentialFrom(r.Header.Get("Authorization"))
+	cred, isDPoP, ok, bad := v.credentialFrom(r.Header.Get("Authorization"))
 	if bad {
 		return nil, v.unauthorized("invalid_api_key", "Unsupported Authorization scheme; send \"Authorization: Bearer <api key or token>\".")
 	}
@@ -93,6 +99,9 @@ func (v *Verifier) authenticate(r *http.Request, scopes []string) (*Identity, *f
 	default:
 		return nil, &failure{status: http.StatusServiceUnavailable, code: "unavailable", msg: "Credentials cannot be checked right now."}
 	}
+	if f := v.checkDPoP(r, cred, id, isDPoP); f != nil {
+		return nil, f
+	}
 	var missing []string
 	for _, s := range scopes {
 		if !id.HasScope(s) {
@@ -106,6 +115,48 @@ func (v *Verifier) authenticate(r *http.Request, scopes []string) (*Identity, *f
 			challenge: `Bearer realm="` + v.realm + `", error="insufficient_scope", scope="` + strings.Join(scopes, " ") + `"`}
 	}
 	return id, nil
+}
+
+// checkDPoP applies RFC 9449 §7.1 to a verified credential: a DPoP-bound
+// token (Identity.DPoPJKT) only with the DPoP scheme and a proof of its
+// key for this request (htm, htu, ath, iat window, jti never seen by this
+// Verifier); anything else only without the DPoP scheme.
+func (v *Verifier) checkDPoP(r *http.Request, cred string, id *Identity, isDPoP bool) *failure {
+	refuse := func(code, msg string) *failure {
+		return &failure{status: http.StatusUnauthorized, code: code, msg: msg,
+			challenge: `DPoP algs="` + strings.Join(dpop.Algorithms, " ") + `", error="` + code + `"`}
+	}
+	switch {
+	case id.DPoPJKT == "" && !isDPoP:
+		return nil
+	case id.DPoPJKT == "":
+		return refuse("invalid_token", "This credential is not DPoP-bound: send it as \"Authorization: Bearer <credential>\".")
+	case !isDPoP:
+		return refuse("invalid_token", "This access token is DPoP-bound: send it as \"Authorization: DPoP <token>\" with a DPoP proof.")
+	}
+	proof, err := v.dpop.Check(r.Context(), r.Header.Values(dpop.HeaderName), dpop.Request{Method: r.Method, URL: v.requestURL(r), AccessToken: cred})
+	switch {
+	case errors.Is(err, dpop.ErrReplayCacheFull):
+		return &failure{status: http.StatusServiceUnavailable, code: "unavailable", msg: "Credentials cannot be checked right now."}
+	case err != nil:
+		return refuse(dpop.CodeInvalidProof, strings.TrimPrefix(err.Error(), dpop.ErrInvalidProof.Error()+": "))
+	case proof.JKT != id.DPoPJKT:
+		return refuse(dpop.CodeInvalidProof, "The DPoP proof is signed with another key than the token is bound to.")
+	}
+	return nil
+}
+
+// requestURL is the URL the client addressed (a proof's htu): the
+// configured public URL (WithPublicURL) or one rebuilt from the request.
+func (v *Verifier) requestURL(r *http.Request) string {
+	if v.publicURL != "" {
+		return v.publicURL + r.URL.Path
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.Path
 }
 
 func (v *Verifier) unauthorized(code, msg string) *failure {
@@ -139,6 +190,13 @@ func (f *failure) write(w http.ResponseWriter) {
 //     (error="invalid_token" for the latter);
 //   - 403 insufficient_scope with WWW-Authenticate error="insufficient_scope"
 //     and the scope required (RFC 6750 §3.1);
+//   - 401 invalid_token or invalid_dpop_proof, with a "DPoP algs=…"
+//     challenge, for a DPoP-bound token (RFC 9449 §7.1; introspection's
+//     cnf.jkt) sent as Bearer or without a valid proof of its key for this
+//     request ("Authorization: DPoP <token>" plus a DPoP header: htm, htu
+//     — see [WithPublicURL] — ath, iat within [WithDPoPMaxAge], a jti this
+//     Verifier has not seen), and for a token that is not bound sent with
+//     the DPoP scheme;
 //   - 429 rate_limited for a key over its rate limit;
 //   - 503 unavailable when Latchkey cannot be reached.
 //

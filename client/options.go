@@ -2,6 +2,7 @@ package client
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,8 @@ type options struct {
 	cacheSize   int
 	realm       string
 	now         func() time.Time
+	publicURL   string
+	dpopMaxAge  time.Duration
 }
 
 // Defaults.
@@ -112,4 +115,20 @@ func WithRealm(realm string) Option {
 // withClock replaces time.Now for the Verifier's cache (tests).
 func withClock(now func() time.Time) Option {
 	return func(o *options) { o.now = now }
+}
+
+// WithPublicURL sets the external base URL of the resource server (scheme,
+// host and any path prefix a proxy strips, e.g. "https://api.example.com"):
+// a DPoP proof's htu must be this followed by the request's path (RFC 9449
+// §4.3). Without it the URL is rebuilt from the request (https when it
+// came over TLS, else http, and its Host header), which is wrong behind a
+// TLS-terminating proxy.
+func WithPublicURL(base string) Option {
+	return func(o *options) { o.publicURL = strings.TrimRight(base, "/") }
+}
+
+// WithDPoPMaxAge sets how old a DPoP proof's iat may be (default 60 s);
+// the Verifier remembers each proof's jti that long to refuse replays.
+func WithDPoPMaxAge(d time.Duration) Option {
+	return func(o *options) { o.dpopMaxAge = d }
 }

@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/latchkey/latchkey/dpop"
 )
 
 // Identity kinds.
@@ -65,6 +67,10 @@ type Verifier struct {
 	maxEntries   int
 	realm        string
 	now          func() time.Time
+	// publicURL is the resource server's external base URL ("" = from
+	// the request), dpop checks the proofs of DPoP-bound tokens.
+	publicURL string
+	dpop      *dpop.Checker
 
 	tsMu sync.Mutex
 	ts   oauth2.TokenSource
@@ -118,6 +124,9 @@ func NewVerifier(baseURL, clientID, clientSecret string, opts ...Option) *Verifi
 		realm:       o.realm,
 		now:         o.now,
 		cache:       map[cacheKey]cacheEntry{},
+		publicURL:   o.publicURL,
+		dpop: &dpop.Checker{MaxAge: o.dpopMaxAge, Now: o.now,
+			Replay: dpop.NewMemoryReplay(0, o.now)},
 	}
 	if v.maxEntries <= 0 {
 		v.ttl = 0
@@ -279,6 +288,10 @@ type introspectResponse struct {
 	OrgRole  string   `json:"org_role"`
 	Tenants  []Tenant `json:"tenants"`
 	KeyKind  string   `json:"key_kind"`
+	// Cnf names the key a DPoP-bound token is bound to (RFC 9449 §6.2).
+	Cnf struct {
+		JKT string `json:"jkt"`
+	} `json:"cnf"`
 }
 
 // introspect asks POST /oauth/introspect (RFC 7662 §2.1) about an access
@@ -310,7 +323,7 @@ func (v *Verifier) introspect(ctx context.Context, token string) (*Identity, err
 		return nil, fmt.Errorf("%w: inactive token", ErrInvalidCredential)
 	}
 	id := &Identity{Kind: KindAccessToken, Subject: ir.Sub, ClientID: ir.ClientID, KeyID: ir.KeyID, Scopes: strings.Fields(ir.Scope),
-		KeyKind: ir.KeyKind, Tenants: ir.Tenants}
+		KeyKind: ir.KeyKind, Tenants: ir.Tenants, DPoPJKT: ir.Cnf.JKT}
 	if ir.OrgID != "" {
 		// Introspection names the organization's id, not its name.
 		id.Organization = &Organization{ID: ir.OrgID, Role: ir.OrgRole}

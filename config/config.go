@@ -191,6 +191,20 @@ type OAuthConfig struct {
 	// "allow", or "auto" (allow only when the issuer's host is loopback,
 	// as under `make run`). See BackchannelAllowsPrivate.
 	BackchannelPrivateNetworks string `yaml:"backchannel_private_networks"`
+	// DPoP configures sender-constrained tokens (RFC 9449).
+	DPoP DPoPConfig `yaml:"dpop"`
+}
+
+// DPoPConfig configures DPoP proofs (RFC 9449).
+type DPoPConfig struct {
+	// RequireNonce makes every DPoP proof carry a server-provided nonce
+	// (RFC 9449 §8 at the token endpoint, §9 at the API).
+	RequireNonce bool `yaml:"require_nonce"`
+	// NoncePeriod is how often nonces rotate (a nonce is accepted for one
+	// to two periods).
+	NoncePeriod Duration `yaml:"nonce_period"`
+	// ProofMaxAge is how old a proof's iat may be.
+	ProofMaxAge Duration `yaml:"proof_max_age"`
 }
 
 // RegistrationConfig configures dynamic client registration
@@ -383,6 +397,7 @@ func Defaults() *Config {
 				GrantTypes: []string{"authorization_code", "refresh_token"},
 				PerMinute:  10,
 			},
+			DPoP:                       DPoPConfig{NoncePeriod: Duration(5 * time.Minute), ProofMaxAge: Duration(time.Minute)},
 			Scopes: []Scope{
 				{"openid", "Confirm your identity"},
 				{"profile", "Read your name and username"},
@@ -628,6 +643,12 @@ func (c *Config) Validate() error {
 	}
 	if d := c.OAuth.DevicePollInterval.Duration(); d < time.Second || d%time.Second != 0 || d > time.Minute {
 		bad("oauth.device_poll_interval", "must be whole seconds from 1s to 60s, got %s", d)
+	}
+	if c.OAuth.DPoP.NoncePeriod < Duration(10*time.Second) {
+		bad("oauth.dpop.nonce_period", "must be at least 10s")
+	}
+	if c.OAuth.DPoP.ProofMaxAge < Duration(5*time.Second) || c.OAuth.DPoP.ProofMaxAge > Duration(10*time.Minute) {
+		bad("oauth.dpop.proof_max_age", "must be between 5s and 10m")
 	}
 	if c.OAuth.RefreshFamilyLifetime < 0 {
 		bad("oauth.refresh_family_lifetime", "must be 0 (no bound) or greater")

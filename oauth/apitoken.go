@@ -83,6 +83,10 @@ type TokenInfo struct {
 	// Audience is the token's granted audience (empty = none named: good
 	// for Latchkey's own API).
 	Audience []string
+	// DPoPJKT is the JWK SHA-256 thumbprint of the key the token is bound
+	// to (RFC 9449 §6); "" = a bearer token. A bound token is good only
+	// with a proof of that key (ResourceProof), never as a Bearer token.
+	DPoPJKT string
 }
 
 // grantEnd is the last moment the grant behind an access token can yield
@@ -170,6 +174,7 @@ func (p *Provider) validateAccess(ctx context.Context, token string) (*TokenInfo
 		info.Username = sess.Username
 		info.KeyID = sess.KeyID
 		info.OrgID = sess.OrgID
+		info.DPoPJKT = sess.DPoPJKT
 	}
 	switch {
 	case key != nil:

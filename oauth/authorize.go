@@ -98,6 +98,9 @@ func (p *Provider) ParseAuthorize(r *http.Request) (*AuthorizeRequest, error) {
 	if err == nil {
 		err = checkPKCE(ar)
 	}
+	if err == nil {
+		err = checkDPoPJKT(ar)
+	}
 	return &AuthorizeRequest{ar: ar}, err
 }
 
@@ -237,6 +240,9 @@ func (p *Provider) WriteGrant(w http.ResponseWriter, r *http.Request, a *Authori
 		}
 	}
 	sess := p.grantSession(g, ar.GetClient().GetID(), ar.GetGrantedScopes(), ar.GetRequestedAt())
+	// RFC 9449 §10: the code is bound to the DPoP key the client named
+	// (checked at the token endpoint, bindDPoP).
+	sess.DPoPJKT = ar.GetRequestForm().Get("dpop_jkt")
 	resp, err := p.newAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
 		p.f.WriteAuthorizeError(ctx, p.issWriter(w), ar, err)
@@ -384,6 +390,12 @@ func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		err = checkPKCE(ar)
+	}
+	if err == nil {
+		err = checkDPoPJKT(ar)
+	}
+	if err == nil {
+		err = p.parProof(w, r, ar)
 	}
 	if err != nil {
 		challengeBasic(w, r, err)

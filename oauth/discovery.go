@@ -51,6 +51,9 @@ type Discovery struct {
 	BackchannelLogoutSupported        bool   `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported bool   `json:"backchannel_logout_session_supported"`
 	FrontchannelLogoutSupported       bool   `json:"frontchannel_logout_supported"`
+	// DPoPSigningAlgValuesSupported lists the algorithms of DPoP proofs
+	// (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // Discovery returns the metadata document for the configured issuer.
@@ -96,6 +99,7 @@ func (p *Provider) Discovery() Discovery {
 		BackchannelLogoutSupported:                 true,
 		BackchannelLogoutSessionSupported:          true,
 		FrontchannelLogoutSupported:                false,
+		DPoPSigningAlgValuesSupported:              DPoPAlgorithms(),
 	}
 }
 

@@ -33,6 +33,8 @@ type client struct {
 	requirePKCE   bool
 	// jwtAccess makes the client's access tokens JWTs (RFC 9068).
 	jwtAccess bool
+	// dpopBound requires a DPoP proof at every token request (RFC 9449 §5.2).
+	dpopBound bool
 }
 
 type oidcClient struct {
@@ -67,6 +69,7 @@ func newClient(c *storage.Client, h *secretHasher, now time.Time) fosite.Client 
 		public:        c.Public,
 		requirePKCE:   c.RequirePKCE || c.Public,
 		jwtAccess:     c.JWTAccessTokens,
+		dpopBound:     c.DPoPBoundAccessTokens,
 	}
 	if len(c.SecretDigest) > 0 {
 		base.hashed = h.encode(c.SecretDigest, c.SecretVersion)
@@ -99,6 +102,10 @@ func (c *client) GetID() string { return c.id }
 // RFC 9068 JWT access tokens (jwtAccessStrategy).
 func (c *client) wantsJWTAccessTokens() bool { return c.jwtAccess }
 func (c *client) GetHashedSecret() []byte    { return c.hashed }
+
+// requiresDPoP reports whether the client was registered with
+// dpop_bound_access_tokens (RFC 9449 §5.2).
+func (c *client) requiresDPoP() bool { return c.dpopBound }
 
 // GetRotatedHashes implements fosite.ClientWithSecretRotation: fosite's
 // client authentication tries these after the current secret

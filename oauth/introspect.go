@@ -10,6 +10,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/clientip"
+	"github.com/latchkey/latchkey/dpop"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -166,7 +167,8 @@ func (p *Provider) introspectFailed(ipKey string) {
 // writeIntrospection writes the RFC 7662 §2.2 answer for the active
 // token of ir: the members fosite's WriteIntrospectionResponse writes
 // (introspectionBody), plus what fosite leaves out: token_type "Bearer"
-// for access tokens only, and token_use ("access_token" or
+// for access tokens only ("DPoP" with cnf.jkt for a DPoP-bound one, RFC
+// 9449 §6.2), and token_use ("access_token" or
 // "refresh_token") so a resource server can refuse a refresh token
 // presented as a bearer credential; and the organization members of
 // rights (org_id, org_role, tenants, key_kind). It builds the answer
@@ -176,6 +178,14 @@ func (p *Provider) writeIntrospection(w http.ResponseWriter, ir fosite.Introspec
 	body["token_use"] = string(ir.GetTokenUse())
 	if ir.GetTokenUse() == fosite.AccessToken {
 		body["token_type"] = "Bearer"
+	}
+	if s, ok := ir.GetAccessRequester().GetSession().(*Session); ok && s.DPoPJKT != "" {
+		// RFC 9449 §6.2: the key the token is bound to. A public
+		// client's refresh token is bound to it too (§5).
+		body["cnf"] = map[string]string{"jkt": s.DPoPJKT}
+		if ir.GetTokenUse() == fosite.AccessToken {
+			body["token_type"] = dpop.TokenType
+		}
 	}
 	if rights != nil {
 		for k, v := range rights.Claims {

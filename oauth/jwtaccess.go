@@ -133,6 +133,9 @@ func (s *jwtAccessStrategy) GenerateAccessToken(ctx context.Context, r fosite.Re
 	if s.extra != nil {
 		s.extra(ctx, r, claims)
 	}
+	if ls, ok := sess.(*Session); ok && ls.DPoPJKT != "" {
+		claims["cnf"] = map[string]string{"jkt": ls.DPoPJKT} // RFC 9449 §6.1
+	}
 	opts := (&jose.SignerOptions{}).WithType(AccessTokenJWTType).WithHeader(jose.HeaderKey("kid"), key.kid)
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(key.alg), Key: key.priv}, opts)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/latchkey/latchkey/dpop"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/storage"
 )
@@ -167,7 +168,9 @@ type Config struct {
 	// OnBackchannelLogout, when set, is called once per logout token
 	// delivered (true) or given up on (false).
 	OnBackchannelLogout func(ok bool)
-	Logger              *slog.Logger
+	// DPoP configures sender-constrained tokens (RFC 9449, dpop.go).
+	DPoP   DPoPConfig
+	Logger *slog.Logger
 }
 
 // FailureCounter counts failed attempts per key and says how long a key is
@@ -195,6 +198,8 @@ type Provider struct {
 	ring *keyRing
 	// backchannel delivers logout tokens.
 	backchannel *backchannel
+	// dpop checks DPoP proofs (dpop.go).
+	dpop *dpop.Checker
 }
 
 // New composes fosite explicitly (never ComposeAllEnabled, which would turn
@@ -272,6 +277,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		FormPostHTMLTemplate: formPostTemplate(cfg.Issuer),
 	}
 	store := &fositeStore{db: db, hasher: hasher, now: cfg.Now, tokens: newTokenCache(cfg.TokenCacheTTL, tokenCacheMax, cfg.Now)}
+	checker := newDPoPChecker(cfg, db)
 	signer := &ringSigner{ring: ring}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy: &jwtAccessStrategy{
@@ -298,6 +304,10 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
+		// After every grant handler has loaded its session, before PKCE
+		// consumes the code's challenge: a refused proof leaves the code
+		// and the refresh token usable (dpop.go).
+		dpopFactory(checker),
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
 		exchangeFactory(exchange),
@@ -308,7 +318,7 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	f.Config = wrapped
 	*p = Provider{
 		cfg: cfg, fcfg: fc, f: f, store: store, strategy: strategy, users: users, log: cfg.Logger,
-		ring: ring, backchannel: newBackchannel(cfg),
+		ring: ring, backchannel: newBackchannel(cfg), dpop: checker,
 	}
 	device.p = p
 	exchange.p = p

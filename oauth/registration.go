@@ -62,8 +62,11 @@ type ClientSpec struct {
 	AuthSigningAlg string
 	// JWTAccessTokens makes the client's access tokens RFC 9068 JWTs.
 	JWTAccessTokens bool
-	LogoURI         string
-	ClientURI       string
+	// DPoPBoundAccessTokens requires a DPoP proof at every token request
+	// of the client (RFC 9449 §5.2 dpop_bound_access_tokens).
+	DPoPBoundAccessTokens bool
+	LogoURI               string
+	ClientURI             string
 	// Tier is the client's rate-limit tier ("" = the default); the caller
 	// checks the name against the configured tiers.
 	Tier string
@@ -144,6 +147,7 @@ func applySpec(rec *storage.Client, spec ClientSpec) {
 	rec.BackchannelLogoutSessionRequired = spec.BackchannelLogoutSessionRequired
 	rec.Audience = spec.Audience
 	rec.JWTAccessTokens = spec.JWTAccessTokens
+	rec.DPoPBoundAccessTokens = spec.DPoPBoundAccessTokens
 	rec.JWKS = spec.JWKS
 	rec.JWKSURI = spec.JWKSURI
 	rec.TokenEndpointAuthSigningAlg = spec.AuthSigningAlg

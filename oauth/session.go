@@ -37,6 +37,11 @@ type Session struct {
 	// the refresh token issued with it keeps this, the audience
 	// originally granted.
 	FamilyAudience []string `json:"family_audience,omitempty"`
+	// DPoPJKT binds the grant's tokens to a DPoP key (RFC 9449): the JWK
+	// SHA-256 thumbprint of the key. On an authorization code it is the
+	// dpop_jkt the client asked for (§10); on access and refresh tokens
+	// the key of the proof they were issued with (bindDPoP).
+	DPoPJKT string `json:"dpop_jkt,omitempty"`
 }
 
 // NewSession returns an empty session for subject.

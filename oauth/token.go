@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/latchkey/latchkey/dpop"
 )
 
 // errBodyTooLarge marks a body over the configured limit.
@@ -200,8 +202,17 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		p.writeAccessError(w, r, nil, err)
 		return
 	}
+	// RFC 9449 §5: a DPoP proof (optional unless the client or its grant
+	// is bound) is checked before anything else, so a refusal consumes
+	// nothing but the proof.
+	proof, err := p.endpointProof(w, r, p.fcfg.TokenURL)
+	if err != nil {
+		p.writeAccessError(w, r, nil, err)
+		return
+	}
 	sess := NewSession("")
-	ar, err := p.f.NewAccessRequest(ctx, r, sess)
+	// dpopHandler binds the tokens while fosite handles the request.
+	ar, err := p.f.NewAccessRequest(context.WithValue(ctx, dpopProofKey{}, proof), r, sess)
 	if err != nil {
 		p.writeAccessError(w, r, ar, err)
 		return
@@ -235,6 +246,12 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	omitEmptyScope(resp)
+	if proof != nil {
+		resp.SetTokenType(dpop.TokenType) // RFC 9449 §5
+		if n := p.DPoPNonce(); n != "" {
+			w.Header().Set(dpop.NonceHeader, n) // §8.2: a fresh nonce for the next request
+		}
+	}
 	if f := p.cfg.OnTokenIssued; f != nil && len(ar.GetGrantTypes()) > 0 && ar.GetGrantTypes()[0] != GrantTypeTokenExchange {
 		// Exchange counts the tokens it issues (as token_exchange).
 		f(grantName(ar.GetGrantTypes()[0]))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/dpop"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -30,7 +31,10 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	tok := bearerToken(r)
+	tok, isDPoP := bearerToken(r), false
+	if tok == "" {
+		tok, isDPoP = dpopToken(r), true
+	}
 	if tok == "" {
 		bearerError(w, http.StatusUnauthorized, "invalid_request", "Send the access token in the Authorization: Bearer header.")
 		return
@@ -51,6 +55,9 @@ func (p *Provider) Userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is missing, expired or revoked.")
+		return
+	}
+	if !p.userinfoDPoP(w, r, ar, tok, isDPoP) {
 		return
 	}
 	if !ar.GetGrantedScopes().Has("openid") {
@@ -86,6 +93,53 @@ func bearerToken(r *http.Request) string {
 		return ""
 	}
 	return strings.TrimSpace(tok)
+}
+
+// dpopToken returns the credential of an "Authorization: DPoP" header
+// (RFC 9449 §7.1), or "".
+func dpopToken(r *http.Request) string {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, dpop.TokenType) {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+// userinfoDPoP applies RFC 9449 §7.1 at the userinfo endpoint: a
+// DPoP-bound token only with the DPoP scheme and a valid proof of its
+// key, a bearer token only with the Bearer scheme. It reports whether the
+// request may go on, having answered otherwise.
+func (p *Provider) userinfoDPoP(w http.ResponseWriter, r *http.Request, ar fosite.Requester, tok string, isDPoP bool) bool {
+	jkt := ""
+	if s, ok := ar.GetSession().(*Session); ok {
+		jkt = s.DPoPJKT
+	}
+	challenge := func(code, desc string) bool {
+		w.Header().Set("WWW-Authenticate", `DPoP algs="`+strings.Join(dpop.Algorithms, " ")+`", error="`+code+`", error_description="`+strings.ReplaceAll(desc, `"`, `'`)+`"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": code, "error_description": desc})
+		return false
+	}
+	switch {
+	case jkt == "" && !isDPoP:
+		return true
+	case jkt == "":
+		return challenge("invalid_token", "The access token is not DPoP-bound: send it with the Bearer scheme.")
+	case !isDPoP:
+		return challenge("invalid_token", "The access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof.")
+	}
+	err := p.ResourceProof(r.Context(), r, p.cfg.Issuer+r.URL.Path, tok, jkt)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, ErrDPoPNonce):
+		w.Header().Set(dpop.NonceHeader, p.DPoPNonce())
+		return challenge(dpop.CodeUseNonce, "Resource server requires nonce in DPoP proof.")
+	case errors.Is(err, ErrDPoPProof):
+		return challenge(dpop.CodeInvalidProof, strings.TrimPrefix(err.Error(), ErrDPoPProof.Error()+": "))
+	}
+	p.log.ErrorContext(r.Context(), "userinfo: dpop proof check", "error", err)
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
+	return false
 }
 
 // tokenOutsideHeader reports whether the request carries an access_token

@@ -187,6 +187,8 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		SigningKeys:           db,
 		SigningKeySealer:      keySealer,
 		JWTAccessTokens:       cfg.OAuth.JWTAccessTokens,
+		DPoP: oauth.DPoPConfig{RequireNonce: cfg.OAuth.DPoP.RequireNonce,
+			NoncePeriod: cfg.OAuth.DPoP.NoncePeriod.Duration(), MaxAge: cfg.OAuth.DPoP.ProofMaxAge.Duration()},
 		ClientSecretSealer:    clientSealer,
 		Hasher:                hasher,
 		Scopes:                scopeNames(cfg),

@@ -82,7 +82,7 @@ func (a *App) newHandler() (http.Handler, error) {
 	}
 	limits := a.apiRateLimits()
 	apiHandler = api.New(api.Config{
-		Keys: a.keys, Tokens: a.provider, Users: a.db, Orgs: a.orgs, SessionUser: pages.SessionUserID,
+		Keys: a.keys, Tokens: a.provider, DPoP: a.provider, Users: a.db, Orgs: a.orgs, SessionUser: pages.SessionUserID,
 		SessionCookie: pages.SessionCookie(), MaxBodyBytes: a.cfg.Server.MaxBodyBytes,
 		PasswordFailures: failures, RateLimits: limits, PasswordGate: passwords, SecondFactor: a.twoFactor.Enabled,
 		CredentialFailures: a.guessingThrottle("credentials:", a.cfg.RateLimits.TokenPerMinute),

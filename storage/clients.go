@@ -64,6 +64,10 @@ type Client struct {
 	// JWTAccessTokens makes the client's access tokens RFC 9068 JWTs
 	// (typ at+jwt) even when oauth.jwt_access_tokens is off.
 	JWTAccessTokens bool `gorm:"not null;default:false"`
+	// DPoPBoundAccessTokens requires a DPoP proof (RFC 9449 §5.2
+	// dpop_bound_access_tokens) at every token request of the client, so
+	// its access tokens are always bound to a key.
+	DPoPBoundAccessTokens bool `gorm:"column:dpop_bound_access_tokens;not null;default:false"`
 	// JWKS is the client's public JWK Set (RFC 7517 §5) as JSON, for
 	// private_key_jwt (RFC 7523 §2.2); "" = none (JWKSURI, or no keys).
 	JWKS string `gorm:"type:text"`

@@ -140,7 +140,7 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 		postLogout, audience        listFlag
 		backchannel                 string
 		backchannelSID              bool
-		jwtAccess                   bool
+		jwtAccess, dpopBound        bool
 		jwks, jwksURI, authAlg      string
 	)
 	output := outputJSON
@@ -173,6 +173,7 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 					BackchannelLogoutSessionRequired: backchannelSID,
 					JWTAccessTokens:                  jwtAccess, JWKS: jwks, JWKSURI: jwksURI, AuthSigningAlg: authAlg,
 					Audience: audience,
+					DPoPBoundAccessTokens: dpopBound,
 				})
 				if err != nil {
 					return err
@@ -193,6 +194,7 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 	fs.StringVar(&jwksURI, "jwks-uri", "", "private_key_jwt: https URL of the client's JWK Set")
 	fs.StringVar(&authAlg, "auth-signing-alg", "", "algorithm of the client's assertions: RS256, ES256, PS256 (private_key_jwt) or HS256 (client_secret_jwt)")
 	fs.BoolVar(&jwtAccess, "jwt-access-tokens", false, "issue RFC 9068 JWT access tokens to this client (oauth.jwt_access_tokens does it for all)")
+	fs.BoolVar(&dpopBound, "dpop-bound-access-tokens", false, "require a DPoP proof (RFC 9449) at every token request of this client, so its tokens are always sender-constrained")
 	fs.StringVar(&owner, "owner", "", "id of the user who owns the client")
 	fs.StringVar(&org, "org", "", "id of the organization the client belongs to (the owner, if given, must be a member)")
 	fs.StringVar(&tier, "tier", "", "rate-limit tier of the client's own requests (default: rate_limits.default_tier)")
@@ -266,7 +268,7 @@ func printClient(out io.Writer, output outputFlag, rec *storage.Client, plain st
 		"scopes": rec.Scopes, "public": rec.Public, "token_endpoint_auth_method": methods[0],
 		"token_endpoint_auth_methods": methods, "tier": rec.Tier,
 		"require_pkce": rec.RequirePKCE, "resource_server": rec.ResourceServer,
-		"jwt_access_tokens": rec.JWTAccessTokens,
+		"jwt_access_tokens": rec.JWTAccessTokens, "dpop_bound_access_tokens": rec.DPoPBoundAccessTokens,
 	}
 	if rec.JWKSURI != "" {
 		res["jwks_uri"] = rec.JWKSURI
@@ -275,7 +277,7 @@ func printClient(out io.Writer, output outputFlag, rec *storage.Client, plain st
 		res["org_id"] = rec.OrgID
 	}
 	order := []string{"client_id", "client_secret", "name", "redirect_uris", "grant_types", "scopes", "public",
-		"token_endpoint_auth_method", "token_endpoint_auth_methods", "tier", "require_pkce", "resource_server", "org_id", "jwt_access_tokens", "jwks_uri"}
+		"token_endpoint_auth_method", "token_endpoint_auth_methods", "tier", "require_pkce", "resource_server", "org_id", "jwt_access_tokens", "dpop_bound_access_tokens", "jwks_uri"}
 	if plain != "" {
 		res["client_secret"] = plain
 	}

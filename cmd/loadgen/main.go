@@ -18,6 +18,7 @@
 //	client_credentials  POST /oauth/token grant_type=client_credentials (one INSERT per token)
 //	client_credentials_jwt  the same for a client with RFC 9068 JWT access tokens (a signature per token)
 //	introspect          POST /oauth/introspect for one of -tokens pre-minted tokens (reads only)
+//	introspect_dpop     the same for -tokens DPoP-bound tokens (RFC 9449; cnf.jkt in the answer)
 //	users_me_key        GET /v1/users/me with an API key (Bearer): verification + one user read
 //	tokens_generate     POST /tokens/generate with an API key (one INSERT per token)
 //	authcode            the whole authorization-code flow with PKCE S256 as a browser and
@@ -118,7 +119,7 @@ type mixPart struct {
 }
 
 const (
-	defaultScenarios = "healthz,client_credentials,client_credentials_jwt,introspect,users_me_key,tokens_generate,authcode,authcode_session,mixed"
+	defaultScenarios = "healthz,client_credentials,client_credentials_jwt,introspect,introspect_dpop,users_me_key,tokens_generate,authcode,authcode_session,mixed"
 	defaultMix       = "users_me_key=40,introspect=25,client_credentials=15,tokens_generate=10,authcode=10"
 )
 

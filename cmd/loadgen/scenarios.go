@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/latchkey/latchkey/dpop"
 	"github.com/latchkey/latchkey/internal/flowtest"
 )
 
@@ -58,6 +59,11 @@ type bench struct {
 	intro     atomic.Pointer[minted]
 	reminting atomic.Bool
 	introCtx  context.Context
+	// DPoP-bound tokens for introspect_dpop (one batch, like intro).
+	dpopOnce      sync.Once
+	dpopErr       error
+	dpopIntro     atomic.Pointer[minted]
+	dpopReminting atomic.Bool
 	// flowSlots bounds the flows (logins) running at once.
 	flowSlots chan struct{}
 	// sessions are authcode_session's signed-in browsers, one per worker.
@@ -115,6 +121,12 @@ func (b *bench) scenarios() map[string]scenario {
 			bodies := b.introspectBodies()
 			return machine("/oauth/introspect", bodies[rng.IntN(len(bodies))])
 		}, has(`"active":true`))},
+		// The same for DPoP-bound tokens (RFC 9449): the answer carries
+		// cnf.jkt and token_type DPoP (the proofs were checked at minting).
+		"introspect_dpop": {setup: b.mintDPoPOnce, run: single(func(rng *rand.Rand) *http.Request {
+			bodies := b.dpopBodies()
+			return machine("/oauth/introspect", bodies[rng.IntN(len(bodies))])
+		}, has(`"token_type":"DPoP"`))},
 		"users_me_key": {run: single(func(rng *rand.Rand) *http.Request { return keyReq(rng, http.MethodGet, "/v1/users/me") },
 			has(`"username":"`+benchUser+`"`))},
 		"tokens_generate": {run: single(func(rng *rand.Rand) *http.Request { return keyReq(rng, http.MethodPost, "/tokens/generate") },
@@ -178,7 +190,46 @@ func (b *bench) introspectBodies() []string {
 	return cur.bodies
 }
 
-func (b *bench) mint(ctx context.Context) ([]string, error) {
+// mintDPoPOnce issues -tokens DPoP-bound access tokens for introspect_dpop
+// (once per server).
+func (b *bench) mintDPoPOnce(ctx context.Context) error {
+	b.dpopOnce.Do(func() {
+		var bodies []string
+		bodies, b.dpopErr = b.mintWith(ctx, true)
+		b.dpopIntro.Store(&minted{bodies: bodies, at: time.Now()})
+		b.introCtx = cmpCtx(b.introCtx, ctx)
+	})
+	return b.dpopErr
+}
+
+// dpopBodies is introspectBodies for the DPoP-bound batch.
+func (b *bench) dpopBodies() []string {
+	cur := b.dpopIntro.Load()
+	if time.Since(cur.at) > b.s.cfg.OAuth.AccessTokenLifespan.Duration()/2 && b.dpopReminting.CompareAndSwap(false, true) {
+		go func() {
+			defer b.dpopReminting.Store(false)
+			if bodies, err := b.mintWith(b.introCtx, true); err == nil {
+				b.dpopIntro.Store(&minted{bodies: bodies, at: time.Now()})
+			}
+		}()
+	}
+	return cur.bodies
+}
+
+// cmpCtx keeps the first context set.
+func cmpCtx(cur, next context.Context) context.Context {
+	if cur != nil {
+		return cur
+	}
+	return next
+}
+
+func (b *bench) mint(ctx context.Context) ([]string, error) { return b.mintWith(ctx, false) }
+
+// mintWith issues -tokens client_credentials tokens; with bound, each
+// request carries a DPoP proof (RFC 9449 §4) of a key per worker, so the
+// tokens are DPoP-bound.
+func (b *bench) mintWith(ctx context.Context, bound bool) ([]string, error) {
 	n, s := b.o.tokens, b.s
 	ccBody := url.Values{"grant_type": {"client_credentials"}, "scope": {"users:read"}}.Encode()
 	bodies, errs := make([]string, n), make([]error, n)
@@ -186,9 +237,25 @@ func (b *bench) mint(ctx context.Context) ([]string, error) {
 	var wg sync.WaitGroup
 	for range min(b.o.conns, n) {
 		wg.Go(func() {
+			var signer *dpop.Signer
+			if bound {
+				var err error
+				if signer, err = dpop.NewES256Signer(); err != nil {
+					errs[0] = err
+					return
+				}
+			}
 			for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil; i = int(next.Add(1) - 1) {
 				r := s.req(http.MethodPost, "/oauth/token", ccBody)
 				r.SetBasicAuth(url.QueryEscape(s.machine.id), url.QueryEscape(s.machine.secret))
+				if signer != nil {
+					proof, err := signer.Proof(http.MethodPost, s.base+"/oauth/token", "", "")
+					if err != nil {
+						errs[i] = err
+						continue
+					}
+					r.Header.Set("DPoP", proof)
+				}
 				status, body, err := do(ctx, b.hc, r)
 				var tok struct {
 					AccessToken string `json:"access_token"`
