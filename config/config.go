@@ -397,7 +397,7 @@ func Defaults() *Config {
 				GrantTypes: []string{"authorization_code", "refresh_token"},
 				PerMinute:  10,
 			},
-			DPoP:                       DPoPConfig{NoncePeriod: Duration(5 * time.Minute), ProofMaxAge: Duration(time.Minute)},
+			DPoP: DPoPConfig{NoncePeriod: Duration(5 * time.Minute), ProofMaxAge: Duration(time.Minute)},
 			Scopes: []Scope{
 				{"openid", "Confirm your identity"},
 				{"profile", "Read your name and username"},

@@ -172,7 +172,7 @@ func newClientCommand(stdout, stderr io.Writer) *cobra.Command {
 					PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: backchannel,
 					BackchannelLogoutSessionRequired: backchannelSID,
 					JWTAccessTokens:                  jwtAccess, JWKS: jwks, JWKSURI: jwksURI, AuthSigningAlg: authAlg,
-					Audience: audience,
+					Audience:              audience,
 					DPoPBoundAccessTokens: dpopBound,
 				})
 				if err != nil {
