@@ -195,7 +195,8 @@ func (c *tokenCache) stats() (hits, misses uint64) {
 // copyRequest returns a copy of r that its reader may change without
 // touching r: the scopes, audiences and form are cloned, and r's session
 // (a *Session) is copied into sess (a *Session, as fosite passes to the
-// storage) with its maps and the ID-token claims and headers cloned. ok is
+// storage) with its maps, its slices (FamilyScope, FamilyAudience) and the
+// ID-token claims and headers cloned. ok is
 // false when either session is of another type.
 func copyRequest(r *fosite.Request, sess fosite.Session) (*fosite.Request, bool) {
 	src, ok := r.Session.(*Session)
@@ -206,6 +207,7 @@ func copyRequest(r *fosite.Request, sess fosite.Session) (*fosite.Request, bool)
 	*dst = *src
 	dst.ExpiresAt = maps.Clone(src.ExpiresAt)
 	dst.FamilyScope = slices.Clone(src.FamilyScope)
+	dst.FamilyAudience = slices.Clone(src.FamilyAudience)
 	if src.Claims != nil {
 		cl := *src.Claims
 		cl.Audience = slices.Clone(cl.Audience)

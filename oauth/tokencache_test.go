@@ -19,6 +19,7 @@ func cachedRequest(rid string) *fosite.Request {
 	s := NewSession("alice")
 	s.ExpiresAt = map[fosite.TokenType]time.Time{fosite.AccessToken: time.Now().Add(time.Hour)}
 	s.Claims.Extra = map[string]any{"k": "v"}
+	s.FamilyAudience = []string{"https://api.example"}
 	return &fosite.Request{ID: rid, GrantedScope: fosite.Arguments{"a", "b"}, Form: url.Values{"x": {"1"}}, Session: s}
 }
 
@@ -107,10 +108,12 @@ func TestTokenCacheHandsOutCopies(t *testing.T) {
 	s.Claims.Extra["k"] = "changed"
 	s.ExpiresAt[fosite.AccessToken] = time.Time{}
 	s.Subject = "mallory"
+	s.FamilyAudience[0] = "https://evil.example"
 	again, _, _ := c.get("s1", NewSession(""))
 	as := again.Session.(*Session)
 	if again.GrantedScope[0] != "a" || again.Form.Get("x") != "1" || as.Claims.Extra["k"] != "v" ||
-		as.ExpiresAt[fosite.AccessToken].IsZero() || as.Subject != "alice" {
+		as.ExpiresAt[fosite.AccessToken].IsZero() || as.Subject != "alice" ||
+		as.FamilyAudience[0] != "https://api.example" {
 		t.Fatalf("a reader's change reached the cache: %+v %+v", again, as)
 	}
 }
@@ -156,6 +159,24 @@ func TestCachedAccessTokenInactiveAtOnce(t *testing.T) {
 			}
 		})
 	}
+	t.Run("authorization code replayed: what the first use issued ends", func(t *testing.T) {
+		p, db := newTestProvider(t)
+		c := registerClient(t, p, db, ClientSpec{})
+		rs := registerClient(t, p, db, ClientSpec{Name: "API", ResourceServer: true, GrantTypes: []string{"client_credentials"}})
+		code, verifier := grantCode(t, p, c, "alice", "openid offline_access users:read")
+		status, tok := exchange(t, p, c, code, verifier)
+		if status != http.StatusOK {
+			t.Fatalf("exchange: %d %v", status, tok)
+		}
+		at := str(tok, "access_token")
+		wantCachedActive(t, p, rs, at)
+		if status, _ := exchange(t, p, c, code, verifier); status != http.StatusBadRequest {
+			t.Fatalf("replay: %d", status)
+		}
+		if _, body := introspect(t, p, rs, at); body["active"] != false {
+			t.Fatalf("after the replay: %v, want inactive", body)
+		}
+	})
 	t.Run("refresh token reused: the family's current access token ends", func(t *testing.T) {
 		p, db := newTestProvider(t)
 		c := registerClient(t, p, db, ClientSpec{})
