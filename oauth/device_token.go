@@ -98,6 +98,9 @@ func (h *deviceGrantHandler) PopulateTokenEndpointResponse(ctx context.Context, 
 	if err != nil {
 		return err
 	}
+	if err := requireProof(ctx, r.GetClient()); err != nil {
+		return err
+	}
 	p := h.p
 	now := p.cfg.Now().UTC()
 	if rec.Status == storage.DevicePending {
@@ -116,6 +119,13 @@ func (h *deviceGrantHandler) PopulateTokenEndpointResponse(ctx context.Context, 
 		return errAuthorizationPending()
 	}
 
+	// RFC 9449 §5: the tokens are bound to the proof's key (a public
+	// client's refresh token too, bindDPoP); the proof is spent only now
+	// that the device code is approved.
+	jkt, err := p.populateProof(ctx)
+	if err != nil {
+		return err
+	}
 	ctx, err = fstorage.MaybeBeginTx(ctx, p.store)
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err)
@@ -138,6 +148,7 @@ func (h *deviceGrantHandler) PopulateTokenEndpointResponse(ctx context.Context, 
 	if err = json.Unmarshal([]byte(used.GrantData), &g); err != nil || g.Session == nil {
 		return fosite.ErrServerError.WithHint("The approved grant could not be read.")
 	}
+	g.Session.DPoPJKT = jkt
 	r.SetSession(g.Session)
 	r.SetRequestedScopes(used.Scopes)
 	for _, s := range g.Scopes {

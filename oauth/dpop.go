@@ -165,6 +165,41 @@ func rememberProof(ctx context.Context, c *dpop.Checker, proof *dpop.Proof) erro
 	return nil
 }
 
+// requireProof and populateProof apply RFC 9449 §5 to the grants whose
+// session is known only when their response is populated (device code,
+// token exchange): dpopHandler does not see them, so the proof reaches
+// them in the context NewAccessResponse gets (dpopProofKey). requireProof
+// refuses a
+// request without a proof from a client registered with
+// dpop_bound_access_tokens (§5.2): no write, so a grant checks it first.
+func requireProof(ctx context.Context, c fosite.Client) error {
+	if dc, ok := c.(dpopClient); ok && dc.requiresDPoP() && proofIn(ctx) == nil {
+		return errDPoP("This client is registered with dpop_bound_access_tokens: send a DPoP proof with every token request.")
+	}
+	return nil
+}
+
+// proofIn is the checked DPoP proof of the token request in ctx, nil
+// when it has none.
+func proofIn(ctx context.Context) *dpop.Proof {
+	proof, _ := ctx.Value(dpopProofKey{}).(*dpop.Proof)
+	return proof
+}
+
+// populateProof remembers the proof of the token request in ctx (replay,
+// §11.1) once the grant is known to be good, and returns the key the new
+// tokens are bound to: the proof's, "" without one.
+func (p *Provider) populateProof(ctx context.Context) (string, error) {
+	proof := proofIn(ctx)
+	if proof == nil {
+		return "", nil
+	}
+	if err := rememberProof(ctx, p.dpop, proof); err != nil {
+		return "", err
+	}
+	return proof.JKT, nil
+}
+
 // dpopClient is a client that may require DPoP (client.requiresDPoP).
 type dpopClient interface{ requiresDPoP() bool }
 

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"crypto/hmac"
 	"errors"
 	"net/url"
 	"slices"
@@ -90,6 +91,9 @@ type ExchangeRequest struct {
 	Client fosite.Client
 	// Grant is reported to Config.OnTokenIssued.
 	Grant string
+	// DPoPJKT binds the token to a DPoP key (RFC 9449 §5, the thumbprint
+	// of the token request's proof); "" = a bearer token.
+	DPoPJKT string
 }
 
 // Exchanged is an issued token.
@@ -155,6 +159,7 @@ func (p *Provider) Exchange(ctx context.Context, x ExchangeRequest) (*Exchanged,
 	sess.KeyID = s.KeyID
 	sess.OrgID = s.OrgID
 	sess.ClientID = ""
+	sess.DPoPJKT = x.DPoPJKT // never the subject's binding: the proof's key or none
 	sess.SetExpiresAt(fosite.AccessToken, exp)
 	req := fosite.NewAccessRequest(sess)
 	if id := cmpOr(s.KeyID, s.GrantID); id != "" {
@@ -376,11 +381,26 @@ func (h *exchangeHandler) PopulateTokenEndpointResponse(ctx context.Context, ar 
 	if err != nil {
 		return err
 	}
+	if err := requireProof(ctx, ar.GetClient()); err != nil {
+		return err
+	}
 	s, err := h.p.subject(ctx, x, ar.GetClient())
 	if err != nil {
 		return err
 	}
-	out, err := h.p.Exchange(ctx, ExchangeRequest{Subject: s, Scopes: x.scopes, Audience: x.audience, Client: ar.GetClient(), Grant: GrantTokenExchange})
+	// A DPoP-bound subject token is no bearer credential (RFC 9449 §7.1):
+	// it is exchanged only with a proof of its key.
+	if s.session != nil && s.session.DPoPJKT != "" {
+		if proof := proofIn(ctx); proof == nil || !hmac.Equal([]byte(proof.JKT), []byte(s.session.DPoPJKT)) {
+			return errDPoP("The subject_token is DPoP-bound: send a DPoP proof signed with the key it is bound to.")
+		}
+	}
+	jkt, err := h.p.populateProof(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := h.p.Exchange(ctx, ExchangeRequest{Subject: s, Scopes: x.scopes, Audience: x.audience, Client: ar.GetClient(),
+		Grant: GrantTokenExchange, DPoPJKT: jkt})
 	if err != nil {
 		return err
 	}

@@ -240,7 +240,9 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resp, err := p.f.NewAccessResponse(ctx, issue)
+	// The device-code and token-exchange grants bind their tokens while
+	// fosite populates the response (populateProof).
+	resp, err := p.f.NewAccessResponse(context.WithValue(ctx, dpopProofKey{}, proof), issue)
 	if err != nil {
 		p.writeAccessError(w, r, ar, err)
 		return
