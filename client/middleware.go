@@ -134,14 +134,21 @@ func (v *Verifier) checkDPoP(r *http.Request, cred string, id *Identity, isDPoP 
 	case !isDPoP:
 		return refuse("invalid_token", "This access token is DPoP-bound: send it as \"Authorization: DPoP <token>\" with a DPoP proof.")
 	}
-	proof, err := v.dpop.Check(r.Context(), r.Header.Values(dpop.HeaderName), dpop.Request{Method: r.Method, URL: v.requestURL(r), AccessToken: cred})
+	// The key is compared before the proof is remembered: proofs of
+	// another key (a stolen token without its key) never fill the replay
+	// cache (which, full, refuses every proof).
+	proof, err := v.dpop.Verify(r.Header.Values(dpop.HeaderName), dpop.Request{Method: r.Method, URL: v.requestURL(r), AccessToken: cred})
+	if err == nil && proof.JKT != id.DPoPJKT {
+		return refuse(dpop.CodeInvalidProof, "The DPoP proof is signed with another key than the token is bound to.")
+	}
+	if err == nil {
+		err = v.dpop.Remember(r.Context(), proof)
+	}
 	switch {
 	case errors.Is(err, dpop.ErrReplayCacheFull):
 		return &failure{status: http.StatusServiceUnavailable, code: "unavailable", msg: "Credentials cannot be checked right now."}
 	case err != nil:
 		return refuse(dpop.CodeInvalidProof, strings.TrimPrefix(err.Error(), dpop.ErrInvalidProof.Error()+": "))
-	case proof.JKT != id.DPoPJKT:
-		return refuse(dpop.CodeInvalidProof, "The DPoP proof is signed with another key than the token is bound to.")
 	}
 	return nil
 }

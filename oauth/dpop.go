@@ -270,19 +270,23 @@ var (
 // are required. Errors wrap ErrDPoPProof (the reason in the message) or
 // ErrDPoPNonce; any other error means replay could not be checked.
 func (p *Provider) ResourceProof(ctx context.Context, r *http.Request, url, token, jkt string) error {
-	proof, err := p.dpop.Check(ctx, r.Header.Values(dpop.HeaderName), dpop.Request{Method: r.Method, URL: url, AccessToken: token})
+	// The key is compared before the proof is remembered: a proof of
+	// another key (someone holding a stolen token, not its key) costs no
+	// write in the replay store.
+	proof, err := p.dpop.Verify(r.Header.Values(dpop.HeaderName), dpop.Request{Method: r.Method, URL: url, AccessToken: token})
+	if err == nil && !hmac.Equal([]byte(proof.JKT), []byte(jkt)) {
+		return fmt.Errorf("%w: the proof is signed with another key than the token is bound to", ErrDPoPProof)
+	}
+	if err == nil {
+		err = p.dpop.Remember(ctx, proof)
+	}
 	switch {
 	case errors.Is(err, dpop.ErrUseNonce):
 		return ErrDPoPNonce
 	case errors.Is(err, dpop.ErrInvalidProof):
 		return fmt.Errorf("%w: %w", ErrDPoPProof, err)
-	case err != nil:
-		return err
 	}
-	if !hmac.Equal([]byte(proof.JKT), []byte(jkt)) {
-		return fmt.Errorf("%w: the proof is signed with another key than the token is bound to", ErrDPoPProof)
-	}
-	return nil
+	return err
 }
 
 // DPoPNonce is a fresh server nonce for a DPoP-Nonce header, "" when
