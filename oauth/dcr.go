@@ -510,18 +510,7 @@ func (g *Registrar) limited(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	wait, err := g.cfg.Limit(r)
-	switch {
-	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
-			"error":             "temporarily_unavailable",
-			"error_description": "Rate limits cannot be checked right now; try again shortly.",
-		})
-		return true
-	case wait > 0:
-		writeTooManyRequests(w, wait, "Too many registrations from this address. Try again in %d seconds.")
-		return true
-	}
-	return false
+	return writeLimited(w, wait, err, "Too many registrations from this address. Try again in %d seconds.")
 }
 
 func (g *Registrar) writeError(w http.ResponseWriter, err error) {

@@ -417,6 +417,14 @@ func (p *Provider) limitClient(w http.ResponseWriter, r *http.Request, clientID 
 		return false
 	}
 	wait, err := p.cfg.LimitClient(r.Context(), clientID)
+	return writeLimited(w, wait, err, "Rate limit exceeded. Try again in %d seconds.")
+}
+
+// writeLimited answers a rate-limit decision of a protocol endpoint: 503
+// temporarily_unavailable when it could not be made (err), 429 with
+// Retry-After and msg (one %d: the seconds) when wait > 0. It reports
+// whether it answered.
+func writeLimited(w http.ResponseWriter, wait time.Duration, err error, msg string) bool {
 	switch {
 	case err != nil:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
@@ -425,7 +433,7 @@ func (p *Provider) limitClient(w http.ResponseWriter, r *http.Request, clientID 
 		})
 		return true
 	case wait > 0:
-		writeTooManyRequests(w, wait, "Rate limit exceeded. Try again in %d seconds.")
+		writeTooManyRequests(w, wait, msg)
 		return true
 	}
 	return false

@@ -186,22 +186,3 @@ func (d *DB) UseDeviceAuthorization(ctx context.Context, deviceDigest string, at
 	}
 	return out, err
 }
-
-// purgeDeviceAuthorizations deletes up to limit device authorizations
-// that expired before cutoff, whatever their state, counting them as
-// "device_authorizations".
-func (d *DB) purgeDeviceAuthorizations(ctx context.Context, cutoff time.Time, limit int, out Purged) error {
-	var digests []string
-	if err := d.r(ctx).Model(&DeviceAuthorization{}).Where("expires_at < ?", cutoff).Limit(limit).Pluck("device_digest", &digests).Error; err != nil {
-		return translate(err)
-	}
-	if len(digests) == 0 {
-		return nil
-	}
-	res := d.w(ctx).Where("device_digest IN ? AND expires_at < ?", digests, cutoff).Delete(&DeviceAuthorization{})
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	out["device_authorizations"] += res.RowsAffected
-	return nil
-}

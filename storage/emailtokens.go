@@ -102,21 +102,3 @@ func (d *DB) UseEmailToken(ctx context.Context, purpose, digest string, at time.
 	}
 	return out, err
 }
-
-// purgeEmailTokens deletes up to limit email tokens that expired before
-// cutoff (used ones included), counting them as "email_tokens".
-func (d *DB) purgeEmailTokens(ctx context.Context, cutoff time.Time, limit int, out Purged) error {
-	var digests []string
-	if err := d.r(ctx).Model(&EmailToken{}).Where("expires_at < ?", cutoff).Limit(limit).Pluck("digest", &digests).Error; err != nil {
-		return translate(err)
-	}
-	if len(digests) == 0 {
-		return nil
-	}
-	res := d.w(ctx).Where("digest IN ? AND expires_at < ?", digests, cutoff).Delete(&EmailToken{})
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	out["email_tokens"] += res.RowsAffected
-	return nil
-}

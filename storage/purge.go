@@ -74,29 +74,44 @@ func (d *DB) PurgeExpired(ctx context.Context, cutoff time.Time, limit int) (Pur
 		}
 		out[PurgeTable(kind)] += res.RowsAffected
 	}
-	var jtis []string
-	if err := d.r(ctx).Model(&UsedJTI{}).Where("expires_at < ?", cutoff).Limit(limit).Pluck("jti", &jtis).Error; err != nil {
-		return out, translate(err)
-	}
-	if len(jtis) > 0 {
-		res := d.w(ctx).Where("jti IN ? AND expires_at < ?", jtis, cutoff).Delete(&UsedJTI{})
-		if res.Error != nil {
-			return out, translate(res.Error)
+	// Single-use records with an expires_at column, keyed by their column:
+	// client-assertion and DPoP jtis, email tokens, browser sessions,
+	// device authorizations (whatever their state).
+	for _, t := range []struct {
+		model    any
+		key, out string
+	}{
+		{&UsedJTI{}, "jti", "used_jtis"},
+		{&EmailToken{}, "digest", "email_tokens"},
+		{&WebSession{}, "sid", "web_sessions"},
+		{&DeviceAuthorization{}, "device_digest", "device_authorizations"},
+	} {
+		if err := d.purgeExpiredRows(ctx, t.model, t.key, t.out, cutoff, limit, out); err != nil {
+			return out, err
 		}
-		out["used_jtis"] += res.RowsAffected
-	}
-	if err := d.purgeEmailTokens(ctx, cutoff, limit, out); err != nil {
-		return out, err
-	}
-	if err := d.purgeWebSessions(ctx, cutoff, limit, out); err != nil {
-		return out, err
-	}
-	if err := d.purgeDeviceAuthorizations(ctx, cutoff, limit, out); err != nil {
-		return out, err
 	}
 	n, err := d.clearExpiredPreviousSecrets(ctx, cutoff, limit)
 	if n > 0 {
 		out["client_previous_secrets"] += n
 	}
 	return out, err
+}
+
+// purgeExpiredRows deletes up to limit rows of model whose expires_at is
+// before cutoff — read by key on a reader, deleted by key on the writer,
+// rechecking the expiry — and counts them in out[name].
+func (d *DB) purgeExpiredRows(ctx context.Context, model any, key, name string, cutoff time.Time, limit int, out Purged) error {
+	var keys []string
+	if err := d.r(ctx).Model(model).Where("expires_at < ?", cutoff).Limit(limit).Pluck(key, &keys).Error; err != nil {
+		return translate(err)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	res := d.w(ctx).Where(key+" IN ? AND expires_at < ?", keys, cutoff).Delete(model)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	out[name] += res.RowsAffected
+	return nil
 }

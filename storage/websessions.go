@@ -74,21 +74,3 @@ func (d *DB) WebSessionEnded(ctx context.Context, sid string) (bool, error) {
 	err := d.r(ctx).Model(&WebSession{}).Where("sid = ? AND ended_at IS NOT NULL", sid).Count(&n).Error
 	return n > 0, translate(err)
 }
-
-// purgeWebSessions deletes up to limit session records that expired
-// before cutoff, counting them as "web_sessions".
-func (d *DB) purgeWebSessions(ctx context.Context, cutoff time.Time, limit int, out Purged) error {
-	var sids []string
-	if err := d.r(ctx).Model(&WebSession{}).Where("expires_at < ?", cutoff).Limit(limit).Pluck("sid", &sids).Error; err != nil {
-		return translate(err)
-	}
-	if len(sids) == 0 {
-		return nil
-	}
-	res := d.w(ctx).Where("sid IN ? AND expires_at < ?", sids, cutoff).Delete(&WebSession{})
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	out["web_sessions"] += res.RowsAffected
-	return nil
-}
