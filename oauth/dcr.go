@@ -110,6 +110,9 @@ type clientMetadata struct {
 	JWKS                        json.RawMessage `json:"jwks"`
 	JWKSURI                     string          `json:"jwks_uri"`
 	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg"`
+	// DPoPBoundAccessTokens (RFC 9449 §5.2): every token request of the
+	// client must carry a DPoP proof.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens"`
 
 	// RFC 7592 §2.2 update requests only.
 	ClientID     string `json:"client_id"`
@@ -137,6 +140,7 @@ type registrationResponse struct {
 	JWKS                        json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                     string          `json:"jwks_uri,omitempty"`
 	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
+	DPoPBoundAccessTokens       bool            `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // regError is an error response of the registration endpoints (RFC 7591
@@ -401,6 +405,7 @@ func (g *Registrar) spec(md *clientMetadata) (ClientSpec, error) {
 		PostLogoutRedirectURIs: md.PostLogoutRedirectURIs,
 		RequirePKCE:            true,
 		AuthMethod:             md.TokenEndpointAuthMethod,
+		DPoPBoundAccessTokens:  md.DPoPBoundAccessTokens,
 	}
 	if spec.Name == "" {
 		spec.Name = "Unnamed app"
@@ -483,6 +488,7 @@ func (g *Registrar) response(c *storage.Client, secretPlain, token string) regis
 		PostLogoutRedirectURIs:      c.PostLogoutRedirectURIs,
 		JWKSURI:                     c.JWKSURI,
 		TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg,
+		DPoPBoundAccessTokens:       c.DPoPBoundAccessTokens,
 	}
 	if c.JWKS != "" {
 		resp.JWKS = json.RawMessage(c.JWKS)

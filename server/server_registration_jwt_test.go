@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v3/jwt"
 
 	"github.com/latchkey/latchkey/config"
+	"github.com/latchkey/latchkey/dpop"
 )
 
 // TestRegistrationPrivateKeyJWT: a client registers dynamically with
@@ -73,5 +75,50 @@ func TestRegistrationPrivateKeyJWT(t *testing.T) {
 	// The same assertion again: jti replay (RFC 7523 §3).
 	if code, m, _ := rawCall(t, http.MethodPost, s.URL+"/oauth/token", "application/x-www-form-urlencoded", "", form.Encode()); code != http.StatusUnauthorized || m["error"] != "invalid_client" {
 		t.Fatalf("replayed assertion: %d %v, want 401 invalid_client", code, m)
+	}
+}
+
+// TestRegistrationDPoPBound: a client registered dynamically with
+// dpop_bound_access_tokens (RFC 9449 §5.2) gets no token without a DPoP
+// proof, and a DPoP-bound one with it.
+func TestRegistrationDPoPBound(t *testing.T) {
+	t.Parallel()
+	s := newRegistrationServer(t, config.RegistrationOpen, func(c *config.Config) {
+		c.OAuth.Registration.GrantTypes = []string{"client_credentials"}
+		c.OAuth.Registration.Scopes = []string{"users:read"}
+	})
+	code, reg, _ := rawCall(t, http.MethodPost, s.URL+"/oauth/register", "application/json", "",
+		`{"client_name":"Bound","grant_types":["client_credentials"],"dpop_bound_access_tokens":true}`)
+	id, _ := reg["client_id"].(string)
+	sec, _ := reg["client_secret"].(string)
+	if code != http.StatusCreated || id == "" || sec == "" || reg["dpop_bound_access_tokens"] != true {
+		t.Fatalf("register: %d %v", code, reg)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"users:read"}}.Encode()
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(sec)))
+	if code, m, _ := rawCall(t, http.MethodPost, s.URL+"/oauth/token", "application/x-www-form-urlencoded", basic, form); code != http.StatusBadRequest || m["error"] != "invalid_dpop_proof" {
+		t.Fatalf("token without a proof: %d %v, want 400 invalid_dpop_proof", code, m)
+	}
+	signer, err := dpop.NewES256Signer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := signer.Proof(http.MethodPost, s.URL+"/oauth/token", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/oauth/token", strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("DPoP", proof)
+	req.Header.Set("Authorization", basic)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	if resp.StatusCode != http.StatusOK || tok["token_type"] != "DPoP" {
+		t.Fatalf("token with a proof: %d %v, want 200 token_type DPoP", resp.StatusCode, tok)
 	}
 }
