@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"errors"
@@ -37,10 +38,6 @@ const (
 	// /tokens/generate.
 	grantTypeAPIKey = "urn:latchkey:api-key"
 )
-
-// errInvalidTarget is RFC 8707 §2 / RFC 8693 §2.2.2 invalid_target
-// (ErrInvalidTarget, resource.go).
-var errInvalidTarget = ErrInvalidTarget
 
 // Subject is what a subject token (RFC 8693 §2.1) stands for now: the
 // bound within which an exchanged token is issued.
@@ -131,10 +128,10 @@ func (p *Provider) Exchange(ctx context.Context, x ExchangeRequest) (*Exchanged,
 	aud := s.Audience
 	if x.Audience != "" {
 		if len(s.Audience) > 0 && !slices.Contains(s.Audience, x.Audience) {
-			return nil, errInvalidTarget.WithHintf("The audience '%s' is not one of the subject token's audiences.", x.Audience)
+			return nil, ErrInvalidTarget.WithHintf("The audience '%s' is not one of the subject token's audiences.", x.Audience)
 		}
 		if !p.audienceAllowed(x.Client, x.Audience) {
-			return nil, errInvalidTarget.WithHintf("The audience '%s' is not a resource this client may ask tokens for: use one registered for the client or %s.", x.Audience, p.cfg.Issuer)
+			return nil, ErrInvalidTarget.WithHintf("The audience '%s' is not a resource this client may ask tokens for: use one registered for the client or %s.", x.Audience, p.cfg.Issuer)
 		}
 		aud = []string{x.Audience}
 	}
@@ -162,7 +159,7 @@ func (p *Provider) Exchange(ctx context.Context, x ExchangeRequest) (*Exchanged,
 	sess.DPoPJKT = x.DPoPJKT // never the subject's binding: the proof's key or none
 	sess.SetExpiresAt(fosite.AccessToken, exp)
 	req := fosite.NewAccessRequest(sess)
-	if id := cmpOr(s.KeyID, s.GrantID); id != "" {
+	if id := cmp.Or(s.KeyID, s.GrantID); id != "" {
 		req.ID = id
 	}
 	req.RequestedAt = now
@@ -218,13 +215,6 @@ func (p *Provider) audienceAllowed(c fosite.Client, aud string) bool {
 	return c != nil && slices.Contains(c.GetAudience(), aud)
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // exchangeParams are the RFC 8693 §2.1 parameters of one request.
 type exchangeParams struct {
 	subjectToken, subjectType string
@@ -266,16 +256,16 @@ func parseExchange(form url.Values) (exchangeParams, error) {
 	}
 	switch {
 	case len(targets) > 1:
-		return x, errInvalidTarget.WithHint("Name one audience: an exchanged token has at most one.")
+		return x, ErrInvalidTarget.WithHint("Name one audience: an exchanged token has at most one.")
 	case len(targets) == 1:
 		x.audience = targets[0]
 		if strings.ContainsAny(x.audience, " \t\r\n") {
-			return x, errInvalidTarget.WithHint("Name one audience: an exchanged token has at most one.")
+			return x, ErrInvalidTarget.WithHint("Name one audience: an exchanged token has at most one.")
 		}
 		if form.Get("resource") != "" {
 			// RFC 8707 §2: an absolute URI without a fragment.
 			if u, err := url.Parse(x.audience); err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(x.audience, "#") {
-				return x, errInvalidTarget.WithHint("The resource must be an absolute URI without a fragment (RFC 8707 §2).")
+				return x, ErrInvalidTarget.WithHint("The resource must be an absolute URI without a fragment (RFC 8707 §2).")
 			}
 		}
 	}

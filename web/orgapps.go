@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 
@@ -57,7 +58,7 @@ func (h *Handler) OrgAppsPage(c *gin.Context) {
 		if !all && cl.OwnerID != u.ID {
 			continue
 		}
-		page.Apps = append(page.Apps, orgAppRow{ID: cl.ID, Name: cl.Name, Owner: cmpOr(names[cl.OwnerID], "a former member"), Public: cl.Public, Mine: cl.OwnerID == u.ID})
+		page.Apps = append(page.Apps, orgAppRow{ID: cl.ID, Name: cl.Name, Owner: cmp.Or(names[cl.OwnerID], "a former member"), Public: cl.Public, Mine: cl.OwnerID == u.ID})
 	}
 	h.render(c.Writer, c.Request, http.StatusOK, "org_apps", "Apps of "+v.Name, u, page)
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -136,7 +137,7 @@ func (h *Handler) renderOrgKeys(c *gin.Context, u *storage.User, v *orgs.View, s
 			row.Owner = "a former member"
 		}
 		for _, t := range k.Tenants {
-			row.Tenants = append(row.Tenants, cmpOr(rights.names[t], t))
+			row.Tenants = append(row.Tenants, cmp.Or(rights.names[t], t))
 		}
 		page.Keys = append(page.Keys, row)
 	}
@@ -144,13 +145,6 @@ func (h *Handler) renderOrgKeys(c *gin.Context, u *storage.User, v *orgs.View, s
 		page.Expiry = append(page.Expiry, keyChoice{Value: e.Value, Label: e.Label, Selected: e.Value == form.Expires})
 	}
 	h.render(c.Writer, c.Request, status, "org_keys", "Keys of "+v.Name, u, page)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func newOrgKeyForm() orgKeyForm {
