@@ -1,6 +1,9 @@
 # Latchkey — the two commands are `make run` and `make test`.
 GO        ?= go
 BIN       ?= bin/latchkey
+# Build tags of the binary (one home: internal/buildflags, which the e2e
+# tests and cmd/loadgen build with; nomsgpack drops gin's unused MessagePack)
+TAGS      ?= nomsgpack
 export CGO_ENABLED = 1
 
 .PHONY: run build test interop fuzz bench bench-keys bench-orgs fmt smoke clean
@@ -11,7 +14,7 @@ run: build
 
 ## build: compile the latchkey binary into bin/
 build:
-	$(GO) build -o $(BIN) ./cmd/latchkey
+	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/latchkey
 
 ## test: the whole suite (race detector on); PostgreSQL suites run when
 ## LATCHKEY_TEST_POSTGRES_DSN is set, and skip with a message otherwise

@@ -87,7 +87,7 @@ type ServerConfig struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// PasswordMemoryMiB is the memory budget of argon2id password checks
 	// in flight (login, HTTP Basic, sign-up, password changes): as many
-	// run at once as fit (19 MiB each with today's parameters; at least
+	// run at once as fit (12 MiB each with today's parameters; at least
 	// one). See secret.PasswordGate.
 	PasswordMemoryMiB int `yaml:"password_memory_mib"`
 	// MemoryLimitMiB is the Go runtime's soft memory limit
@@ -103,14 +103,14 @@ const (
 	// DefaultPasswordMemoryMiB runs two argon2id checks at once (its one
 	// home is package secret).
 	DefaultPasswordMemoryMiB = secret.DefaultPasswordMemoryMiB
-	// DefaultMemoryLimitMiB leaves ~25 MiB of headroom above the Go
-	// heap's working set at the default password budget (~15 MiB live +
-	// 2 × 19 MiB of argon2id), so the limit bounds garbage, not live
-	// memory. Measured in the 10-minute mixed soak (BENCHMARKS.md): 80
-	// MiB with 40 for passwords, RSS 130–145 MiB at 1,164 µs CPU per
-	// unit of work; 64 MiB cut RSS to 94–123 MiB but made the collector
-	// run ~10 times a second during logins, +45 % CPU per unit of work.
-	DefaultMemoryLimitMiB = 80
+	// DefaultMemoryLimitMiB leaves ~24 MiB of headroom above the Go
+	// heap's working set at the default password budget (~16 MiB live +
+	// 2 × 12 MiB of argon2id), so the limit bounds garbage, not live
+	// memory: 40 + DefaultPasswordMemoryMiB. Measured in the mixed soak
+	// (BENCHMARKS.md "Memory budget"): with 24 for passwords, 56 MiB made
+	// the collector chase the argon2id allocations (+40 % CPU per unit
+	// of work); 64 did not.
+	DefaultMemoryLimitMiB = 40 + DefaultPasswordMemoryMiB
 )
 
 // StorageConfig selects the database. An empty DSN means a SQLite file in DataDir.

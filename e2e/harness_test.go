@@ -32,6 +32,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/latchkey/latchkey/internal/buildflags"
 	"github.com/latchkey/latchkey/internal/openapitest"
 )
 
@@ -45,7 +46,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "latchkey")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/latchkey")
+	build := exec.Command("go", buildflags.BuildArgs(binary, "../cmd/latchkey")...)
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building latchkey: %v\n%s", err, out)

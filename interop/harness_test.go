@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/buildflags"
 )
 
 // The person every test signs in as (created with `latchkey user create`).
@@ -37,7 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "latchkey")
-	build := exec.Command("go", "build", "-o", binary, "../cmd/latchkey")
+	build := exec.Command("go", buildflags.BuildArgs(binary, "../cmd/latchkey")...)
 	build.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building latchkey: %v\n%s", err, out)

@@ -8,13 +8,13 @@ import (
 
 // DefaultPasswordMemoryMiB is the argon2id memory budget of a gate made
 // with a budget <= 0, and server.password_memory_mib's default: two
-// checks at once with the current parameters (2 × 19 MiB). A check with
+// checks at once with the current parameters (2 × 12 MiB). A check with
 // p = 1 is one core's work, so two keep two cores busy and a third would
 // only wait in memory.
-const DefaultPasswordMemoryMiB = 40
+const DefaultPasswordMemoryMiB = 24
 
 // PasswordGate bounds the memory held by argon2id runs in flight. Each run
-// allocates its m parameter (19 MiB today, 64 MiB for legacy hashes) for
+// allocates its m parameter (12 MiB today, 64 MiB for legacy hashes) for
 // tens of milliseconds; the gate admits runs while the sum of their memory
 // fits its budget, so how many run at once follows from the budget and the
 // hashes being checked. One gate is shared by everything that hashes or

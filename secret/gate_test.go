@@ -9,16 +9,19 @@ import (
 	"time"
 )
 
+// runMiB is one argon2id run's memory with the current parameters.
+const runMiB = argonMemory / 1024
+
 func TestPasswordGateBoundsConcurrency(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		gate  *PasswordGate
 		limit int64
 	}{
-		{"budget for three", NewPasswordGate(3 * 19), 3},
-		{"budget just short of three", NewPasswordGate(3*19 - 1), 2},
+		{"budget for three", NewPasswordGate(3 * runMiB), 3},
+		{"budget just short of three", NewPasswordGate(3*runMiB - 1), 2},
 		{"budget below one run", NewPasswordGate(1), 1},
-		{"default", NewPasswordGate(0), DefaultPasswordMemoryMiB / 19},
+		{"default is two", NewPasswordGate(0), 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var running, peak atomic.Int64
@@ -75,9 +78,9 @@ func TestPasswordGateCancelled(t *testing.T) {
 }
 
 // TestPasswordGateWeighsLegacyHashes: a check of a legacy 64 MiB hash that
-// will be re-hashed takes 64 + 19 MiB of the budget (capped at the whole
+// will be re-hashed takes 64 + 12 MiB of the budget (capped at the whole
 // budget): beside it no current-parameter check fits in a 64 MiB budget,
-// and two do in a 128 MiB one (45 MiB left).
+// and four do in a 128 MiB one (52 MiB left).
 func TestPasswordGateWeighsLegacyHashes(t *testing.T) {
 	legacy, err := hashPasswordWith(LegacyPasswordParams, "pw")
 	if err != nil {
@@ -88,8 +91,8 @@ func TestPasswordGateWeighsLegacyHashes(t *testing.T) {
 		budgetMiB int
 		room      int // current-parameter checks that fit beside the legacy one
 	}{
-		{"default budget", 64, 0},
-		{"128 MiB", 128, 2},
+		{"64 MiB", 64, 0},
+		{"128 MiB", 128, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewPasswordGate(tc.budgetMiB)

@@ -62,7 +62,7 @@ func TestVerifyNoUser(t *testing.T) {
 }
 
 // TestPasswordMigration: a hash made with the parameters before issue 16
-// (64 MiB, t = 1, p = 2) keeps verifying; a right password checked through
+// (64 MiB, t = 1, p = 2) or during it (19 MiB, t = 2) keeps verifying; a right password checked through
 // the gate yields a new hash with the current parameters, which verifies
 // and needs no further upgrade; a wrong password yields nothing; a current
 // hash is never re-hashed.
@@ -78,6 +78,10 @@ func TestPasswordMigration(t *testing.T) {
 	if err := VerifyPassword(legacy, pw); err != nil {
 		t.Fatalf("legacy hash no longer verifies: %v", err)
 	}
+	interim, err := hashPasswordWith(PasswordParams{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	current, err := HashPassword(pw)
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +94,8 @@ func TestPasswordMigration(t *testing.T) {
 	}{
 		{"legacy, right password", legacy, pw, true, nil, true},
 		{"legacy, wrong password", legacy, "nope", true, ErrPasswordMismatch, false},
+		{"m=19 MiB t=2 (issue 16's first step), right password", interim, pw, true, nil, true},
+		{"m=19 MiB t=2, wrong password", interim, "nope", true, ErrPasswordMismatch, false},
 		{"current, right password", current, pw, false, nil, false},
 		{"current, wrong password", current, "nope", false, ErrPasswordMismatch, false},
 		{"unknown user", "", pw, false, ErrPasswordMismatch, false},
@@ -131,7 +137,7 @@ func TestPasswordMigration(t *testing.T) {
 // TestPasswordCheckCancelled: a check queued behind a full gate gives up
 // with ctx's error, not a mismatch (callers answer 503, not 401).
 func TestPasswordCheckCancelled(t *testing.T) {
-	gate := NewPasswordGate(19)
+	gate := NewPasswordGate(runMiB)
 	release, err := gate.Enter(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +159,9 @@ func BenchmarkPasswordVerify(b *testing.B) {
 		p    PasswordParams
 	}{
 		{"legacy_m64MiB_t1_p2", LegacyPasswordParams},
-		{"current_m19MiB_t2_p1", CurrentPasswordParams},
+		{"issue16_m19MiB_t2_p1", PasswordParams{MemoryKiB: 19 * 1024, Time: 2, Threads: 1}},
+		{"current_m12MiB_t3_p1", CurrentPasswordParams},
+		{"keycloak_m7MiB_t5_p1", PasswordParams{MemoryKiB: 7 * 1024, Time: 5, Threads: 1}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			h, err := hashPasswordWith(tc.p, "pw")

@@ -35,7 +35,7 @@
 // verify the same number of distinct keys); -keys 1000,1000000 runs each
 // backend once per count, one after the other. At most -flow-conns flows run
 // at once, in authcode and in mixed (a login is one argon2id run holding
-// 19 MiB): authcode runs with -flow-conns workers, and in mixed a worker
+// 12 MiB): authcode runs with -flow-conns workers, and in mixed a worker
 // that draws a flow waits for a free slot, the wait counted in its latency.
 //
 // Rate limits stay on, set so that they never refuse the bench: the keys
@@ -86,6 +86,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/buildflags"
 )
 
 // options are the command-line settings.
@@ -305,7 +307,7 @@ func build(ctx context.Context, dir string) (string, error) {
 		return "", errors.New("run inside the latchkey module (go env GOMOD found no go.mod)")
 	}
 	bin := filepath.Join(dir, "latchkey")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/latchkey")
+	cmd := exec.CommandContext(ctx, "go", buildflags.BuildArgs(bin, "./cmd/latchkey")...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("go build: %w", err)
