@@ -10,6 +10,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/latchkey/latchkey/internal/ttlcache"
 	"github.com/latchkey/latchkey/storage"
 )
 
@@ -44,6 +45,9 @@ type tokenCache struct {
 	// (request id), for TopicToken's TokenByGrant.
 	bySig   map[string]tokenEntry
 	byGrant map[string][]string
+	// swept is when expired entries were last dropped: put sweeps once per
+	// TTL, as ttlcache does, so the cache holds the tokens read lately.
+	swept time.Time
 	// gen counts invalidations: a lookup's ticket is the gen it started
 	// at, and its result is stored only if no invalidation came between.
 	gen    uint64
@@ -68,7 +72,7 @@ func newTokenCache(ttl time.Duration, max int, now func() time.Time) *tokenCache
 	if now == nil {
 		now = time.Now
 	}
-	return &tokenCache{ttl: ttl, max: max, now: now, bySig: map[string]tokenEntry{}, byGrant: map[string][]string{}}
+	return &tokenCache{ttl: ttl, max: max, now: now, bySig: map[string]tokenEntry{}, byGrant: map[string][]string{}, swept: now()}
 }
 
 // get returns a copy of the cached record of sig with its session copied
@@ -107,7 +111,7 @@ func (c *tokenCache) put(sig string, req *fosite.Request, ticket uint64) {
 	if c.bypass || c.gen != ticket {
 		return
 	}
-	if _, exists := c.bySig[sig]; !exists && len(c.bySig) >= c.max {
+	if _, exists := c.bySig[sig]; (!exists && len(c.bySig) >= c.max) || now.Sub(c.swept) >= c.ttl {
 		c.sweepLocked(now)
 	}
 	if _, exists := c.bySig[sig]; !exists {
@@ -119,13 +123,10 @@ func (c *tokenCache) put(sig string, req *fosite.Request, ticket uint64) {
 // sweepLocked drops expired entries (all of them if that frees nothing)
 // and rebuilds the grant index.
 func (c *tokenCache) sweepLocked(now time.Time) {
-	for sig, e := range c.bySig {
-		if now.Sub(e.at) >= c.ttl {
-			delete(c.bySig, sig)
-		}
-	}
+	c.bySig = ttlcache.SweepExpired(c.bySig, func(e tokenEntry) bool { return now.Sub(e.at) >= c.ttl })
+	c.swept = now
 	if len(c.bySig) >= c.max {
-		clear(c.bySig)
+		c.bySig = map[string]tokenEntry{}
 	}
 	c.byGrant = map[string][]string{}
 	for sig, e := range c.bySig {

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -91,6 +92,32 @@ func TestTokenCacheExpiresAndBounds(t *testing.T) {
 	now = now.Add(time.Minute)
 	if _, ok, _ := c.get("s3", NewSession("")); ok {
 		t.Fatal("an entry outlived the TTL")
+	}
+}
+
+// TestTokenCacheSweepsExpired: far below its bound the cache still drops
+// expired entries (and their grant index) once per TTL; before issue 16's
+// third session it kept every token ever read until 100,000 of them, and a
+// soak run's heap grew with the tokens introspected.
+func TestTokenCacheSweepsExpired(t *testing.T) {
+	now := time.Now()
+	c := newTokenCache(time.Minute, 100_000, func() time.Time { return now })
+	put := func(sig string) {
+		_, _, ticket := c.get(sig, NewSession(""))
+		c.put(sig, cachedRequest("g-"+sig), ticket)
+	}
+	for i := range 100 {
+		put(fmt.Sprintf("old%d", i))
+	}
+	now = now.Add(30 * time.Second)
+	put("mid")
+	now = now.Add(30 * time.Second)
+	put("new")
+	if len(c.bySig) != 2 || len(c.byGrant) != 2 {
+		t.Fatalf("%d entries, %d grants after a TTL; want 2 and 2 (mid, new)", len(c.bySig), len(c.byGrant))
+	}
+	if _, ok, _ := c.get("mid", NewSession("")); !ok {
+		t.Fatal("a live entry was swept")
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/latchkey/latchkey/secret/internal/argon2"
 )
 
 // Argon2id parameters for new hashes: the third of the OWASP Password

@@ -30,6 +30,10 @@ type Cache[V any] struct {
 
 	mu      sync.RWMutex
 	entries map[string]entry[V]
+	// swept is when expired entries were last dropped (Put sweeps once
+	// per TTL, so the cache holds what was stored in the last two TTLs,
+	// not every key ever seen up to max).
+	swept time.Time
 	// gen counts invalidations, flushes and bypass changes: a Put whose
 	// ticket predates any of them is dropped.
 	gen    uint64
@@ -59,7 +63,9 @@ type entry[V any] struct {
 
 // New returns a cache keeping entries for ttl and at most max of them
 // (past that, expired entries are evicted and, if that is not enough, the
-// cache starts afresh). ttl <= 0 returns nil: no caching at all.
+// cache starts afresh). Expired entries are also dropped by the first Put
+// after each TTL, so memory follows the keys used lately, not the keys
+// ever seen. ttl <= 0 returns nil: no caching at all.
 func New[V any](ttl time.Duration, max int, now func() time.Time) *Cache[V] {
 	if ttl <= 0 {
 		return nil
@@ -70,7 +76,7 @@ func New[V any](ttl time.Duration, max int, now func() time.Time) *Cache[V] {
 	if max < 1 {
 		max = 1
 	}
-	return &Cache[V]{ttl: ttl, max: max, now: now, entries: map[string]entry[V]{}}
+	return &Cache[V]{ttl: ttl, max: max, now: now, entries: map[string]entry[V]{}, swept: now()}
 }
 
 // TTL reports how long entries live (0 for a nil cache).
@@ -123,17 +129,45 @@ func (c *Cache[V]) Put(k string, v V, t Ticket) {
 	if c.bypass || Ticket(c.gen) != t {
 		return
 	}
-	if _, exists := c.entries[k]; !exists && len(c.entries) >= c.max {
-		for key, e := range c.entries {
-			if now.Sub(e.at) >= c.ttl {
-				delete(c.entries, key)
-			}
-		}
+	if _, exists := c.entries[k]; (!exists && len(c.entries) >= c.max) || now.Sub(c.swept) >= c.ttl {
+		c.entries = SweepExpired(c.entries, func(e entry[V]) bool { return now.Sub(e.at) >= c.ttl })
+		c.swept = now
 		if len(c.entries) >= c.max {
 			c.entries = map[string]entry[V]{}
 		}
 	}
 	c.entries[k] = entry[V]{v: v, at: now}
+}
+
+// SweepExpired returns m without the entries expired reports. It copies
+// the survivors into a new map when that frees most of m — a Go map never
+// gives back the room of deleted entries, so a cache that once held many
+// would otherwise keep their memory — and deletes in place otherwise.
+func SweepExpired[K comparable, E any](m map[K]E, expired func(E) bool) map[K]E {
+	live := 0
+	for _, e := range m {
+		if !expired(e) {
+			live++
+		}
+	}
+	if live == len(m) {
+		return m
+	}
+	if live < len(m)/2 {
+		out := make(map[K]E, live)
+		for k, e := range m {
+			if !expired(e) {
+				out[k] = e
+			}
+		}
+		return out
+	}
+	for k, e := range m {
+		if expired(e) {
+			delete(m, k)
+		}
+	}
+	return m
 }
 
 // Invalidate drops k. Call it after the change to k is committed.

@@ -129,6 +129,67 @@ func TestCacheBounded(t *testing.T) {
 	}
 }
 
+// TestCacheSweepsExpired: well below max, expired entries still go once
+// per TTL, so the cache holds what was used lately (issue 16: a cache that
+// kept every key until max grew the heap all through a soak run).
+func TestCacheSweepsExpired(t *testing.T) {
+	c, clk := newCache(t, time.Minute, 100_000)
+	for i := range 100 {
+		fill(c, "old"+strconv.Itoa(i), "v")
+	}
+	clk.add(30 * time.Second)
+	for i := range 50 {
+		fill(c, "mid"+strconv.Itoa(i), "v")
+	}
+	if c.Len() != 150 {
+		t.Fatalf("Len = %d within one TTL, want 150", c.Len())
+	}
+	clk.add(30 * time.Second) // the first 100 expire, the 50 are 30 s old
+	fill(c, "new", "v")
+	if c.Len() != 51 {
+		t.Fatalf("Len = %d after a TTL, want 51 (50 live + 1 new)", c.Len())
+	}
+	for i := range 50 {
+		if _, ok, _ := c.Get("mid" + strconv.Itoa(i)); !ok {
+			t.Fatalf("live entry mid%d was swept", i)
+		}
+	}
+	clk.add(10 * time.Second) // less than a TTL since the sweep: no sweep
+	fill(c, "new2", "v")
+	if c.Len() != 52 {
+		t.Fatalf("Len = %d, want 52 (sweeps at most once per TTL)", c.Len())
+	}
+}
+
+func TestSweepExpired(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		n, expiredBel int // keys 0..n-1; keys below expiredBel are expired
+	}{
+		{"none expired", 10, 0},
+		{"a few expired: deleted in place", 10, 3},
+		{"most expired: copied", 10, 8},
+		{"all expired", 10, 10},
+		{"empty", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := map[int]int{}
+			for i := range tc.n {
+				m[i] = i
+			}
+			got := SweepExpired(m, func(v int) bool { return v < tc.expiredBel })
+			if len(got) != tc.n-tc.expiredBel {
+				t.Fatalf("len = %d, want %d", len(got), tc.n-tc.expiredBel)
+			}
+			for i := tc.expiredBel; i < tc.n; i++ {
+				if got[i] != i {
+					t.Fatalf("live key %d lost", i)
+				}
+			}
+		})
+	}
+}
+
 func TestNilCache(t *testing.T) {
 	c := New[string](0, 10, nil)
 	if c != nil {
