@@ -106,10 +106,10 @@ const (
 	// DefaultMemoryLimitMiB leaves ~24 MiB of headroom above the Go
 	// heap's working set at the default password budget (~16 MiB live +
 	// 2 × 12 MiB of argon2id), so the limit bounds garbage, not live
-	// memory: 40 + DefaultPasswordMemoryMiB. Measured in the mixed soak
-	// (BENCHMARKS.md "Memory budget"): with 24 for passwords, 56 MiB made
-	// the collector chase the argon2id allocations (+40 % CPU per unit
-	// of work); 64 did not.
+	// memory: 40 + DefaultPasswordMemoryMiB (the pooled argon2id memory
+	// counts as Go heap). Mixed soak (BENCHMARKS.md "Issue 16, closing"):
+	// RSS 107–117 MiB, peak 128, Go heap flat at 46–51 MiB. Before the
+	// argon2id memory was pooled, 56 MiB cost +40 % CPU per unit of work.
 	DefaultMemoryLimitMiB = 40 + DefaultPasswordMemoryMiB
 )
 

@@ -227,3 +227,26 @@ func TestCacheConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkPutSweeping: Put of fresh keys with the clock moving so that a
+// sweep runs once per TTL, as in a server reading many distinct keys —
+// the sweep's cost spread over the Puts between two sweeps (10,000 here).
+func BenchmarkPutSweeping(b *testing.B) {
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := New[string](time.Second, 1_000_000, clk.now)
+	keys := make([]string, 10_000)
+	for i := range keys {
+		keys[i] = strconv.Itoa(i)
+	}
+	i := 0
+	for b.Loop() {
+		if i%len(keys) == 0 {
+			clk.add(time.Second) // the last round's entries expire
+		}
+		c.Put(keys[i%len(keys)]+"/"+strconv.Itoa(i/len(keys)), "v", c.Ticket())
+		i++
+	}
+	if c.Len() > 2*len(keys) {
+		b.Fatalf("Len = %d: expired entries were not swept", c.Len())
+	}
+}
