@@ -370,6 +370,9 @@ func (a *AuthorizeRequest) ResumeForm() url.Values {
 // valid for one minute (201).
 func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if p.clientAuthBlocked(w, r) {
+		return
+	}
 	if err := p.normalizeForm(w, r, p.resourcesAsAudience); err != nil {
 		p.writeBodyError(w, r, err)
 		return
@@ -398,7 +401,7 @@ func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
 		err = p.parProof(w, r, ar)
 	}
 	if err != nil {
-		challengeBasic(w, r, err)
+		p.clientAuthFailed(w, r, err)
 		p.f.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}

@@ -160,8 +160,11 @@ func newUserCode() (string, error) {
 // scopes → store the request → answer the codes.
 func (p *Provider) DeviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if p.clientAuthBlocked(w, r) {
+		return
+	}
 	fail := func(err error) {
-		challengeBasic(w, r, err)
+		p.clientAuthFailed(w, r, err)
 		p.f.WriteAccessError(ctx, w, nil, err)
 	}
 	if err := p.normalizeBody(w, r); err != nil {

@@ -122,6 +122,11 @@ type Config struct {
 	// /oauth/introspect: failed client authentications and tokens answered
 	// inactive count against the caller's IP, and a blocked IP gets 429.
 	IntrospectFailures FailureCounter
+	// ClientAuthFailures, when set, is the guessing throttle of client
+	// authentication at the token, revocation, PAR and device
+	// authorization endpoints: each invalid_client counts against the
+	// caller's IP, and a blocked IP gets 429 (clientthrottle.go).
+	ClientAuthFailures FailureCounter
 	// Now is the clock of the refresh-family bound and of a previous
 	// client secret's grace; nil = time.Now.
 	Now func() time.Time

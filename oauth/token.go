@@ -184,6 +184,9 @@ func (p *Provider) writeBodyError(w http.ResponseWriter, r *http.Request, err er
 // Token serves POST /oauth/token (RFC 6749 §3.2): parse → decide → respond.
 func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if p.clientAuthBlocked(w, r) {
+		return
+	}
 	var form url.Values
 	if err := p.normalizeForm(w, r, func(f url.Values) error {
 		form = f
@@ -362,13 +365,16 @@ func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar f
 	if rfc.CodeField >= 500 {
 		p.log.ErrorContext(r.Context(), "token endpoint failure", "error", rfc.ErrorField, "debug", rfc.DebugField, "cause", fmt.Sprint(rfc.Cause()))
 	}
-	challengeBasic(w, r, err)
+	p.clientAuthFailed(w, r, err)
 	p.f.WriteAccessError(r.Context(), w, ar, err)
 }
 
 // Revoke serves POST /oauth/revoke (RFC 7009 §2).
 func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if p.clientAuthBlocked(w, r) {
+		return
+	}
 	if err := p.normalizeBody(w, r); err != nil {
 		if errors.Is(err, errBodyTooLarge) {
 			p.writeBodyError(w, r, err)
@@ -381,7 +387,7 @@ func (p *Provider) Revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := p.f.NewRevocationRequest(ctx, r)
-	challengeBasic(w, r, err)
+	p.clientAuthFailed(w, r, err)
 	p.f.WriteRevocationResponse(ctx, w, err)
 }
 

@@ -214,6 +214,9 @@ func Build(ctx context.Context, cfg *config.Config, infra Infra) (*App, error) {
 		// Failed introspections (bad client credentials, unknown tokens)
 		// per client IP, token_per_minute like the API's credential throttle.
 		IntrospectFailures: newGuessingThrottle(cfg, rdb, m, log, "introspect:", cfg.RateLimits.TokenPerMinute),
+		// Failed client authentications at token, revocation, PAR and
+		// device authorization, per client IP: the same allowance.
+		ClientAuthFailures: newGuessingThrottle(cfg, rdb, m, log, "client-auth:", cfg.RateLimits.TokenPerMinute),
 		// Active access tokens are cached like keys (storage.cache_ttl),
 		// invalidated by the OnChange and bus subscriptions below.
 		TokenCacheTTL: cfg.ResolvedCacheTTL(),
