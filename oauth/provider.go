@@ -319,6 +319,10 @@ func New(cfg Config, db Backend, users UserSource) (*Provider, error) {
 	).(*fosite.Fosite) // compose.Compose returns fosite.NewOAuth2Provider's *Fosite
 	device := &deviceGrantHandler{}
 	fc.TokenEndpointHandlers.Append(device)
+	// Last, as Append de-duplicates by type: see skipUnrelated.
+	for i, h := range fc.TokenEndpointHandlers {
+		fc.TokenEndpointHandlers[i] = skipUnrelated{h}
+	}
 	// The handlers keep fc; only the client authentication reads token URLs.
 	f.Config = wrapped
 	*p = Provider{
