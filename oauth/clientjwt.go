@@ -22,6 +22,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/storage"
 )
 
 // JWT client authentication (RFC 7523 §2.2, OpenID Connect Core §9): a
@@ -247,8 +248,15 @@ func (p *Provider) checkAssertion(ctx context.Context, form url.Values) (_ conte
 		return bad("The client_assertion's iss and sub must both be the client_id.")
 	}
 	rec, err := p.store.db.GetClient(ctx, id)
-	if err != nil {
+	if errors.Is(err, storage.ErrNotFound) {
 		return bad("The client is unknown.")
+	}
+	if err != nil {
+		// The lookup failed, not the client: answered as fosite answers
+		// it, invalid_client wrapping a server_error, which the guessing
+		// throttle does not count (clientAuthFailed).
+		return ctx, nil, true, fosite.ErrInvalidClient.WithHint("The client could not be looked up.").
+			WithWrap(fosite.ErrServerError.WithWrap(err).WithDebug(err.Error()))
 	}
 	alg := tok.Headers[0].Algorithm
 	method, want := rec.TokenEndpointAuthMethod, assertionAlg(rec.TokenEndpointAuthMethod, rec.TokenEndpointAuthSigningAlg)

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/ory/fosite"
@@ -37,13 +38,29 @@ func (p *Provider) clientAuthBlocked(w http.ResponseWriter, r *http.Request) boo
 
 // clientAuthFailed is called with the error an endpoint is about to
 // answer: an invalid_client (RFC 6749 §5.2) adds the Basic challenge when
-// the client tried Basic, and counts against r's client IP.
+// the client tried Basic, and counts against r's client IP — unless it
+// stands for a failure of the server's (serverFault), which is no guess.
 func (p *Provider) clientAuthFailed(w http.ResponseWriter, r *http.Request, err error) {
 	challengeBasic(w, r, err)
 	if f := p.cfg.ClientAuthFailures; f != nil && err != nil &&
-		fosite.ErrorToRFC6749Error(err).ErrorField == fosite.ErrInvalidClient.ErrorField {
+		fosite.ErrorToRFC6749Error(err).ErrorField == fosite.ErrInvalidClient.ErrorField && !serverFault(err) {
 		f.Fail(clientAuthKey(r))
 	}
+}
+
+// serverFault reports whether err wraps, at any depth, an RFC 6749 error
+// of the server's (5xx): fosite answers invalid_client for every failed
+// client lookup, a database that is down included (fositeStore.GetClient
+// marks those server_error), and a caller that presented the right
+// credentials then must not be counted as guessing, nor locked out with
+// every client behind its address once the database is back.
+func serverFault(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if rfc, ok := e.(*fosite.RFC6749Error); ok && rfc.CodeField >= http.StatusInternalServerError {
+			return true
+		}
+	}
+	return false
 }
 
 func clientAuthKey(r *http.Request) string { return "ip:" + clientip.Bucket(r) }

@@ -1,14 +1,21 @@
 package oauth
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v3"
+
+	"github.com/latchkey/latchkey/storage"
 	"github.com/latchkey/latchkey/throttle"
 )
 
@@ -79,6 +86,103 @@ func TestClientAuthFailuresAreThrottled(t *testing.T) {
 			_ = json.Unmarshal(w.Body.Bytes(), &out)
 			if w.Code != ep.ok {
 				t.Fatalf("another IP: %d %v, want %d", w.Code, out, ep.ok)
+			}
+		})
+	}
+}
+
+// flakyClients is the storage with client lookups failing while down is
+// set, as they do while the database is unreachable or times out.
+type flakyClients struct {
+	*storage.DB
+	down atomic.Bool
+}
+
+var errClientsDown = errors.New("dial tcp 10.0.0.5:5432: connect: connection refused")
+
+func (f *flakyClients) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	if f.down.Load() {
+		return nil, errClientsDown
+	}
+	return f.DB.GetClient(ctx, id)
+}
+
+// TestClientAuthStorageFailuresAreNotCounted: a client lookup that fails
+// on the server's side (the database is down or timed out) is no failed
+// client authentication. fosite answers it invalid_client, and it was
+// counted against the caller's IP: a database hiccup locked every client
+// that called during it — the right credentials included, and every
+// client behind the same address — out of the token, revocation, PAR and
+// device authorization endpoints for the throttle's window after the
+// database was back. Now only the caller's own failures count.
+func TestClientAuthStorageFailuresAreNotCounted(t *testing.T) {
+	key := mustRSA(t)
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "c1", Algorithm: "RS256", Use: "sig"}}})
+	grants := []string{"authorization_code", "refresh_token", "client_credentials", GrantTypeDeviceCode}
+	_, challenge := pkcePair()
+	basic := func(c testClient) testClient { return c }
+	post := func(testClient) testClient { return testClient{} }
+	secretPost := func(c testClient, f url.Values) url.Values {
+		f = maps.Clone(f)
+		f.Set("client_id", c.ID)
+		f.Set("client_secret", c.Secret)
+		return f
+	}
+	for _, tc := range []struct {
+		name, path string
+		handler    func(*Provider) http.HandlerFunc
+		spec       ClientSpec
+		// header and form present the client's right credentials.
+		header func(testClient) testClient
+		form   func(p *Provider, c testClient) url.Values
+		ok     int
+	}{
+		{"token basic", "/oauth/token", func(p *Provider) http.HandlerFunc { return p.Token }, ClientSpec{GrantTypes: grants}, basic,
+			func(*Provider, testClient) url.Values { return url.Values{"grant_type": {"client_credentials"}} }, http.StatusOK},
+		{"token post", "/oauth/token", func(p *Provider) http.HandlerFunc { return p.Token }, ClientSpec{GrantTypes: grants}, post,
+			func(_ *Provider, c testClient) url.Values {
+				return secretPost(c, url.Values{"grant_type": {"client_credentials"}})
+			}, http.StatusOK},
+		{"token private_key_jwt", "/oauth/token", func(p *Provider) http.HandlerFunc { return p.Token },
+			ClientSpec{GrantTypes: []string{"client_credentials"}, AuthMethod: AuthMethodPrivateKeyJWT, JWKS: string(set)}, post,
+			func(p *Provider, c testClient) url.Values {
+				return assertionGrant(c.ID, signJWT(t, jose.RS256, key, "c1", assertionClaimsFor(p, c.ID, nil), ""))
+			}, http.StatusOK},
+		{"revoke", "/oauth/revoke", func(p *Provider) http.HandlerFunc { return p.Revoke }, ClientSpec{GrantTypes: grants}, basic,
+			func(*Provider, testClient) url.Values { return url.Values{"token": {"ory_at_unknown.unknown"}} }, http.StatusOK},
+		{"par", "/oauth/par", func(p *Provider) http.HandlerFunc { return p.PAR }, ClientSpec{GrantTypes: grants}, basic,
+			func(*Provider, testClient) url.Values {
+				return url.Values{"response_type": {"code"}, "redirect_uri": {flowRedirect}, "scope": {"openid"},
+					"code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+			}, http.StatusCreated},
+		{"device", "/oauth/device_authorization", func(p *Provider) http.HandlerFunc { return p.DeviceAuthorization }, ClientSpec{GrantTypes: grants}, basic,
+			func(*Provider, testClient) url.Values { return url.Values{"scope": {"openid"}} }, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var store *flakyClients
+			p, db := newTestProviderWith(t, func(cfg *Config) {
+				cfg.ClientAuthFailures = throttle.New(3, time.Minute, time.Now)
+			}, func(db *storage.DB) Backend { store = &flakyClients{DB: db}; return store })
+			c := registerClient(t, p, db, tc.spec)
+			send := func() (int, string) {
+				r := httptest.NewRequest(http.MethodPost, tc.path, strings.NewReader(tc.form(p, c).Encode()))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if h := tc.header(c); h.ID != "" {
+					r.SetBasicAuth(url.QueryEscape(h.ID), url.QueryEscape(h.Secret))
+				}
+				w := httptest.NewRecorder()
+				tc.handler(p)(w, r)
+				return w.Code, w.Body.String()
+			}
+			store.down.Store(true)
+			for i := range 5 {
+				if status, body := send(); status == tc.ok || status == http.StatusTooManyRequests {
+					t.Fatalf("request %d while the database is down: %d %s", i, status, body)
+				}
+			}
+			store.down.Store(false)
+			if status, body := send(); status != tc.ok {
+				t.Fatalf("right credentials once the database is back: %d %s, want %d", status, body, tc.ok)
 			}
 		})
 	}

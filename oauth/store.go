@@ -210,7 +210,11 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, fosite.ErrNotFound.WithWrap(err)
 		}
-		return nil, err
+		// A failure of the lookup itself (database down, timeout): fosite
+		// answers any error here invalid_client, so it is marked as the
+		// server's, which the guessing throttle does not count
+		// (clientAuthFailed).
+		return nil, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	}
 	return newClient(c, s.hasher, s.now()), nil
 }
