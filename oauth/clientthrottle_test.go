@@ -187,3 +187,24 @@ func TestClientAuthStorageFailuresAreNotCounted(t *testing.T) {
 		})
 	}
 }
+
+// TestIntrospectionStorageFailuresAreNotCounted: the same for the
+// introspection endpoint's own counter.
+func TestIntrospectionStorageFailuresAreNotCounted(t *testing.T) {
+	var store *flakyClients
+	p, db := newTestProviderWith(t, func(cfg *Config) {
+		cfg.IntrospectFailures = throttle.New(3, time.Minute, time.Now)
+	}, func(db *storage.DB) Backend { store = &flakyClients{DB: db}; return store })
+	app := registerClient(t, p, db, ClientSpec{})
+	at := str(tokens(t, p, app, "alice", "openid offline_access"), "access_token")
+	store.down.Store(true)
+	for i := range 5 {
+		if status, body, _ := post(t, p.Introspect, "/oauth/introspect", app, url.Values{"token": {at}}); status == http.StatusOK || status == http.StatusTooManyRequests {
+			t.Fatalf("introspection %d while the database is down: %d %v", i, status, body)
+		}
+	}
+	store.down.Store(false)
+	if status, body, _ := post(t, p.Introspect, "/oauth/introspect", app, url.Values{"token": {at}}); status != http.StatusOK || body["active"] != true {
+		t.Fatalf("right credentials once the database is back: %d %v", status, body)
+	}
+}

@@ -53,7 +53,9 @@ func (p *Provider) Introspect(w http.ResponseWriter, r *http.Request) {
 		err = fosite.ErrInvalidClient.WithHint("A public client cannot introspect tokens.")
 	}
 	if err != nil {
-		p.introspectFailed(ipKey)
+		if !serverFault(err) { // a failed client lookup is no guess (clientAuthFailed)
+			p.introspectFailed(ipKey)
+		}
 		p.writeIntrospectionError(w, r, err)
 		return
 	}
