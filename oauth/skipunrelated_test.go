@@ -18,7 +18,9 @@ func (h *fakeTokenHandler) PopulateTokenEndpointResponse(context.Context, fosite
 func (h *fakeTokenHandler) HandleTokenEndpointRequest(context.Context, fosite.AccessRequester) error {
 	return nil
 }
-func (h *fakeTokenHandler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool { return false }
+func (h *fakeTokenHandler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool {
+	return false
+}
 func (h *fakeTokenHandler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) bool {
 	return r.GetGrantTypes().ExactOne("client_credentials")
 }
