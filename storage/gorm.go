@@ -26,6 +26,8 @@ type DB struct {
 	publish  Publisher
 	// group batches write transactions (WithGroupCommit); nil: off.
 	group *groupCommit
+	// closers run first in Close (WithCloser).
+	closers []func() error
 	// users and clients are the read caches: the hot paths (client
 	// authentication on every token and introspection request, the user
 	// behind every session and key-authenticated call) then cost no query.
@@ -48,6 +50,12 @@ var _ Store = (*DB)(nil)
 
 // Option configures a DB.
 type Option func(*DB)
+
+// WithCloser has Close run fn before it closes the connection pools: a
+// backend's own helpers (SQLite's checkpointer) end with the DB.
+func WithCloser(fn func() error) Option {
+	return func(d *DB) { d.closers = append(d.closers, fn) }
+}
 
 // WithClock injects the clock used for timestamps and expiry checks.
 func WithClock(now func() time.Time) Option { return func(d *DB) { d.now = now } }
@@ -141,6 +149,11 @@ func (d *DB) Ping(ctx context.Context) error {
 // Close implements Store.
 func (d *DB) Close() error {
 	var first error
+	for _, c := range d.closers {
+		if err := c(); err != nil && first == nil {
+			first = err
+		}
+	}
 	for _, g := range []*gorm.DB{d.reader, d.writer} {
 		sqlDB, err := g.DB()
 		if err == nil {

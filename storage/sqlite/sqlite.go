@@ -129,6 +129,12 @@ func open(path string, c Config, opts []storage.Option) (*storage.DB, opened, er
 		_ = wdb.Close()
 		return nil, opened{}, fmt.Errorf("sqlite: %w", err)
 	}
+	// The checkpointer moves the log into the file (checkpoint.go); the
+	// writer's own automatic checkpoint is only a safety net.
+	if err := writer.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", writerAutoCheckpoint)).Error; err != nil {
+		_ = wdb.Close()
+		return nil, opened{}, fmt.Errorf("sqlite: %w", err)
+	}
 	if err := os.Chmod(path, 0o600); err != nil && !os.IsNotExist(err) {
 		_ = wdb.Close()
 		return nil, opened{}, fmt.Errorf("sqlite: chmod: %w", err)
@@ -146,8 +152,14 @@ func open(path string, c Config, opts []storage.Option) (*storage.DB, opened, er
 	}
 	rdb.SetMaxOpenConns(readers)
 	rdb.SetMaxIdleConns(readers)
+	ck, err := startCheckpointer("file:"+path+"?"+q.Encode(), checkpointEvery)
+	if err != nil {
+		_ = wdb.Close()
+		_ = rdb.Close()
+		return nil, opened{}, err
+	}
 	o := opened{reader: reader, origin: newOrigin()}
 	opts = append([]storage.Option{storage.WithGroupCommit(0, 0)}, opts...)
-	opts = append(opts, storage.WithPublisher(logPublisher(o.origin, time.Now)))
+	opts = append(opts, storage.WithPublisher(logPublisher(o.origin, time.Now)), storage.WithCloser(ck.Close))
 	return storage.New(writer, reader, opts...), o, nil
 }
