@@ -13,9 +13,9 @@ import (
 // endpoints where a client authenticates itself — token (RFC 6749
 // §3.2.1), revocation (RFC 7009 §2.1), pushed authorization (RFC 9126
 // §2.1) and device authorization (RFC 8628 §3.1) — so that client secrets
-// and assertions cannot be guessed at request rate (RFC 6819 §4.3.2 and
-// §5.1.4.2.3; the SPEC's "separate limits protect /login and the token
-// endpoint against guessing"). One counter (Config.ClientAuthFailures)
+// and assertions cannot be guessed at request rate (RFC 6749 §10.10,
+// credentials-guessing attacks; the SPEC's "separate limits protect /login
+// and the token endpoint against guessing"). One counter (Config.ClientAuthFailures)
 // serves the four: a guesser gains nothing by switching endpoints. A
 // blocked IP gets 429 with Retry-After before any work is done; clients
 // at other addresses are not affected. Introspection keeps its own counter
