@@ -88,6 +88,9 @@ func (p *Provider) ParseAuthorize(r *http.Request) (*AuthorizeRequest, error) {
 		resErr = p.resourcesAsAudience(r.Form)
 	}
 	ar, err := p.f.NewAuthorizeRequest(r.Context(), r)
+	if ar != nil {
+		ar.SetID(newRequestID())
+	}
 	err = allowAnyState(err)
 	if err == nil {
 		err = resErr

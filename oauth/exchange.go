@@ -159,9 +159,7 @@ func (p *Provider) Exchange(ctx context.Context, x ExchangeRequest) (*Exchanged,
 	sess.DPoPJKT = x.DPoPJKT // never the subject's binding: the proof's key or none
 	sess.SetExpiresAt(fosite.AccessToken, exp)
 	req := fosite.NewAccessRequest(sess)
-	if id := cmp.Or(s.KeyID, s.GrantID); id != "" {
-		req.ID = id
-	}
+	req.ID = cmp.Or(s.KeyID, s.GrantID, newRequestID())
 	req.RequestedAt = now
 	req.Client = &client{}
 	req.GrantTypes = fosite.Arguments{grantTypeAPIKey}

@@ -223,6 +223,9 @@ func (p *Provider) Token(w http.ResponseWriter, r *http.Request) {
 	if p.limitClient(w, r, ar.GetClient().GetID()) {
 		return
 	}
+	if startsGrant(ar) {
+		ar.SetID(newRequestID())
+	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		// RFC 6749 §4.4: the client acts on its own behalf; fosite has
 		// already checked each requested scope and audience against it.
