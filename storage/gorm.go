@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,10 @@ type DB struct {
 	clients *ttlcache.Cache[Client]
 	// onChange hears this process's own invalidations (OnChange).
 	onChange atomic.Pointer[[]func(Invalidation)]
+	// prep holds the prepared hot writes (prepared.go); insertRequest is
+	// CreateRequest's statement in the writer's dialect.
+	prep          prepared
+	insertRequest string
 }
 
 // readCacheMax bounds each read cache.
@@ -69,6 +74,7 @@ func New(writer, reader *gorm.DB, opts ...Option) *DB {
 	for _, o := range opts {
 		o(d)
 	}
+	d.insertRequest = "INSERT INTO requests (" + requestColumns + ") VALUES (" + d.bindVars(strings.Count(requestColumns, ",")+1) + ")"
 	d.users = ttlcache.New[User](d.cacheTTL, readCacheMax, d.now)
 	d.clients = ttlcache.New[Client](d.cacheTTL, readCacheMax, d.now)
 	return d
@@ -149,6 +155,7 @@ func (d *DB) Ping(ctx context.Context) error {
 // Close implements Store.
 func (d *DB) Close() error {
 	var first error
+	d.closePrepared()
 	for _, c := range d.closers {
 		if err := c(); err != nil && first == nil {
 			first = err

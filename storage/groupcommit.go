@@ -60,6 +60,7 @@ import (
 // committed in without batching; other connections see nothing until the
 // batch commits, and no request is acknowledged before that.
 type groupCommit struct {
+	d        *DB // its prepared statements
 	writer   *gorm.DB
 	maxBatch int
 	maxAge   time.Duration
@@ -72,6 +73,8 @@ type groupCommit struct {
 	waiting atomic.Int64
 	// cur is the open batch; only the lease holder touches it.
 	cur *batch
+	// prepared: the hot statements are prepared (prepareHot); lease holder only.
+	prepared bool
 	// stats, for tests and benchmarks.
 	batches, members atomic.Int64
 }
@@ -119,7 +122,7 @@ func WithGroupCommit(maxBatch int, maxAge time.Duration) Option {
 		if maxAge <= 0 {
 			maxAge = DefaultGroupCommitMaxAge
 		}
-		d.group = &groupCommit{writer: d.writer, maxBatch: maxBatch, maxAge: maxAge, lease: make(chan struct{}, 1)}
+		d.group = &groupCommit{d: d, writer: d.writer, maxBatch: maxBatch, maxAge: maxAge, lease: make(chan struct{}, 1)}
 	}
 }
 
@@ -149,6 +152,10 @@ func (g *groupCommit) begin(ctx context.Context) (*member, error) {
 		return nil, err
 	}
 	if g.cur == nil {
+		if !g.prepared {
+			// The writer is free between batches: prepare there.
+			g.prepared = g.d.prepareHot(ctx)
+		}
 		t := g.writer.WithContext(context.Background()).Begin()
 		if t.Error != nil {
 			<-g.lease
@@ -161,7 +168,7 @@ func (g *groupCommit) begin(ctx context.Context) (*member, error) {
 	// undoing the batch, which holds nothing else yet.
 	first := b.n == 0
 	if !first {
-		if err := b.tx.Exec("SAVEPOINT " + savepoint).Error; err != nil {
+		if err := g.exec(ctx, b, "SAVEPOINT "+savepoint); err != nil {
 			g.fail(b, err)
 			<-g.lease
 			return nil, translate(err)
@@ -181,7 +188,7 @@ func (m *member) commit() error {
 	m.finished = true
 	g, b := m.g, m.b
 	if !m.first {
-		if err := b.tx.Exec("RELEASE SAVEPOINT " + savepoint).Error; err != nil {
+		if err := g.exec(context.Background(), b, "RELEASE SAVEPOINT "+savepoint); err != nil {
 			g.fail(b, err)
 			<-g.lease
 			return translate(err)
@@ -210,9 +217,9 @@ func (m *member) rollback() error {
 		<-g.lease
 		return translate(err)
 	}
-	err := b.tx.Exec("ROLLBACK TO SAVEPOINT " + savepoint).Error
+	err := g.exec(context.Background(), b, "ROLLBACK TO SAVEPOINT "+savepoint)
 	if err == nil {
-		err = b.tx.Exec("RELEASE SAVEPOINT " + savepoint).Error
+		err = g.exec(context.Background(), b, "RELEASE SAVEPOINT "+savepoint)
 	}
 	if err != nil {
 		// The database rolled the whole transaction back (SQLite does on
@@ -234,6 +241,13 @@ func (g *groupCommit) handOn() {
 		g.finish(b, b.tx.Commit().Error)
 	}
 	<-g.lease
+}
+
+// exec runs one of the savepoint statements in b, prepared once
+// (prepared.go): they run for every request of every batch.
+func (g *groupCommit) exec(ctx context.Context, b *batch, query string) error {
+	_, err := g.d.execPreparedOn(ctx, b.tx, query)
+	return err
 }
 
 // fail ends b after an error that lost its transaction.
