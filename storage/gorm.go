@@ -40,6 +40,8 @@ type DB struct {
 	// CreateRequest's statement in the writer's dialect.
 	prep          prepared
 	insertRequest string
+	// observe is ObserveWrites' fn, nil if none.
+	observe atomic.Pointer[func(verb, table string)]
 }
 
 // readCacheMax bounds each read cache.

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -91,6 +92,7 @@ func (d *DB) execPreparedOn(ctx context.Context, t *gorm.DB, query string, args 
 	if err != nil {
 		return nil, err
 	}
+	d.observed(query)
 	if t == nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -145,4 +147,61 @@ func (d *DB) bindVars(n int) string {
 		}
 	}
 	return b.String()
+}
+
+// ObserveWrites has fn called with the verb (INSERT, UPDATE, DELETE,
+// SAVEPOINT, …) and table ("" when none is named) of every statement the
+// writer runs from now on other than SELECT, whether through GORM or
+// prepared (execPrepared): for tests that pin what a flow writes. fn runs
+// on the writer's path; call it once per DB.
+func (d *DB) ObserveWrites(fn func(verb, table string)) error {
+	d.observe.Store(&fn)
+	seen := func(db *gorm.DB) {
+		verb, table := statementTarget(db.Statement.SQL.String())
+		if verb == "" || verb == "SELECT" {
+			return
+		}
+		fn(verb, cmp.Or(db.Statement.Table, table))
+	}
+	cb := d.writer.Callback()
+	for _, err := range []error{
+		cb.Create().After("gorm:create").Register("storage:observe_writes", seen),
+		cb.Update().After("gorm:update").Register("storage:observe_writes", seen),
+		cb.Delete().After("gorm:delete").Register("storage:observe_writes", seen),
+		cb.Raw().After("gorm:raw").Register("storage:observe_writes", seen),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// observed reports a prepared statement to ObserveWrites' fn, if any.
+func (d *DB) observed(query string) {
+	if fn := d.observe.Load(); fn != nil {
+		(*fn)(statementTarget(query))
+	}
+}
+
+// statementTarget returns the verb of an SQL statement, upper case, and
+// the table an INSERT INTO, UPDATE or DELETE FROM names.
+func statementTarget(query string) (verb, table string) {
+	f := strings.Fields(query)
+	if len(f) == 0 {
+		return "", ""
+	}
+	verb = strings.ToUpper(f[0])
+	i := 1
+	switch verb {
+	case "INSERT", "DELETE":
+		i = 2 // INSERT INTO t, DELETE FROM t
+	case "UPDATE":
+	default:
+		return verb, ""
+	}
+	if i < len(f) {
+		table = strings.Trim(f[i], `"`+"`")
+	}
+	return verb, table
 }

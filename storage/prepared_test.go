@@ -26,3 +26,19 @@ func TestCreateRequestColumns(t *testing.T) {
 		t.Errorf("requestColumns = %q, the model has %q", got, want)
 	}
 }
+
+func TestStatementTarget(t *testing.T) {
+	for _, c := range []struct{ query, verb, table string }{
+		{"INSERT INTO requests (kind) VALUES (?)", "INSERT", "requests"},
+		{`insert into "requests" (kind) values ($1)`, "INSERT", "requests"},
+		{"UPDATE `requests` SET active = false", "UPDATE", "requests"},
+		{"DELETE FROM requests WHERE kind = ?", "DELETE", "requests"},
+		{"SAVEPOINT latchkey_req", "SAVEPOINT", ""},
+		{"  ", "", ""},
+		{"DELETE", "DELETE", ""},
+	} {
+		if verb, table := statementTarget(c.query); verb != c.verb || table != c.table {
+			t.Errorf("statementTarget(%q) = %q, %q; want %q, %q", c.query, verb, table, c.verb, c.table)
+		}
+	}
+}
