@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
 )
 
 // TestAuthCodeFlowWrites counts the database writes of one whole
