@@ -93,6 +93,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Requests/DeleteByRequestID", testRequestDeleteByRequestID},
 		{"Requests/GrantHasActive", testRequestGrantHasActive},
 		{"Requests/RevokeGrants", testRequestRevokeGrants},
+		{"Requests/RowAsGORMCreate", testRequestRowAsGORM},
 
 		{"Consents/SaveGet", testConsentSaveGet},
 		{"Consents/SaveReplaces", testConsentSaveReplaces},
@@ -310,5 +311,11 @@ func testClose(t *testing.T, ctx context.Context, s storage.Store) {
 	must(t, s.Close(), "Close")
 	if err := s.Ping(ctx); err == nil {
 		t.Error("Ping after Close succeeded, want an error")
+	}
+	// A write after Close fails (its prepared statement is closed with
+	// the store) and does not hang.
+	r := newRequest(storage.KindAccess, "after-close", "g1", "c1", "alice", future())
+	if err := s.CreateRequest(ctx, r); err == nil {
+		t.Error("CreateRequest after Close succeeded, want an error")
 	}
 }

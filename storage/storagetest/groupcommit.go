@@ -194,6 +194,99 @@ func RunGroupCommit(t *testing.T, open func(t testing.TB) *storage.DB) {
 			}
 		}
 	})
+
+	t.Run("ConnectionsRecycled", func(t *testing.T) {
+		// The hot statements are prepared on a connection of the writer
+		// pool; when it is closed (its lifetime ended, a bad connection)
+		// a transaction on the new one prepares them there again, without
+		// waiting for the pool it holds (SQLite's writer pool has one
+		// connection).
+		db := open(t)
+		pools, err := db.Pools()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pools {
+			p.SetConnMaxLifetime(5 * time.Millisecond)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make(chan error, 8*30*2)
+		for w := range 8 {
+			wg.Go(func() {
+				for i := range 30 {
+					sig := fmt.Sprintf("recycled-%d-%d", w, i)
+					if err := db.CreateRequest(ctx, tokenRecord(sig)); err != nil {
+						errs <- fmt.Errorf("create %s: %w", sig, err)
+					}
+					if err := db.CreateRequest(ctx, tokenRecord(sig)); !errors.Is(err, storage.ErrConflict) {
+						errs <- fmt.Errorf("duplicate %s: %v, want ErrConflict", sig, err)
+					}
+					if i%10 == 0 {
+						time.Sleep(6 * time.Millisecond) // outlive the connection
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+
+	t.Run("CancelledMember", func(t *testing.T) {
+		// A request cancelled once its transaction has begun does not
+		// interrupt its statements (an interrupted statement on SQLite
+		// rolls back the whole batch): they run, prepared or not, with
+		// the batch's context; its writes and its neighbours' commit.
+		db := open(t)
+		actx, err := db.BeginTx(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreateRequest(actx, tokenRecord("holder")); err != nil {
+			t.Fatal(err)
+		}
+		type result struct {
+			ctx    context.Context
+			cancel context.CancelFunc
+			err    error
+		}
+		began := make(chan result, 1)
+		go func() {
+			cctx, cancel := context.WithCancel(t.Context())
+			mctx, err := db.BeginTx(cctx) // queues behind the holder, then joins its batch
+			began <- result{mctx, cancel, err}
+		}()
+		time.Sleep(50 * time.Millisecond)
+		okDone := make(chan error, 1)
+		go func() { okDone <- db.CreateRequest(t.Context(), tokenRecord("neighbour")) }()
+		time.Sleep(50 * time.Millisecond)
+		if err := db.Commit(actx); err != nil {
+			t.Fatalf("commit holder: %v", err)
+		}
+		m := <-began
+		if m.err != nil {
+			t.Fatalf("BeginTx: %v", m.err)
+		}
+		m.cancel()
+		if err := db.CreateRequest(m.ctx, tokenRecord("cancelled-member")); err != nil {
+			t.Errorf("write of a cancelled member: %v", err)
+		}
+		if err := db.Commit(m.ctx); err != nil {
+			t.Errorf("commit of a cancelled member: %v", err)
+		}
+		if err := <-okDone; err != nil {
+			t.Errorf("neighbour: %v", err)
+		}
+		for _, sig := range []string{"holder", "cancelled-member", "neighbour"} {
+			if _, err := db.GetRequest(t.Context(), storage.KindAccess, sig); err != nil {
+				t.Errorf("%s: %v", sig, err)
+			}
+		}
+	})
 }
 
 // BenchmarkWrites measures token-shaped writes (one CreateRequest, what a
