@@ -381,6 +381,9 @@ func (p *Provider) PAR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar, err := p.f.NewPushedAuthorizeRequest(ctx, r)
+	if ar != nil {
+		ar.SetID(newRequestID())
+	}
 	if errors.Is(err, fosite.ErrInvalidState) {
 		// allowAnyState; fosite returned before its last PAR check,
 		// made here instead.

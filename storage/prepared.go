@@ -104,7 +104,9 @@ func (d *DB) execPreparedOn(ctx context.Context, t *gorm.DB, query string, args 
 	if !ok {
 		return nil, fmt.Errorf("storage: transaction of type %T cannot run prepared statements", t.Statement.ConnPool)
 	}
-	if st == nil {
+	if st == nil || t.Config != d.writer.Config {
+		// Not prepared yet, or a transaction of another DB (whose pool
+		// st does not belong to).
 		return sqlTx.ExecContext(txCtx, query, args...)
 	}
 	return sqlTx.StmtContext(txCtx, st).ExecContext(txCtx, args...)
