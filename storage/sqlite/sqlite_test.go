@@ -3,10 +3,8 @@ package sqlite_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -198,47 +196,7 @@ func BenchmarkWrites(b *testing.B) {
 
 // TestPreparedWritesWithoutGroupCommit runs writes through the prepared
 // INSERT without group commit, outside and inside transactions, while the
-// writer's one connection is replaced again and again: the statement,
-// prepared on the pool, is prepared anew on each new connection, and a
-// transaction holding the connection never waits for the pool.
+// writer's one connection is replaced again and again.
 func TestPreparedWritesWithoutGroupCommit(t *testing.T) {
-	db := open(t, filepath.Join(t.TempDir(), "t.db"), storage.WithoutGroupCommit())
-	pools, err := db.Pools()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pools["writer"].SetConnMaxLifetime(5 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 8*30*2)
-	for w := range 8 {
-		wg.Go(func() {
-			for i := range 30 {
-				r := &storage.Request{Kind: storage.KindAccess, Signature: fmt.Sprintf("s-%d-%d", w, i), RequestID: "g",
-					ClientID: "c", Active: true, ExpiresAt: time.Now().Add(time.Hour), Data: []byte("x")}
-				write := func(ctx context.Context) error { return db.CreateRequest(ctx, r) }
-				if i%2 == 1 {
-					write = func(ctx context.Context) error {
-						return db.InTx(ctx, func(ctx context.Context) error { return db.CreateRequest(ctx, r) })
-					}
-				}
-				if err := write(ctx); err != nil {
-					errs <- err
-				}
-				dup := *r
-				if err := db.CreateRequest(ctx, &dup); !errors.Is(err, storage.ErrConflict) {
-					errs <- fmt.Errorf("duplicate: %v, want ErrConflict", err)
-				}
-				if i%10 == 0 {
-					time.Sleep(6 * time.Millisecond)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	storagetest.WritesAcrossRecycledConnections(t, open(t, filepath.Join(t.TempDir(), "t.db"), storage.WithoutGroupCommit()))
 }

@@ -196,44 +196,7 @@ func RunGroupCommit(t *testing.T, open func(t testing.TB) *storage.DB) {
 	})
 
 	t.Run("ConnectionsRecycled", func(t *testing.T) {
-		// The hot statements are prepared on a connection of the writer
-		// pool; when it is closed (its lifetime ended, a bad connection)
-		// a transaction on the new one prepares them there again, without
-		// waiting for the pool it holds (SQLite's writer pool has one
-		// connection).
-		db := open(t)
-		pools, err := db.Pools()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range pools {
-			p.SetConnMaxLifetime(5 * time.Millisecond)
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		defer cancel()
-		var wg sync.WaitGroup
-		errs := make(chan error, 8*30*2)
-		for w := range 8 {
-			wg.Go(func() {
-				for i := range 30 {
-					sig := fmt.Sprintf("recycled-%d-%d", w, i)
-					if err := db.CreateRequest(ctx, tokenRecord(sig)); err != nil {
-						errs <- fmt.Errorf("create %s: %w", sig, err)
-					}
-					if err := db.CreateRequest(ctx, tokenRecord(sig)); !errors.Is(err, storage.ErrConflict) {
-						errs <- fmt.Errorf("duplicate %s: %v, want ErrConflict", sig, err)
-					}
-					if i%10 == 0 {
-						time.Sleep(6 * time.Millisecond) // outlive the connection
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
+		WritesAcrossRecycledConnections(t, open(t))
 	})
 
 	t.Run("CancelledMember", func(t *testing.T) {
@@ -354,5 +317,54 @@ func BenchmarkWrites(b *testing.B, open func(b testing.TB, group bool) *storage.
 				b.ReportMetric(float64(r1-r0)/float64(b1-b0), "writes/batch")
 			}
 		})
+	}
+}
+
+// WritesAcrossRecycledConnections writes from 8 goroutines, half the
+// writes inside InTx, each followed by a duplicate that must fail with
+// ErrConflict, while every connection of db's pools lives 5 ms. The hot
+// statements are prepared on a connection of the writer pool; when it is
+// closed (its lifetime ended, a bad connection) a transaction on the new
+// one prepares them there again, without waiting for the pool it holds
+// (SQLite's writer pool has one connection).
+func WritesAcrossRecycledConnections(t *testing.T, db *storage.DB) {
+	t.Helper()
+	pools, err := db.Pools()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pools {
+		p.SetConnMaxLifetime(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*30*2)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 30 {
+				sig := fmt.Sprintf("recycled-%d-%d", w, i)
+				write := func(ctx context.Context) error { return db.CreateRequest(ctx, tokenRecord(sig)) }
+				if i%2 == 1 {
+					write = func(ctx context.Context) error {
+						return db.InTx(ctx, func(ctx context.Context) error { return db.CreateRequest(ctx, tokenRecord(sig)) })
+					}
+				}
+				if err := write(ctx); err != nil {
+					errs <- fmt.Errorf("create %s: %w", sig, err)
+				}
+				if err := db.CreateRequest(ctx, tokenRecord(sig)); !errors.Is(err, storage.ErrConflict) {
+					errs <- fmt.Errorf("duplicate %s: %v, want ErrConflict", sig, err)
+				}
+				if i%10 == 0 {
+					time.Sleep(6 * time.Millisecond) // outlive the connection
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
