@@ -159,7 +159,12 @@ func (p *Provider) Exchange(ctx context.Context, x ExchangeRequest) (*Exchanged,
 	sess.DPoPJKT = x.DPoPJKT // never the subject's binding: the proof's key or none
 	sess.SetExpiresAt(fosite.AccessToken, exp)
 	req := fosite.NewAccessRequest(sess)
-	req.ID = cmp.Or(s.KeyID, s.GrantID, newRequestID())
+	// The grant the token belongs to: the key's, the subject token's, or
+	// a new one (an access token with neither).
+	req.ID = cmp.Or(s.KeyID, s.GrantID)
+	if req.ID == "" {
+		req.ID = newRequestID()
+	}
 	req.RequestedAt = now
 	req.Client = &client{}
 	req.GrantTypes = fosite.Arguments{grantTypeAPIKey}
