@@ -160,7 +160,7 @@ func (p *Provider) Exchange(ctx context.Context, x ExchangeRequest) (*Exchanged,
 	sess.SetExpiresAt(fosite.AccessToken, exp)
 	req := fosite.NewAccessRequest(sess)
 	// The grant the token belongs to: the key's, the subject token's, or
-	// a new one (an access token with neither).
+	// a new one when the subject names neither.
 	req.ID = cmp.Or(s.KeyID, s.GrantID)
 	if req.ID == "" {
 		req.ID = newRequestID()
